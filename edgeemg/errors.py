@@ -1,0 +1,77 @@
+"""One exception hierarchy for the whole SDK.
+
+Every error carries a stable ``code`` (like BrainFlow's exit codes) so that a
+daemon or a script can branch on it, and a message that says *why*: what was
+expected, what arrived, and where (file, field, byte offset, frame number).
+
+The classes that describe bad input also derive from ``ValueError`` so that
+callers who only know the standard library can still catch them.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ErrorCode(IntEnum):
+    """Stable numeric codes; never renumber, only append."""
+
+    GENERIC = 1
+    INVALID_INPUT = 2
+    DATA_FORMAT = 3
+    PROTOCOL = 4
+    DEVICE = 5
+    BUNDLE = 6
+    EXPORT = 7
+    CHECKPOINT = 8
+
+
+class EdgeEmgError(Exception):
+    """Base class of every error edgeemg raises on purpose."""
+
+    code: ErrorCode = ErrorCode.GENERIC
+
+    def __str__(self) -> str:  # "INVALID_INPUT:2 message"
+        return f"{self.code.name}:{int(self.code)} {super().__str__()}"
+
+
+class InvalidInputError(EdgeEmgError, ValueError):
+    """An argument or array has the wrong shape, dtype, range or value."""
+
+    code = ErrorCode.INVALID_INPUT
+
+
+class DataFormatError(EdgeEmgError, ValueError):
+    """A file on disk is missing a field, truncated, or inconsistent; the message names the file."""
+
+    code = ErrorCode.DATA_FORMAT
+
+
+class ProtocolError(EdgeEmgError, ValueError):
+    """A serial frame or stream violates firmware_bridge/PROTOCOL.md."""
+
+    code = ErrorCode.PROTOCOL
+
+
+class DeviceError(EdgeEmgError):
+    """A band or serial port cannot be opened, read, or disagrees with the bundle."""
+
+    code = ErrorCode.DEVICE
+
+
+class BundleError(EdgeEmgError, ValueError):
+    """An exported bundle is tampered, incomplete, or does not match the band."""
+
+    code = ErrorCode.BUNDLE
+
+
+class ExportError(EdgeEmgError):
+    """The export chain refused to produce a bundle (e.g. int8 lost too much accuracy)."""
+
+    code = ErrorCode.EXPORT
+
+
+class CheckpointError(EdgeEmgError, ValueError):
+    """A training checkpoint is unreadable or belongs to another task or model."""
+
+    code = ErrorCode.CHECKPOINT

@@ -1,0 +1,1 @@
+"""edgeemg.runtime."""

@@ -1,0 +1,1 @@
+"""edgeemg.tasks.motor_units."""

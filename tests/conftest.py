@@ -1,0 +1,1 @@
+"""Shared pytest settings: numba caches into the repo's .cache so test runs stay warm."""
