@@ -1,0 +1,68 @@
+"""`edgeemg train TASK (--data PATH... | --simulate) -o CKPT`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from edgeemg.errors import InvalidInputError
+from edgeemg.tasks.checkpoint import save_checkpoint
+from edgeemg.tasks.registry import TASK_NAMES, parse_task
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a decoder on recordings or simulated data, write a checkpoint")
+    p.add_argument("task", type=parse_task, metavar="TASK", help=f"one of {', '.join(TASK_NAMES)}")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", nargs="+", type=Path, metavar="PATH", help="recordings: files or folders")
+    src.add_argument("--simulate", action="store_true", help="train on freshly simulated data (no files needed)")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="CKPT", help="checkpoint file to write")
+    g = p.add_argument_group("training")
+    g.add_argument("--model", help="model name (default: the task's first; see the task's docs)")
+    g.add_argument("--epochs", type=int, help="training epochs (default: the task's)")
+    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: %(default)s")
+    g.add_argument("--seed", type=int, default=0, help="seeds data simulation, splits and weights (default: %(default)s)")
+    t = p.add_argument_group("task-specific")
+    t.add_argument("--labels", choices=("teacher", "truth"), help="motor units: label source (default teacher)")
+    t.add_argument("--split", type=float, help="motor units: fraction of each recording used for training")
+    t.add_argument("--window", type=int, help="motor units: window length in samples")
+    t.add_argument("--step", type=int, help="motor units: window step in samples")
+    t.add_argument("--plot", type=Path, metavar="DIR", help="write training curves as PNG into DIR")
+    p.add_argument("--json", action="store_true", help="print a JSON summary of the checkpoint")
+    p.set_defaults(run=run)
+
+
+def task_options(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
+    """The task-specific options the user actually gave."""
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def run(args: argparse.Namespace) -> int:
+    workflow = importlib.import_module(args.task.package + ".workflow")
+    model = args.model or workflow.MODELS[0]
+    if model not in workflow.MODELS:
+        raise InvalidInputError(
+            f"Invalid --model '{model}' for task '{args.task.value}'. Allowed values are {', '.join(workflow.MODELS)}."
+        )
+    ckpt = workflow.train(
+        args.data,
+        simulate=args.simulate,
+        model=model,
+        epochs=args.epochs,
+        device=args.device,
+        seed=args.seed,
+        progress=not args.quiet,
+        options=task_options(args, ("labels", "split", "window", "step", "plot")),
+    )
+    path = save_checkpoint(args.output, ckpt)
+    summary = {"checkpoint": str(path), "task": ckpt.task, "model": ckpt.model, **ckpt.meta.get("summary", {})}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(path)
+        if not args.quiet:
+            print(json.dumps(summary, indent=2), file=sys.stderr)
+    return 0

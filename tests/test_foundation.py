@@ -1,0 +1,108 @@
+"""The shared ground: errors, task names, checkpoints, the board-side torch boundary, the CLI shell."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeemg.cli import main
+from edgeemg.errors import CheckpointError, ErrorCode, InvalidInputError
+from edgeemg.tasks.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from edgeemg.tasks.registry import Task, parse_task
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_error_carries_code_and_is_a_value_error():
+    err = InvalidInputError("chunk must have 32 channels, got 16")
+    assert isinstance(err, ValueError)
+    assert err.code is ErrorCode.INVALID_INPUT
+    assert str(err) == "INVALID_INPUT:2 chunk must have 32 channels, got 16"
+
+
+@pytest.mark.parametrize(
+    ("name", "task"),
+    [("keystroke", Task.KEYSTROKE), ("motor_units", Task.MOTOR_UNITS), ("Muscle-Health", Task.MUSCLE)],
+)
+def test_parse_task_accepts_spellings(name, task):
+    assert parse_task(name) is task
+
+
+def test_parse_task_suggests_close_match():
+    with pytest.raises(InvalidInputError, match="Did you mean 'gait'"):
+        parse_task("giat")
+
+
+def test_checkpoint_round_trip_without_pickle(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {"conv.weight": rng.standard_normal((4, 2, 3)).astype(np.float32), "svm.classes": np.arange(4)}
+    path = save_checkpoint(tmp_path / "m.ckpt", Checkpoint("gait", "cnn", arrays, {"labels": ["a", "b"]}))
+    loaded = load_checkpoint(path, task="gait")
+    assert loaded.model == "cnn" and loaded.meta["labels"] == ["a", "b"]
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(loaded.arrays[key], value)
+    # the archive holds no pickled object: every member is a plain .npy that numpy reads with allow_pickle=False
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == sorted(["__meta__.npy", "conv.weight.npy", "svm.classes.npy"])
+
+
+def test_checkpoint_refuses_other_task_and_truncation(tmp_path):
+    path = save_checkpoint(tmp_path / "m.ckpt", Checkpoint("gait", "svm", {"w": np.ones(3)}))
+    with pytest.raises(CheckpointError, match="is for task 'gait', expected 'muscle'"):
+        load_checkpoint(path, task="muscle")
+    data = path.read_bytes()
+    (tmp_path / "cut.ckpt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cut.ckpt.*unreadable"):
+        load_checkpoint(tmp_path / "cut.ckpt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_board_side_packages_import_without_torch():
+    """A board has no torch: everything under dsp, bridge, runtime and data imports with torch blocked."""
+    code = textwrap.dedent(
+        """
+        import importlib, pkgutil, sys
+        class BlockTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("torch is blocked on the board")
+        sys.meta_path.insert(0, BlockTorch())
+        import edgeemg
+        for pkg in ("dsp", "bridge", "runtime", "data"):
+            mod = importlib.import_module(f"edgeemg.{pkg}")
+            for info in pkgutil.walk_packages(mod.__path__, prefix=f"edgeemg.{pkg}."):
+                importlib.import_module(info.name)
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_cli_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "nonsense", "-o", "x"])
+    assert exc.value.code == 2
+    assert "Invalid task 'nonsense'" in capsys.readouterr().err
+
+
+def test_cli_help_lists_verbs(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    assert "simulate" in capsys.readouterr().out
+
+
+def test_cli_simulate_refuses_option_the_task_does_not_take(capsys, tmp_path):
+    rc = main(["simulate", "gait", "-o", str(tmp_path / "g"), "--level", "0.3"])
+    assert rc == 1
+    assert "--level do not apply to task 'gait'" in capsys.readouterr().err
