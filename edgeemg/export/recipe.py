@@ -1,0 +1,113 @@
+"""Export recipes (`export/<task>.toml`): what to prune, how to quantize, which formats, what loss is tolerated.
+
+Recipes are data an integrator edits. Each section is a frozen dataclass and
+unknown keys are refused with the file and section named (onnxruntime's
+free-form ``extra_options`` dict is the example not to follow).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from edgeemg.errors import InvalidInputError
+
+RECIPE_DIR = Path(__file__).resolve().parents[2] / "export"
+PRUNE_METHODS = ("none", "l1-filter")
+QUANT_SCHEMES = ("static", "dynamic")
+FORMATS = ("onnx", "tflite")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    method: str = "l1-filter"
+    ratio: float = 0.25
+    finetune_epochs: int = 3
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    scheme: str = "static"
+    per_channel: bool = True
+    weight_type: str = "int8"
+    activation_type: str = "int8"
+    calibration_windows: int = 512
+    calibration_method: str = "minmax"
+    dynamic_ops: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    formats: tuple[str, ...] = FORMATS
+    optimize: bool = True
+
+
+@dataclass(frozen=True)
+class ToleranceConfig:
+    metric: str = "accuracy"
+    max_loss_pp: float = 1.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    task: str
+    prune: PruneConfig
+    quantize: QuantizeConfig
+    convert: ConvertConfig
+    tolerance: ToleranceConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(obj: Any) -> Any:
+            return {f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in fields(obj)}
+
+        return {"task": self.task, **{s: plain(getattr(self, s)) for s in ("prune", "quantize", "convert", "tolerance")}}
+
+
+def _section(cls: type, data: dict[str, Any], name: str, source: str) -> Any:
+    allowed = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidInputError(f"{source}: unknown key(s) {unknown} in [{name}]; allowed keys are {sorted(allowed)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def recipe_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Recipe:
+    """Validate a parsed recipe and return it; every error names ``source``."""
+    sections = {"prune": PruneConfig, "quantize": QuantizeConfig, "convert": ConvertConfig, "tolerance": ToleranceConfig}
+    unknown = sorted(set(data) - {"task", *sections})
+    if unknown:
+        raise InvalidInputError(f"{source}: unknown section(s) {unknown}; allowed are task, {', '.join(sections)}")
+    if "task" not in data:
+        raise InvalidInputError(f"{source}: missing 'task'")
+    parts = {name: _section(cls, data.get(name, {}), name, source) for name, cls in sections.items()}
+    recipe = Recipe(task=str(data["task"]), **parts)
+    if recipe.prune.method not in PRUNE_METHODS:
+        raise InvalidInputError(f"{source}: [prune] method must be one of {PRUNE_METHODS}, got '{recipe.prune.method}'")
+    if not 0.0 <= recipe.prune.ratio < 1.0:
+        raise InvalidInputError(f"{source}: [prune] ratio must be in [0, 1), got {recipe.prune.ratio}")
+    if recipe.quantize.scheme not in QUANT_SCHEMES:
+        raise InvalidInputError(f"{source}: [quantize] scheme must be one of {QUANT_SCHEMES}, got '{recipe.quantize.scheme}'")
+    if recipe.quantize.calibration_windows < 1:
+        raise InvalidInputError(f"{source}: [quantize] calibration_windows must be >= 1")
+    bad = sorted(set(recipe.convert.formats) - set(FORMATS))
+    if bad:
+        raise InvalidInputError(f"{source}: [convert] formats {bad} unknown; allowed are {FORMATS}")
+    if recipe.tolerance.max_loss_pp < 0:
+        raise InvalidInputError(f"{source}: [tolerance] max_loss_pp must be >= 0")
+    return recipe
+
+
+def load_recipe(path_or_task: str | Path) -> Recipe:
+    """Load ``export/<task>.toml`` by task name, or any recipe file by path."""
+    path = Path(path_or_task)
+    if path.suffix != ".toml":
+        path = RECIPE_DIR / f"{path_or_task}.toml"
+    if not path.is_file():
+        raise InvalidInputError(f"export recipe '{path}' does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError(f"export recipe '{path}' is not valid TOML: {exc}") from exc
+    return recipe_from_dict(data, source=str(path))

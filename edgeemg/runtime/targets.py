@@ -1,0 +1,89 @@
+"""Board profiles (`targets/*.toml`): what an integrator edits to fit a board.
+
+A profile names the backend and its execution providers, the thread count,
+the CPU cores to pin to and the latency budget. It is data, validated here:
+an unknown key or a wrong type is refused with the file and key named, so a
+typo in a profile never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from edgeemg.errors import InvalidInputError
+
+#: Where ``--target NAME`` looks, in order: the current folder's targets/, then the source checkout's.
+SEARCH_DIRS: tuple[Path, ...] = (Path("targets"), Path(__file__).resolve().parents[2] / "targets")
+BACKENDS = ("onnxruntime", "tflite")
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    """One board's settings; units in the field names."""
+
+    name: str
+    description: str
+    arch: str
+    backend: str
+    providers: tuple[str, ...]
+    intra_op_threads: int
+    cpu_affinity: tuple[int, ...]
+    latency_budget_ms: float
+    formats: tuple[str, ...]
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "<dict>") -> TargetProfile:
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise InvalidInputError(f"{source}: unknown key(s) {unknown}; allowed keys are {sorted(known)}")
+        missing = sorted(set(known) - set(data))
+        if missing:
+            raise InvalidInputError(f"{source}: missing key(s) {missing}")
+        if data["backend"] not in BACKENDS:
+            raise InvalidInputError(f"{source}: backend must be one of {BACKENDS}, got '{data['backend']}'")
+        if not isinstance(data["intra_op_threads"], int) or data["intra_op_threads"] < 1:
+            raise InvalidInputError(f"{source}: intra_op_threads must be an integer >= 1, got {data['intra_op_threads']!r}")
+        if not float(data["latency_budget_ms"]) > 0:
+            raise InvalidInputError(f"{source}: latency_budget_ms must be > 0, got {data['latency_budget_ms']!r}")
+        return cls(
+            name=str(data["name"]),
+            description=str(data["description"]),
+            arch=str(data["arch"]),
+            backend=data["backend"],
+            providers=tuple(data["providers"]),
+            intra_op_threads=int(data["intra_op_threads"]),
+            cpu_affinity=tuple(int(c) for c in data["cpu_affinity"]),
+            latency_budget_ms=float(data["latency_budget_ms"]),
+            formats=tuple(data["formats"]),
+        )
+
+    def to_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+
+def available_targets() -> list[str]:
+    names = {p.stem for d in SEARCH_DIRS if d.is_dir() for p in d.glob("*.toml")}
+    return sorted(names)
+
+
+def load_target(name_or_path: str | Path) -> TargetProfile:
+    """Load a profile by name (``rpi4``) or by path to a ``.toml`` file."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        candidates = [d / f"{name_or_path}.toml" for d in SEARCH_DIRS]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise InvalidInputError(
+                f"unknown target '{name_or_path}'; available: {', '.join(available_targets()) or 'none'}"
+            )
+        path = found
+    if not path.is_file():
+        raise InvalidInputError(f"target profile '{path}' does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError(f"target profile '{path}' is not valid TOML: {exc}") from exc
+    return TargetProfile.from_dict(data, source=str(path))
