@@ -1,0 +1,93 @@
+"""What the gait-phase decoder expects and how its input is made (numpy only).
+
+Seed 001 (section 4.1): 20-450 Hz band-pass, per-channel z-score, 200 ms windows
+with 50 % overlap, the label of a window being the state at its centre; four
+states. The default DSP chain below is the one JSON-able description that
+training runs offline through :class:`edgeemg.dsp.Pipeline` and that the bundle
+manifest hands to the board, so both see identical arithmetic. The z-score
+statistics are fitted on the training subjects only (after the band-pass, which
+removes the DC offset the statistics would otherwise chase) and stored in the
+checkpoint's description.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edgeemg.errors import InvalidInputError
+
+LABELS: tuple[str, ...] = ("stand", "start", "walk", "stop")
+"""State names in model-output order (the simulator's and the WFDB reader's codes 0..3)."""
+
+FS_HZ = 2000.0
+"""Sample rate of PhysioNet's walking dataset and of the simulator."""
+
+CHANNEL_NAMES: tuple[str, ...] = tuple(f"semg {s} {m}" for s in ("LT", "RT") for m in ("TIB.A", "LAT.G", "VAS.L"))
+"""Default channel order (tibialis anterior, gastrocnemius lateralis, vastus lateralis; left then right leg).
+A checkpoint stores the order it was trained on; the runtime refuses another."""
+
+WINDOW_S = 0.2
+HOP_S = 0.1
+BANDPASS_HZ = (20.0, 450.0)
+BANDPASS_ORDER = 4
+TD_FEATURES: tuple[str, ...] = ("RMS", "WL", "ZC", "WAMP")
+"""Seed 001's SVM features (Hudgins' set without MAV)."""
+
+WAMP_THRESHOLD_Z = 0.2
+"""WAMP threshold in z-units: the features are computed after the z-score stage, so a
+threshold in microvolts would mean a different thing for every subject and channel."""
+
+
+def window_samples(fs_hz: float) -> tuple[int, int]:
+    """(window, hop) in samples at ``fs_hz``: 200 ms and 100 ms rounded to whole samples."""
+    if not fs_hz > 0:
+        raise InvalidInputError(f"gait spec: fs_hz must be > 0, got {fs_hz!r}")
+    return int(round(WINDOW_S * fs_hz)), int(round(HOP_S * fs_hz))
+
+
+def filter_description() -> list[dict[str, Any]]:
+    """The sample-wise filter stages that precede z-scoring (used to fit the statistics)."""
+    return [{"stage": "bandpass", "low_hz": BANDPASS_HZ[0], "high_hz": BANDPASS_HZ[1], "order": BANDPASS_ORDER}]
+
+
+def dsp_description(
+    fs_hz: float,
+    zscore: dict[str, list[float]],
+    *,
+    features: bool = False,
+) -> list[dict[str, Any]]:
+    """The full default chain: band-pass, z-score (fitted stats), 200/100 ms windows [, TD features].
+
+    Parameters
+    ----------
+    fs_hz : float
+    zscore : dict
+        ``{"mean": [...], "std": [...]}`` per channel, fitted on training data.
+    features : bool
+        Append seed 001's time-domain features (the SVM's input) after the windows.
+    """
+    window, hop = window_samples(fs_hz)
+    desc = [*filter_description(), {"stage": "zscore", "mean": list(zscore["mean"]), "std": list(zscore["std"])}]
+    desc.append({"stage": "window", "window": window, "hop": hop})
+    if features:
+        desc.append({"stage": "td_features", "names": list(TD_FEATURES), "wamp_threshold": WAMP_THRESHOLD_Z})
+    return desc
+
+
+def window_labels(states: NDArray[np.integer], end_index: NDArray[np.int64], window: int) -> NDArray[np.int64]:
+    """Label of each window = the state of the sample at its centre (offset ``window // 2``).
+
+    ``end_index`` is each window's last sample (what :class:`edgeemg.dsp.Frames`
+    carries), so the centre is ``end_index - window + 1 + window // 2``.
+    """
+    states = np.asarray(states)
+    centre = np.asarray(end_index, dtype=np.int64) - window + 1 + window // 2
+    if centre.size and (centre.min() < 0 or centre.max() >= states.shape[0]):
+        raise InvalidInputError(
+            f"window_labels: window centres {int(centre.min())}..{int(centre.max())} fall outside the "
+            f"{states.shape[0]} labelled samples"
+        )
+    return states[centre].astype(np.int64)
