@@ -1,0 +1,706 @@
+"""Wrist-band typing simulator: two 16-electrode bands, 2 kHz, emg2qwerty ground truth.
+
+The model, from the hand inwards:
+
+* **Typing.** Sentences from the built-in corpus (``corpus.txt``) become prompts.
+  A simulated typist touch-types them: each key has a hand, a finger and a reach
+  (row and column offsets from that finger's home key); inter-key intervals are
+  log-normal around the subject's mean (120-250 ms) with per-key factors, slower
+  for same-finger bigrams and faster across hands; capitals and shifted symbols
+  hold ``Key.shift`` with the other hand's little finger; typos hit a neighbouring
+  key and are corrected with ``Key.backspace``; each prompt ends with ``Key.enter``.
+* **Muscles.** Each hand has a pool of flexor and extensor motor units per finger,
+  each at an angle and depth in the wrist, with a preferred reach direction. A
+  press drives the units of its finger (and, weaker, its neighbours': finger
+  enslaving) with a weight that depends on the key's reach and on a per-key
+  random pattern fixed for the subject, so keys of one finger differ in which
+  units fire, and keys of different fingers in where. Activity starts
+  ``emd_s`` (the electromechanical delay, 50 ms by default) before the key
+  registers, ramps with a key-specific shape, and decays after the press; the
+  release fires the finger's extensors. At typing speed these bursts overlap.
+* **Electrodes.** A unit's action potential (first and second derivatives of a
+  Gaussian whose width grows with depth) reaches each electrode with a gain that
+  falls with distance, so it shows on neighbouring electrodes with a shape that
+  changes across them. Background: tonic postural units, band-limited noise,
+  50 or 60 Hz hum and a slow baseline drift. Bands can be rotated by whole
+  electrodes (``rotation``), emg2qwerty's augmentation.
+
+Seeds: ``seed`` fixes the subject (anatomy, unit pools, per-key patterns, band
+placement, typing speed, mains frequency); ``session`` gives new text, a band
+shifted by a fraction of an electrode, new contact gains and new noise.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+from scipy import signal as sps
+from tqdm import tqdm
+
+from edgeemg.data.charset import CHARSET, ENTER, prompt_to_label
+from edgeemg.data.emg2qwerty import CHANNEL_NAMES, Keystroke, Prompt, write_emg2qwerty
+from edgeemg.data.recording import BandSignal, TruthEvent
+from edgeemg.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+LAYOUT = "wristband-2x16"
+N_ELECTRODES = 16
+_MUAP_LEN = 48  # samples at 2 kHz: +-12 ms covers the widest action potential
+
+# ---- keyboard and touch-typing map ------------------------------------------------
+_ROWS = ("`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./")
+_SHIFTED = ("~!@#$%^&*()_+", "QWERTYUIOP{}|", 'ASDFGHJKL:"', "ZXCVBNM<>?")
+# (hand, finger) per column; hand 0 = left, 1 = right; finger 0 thumb .. 4 little
+_COL_FINGER = {-1: (0, 4), 0: (0, 4), 1: (0, 3), 2: (0, 2), 3: (0, 1), 4: (0, 1),
+               5: (1, 1), 6: (1, 1), 7: (1, 2), 8: (1, 3)}  # fmt: skip
+_HOME_COL = {(0, 4): 0, (0, 3): 1, (0, 2): 2, (0, 1): 3, (1, 1): 6, (1, 2): 7, (1, 3): 8, (1, 4): 9}
+
+
+@dataclass(frozen=True)
+class _PhysKey:
+    name: str  # physical key id: the unshifted character, or a pynput name
+    hand: int
+    finger: int
+    drow: int  # -2 number row, -1 top, 0 home, +1 bottom
+    dcol: int  # columns from the finger's home key
+
+
+def _build_keyboard() -> tuple[dict[str, _PhysKey], dict[str, tuple[str, bool]]]:
+    """Physical keys, and for every typeable pynput key: (physical key, needs shift)."""
+    phys: dict[str, _PhysKey] = {}
+    typed: dict[str, tuple[str, bool]] = {}
+    for r, (row, srow) in enumerate(zip(_ROWS, _SHIFTED, strict=True)):
+        for i, (c, s) in enumerate(zip(row, srow, strict=True)):
+            col = i - 1 if r == 0 else i
+            hand, finger = _COL_FINGER.get(col, (1, 4))
+            phys[c] = _PhysKey(c, hand, finger, r - 2, col - _HOME_COL[(hand, finger)])
+            typed[c] = (c, False)
+            typed[s] = (c, True)
+    phys["Key.space"] = _PhysKey("Key.space", 1, 0, 0, 0)
+    phys["Key.enter"] = _PhysKey("Key.enter", 1, 4, 0, 2)
+    phys["Key.backspace"] = _PhysKey("Key.backspace", 1, 4, -2, 3)
+    phys["shift_l"] = _PhysKey("shift_l", 0, 4, 1, -1)
+    phys["shift_r"] = _PhysKey("shift_r", 1, 4, 1, 1)
+    for k in ("Key.space", "Key.enter", "Key.backspace"):
+        typed[k] = (k, False)
+    return phys, typed
+
+
+_PHYS, _TYPED = _build_keyboard()
+_PHYS_NAMES: tuple[str, ...] = tuple(_PHYS)
+_PHYS_INDEX = {n: i for i, n in enumerate(_PHYS_NAMES)}
+
+
+# ---- configuration and results ------------------------------------------------------
+@dataclass(frozen=True)
+class KeystrokeSimConfig:
+    """Physiological and recording parameters (units in the names).
+
+    The defaults are tuned for realistic difficulty: a per-key RMS baseline is
+    well above chance but far from perfect (see the module's tests).
+    """
+
+    emd_s: float = 0.050  # muscle onset -> key registers (electromechanical delay)
+    emd_jitter_s: float = 0.008  # SD of the delay from press to press
+    iki_mean_range_s: tuple[float, float] = (0.15, 0.21)  # per-subject mean inter-key interval
+    iki_sigma: float = 0.28  # log-normal spread of one interval
+    hold_mean_s: float = 0.095  # press -> release
+    typo_rate_range: tuple[float, float] = (0.01, 0.04)  # per lower-case letter
+    units_flexor: int = 16  # per finger (thumb: half)
+    units_extensor: int = 8
+    units_tonic: int = 8  # per band, postural background
+    key_pattern_sd: float = 0.35  # subject-fixed random part of each key's unit weights
+    press_gain_sigma: float = 0.35  # log-normal press-to-press force variability
+    unit_jitter_sigma: float = 0.45  # log-normal press-to-press variability of each unit's drive
+    noise_uv: float = 7.0  # band-limited (20-450 Hz) background noise RMS per electrode
+    white_uv: float = 0.8  # amplifier noise RMS
+    hum_uv: float = 4.0  # mains hum amplitude (per-electrode factor 0.5-1.5)
+    drift_uv: float = 15.0  # baseline drift RMS (below 0.5 Hz)
+    session_shift_electrodes: float = 0.5  # SD of the band's angular shift between sessions
+    start_unix_s: float = 1_700_000_000.0
+
+
+@dataclass(frozen=True)
+class KeyBurst:
+    """Muscle truth of one keystroke (seconds from the start of the recording).
+
+    ``onset_s`` = ``press_s`` - electromechanical delay; ``end_s`` is where the
+    press burst has died away (the TruthEvent time); ``release_s`` the key-up.
+    """
+
+    key: str
+    onset_s: float
+    press_s: float
+    end_s: float
+    release_s: float
+
+
+@dataclass(frozen=True)
+class KeystrokeSimulation:
+    """Simulated typing session: signal plus emg2qwerty-form ground truth.
+
+    ``emg`` is (n_samples, 32) float32 microvolts, left band (0-15) then right;
+    ``time`` unix seconds; ``keystrokes``/``prompts`` in emg2qwerty's label form
+    (unix seconds); ``bursts`` the muscle truth (seconds from start); ``text``
+    the prompts' text joined by newlines.
+    """
+
+    emg: NDArray[np.float32]
+    fs_hz: float
+    time: NDArray[np.float64]
+    keystrokes: tuple[Keystroke, ...]
+    prompts: tuple[Prompt, ...]
+    text: str
+    meta: dict[str, Any]
+    channel_names: tuple[str, ...] = CHANNEL_NAMES
+    layout: str = LAYOUT
+    bursts: tuple[KeyBurst, ...] = field(default=())
+
+    def to_band_signal(self) -> BandSignal:
+        """As a :class:`BandSignal`; one ``"key"`` event per keystroke at its burst end."""
+        events = tuple(
+            TruthEvent(time_s=b.end_s, kind="key", value=CHARSET.key_to_char(b.key))
+            for b in sorted(self.bursts, key=lambda b: b.end_s)
+        )
+        return BandSignal(
+            emg=self.emg, fs_hz=self.fs_hz, layout=self.layout, channel_names=self.channel_names,
+            events=events, meta=dict(self.meta),
+        )  # fmt: skip
+
+
+# ---- corpus ------------------------------------------------------------------------
+@cache
+def corpus_sentences() -> tuple[str, ...]:
+    """The built-in corpus, one sentence per non-empty line (cached: it is immutable)."""
+    text = resources.files("edgeemg.data").joinpath("corpus.txt").read_text(encoding="utf-8")
+    return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+# ---- subject -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Subject:
+    """Everything ``seed`` fixes. Arrays are per hand (index 0 left, 1 right)."""
+
+    iki_mean_s: float
+    key_speed: NDArray[np.float64]  # (n_phys,) interval factor per key
+    key_rise_pow: NDArray[np.float64]  # (n_phys,) ramp shape exponent
+    key_decay_s: NDArray[np.float64]  # (n_phys,)
+    typo_rate: float
+    hold_s: float
+    hum_hz: float
+    radius_mm: float
+    band_angle: NDArray[np.float64]  # (2,) rad
+    unit_finger: tuple[NDArray[np.int64], NDArray[np.int64]]
+    unit_kind: tuple[NDArray[np.int64], NDArray[np.int64]]  # 0 flexor, 1 extensor, 2 tonic
+    unit_theta: tuple[NDArray[np.float64], NDArray[np.float64]]
+    unit_depth: tuple[NDArray[np.float64], NDArray[np.float64]]
+    unit_thr: tuple[NDArray[np.float64], NDArray[np.float64]]
+    unit_amp: tuple[NDArray[np.float64], NDArray[np.float64]]
+    unit_sigma_ms: tuple[NDArray[np.float64], NDArray[np.float64]]
+    weights: tuple[NDArray[np.float64], NDArray[np.float64]]  # (n_phys, n_units) drive per key
+
+
+def _make_subject(seed: int, cfg: KeystrokeSimConfig) -> _Subject:
+    rng = np.random.default_rng([seed, 0x5B1])
+    n_phys = len(_PHYS_NAMES)
+    # flexor sector on the palm side (angle ~pi), extensors on the back (~0); finger order across it
+    flex_centre = np.pi + np.array([-0.95, -0.45, -0.1, 0.25, 0.6]) + rng.normal(0, 0.12, 5)
+    ext_centre = np.array([-0.8, -0.35, 0.0, 0.35, 0.7]) + rng.normal(0, 0.12, 5)
+    per_hand: dict[str, list[Any]] = {k: [] for k in ("finger", "kind", "theta", "depth", "thr", "amp", "sig", "w")}
+    for hand in range(2):
+        mirror = 1.0 if hand == 0 else -1.0
+        finger, kind, theta, depth, psi = [], [], [], [], []
+        for f in range(5):
+            for k, n in ((0, cfg.units_flexor), (1, cfg.units_extensor)):
+                n = max(1, n // 2) if f == 0 else n
+                centre = flex_centre[f] if k == 0 else ext_centre[f]
+                finger += [f] * n
+                kind += [k] * n
+                theta += list(mirror * (centre + rng.normal(0, 0.28, n)))
+                depth += list(rng.uniform(3.0, 13.0, n))
+                psi += list(rng.uniform(0, 2 * np.pi, n))
+        for _ in range(cfg.units_tonic):
+            finger.append(-1)
+            kind.append(2)
+            theta.append(rng.uniform(0, 2 * np.pi))
+            depth.append(rng.uniform(5.0, 14.0))
+            psi.append(0.0)
+        fa, ka = np.array(finger), np.array(kind)
+        n_u = fa.size
+        thr = np.sort(rng.exponential(0.25, n_u))  # many low-threshold, few high-threshold units
+        thr = np.clip(rng.permutation(thr), 0.02, 0.85)
+        amp = 50.0 * np.exp(1.2 * thr / 0.85) * rng.lognormal(0, 0.3, n_u)  # uV at the nearest electrode
+        amp[ka == 2] *= 0.5
+        sig = 0.5 + 0.11 * np.array(depth) + rng.normal(0, 0.1, n_u)  # ms: deeper -> wider
+        # drive of each unit by each physical key
+        w = np.zeros((n_phys, n_u))
+        psi_a = np.array(psi)
+        for i, name in enumerate(_PHYS_NAMES):
+            pk = _PHYS[name]
+            if pk.hand != hand:
+                continue
+            reach = np.array([pk.dcol, pk.drow], dtype=float)
+            mag = np.tanh(np.hypot(*reach))
+            ang = math.atan2(reach[1], reach[0])
+            tuning = 0.55 + 0.45 * mag * np.cos(ang - psi_a)
+            dist = np.abs(fa - pk.finger)
+            enslave = np.where(dist == 0, 1.0, np.where(dist == 1, 0.3, 0.0))
+            enslave[(fa == 0) != (pk.finger == 0)] = 0.0  # the thumb moves on its own
+            pattern = np.exp(rng.normal(0, cfg.key_pattern_sd, n_u))
+            wi = tuning * enslave * pattern
+            wi[ka == 2] = 0.0
+            w[i] = np.clip(wi, 0.0, 1.5)
+        for k, v in zip(("finger", "kind", "theta", "depth", "thr", "amp", "sig", "w"),
+                        (fa, ka, np.array(theta), np.array(depth), thr, amp, sig, w), strict=True):  # fmt: skip
+            per_hand[k].append(v)
+    iki_lo, iki_hi = cfg.iki_mean_range_s
+    return _Subject(
+        iki_mean_s=float(rng.uniform(iki_lo, iki_hi)),
+        key_speed=rng.lognormal(0, 0.12, n_phys),
+        key_rise_pow=rng.uniform(1.0, 3.0, n_phys),
+        key_decay_s=rng.uniform(0.02, 0.05, n_phys),
+        typo_rate=float(rng.uniform(*cfg.typo_rate_range)),
+        hold_s=float(cfg.hold_mean_s * rng.lognormal(0, 0.15)),
+        hum_hz=float(rng.choice([50.0, 60.0])),
+        radius_mm=float(rng.uniform(24.0, 30.0)),
+        band_angle=rng.uniform(0, 2 * np.pi, 2),
+        unit_finger=tuple(per_hand["finger"]),
+        unit_kind=tuple(per_hand["kind"]),
+        unit_theta=tuple(per_hand["theta"]),
+        unit_depth=tuple(per_hand["depth"]),
+        unit_thr=tuple(per_hand["thr"]),
+        unit_amp=tuple(per_hand["amp"]),
+        unit_sigma_ms=tuple(per_hand["sig"]),
+        weights=tuple(per_hand["w"]),
+    )  # type: ignore[arg-type]
+
+
+def _muap_templates(subj: _Subject, hand: int, band_angle: float, contact: NDArray, fs_hz: float) -> NDArray:
+    """(n_units, _MUAP_LEN, 16) action potential of each unit on each electrode, uV."""
+    theta, depth = subj.unit_theta[hand], subj.unit_depth[hand]
+    r = subj.radius_mm
+    e_ang = band_angle + 2 * np.pi * np.arange(N_ELECTRODES) / N_ELECTRODES
+    dth = theta[:, None] - e_ang[None, :]
+    ru = r - depth[:, None]
+    dist = np.sqrt(r**2 + ru**2 - 2 * r * ru * np.cos(dth))  # (U, 16) mm
+    near = np.min(dist, axis=1, keepdims=True)
+    gain = (near / dist) ** 1.7 * contact[None, :]  # 1 at the nearest electrode
+    sharp = np.exp(-(dist - near) / 6.0)  # near electrodes see the sharper, triphasic part
+    t = (np.arange(_MUAP_LEN) - _MUAP_LEN / 2) / fs_hz * 1e3  # ms
+    s = subj.unit_sigma_ms[hand][:, None]
+    z = t[None, :] / s
+    g1 = -z * np.exp(-0.5 * z**2) / 0.607  # first derivative of a Gaussian, peak 1
+    g2 = (1 - z**2) * np.exp(-0.5 * z**2)  # second derivative (Mexican hat), peak 1
+    amp = subj.unit_amp[hand][:, None, None]
+    tmpl = amp * (g1[:, :, None] * (gain * (1 - 0.6 * sharp))[:, None, :]
+                  + g2[:, :, None] * (gain * 0.8 * sharp)[:, None, :])  # fmt: skip
+    return tmpl.astype(np.float64)
+
+
+@numba.njit(cache=True)
+def _add_spikes(x: NDArray, tmpl: NDArray, sample: NDArray, unit: NDArray, offset: int) -> None:  # pragma: no cover
+    """x[s - offset : s - offset + L, :] += tmpl[u] for each spike (float64 x, tmpl)."""
+    n, nch = x.shape
+    length = tmpl.shape[1]
+    for i in range(sample.size):
+        s0 = sample[i] - offset
+        u = unit[i]
+        for j in range(length):
+            s = s0 + j
+            if 0 <= s < n:
+                for c in range(nch):
+                    x[s, c] += tmpl[u, j, c]
+
+
+# ---- typing plan ------------------------------------------------------------------------
+@dataclass
+class _Press:
+    key: str  # pynput name as recorded
+    phys: int  # physical key index
+    press: float
+    release: float
+    onset: float
+    sustain: float = 0.0  # drive level held until release (shift)
+
+
+def _neighbour(c: str, rng: np.random.Generator) -> str:
+    for row in _ROWS[1:]:
+        i = row.find(c)
+        if i >= 0:
+            js = [j for j in (i - 1, i + 1) if 0 <= j < len(row) and row[j].isalpha()]
+            return row[js[int(rng.integers(len(js)))]] if js else c
+    return c
+
+
+def _plan(
+    subj: _Subject, cfg: KeystrokeSimConfig, rng: np.random.Generator, seconds: float
+) -> tuple[list[_Press], list[tuple[str, float, float]]]:
+    """Typing schedule: presses (seconds from start) and prompts (text, start, end)."""
+    sentences = corpus_sentences()
+    order = rng.permutation(len(sentences))
+    presses: list[_Press] = []
+    prompts: list[tuple[str, float, float]] = []
+    t = 0.3
+    prev: _PhysKey | None = None
+    limit = seconds - 0.25
+
+    def press(key: str, shifted: bool, gap: float) -> bool:
+        nonlocal t, prev
+        phys_name, _ = _TYPED[key]
+        pk = _PHYS[phys_name]
+        factor = subj.key_speed[_PHYS_INDEX[phys_name]]
+        if prev is not None:
+            if prev.hand != pk.hand:
+                factor *= 0.85
+            elif prev.finger == pk.finger and prev.name != pk.name:
+                factor *= 1.3
+        iki = subj.iki_mean_s * factor * gap * rng.lognormal(0, cfg.iki_sigma)
+        t_press = t + max(iki, 0.07)
+        if shifted:
+            t_press += 0.06
+        hold = subj.hold_s * rng.lognormal(0, 0.2)
+        if t_press + hold + 0.08 > limit:
+            return False
+        if shifted:  # the other hand's little finger holds shift from ~90 ms before to after the release
+            side = "shift_r" if pk.hand == 0 else "shift_l"
+            s_press = t_press - rng.uniform(0.07, 0.11)
+            presses.append(_Press("Key.shift", _PHYS_INDEX[side], s_press, t_press + hold + rng.uniform(0.02, 0.05),
+                                  s_press - _emd(), sustain=0.35))  # fmt: skip
+        presses.append(_Press(key, _PHYS_INDEX[phys_name], t_press, t_press + hold, t_press - _emd()))
+        t, prev = t_press, pk
+        return True
+
+    def _emd() -> float:
+        return max(0.015, cfg.emd_s + rng.normal(0, cfg.emd_jitter_s)) if cfg.emd_jitter_s > 0 else cfg.emd_s
+
+    for idx in order:
+        text = sentences[int(idx)]
+        label = prompt_to_label(text)
+        p_start = t + 0.1
+        t = p_start + rng.uniform(0.5, 1.0)  # reading the prompt
+        prev = None
+        ok = True
+        i = 0
+        while i < len(label) and ok:
+            key = CHARSET.char_to_key(label[i])
+            if key not in _TYPED:  # shift never appears in prompt text
+                i += 1
+                continue
+            shifted = _TYPED[key][1]
+            gap = 1.15 if key == "Key.space" or (i and label[i - 1] == " ") else 1.0
+            if key.islower() and len(key) == 1 and rng.random() < subj.typo_rate:
+                # hit a neighbour, maybe type on a little, notice, erase, retype
+                ok = press(_neighbour(key, rng), False, gap)
+                extra = 0
+                while ok and extra < int(rng.integers(0, 3)) and i + 1 + extra < len(label):
+                    nxt = CHARSET.char_to_key(label[i + 1 + extra])
+                    if not (len(nxt) == 1 and nxt.islower()):
+                        break
+                    ok = press(nxt, False, 1.0)
+                    extra += 1
+                t += rng.uniform(0.15, 0.4)
+                for _ in range(1 + extra):
+                    ok = ok and press("Key.backspace", False, 0.8)
+                t += rng.uniform(0.05, 0.15)
+                if not ok:
+                    break
+            ok = press(key, shifted, gap)
+            i += 1
+        p_end = min(t + subj.hold_s + 0.2, seconds)
+        prompts.append((text, p_start, p_end))
+        t = p_end
+        if not ok or t > limit - 1.0:
+            break
+    presses.sort(key=lambda p: p.press)
+    return presses, prompts
+
+
+# ---- signal ---------------------------------------------------------------------------------
+def _burst_spikes(
+    subj: _Subject, cfg: KeystrokeSimConfig, p: _Press, rng: np.random.Generator, fs_hz: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64], float]:
+    """Spike samples and units of one press (flexor burst + release extensors); and its burst end."""
+    hand = _PHYS[_PHYS_NAMES[p.phys]].hand
+    w = subj.weights[hand][p.phys]
+    kind = subj.unit_kind[hand]
+    decay = subj.key_decay_s[p.phys]
+    end = p.press + decay
+    t0 = p.onset
+    t1 = max(end, p.release + 0.04)
+    tt = np.arange(int(t0 * fs_hz), int(np.ceil(t1 * fs_hz)) + 1) / fs_hz
+    rise = np.clip((tt - t0) / (p.press - t0), 0, 1) ** subj.key_rise_pow[p.phys]
+    fall = np.clip(1 - (tt - p.press) / decay, 0, 1)
+    env_f = np.where(tt <= p.press, rise, np.maximum(fall, p.sustain * (tt <= p.release)))
+    env_e = 0.6 * np.exp(-0.5 * ((tt - (p.release - 0.01)) / 0.015) ** 2)
+    gain = rng.lognormal(0, cfg.press_gain_sigma)
+    active = np.flatnonzero(w > 0.02)
+    jitter = rng.lognormal(0, cfg.unit_jitter_sigma, active.size)
+    env = np.where((kind[active] == 0)[:, None], env_f[None, :], env_e[None, :])
+    drive = np.clip(gain * (w[active] * jitter)[:, None] * env, 0, 1.5)  # (A, L)
+    thr = subj.unit_thr[hand][active][:, None]
+    rate = np.where(drive > thr, 8.0 + 32.0 * np.clip((drive - thr) / (1.0 - thr), 0, 1), 0.0)
+    phase = rng.uniform(0, 1, (active.size, 1)) + np.cumsum(rate, axis=1) / fs_hz
+    fired = np.diff(np.floor(phase), axis=1, prepend=np.floor(phase[:, :1])) > 0
+    ai, si = np.nonzero(fired)
+    jit = rng.normal(0, 0.15 / np.maximum(rate[ai, si], 8.0)) * fs_hz  # ISI CV ~0.15
+    samples = np.round(tt[si] * fs_hz + jit).astype(np.int64)
+    # never before the onset: the onset is the truth the decoder is timed against
+    samples = np.maximum(samples, int(np.ceil(t0 * fs_hz)))
+    return samples, active[ai].astype(np.int64), float(end)
+
+
+def _tonic_spikes(subj: _Subject, hand: int, n: int, rng: np.random.Generator, fs_hz: float) -> tuple:
+    units = np.flatnonzero(subj.unit_kind[hand] == 2)
+    ss, uu = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for u in units:
+        rate = rng.uniform(8.0, 11.0)
+        k = int(n / fs_hz * rate * 1.3) + 4
+        isi = rng.gamma(44.0, 1.0 / (44.0 * rate), k)  # CV 0.15
+        st = np.cumsum(isi) - rng.uniform(0, 1 / rate)
+        st = st[(st >= 0) & (st < n / fs_hz)]
+        ss.append(np.round(st * fs_hz).astype(np.int64))
+        uu.append(np.full(st.size, u, dtype=np.int64))
+    return np.concatenate(ss), np.concatenate(uu)
+
+
+def _check_args(seconds: float, seed: int, session: int, rotation: int, fs_hz: float) -> None:
+    if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 1.0):
+        raise InvalidInputError(f"seconds must be a finite number >= 1.0, got {seconds!r}")
+    for name, v in (("seed", seed), ("session", session), ("rotation", rotation)):
+        if not isinstance(v, int | np.integer) or isinstance(v, bool):
+            raise InvalidInputError(f"{name} must be an int, got {type(v).__name__} {v!r}")
+    if seed < 0 or session < 0:
+        raise InvalidInputError(f"seed and session must be >= 0, got seed={seed}, session={session}")
+    if not 1000.0 <= fs_hz <= 10000.0:
+        raise InvalidInputError(f"fs_hz must be in [1000, 10000] Hz (MUAP band up to 450 Hz), got {fs_hz}")
+
+
+def simulate_keystroke(
+    seconds: float = 60.0,
+    *,
+    seed: int = 0,
+    session: int = 0,
+    snr_db: float | None = None,
+    rotation: int = 0,
+    fs_hz: float = 2000.0,
+    config: KeystrokeSimConfig | None = None,
+) -> KeystrokeSimulation:
+    """Simulate ``seconds`` of two-handed typing on two 16-electrode wrist bands.
+
+    Parameters
+    ----------
+    seconds : float
+        Recording length (>= 1 s). Typing stops a little before the end.
+    seed : int
+        The subject: anatomy, unit pools, per-key patterns, band placement,
+        typing speed, mains frequency.
+    session : int
+        A new session of that subject: new text, band shifted by a fraction of an
+        electrode, new contact gains and noise.
+    snr_db : float, optional
+        If given, the background noise is scaled so that keystroke muscle activity
+        over Gaussian background noise is this many dB (over the whole recording,
+        pauses included); otherwise ``config.noise_uv`` sets it.
+    rotation : int
+        Rotate both bands by whole electrodes (channel ``i`` reads what electrode
+        ``i - rotation`` would), as emg2qwerty's rotation augmentation.
+    fs_hz : float
+        Sampling rate.
+    config : KeystrokeSimConfig, optional
+        Physiological parameters; defaults as documented there.
+
+    Returns
+    -------
+    KeystrokeSimulation
+
+    Raises
+    ------
+    InvalidInputError
+        For a bad argument, before any work.
+    """
+    _check_args(seconds, seed, session, rotation, fs_hz)
+    cfg = config or KeystrokeSimConfig()
+    subj = _make_subject(int(seed), cfg)
+    rng_text = np.random.default_rng([seed, session, 0x7E7])
+    rng_sig = np.random.default_rng([seed, session, 0x516])
+    presses, prompt_spans = _plan(subj, cfg, rng_text, float(seconds))
+    n = int(round(seconds * fs_hz))
+
+    # session placement: the band sits slightly rotated, contacts differ
+    spacing = 2 * np.pi / N_ELECTRODES
+    shift = rng_sig.normal(0, cfg.session_shift_electrodes, 2) * spacing if session else np.zeros(2)
+    emg = np.zeros((n, 2 * N_ELECTRODES), dtype=np.float64)
+    spikes: list[list[tuple[NDArray, NDArray]]] = [[], []]
+    bursts: list[KeyBurst] = []
+    for p in presses:
+        hand = _PHYS[_PHYS_NAMES[p.phys]].hand
+        s, u, end = _burst_spikes(subj, cfg, p, rng_sig, fs_hz)
+        spikes[hand].append((s, u))
+        bursts.append(KeyBurst(p.key, p.onset, p.press, end, p.release))
+    half = _MUAP_LEN // 2
+    for hand in range(2):
+        contact = rng_sig.lognormal(0, 0.1, N_ELECTRODES)
+        tmpl = _muap_templates(subj, hand, subj.band_angle[hand] + shift[hand], contact, fs_hz)
+        x = np.zeros((n, N_ELECTRODES))
+        if spikes[hand]:
+            s = np.concatenate([a for a, _ in spikes[hand]])
+            u = np.concatenate([b for _, b in spikes[hand]])
+            _add_spikes(x, tmpl, s, u, half)
+        emg[:, hand * N_ELECTRODES : (hand + 1) * N_ELECTRODES] = x
+        ts, tu = _tonic_spikes(subj, hand, n, rng_sig, fs_hz)
+        xt = np.zeros((n, N_ELECTRODES))
+        _add_spikes(xt, tmpl, ts, tu, half)
+        emg[:, hand * N_ELECTRODES : (hand + 1) * N_ELECTRODES] += xt
+    p_signal = float(np.mean(emg**2))
+
+    # background: band-limited noise, correlated between neighbouring electrodes
+    sos = sps.butter(4, [20.0, 450.0], btype="bandpass", fs=fs_hz, output="sos")
+    noise = sps.sosfilt(sos, rng_sig.standard_normal((n + 400, 2 * N_ELECTRODES)), axis=0)[400:]
+    noise = noise.reshape(n, 2, N_ELECTRODES)
+    noise = 0.5 * noise + 0.25 * (np.roll(noise, 1, axis=2) + np.roll(noise, -1, axis=2))
+    noise = noise.reshape(n, 2 * N_ELECTRODES)
+    noise *= rng_sig.lognormal(0, 0.15, 2 * N_ELECTRODES) / np.sqrt(np.mean(noise**2, axis=0))
+    if snr_db is None:
+        noise *= cfg.noise_uv
+    else:
+        noise *= math.sqrt(p_signal / 10 ** (snr_db / 10) / float(np.mean(noise**2)))
+    emg += noise
+    emg += cfg.white_uv * rng_sig.standard_normal((n, 2 * N_ELECTRODES))
+    t_rel = np.arange(n) / fs_hz
+    if cfg.hum_uv > 0:
+        amp = cfg.hum_uv * rng_sig.uniform(0.5, 1.5, 2 * N_ELECTRODES)
+        ph = rng_sig.uniform(0, 2 * np.pi) + rng_sig.normal(0, 0.2, 2 * N_ELECTRODES)
+        w = 2 * np.pi * subj.hum_hz * t_rel[:, None]
+        emg += amp * np.sin(w + ph) + 0.3 * amp * np.sin(3 * w + 2 * ph)
+    if cfg.drift_uv > 0:
+        n_slow = int(seconds * 4) + 2  # AR(1) at 4 Hz, interpolated: content below ~0.5 Hz
+        walk = np.zeros((n_slow, 2 * N_ELECTRODES))
+        steps = rng_sig.standard_normal((n_slow, 2 * N_ELECTRODES))
+        for i in range(1, n_slow):
+            walk[i] = 0.95 * walk[i - 1] + steps[i]
+        walk *= cfg.drift_uv / np.sqrt(1 / (1 - 0.95**2))
+        tslow = np.arange(n_slow) / 4.0
+        emg += np.stack([np.interp(t_rel, tslow, walk[:, c]) for c in range(2 * N_ELECTRODES)], axis=1)
+    if rotation:
+        emg = emg.reshape(n, 2, N_ELECTRODES)
+        emg = np.roll(emg, int(rotation), axis=2).reshape(n, 2 * N_ELECTRODES)
+    p_noise = float(np.mean(noise**2))
+
+    t0 = cfg.start_unix_s + 86_400.0 * seed + 3_600.0 * session
+    keystrokes = tuple(Keystroke(p.key, t0 + p.press, t0 + p.release) for p in presses)
+    prompts = tuple(
+        Prompt(name=f"prompt{i:03d}", start=t0 + a, end=t0 + b, payload={"text": text})
+        for i, (text, a, b) in enumerate(prompt_spans)
+    )
+    meta = {
+        "session_name": f"sim-keystroke-u{seed:03d}-s{session:02d}",
+        "user": f"sim-user-{seed:03d}",
+        "condition": "on_keyboard",
+        "duration_mins": float(seconds / 60.0),
+        "seed": int(seed),
+        "session": int(session),
+        "rotation": int(rotation),
+        "emd_s": cfg.emd_s,
+        "iki_mean_s": subj.iki_mean_s,
+        "hum_hz": subj.hum_hz,
+        "snr_db": 10 * math.log10(p_signal / p_noise) if p_noise > 0 else math.inf,
+        "band_shift_electrodes": (shift / spacing).tolist(),
+    }
+    logger.debug("simulated %.1f s of typing: %d keystrokes, %d prompts", seconds, len(keystrokes), len(prompts))
+    return KeystrokeSimulation(
+        emg=emg.astype(np.float32),
+        fs_hz=float(fs_hz),
+        time=t0 + t_rel,
+        keystrokes=keystrokes,
+        prompts=prompts,
+        text="\n".join(t for t, _, _ in prompt_spans),
+        meta=meta,
+        bursts=tuple(sorted(bursts, key=lambda b: b.press_s)),
+    )
+
+
+def band_signal(seconds: float, *, seed: int = 0, session: int = 0) -> BandSignal:
+    """What a simulated pair of wrist bands streams, with one ``"key"`` event per keystroke.
+
+    Events are at the end of each key's press burst (seconds from the start), the
+    value is the key's label character (``"a"``, ``" "``, ``"⌫"``, ``"⇧"``, ``"⏎"``).
+    """
+    return simulate_keystroke(seconds, seed=seed, session=session).to_band_signal()
+
+
+def simulate_to_path(
+    out: Path,
+    *,
+    seconds: float | None = None,
+    seed: int = 0,
+    session: int = 0,
+    subjects: int | None = None,
+    snr_db: float | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """Write simulated sessions as emg2qwerty ``.hdf5`` files.
+
+    Parameters
+    ----------
+    out : Path
+        A file ending in ``.hdf5``/``.h5`` (one subject), or a folder (created if
+        needed) that receives ``keystroke_u{seed:03d}_s{session:02d}.hdf5`` per subject.
+    seconds : float, optional
+        Length of each session; default 120 s.
+    seed : int
+        First subject's seed; subject ``k`` uses ``seed + k``.
+    session : int
+    subjects : int, optional
+        Number of subjects (default 1).
+    snr_db : float, optional
+        See :func:`simulate_keystroke`.
+    progress : bool
+        Show a tqdm bar on stderr.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    out = Path(out)
+    n_subj = 1 if subjects is None else int(subjects)
+    if n_subj < 1:
+        raise InvalidInputError(f"subjects must be >= 1, got {subjects}")
+    secs = 120.0 if seconds is None else float(seconds)
+    _check_args(secs, seed, session, 0, 2000.0)
+    is_file = out.suffix.lower() in (".hdf5", ".h5")
+    if is_file and n_subj > 1:
+        raise InvalidInputError(f"out {out} is a single file but subjects={n_subj}; give a folder")
+    if is_file:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for k in tqdm(range(n_subj), desc="simulate keystroke", unit="subject", disable=not progress):
+        sim = simulate_keystroke(secs, seed=seed + k, session=session, snr_db=snr_db)
+        path = out if is_file else out / f"keystroke_u{seed + k:03d}_s{session:02d}.hdf5"
+        meta = {k2: sim.meta[k2] for k2 in ("session_name", "user", "condition", "duration_mins")}
+        write_emg2qwerty(path, sim.emg, sim.time, sim.keystrokes, sim.prompts, meta)
+        written.append(path)
+    return written
+
+
+__all__ = [
+    "KeyBurst",
+    "KeystrokeSimConfig",
+    "KeystrokeSimulation",
+    "band_signal",
+    "corpus_sentences",
+    "simulate_keystroke",
+    "simulate_to_path",
+]
