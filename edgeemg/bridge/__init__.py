@@ -1,1 +1,31 @@
-"""edgeemg.bridge."""
+"""Host side of the band serial link (no torch): frame codec, serial reader, simulated band, OpenBCI adapter.
+
+See ``firmware_bridge/PROTOCOL.md`` for the wire format. Everything the runtime
+needs is importable from here::
+
+    from edgeemg.bridge import open_band, SimulatedBand, Block, Gap, GapKind
+"""
+
+from edgeemg.bridge.band import Band, BandItem, BandStats, Block, BoundedQueue, Gap, GapKind
+from edgeemg.bridge.clock import ClockMapper
+from edgeemg.bridge.codec import (
+    DecoderStats,
+    DeviceErrorReport,
+    DeviceInfo,
+    Frame,
+    FrameDecoder,
+    encode_device_info,
+    encode_error,
+    encode_frame,
+)
+from edgeemg.bridge.openbci import CytonDecoder, encode_cyton_packet, open_cyton
+from edgeemg.bridge.protocol import FrameType, SampleFormat
+from edgeemg.bridge.serial_band import SerialBand, open_band
+from edgeemg.bridge.simulated import SimulatedBand, TimedTruthEvent, band_sim_main
+
+__all__ = [
+    "Band", "BandItem", "BandStats", "Block", "BoundedQueue", "ClockMapper", "CytonDecoder", "DecoderStats",
+    "DeviceErrorReport", "DeviceInfo", "Frame", "FrameDecoder", "FrameType", "Gap", "GapKind", "SampleFormat",
+    "SerialBand", "SimulatedBand", "TimedTruthEvent", "band_sim_main", "encode_cyton_packet", "encode_device_info",
+    "encode_error", "encode_frame", "open_band", "open_cyton",
+]

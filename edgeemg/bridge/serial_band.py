@@ -1,0 +1,280 @@
+"""A band on a serial port (USB CDC, UART, pty): reader thread, bounded queue, reconnect.
+
+The reader thread owns the port. It decodes as bytes arrive, stamps each chunk
+with ``time.monotonic()``, and puts blocks and gap notices on a bounded queue,
+so a slow consumer costs dropped (and counted) frames, never unbounded memory.
+When the port vanishes (unplug, pty master closed) the thread closes it and
+retries the same path until it reappears; the first frame after that carries an
+explicit RECONNECT gap sized from device timestamps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, Iterator
+
+import serial
+
+from edgeemg.bridge.band import BandItem, BandStats, BoundedQueue, FrameRouter
+from edgeemg.bridge.codec import DeviceInfo, FrameDecoder
+from edgeemg.errors import DeviceError, InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+#: Default line rate. USB CDC ignores it; a real UART needs >= 10 bits per byte,
+#: i.e. >= 2.62 Mbaud for a 64-channel, 2048 Hz, int16 band (262 kB/s).
+DEFAULT_BAUDRATE = 3_000_000
+
+
+class SerialBand:
+    """An edgeemg band (or another link, via ``decoder_factory``) on a serial port.
+
+    Parameters
+    ----------
+    port : str
+        Device path (``/dev/ttyACM0``, a pty path or a symlink to one) or a
+        pyserial URL (``loop://``, ``socket://host:port``).
+    baudrate : int
+    queue_frames : int
+        Bound of the item queue; at 256 frames/s the default holds 4 s.
+    reconnect : bool
+        Reopen the port after it disappears (default). Without it the stream ends.
+    reconnect_interval_s : float
+        Time between reopen attempts while the port is missing.
+    info_timeout_s : float
+        :meth:`open` waits this long for the device-info frame.
+    decoder_factory : callable, optional
+        Returns the byte decoder (``feed``, ``reset``, ``stats``); default :class:`FrameDecoder`.
+    static_info : DeviceInfo, optional
+        For links without device-info frames (OpenBCI Cyton).
+    on_connect, on_disconnect : callable(serial.Serial), optional
+        Hooks run on the reader thread after each (re)open / before close, e.g.
+        to send a start-streaming command.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        baudrate: int = DEFAULT_BAUDRATE,
+        queue_frames: int = 1024,
+        reconnect: bool = True,
+        reconnect_interval_s: float = 0.1,
+        info_timeout_s: float = 3.0,
+        decoder_factory: Callable[[], object] = FrameDecoder,
+        static_info: DeviceInfo | None = None,
+        on_connect: Callable[[serial.SerialBase], None] | None = None,
+        on_disconnect: Callable[[serial.SerialBase], None] | None = None,
+    ) -> None:
+        if not isinstance(port, str) or not port:
+            raise InvalidInputError(f"port must be a device path or pyserial URL, got {port!r}")
+        if reconnect_interval_s <= 0 or info_timeout_s <= 0:
+            raise InvalidInputError(
+                f"reconnect_interval_s and info_timeout_s must be > 0, got {reconnect_interval_s}, {info_timeout_s}"
+            )
+        self.port = port
+        self.baudrate = int(baudrate)
+        self.reconnect = bool(reconnect)
+        self.reconnect_interval_s = float(reconnect_interval_s)
+        self.info_timeout_s = float(info_timeout_s)
+        self._queue = BoundedQueue(queue_frames)
+        self._decoder = decoder_factory()
+        self._router = FrameRouter(self._queue.put, static_info)
+        self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
+        self._ser: serial.SerialBase | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._opened = False
+        self._started = False
+        self.connected = False
+        self._disconnects = 0
+        self._reconnects = 0
+        self._bytes = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+    def open(self) -> "SerialBand":
+        """Open the port, start the reader thread and wait for the device info.
+
+        Raises
+        ------
+        DeviceError
+            If the port cannot be opened, or no device-info frame arrives within
+            ``info_timeout_s`` (the message says what did arrive).
+        """
+        if self._opened:
+            return self
+        try:
+            self._ser = self._open_port()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise DeviceError(f"could not open port '{self.port}': {exc}") from exc
+        self.connected = True
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"edgeemg-band-{self.port}", daemon=True)
+        self._thread.start()
+        self._opened = True
+        if not self._router.info_event.wait(self.info_timeout_s):
+            d = self._decoder.stats
+            self.close()
+            raise DeviceError(
+                f"no device-info frame from '{self.port}' within {self.info_timeout_s} s "
+                f"(received {self._bytes} bytes, {d.frames} valid frames, {d.crc_errors} CRC errors, "
+                f"{d.bytes_discarded} bytes discarded); is an edgeemg band on this port at {self.baudrate} baud?"
+            )
+        return self
+
+    def start(self) -> None:
+        """Start queueing blocks; earlier frames only served to learn the device and its clock."""
+        if not self._opened:
+            raise DeviceError(f"start() on band '{self.port}' before open()")
+        self._queue.clear()
+        self._queue.reopen()
+        self._router.delivering = True
+        self._started = True
+
+    def stop(self) -> None:
+        """Stop queueing (the reader keeps the port and the clock mapping alive)."""
+        self._router.delivering = False
+        self._started = False
+        self._queue.close()
+
+    def close(self) -> None:
+        """Stop the reader thread and close the port. Idempotent."""
+        self.stop()
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        self._thread = None
+        self._close_port()
+        self._opened = False
+
+    def __enter__(self) -> "SerialBand":
+        self.open()
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- data ----------------------------------------------------------------------
+    @property
+    def info(self) -> DeviceInfo:
+        if self._router.info is None:
+            raise DeviceError(f"band '{self.port}' has not sent its device info yet (call open() first)")
+        return self._router.info
+
+    @property
+    def clock(self):
+        """The :class:`~edgeemg.bridge.clock.ClockMapper` of this band (device µs -> host s)."""
+        return self._router.clock
+
+    def read(self, timeout: float | None = None) -> BandItem | None:
+        """Next :class:`Block` or :class:`Gap`, or None after ``timeout`` seconds or once stopped."""
+        if not self._started:
+            raise DeviceError(f"read() on band '{self.port}' before start(); use `with band:` or call start()")
+        return self._queue.get(timeout)
+
+    def __iter__(self) -> Iterator[BandItem]:
+        """Items until the band is stopped or closed, or the port is gone for good (reconnect=False)."""
+        while self._started:
+            item = self.read(0.1)
+            if item is not None:
+                yield item
+            elif self._thread is None or not self._thread.is_alive():
+                if len(self._queue) == 0:
+                    return
+
+    @property
+    def stats(self) -> BandStats:
+        d = self._decoder.stats
+        r = self._router
+        q = self._queue
+        return BandStats(
+            frames=r.frames,
+            samples=r.samples,
+            bytes_read=self._bytes,
+            crc_errors=d.crc_errors,
+            resyncs=d.resyncs,
+            lost_frames=d.lost_frames,
+            bytes_discarded=d.bytes_discarded,
+            dropped_frames=q.dropped_frames,
+            gaps=r.gaps,
+            disconnects=self._disconnects,
+            reconnects=self._reconnects,
+            device_errors=r.device_errors,
+            queue_len=len(q),
+            queue_max=q.maxlen,
+        )
+
+    # -- reader thread -------------------------------------------------------------
+    def _open_port(self) -> serial.SerialBase:
+        exclusive = None if "://" in self.port else True
+        ser = serial.serial_for_url(self.port, baudrate=self.baudrate, timeout=0.05, exclusive=exclusive)
+        if self._on_connect is not None:
+            self._on_connect(ser)
+        return ser
+
+    def _close_port(self) -> None:
+        ser, self._ser = self._ser, None
+        self.connected = False
+        if ser is None:
+            return
+        try:
+            if self._on_disconnect is not None:
+                self._on_disconnect(ser)
+        except (serial.SerialException, OSError) as exc:
+            logger.debug("on_disconnect hook failed on '%s': %s", self.port, exc)
+        try:
+            ser.close()
+        except (serial.SerialException, OSError):
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            ser = self._ser
+            if ser is None:
+                if not self.reconnect:
+                    break
+                try:
+                    self._ser = self._open_port()
+                except (serial.SerialException, OSError, ValueError):
+                    self._stop.wait(self.reconnect_interval_s)
+                    continue
+                self.connected = True
+                self._reconnects += 1
+                self._decoder.reset()  # partial bytes from before the unplug belong to no frame
+                self._router.mark_reconnect()
+                logger.info("band '%s' reconnected", self.port)
+                continue
+            try:
+                n = ser.in_waiting
+                data = ser.read(min(max(n, 1), 1 << 16))
+            except (serial.SerialException, OSError, TypeError) as exc:
+                # TypeError: pyserial on a port closed under it
+                logger.warning("band '%s' disconnected: %s", self.port, exc)
+                self._disconnects += 1
+                self._close_port()
+                continue
+            if data:
+                host_s = time.monotonic()
+                self._bytes += len(data)
+                self._router.handle(self._decoder.feed(data), host_s)
+        self._close_port()
+
+
+def open_band(port: str, **kwargs) -> SerialBand:
+    """Open an edgeemg band on ``port`` and return it with its device info known.
+
+    Call ``start()`` (or use ``with open_band(port) as band:``) before reading.
+    Keyword arguments are those of :class:`SerialBand`.
+
+    Examples
+    --------
+    >>> with open_band("/dev/ttyACM0") as band:          # doctest: +SKIP
+    ...     print(band.info.fs_hz, band.info.n_channels)
+    ...     for item in band:
+    ...         ...
+    """
+    return SerialBand(port, **kwargs).open()
