@@ -1,0 +1,155 @@
+"""HD-EMG grid and motor-unit action potentials (MUAPs) from an analytic volume conductor.
+
+Private helper of :mod:`edgeemg.data.sim_motor_units`.
+
+Volume conductor (what we chose and why)
+-----------------------------------------
+Each motor unit is a bundle of ``FIBRES_PER_UNIT`` representative fibres parallel
+to the skin and to the grid's 13-electrode rows. On every fibre the
+intracellular action potential has Rosenfalck's shape
+``Vm(s) = (s / lambda)^3 exp(-s / lambda)`` (s: distance behind the wave front)
+and travels from the fibre's end-plate towards both tendons at the unit's
+conduction velocity. The transmembrane current is the second spatial derivative
+of ``Vm`` along the fibre (the core-conductor model), taken numerically on a
+0.5 mm grid of the whole fibre with ``Vm`` at rest outside it. That one choice
+gives the three components that make real HD-EMG hard: the propagating tripoles
+(delay along the fibre direction = conduction velocity), the generation at the
+innervation zone (the kink of ``Vm(|x - x_iz|)``) and the extinction at the
+tendons (``Vm`` cut at the fibre end), which are non-propagating and appear on
+many channels at once. Each current element is seen through the point-source
+potential of a homogeneous, anisotropic half-space,
+``1 / sqrt(a (x - x_e)^2 + (y - y_e)^2 + d^2)`` with ``a = sigma_r / sigma_z = 0.2``:
+the ``d^2`` term is the depth-dependent spatial low-pass (deep units give
+wider, smaller, lower-frequency MUAPs) and the ``1/r`` fall-off is the decay
+with distance. We did not solve the layered (skin/fat/muscle) problem of Farina
+& Merletti (2001): it costs a 2-D inverse transform per unit and its main effect,
+extra spatial smoothing by the fat, is approximated here by adding the fat to
+the depth. The fibres of a unit are spread over its territory and their
+end-plates and tendon ends are jittered, which widens and desynchronises the
+MUAP as in a real unit. Electrodes are points (the seed's 1 mm radius is
+below the 0.5 mm integration step's effect on a >= 4 mm deep source).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from edgeemg.data._mu_pool import MotorUnitPool
+
+GRID_ROWS = 13  # along the fibres
+GRID_COLS = 5  # across the fibres
+IED_MM = 8.0
+MISSING = ((0, 0),)  # the corner without an electrode (row, column), 0-based
+LAYOUT = "hdemg-13x5-8mm"
+LAYOUT_SD = "hdemg-13x5-8mm-sd"
+
+FIBRES_PER_UNIT = 10
+DX_MM = 0.5
+ANISOTROPY = 0.2  # sigma_radial / sigma_longitudinal of muscle
+TEMPLATE_SAMPLES = 96  # 46.9 ms at 2048 Hz: the slowest, longest fibre's MUAP fits
+# Microvolts per (fibre x model unit): fixed so that a 1000-fibre unit 6 mm under
+# the skin gives a monopolar MUAP of a few hundred microvolts peak to peak.
+UV_PER_MODEL_UNIT = 20.0
+
+
+def grid_cells() -> list[tuple[int, int]]:
+    """Electrode (row, column) pairs in channel order: row-major, missing corner skipped."""
+    return [(r, c) for r in range(GRID_ROWS) for c in range(GRID_COLS) if (r, c) not in MISSING]
+
+
+def channel_names(differential: bool = False) -> tuple[str, ...]:
+    """``R01C2``-style names (1-based, as DEMUSE's SIG{r,c}); ``R02C1-R01C1`` for single differential."""
+    if not differential:
+        return tuple(f"R{r + 1:02d}C{c + 1}" for r, c in grid_cells())
+    return tuple(f"R{r + 2:02d}C{c + 1}-R{r + 1:02d}C{c + 1}" for r, c in sd_pairs())
+
+
+def sd_pairs() -> list[tuple[int, int]]:
+    """Upper electrode (row, column) of each longitudinal single-differential pair, in order."""
+    present = set(grid_cells())
+    return [(r, c) for r in range(GRID_ROWS - 1) for c in range(GRID_COLS) if (r, c) in present and (r + 1, c) in present]
+
+
+def sd_matrix() -> NDArray[np.float32]:
+    """(64, n_sd) matrix D so that ``x_mono @ D`` is the single-differential signal (lower minus upper)."""
+    index = {rc: i for i, rc in enumerate(grid_cells())}
+    pairs = sd_pairs()
+    d = np.zeros((len(index), len(pairs)), dtype=np.float32)
+    for j, (r, c) in enumerate(pairs):
+        d[index[(r + 1, c)], j] = 1.0
+        d[index[(r, c)], j] = -1.0
+    return d
+
+
+def electrode_positions(shift_mm: tuple[float, float] = (0.0, 0.0)) -> NDArray[np.float64]:
+    """Electrode centres (64, 2) in mm: column 0 along the fibres, column 1 across; grid centred at 0."""
+    cells = np.array(grid_cells(), dtype=np.float64)
+    x = (cells[:, 0] - (GRID_ROWS - 1) / 2.0) * IED_MM + shift_mm[0]
+    y = (cells[:, 1] - (GRID_COLS - 1) / 2.0) * IED_MM + shift_mm[1]
+    return np.stack([x, y], axis=1)
+
+
+def muap_templates(
+    pool: MotorUnitPool, positions_mm: NDArray[np.float64], fs_hz: float, rng: np.random.Generator, gain: float
+) -> NDArray[np.float32]:
+    """Monopolar MUAP of every unit at every electrode, shape (n_units, TEMPLATE_SAMPLES, 64), microvolts.
+
+    Sample 0 is the discharge instant (excitation of the end-plates); the MUAP
+    starts there because nothing precedes the generation at the end-plate.
+    ``rng`` draws the fibre layout inside each territory (subject anatomy).
+    """
+    n_e = positions_mm.shape[0]
+    t_ms = np.arange(TEMPLATE_SAMPLES) * (1000.0 / fs_hz)
+    out = np.zeros((pool.n_units, TEMPLATE_SAMPLES, n_e), dtype=np.float32)
+    skin = 1.0 + pool.fat_mm
+    for u in range(pool.n_units):
+        f = FIBRES_PER_UNIT
+        rad = pool.territory_radius_mm[u] * np.sqrt(rng.uniform(0.0, 1.0, f))
+        ang = rng.uniform(0.0, 2.0 * np.pi, f)
+        y_f = pool.transverse_mm[u] + rad * np.cos(ang)
+        d_f = np.maximum(pool.depth_mm[u] + rad * np.sin(ang), skin + 0.3)
+        iz_f = pool.innervation_zone_mm[u] + 1.5 * rng.standard_normal(f)
+        lo_f = iz_f - pool.fibre_left_mm[u] + 3.0 * rng.standard_normal(f)
+        hi_f = iz_f + pool.fibre_right_mm[u] + 3.0 * rng.standard_normal(f)
+        v_f = pool.conduction_velocity_m_s[u] * (1.0 + 0.02 * rng.standard_normal(f))  # mm/ms
+        lam = pool.iap_length_mm[u]
+        # Spatial grid covering every fibre of the unit, one step of margin on each side.
+        x = np.arange(lo_f.min() - 2 * DX_MM, hi_f.max() + 2 * DX_MM, DX_MM)
+        # Vm(x, t) for each fibre: (f, L, Nx)
+        s = v_f[:, None, None] * t_ms[None, :, None] - np.abs(x[None, None, :] - iz_f[:, None, None])
+        s = np.maximum(s, 0.0) / lam
+        vm = s**3 * np.exp(-s)
+        inside = (x[None, :] >= lo_f[:, None]) & (x[None, :] <= hi_f[:, None])  # (f, Nx)
+        vm *= inside[:, None, :]
+        # Point-source potential of each current element at each electrode, then its
+        # second difference along x (summation by parts moves d2/dx2 from Vm to G).
+        ax = x[None, :, None] - positions_mm[None, None, :, 0]  # (1, Nx, E)
+        dy = y_f[:, None, None] - positions_mm[None, None, :, 1]  # (f, 1, E)
+        g = 1.0 / np.sqrt(ANISOTROPY * ax**2 + dy**2 + d_f[:, None, None] ** 2)  # (f, Nx, E)
+        d2g = np.zeros_like(g)
+        d2g[:, 1:-1, :] = (g[:, 2:, :] - 2.0 * g[:, 1:-1, :] + g[:, :-2, :]) / DX_MM**2
+        phi = np.matmul(vm, d2g)  # (f, L, E)
+        out[u] = (gain * UV_PER_MODEL_UNIT * pool.n_fibres[u] / f) * phi.sum(axis=0)
+    return out
+
+
+@numba.njit(cache=True)
+def add_trains(out, templates, spikes, units):  # pragma: no cover - numba
+    """Add ``templates[units[n]]`` at sample ``spikes[n]`` into ``out`` for every n.
+
+    ``out`` float32 (T, C) is modified in place; ``templates`` float32
+    (n_units, L, C); ``spikes`` and ``units`` int64 (n_spikes,). A MUAP that
+    would run past the end is cut there. Linear in the number of spikes, which
+    is why 60 s of 64 channels takes a fraction of a second.
+    """
+    n_samples, n_ch = out.shape
+    length = templates.shape[1]
+    for n in range(spikes.shape[0]):
+        s = spikes[n]
+        u = units[n]
+        m = min(length, n_samples - s)
+        for k in range(m):
+            for c in range(n_ch):
+                out[s + k, c] += templates[u, k, c]
