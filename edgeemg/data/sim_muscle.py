@@ -22,7 +22,7 @@ way the clinical literature describes (seed 002):
 
 Severity is drawn in 0.1-1.0 for patients, so mild cases overlap normal
 subjects, whose own MUAP sizes, needle position (an overall gain) and noise
-vary too. The record alternates rest (2-4 s) and weak contraction (3-7 s).
+vary too. The record alternates rest (1-2.5 s) and weak contraction (4-8 s).
 
 Randomness: ``seed`` and ``subject`` fix the person, condition (balanced over
 the classes: consecutive subject indices cycle through the three classes from a
@@ -181,15 +181,15 @@ def _excitation(n: int, fs_hz: float, rng: np.random.Generator) -> tuple[NDArray
     """Rest / weak-contraction blocks, smoothed, with a slow wobble of force."""
     e = np.zeros(n)
     spans = []
-    t = rng.uniform(0.5, 2.0)
+    t = rng.uniform(0.3, 1.0)
     total = n / fs_hz
     while t < total:
-        dur = rng.uniform(3.0, 7.0)
+        dur = rng.uniform(4.0, 8.0)
         level = rng.uniform(0.15, 0.45)
         a, b = int(t * fs_hz), min(n, int((t + dur) * fs_hz))
         e[a:b] = level
         spans.append((t, min(total, t + dur)))
-        t += dur + rng.uniform(2.0, 4.0)
+        t += dur + rng.uniform(1.0, 2.5)
     tt = np.arange(n) / fs_hz
     e *= 1.0 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.3, 1.0) * tt + rng.uniform(0, 2 * np.pi))
     k = max(1, int(0.3 * fs_hz))
