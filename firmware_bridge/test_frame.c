@@ -139,7 +139,7 @@ int main(int argc, char **argv) {
     fprintf(json, ", \"seq\": 43, \"timestamp_us\": 5000100, \"code\": 3, \"message\": \"ADC overrun\"}");
 
     /* A stream: garbage, seq 65534, 65535, 0, (1 is lost), 2, a frame 3 with a flipped
-     * payload bit, garbage, 4. Expected: seqs 65534 65535 0 2 4; lost 2; crc_errors 1. */
+     * payload bit, garbage, 4. Expected: seqs 65534 65535 0 2 4; lost 2; crc_errors 3 (2 fake syncs + 1 flip). */
     uint8_t stream[4096];
     size_t pos = 0;
     const uint8_t garbage[] = {0x00, 0xA5, 0x13, 0xA5, 0xA5, 0x5A, 0x01, 0xFF};
@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
     }
     write_bin("stream", stream, pos);
     fprintf(json, ",\n  {\"name\": \"stream\", \"file\": \"stream.bin\", \"type\": \"stream\", \"size\": %zu, "
-                  "\"expect_seqs\": [65534, 65535, 0, 2, 4], \"expect_lost_frames\": 2, \"expect_crc_errors\": 1, "
+                  "\"expect_seqs\": [65534, 65535, 0, 2, 4], \"expect_lost_frames\": 2, \"expect_crc_errors\": 3, \"crc_note\": \"one header CRC failure per fake sync pair (A5 5A) in each of the 2 garbage runs, one frame CRC failure for the flipped frame\", "
                   "\"flipped_byte_offset\": %zu, \"frame_values\": \"values of frame k (k = index in the unflipped sequence 65534 65535 0 2 3 4) are k*100 + i, shape (3, 2), scale 0.25\"}",
             pos, flipped_at);
 
