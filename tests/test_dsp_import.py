@@ -33,3 +33,14 @@ def test_every_kernel_is_cached_and_unsigned() -> None:
 
     for k in _kernels.ALL_KERNELS:
         assert k._cache.__class__.__name__ == "FunctionCache", k.py_func.__name__
+
+
+def test_docstring_examples_run() -> None:
+    """The numpydoc Examples are doctests (STYLE.md rule 7); run them so they cannot drift."""
+    import doctest
+    import importlib
+
+    for name in ("features", "filters", "normalize", "pipeline", "spectral", "windowing"):
+        module = importlib.import_module(f"edgeemg.dsp.{name}")
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, f"edgeemg.dsp.{name}: {result.failed} doctest(s) failed"
