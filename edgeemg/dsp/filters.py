@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
 from edgeemg.dsp import _kernels
 from edgeemg.dsp._validate import check_chunk, check_cutoff, check_float, check_int, did_you_mean
 from edgeemg.errors import InvalidInputError
