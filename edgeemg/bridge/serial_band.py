@@ -49,6 +49,10 @@ class SerialBand:
         Returns the byte decoder (``feed``, ``reset``, ``stats``); default :class:`FrameDecoder`.
     static_info : DeviceInfo, optional
         For links without device-info frames (OpenBCI Cyton).
+    buffer_before_start : bool
+        Queue items from :meth:`open` on, and keep them at :meth:`start` (the
+        queue bound still holds). Default False: frames before ``start()`` only
+        teach the device info and clock, as a live band's backlog is stale.
     on_connect, on_disconnect : callable(serial.Serial), optional
         Hooks run on the reader thread after each (re)open / before close, e.g.
         to send a start-streaming command.
@@ -67,6 +71,7 @@ class SerialBand:
         static_info: DeviceInfo | None = None,
         on_connect: Callable[[serial.SerialBase], None] | None = None,
         on_disconnect: Callable[[serial.SerialBase], None] | None = None,
+        buffer_before_start: bool = False,
     ) -> None:
         if not isinstance(port, str) or not port:
             raise InvalidInputError(f"port must be a device path or pyserial URL, got {port!r}")
@@ -83,6 +88,7 @@ class SerialBand:
         self._decoder = decoder_factory()
         self._router = FrameRouter(self._queue.put, static_info)
         self._on_connect = on_connect
+        self._buffer_before_start = bool(buffer_before_start)
         self._on_disconnect = on_disconnect
         self._ser: serial.SerialBase | None = None
         self._thread: threading.Thread | None = None
@@ -111,6 +117,7 @@ class SerialBand:
         except (serial.SerialException, OSError, ValueError) as exc:
             raise DeviceError(f"could not open port '{self.port}': {exc}") from exc
         self.connected = True
+        self._router.delivering = self._buffer_before_start
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=f"edgeemg-band-{self.port}", daemon=True)
         self._thread.start()
@@ -129,7 +136,8 @@ class SerialBand:
         """Start queueing blocks; earlier frames only served to learn the device and its clock."""
         if not self._opened:
             raise DeviceError(f"start() on band '{self.port}' before open()")
-        self._queue.clear()
+        if not self._buffer_before_start:
+            self._queue.clear()
         self._queue.reopen()
         self._router.delivering = True
         self._started = True

@@ -354,7 +354,7 @@ class SimulatedBand:
             if self._host is None:
                 from edgeemg.bridge.serial_band import SerialBand
 
-                self._host = SerialBand(self.port_path, queue_frames=self.queue_frames).open()
+                self._host = SerialBand(self.port_path, queue_frames=self.queue_frames, buffer_before_start=True).open()
             self._host.start()
         else:
             self._router.delivering = True

@@ -1,0 +1,210 @@
+"""Band layer: clock mapping, gaps, bounded queue, simulated band, Cyton adapter, serial over pty."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from edgeemg.bridge import (
+    Block,
+    BoundedQueue,
+    ClockMapper,
+    CytonDecoder,
+    Gap,
+    GapKind,
+    SimulatedBand,
+    encode_cyton_packet,
+    encode_frame,
+    open_band,
+)
+from edgeemg.bridge.openbci import cyton_scale_uv
+from edgeemg.errors import DeviceError, InvalidInputError
+
+INF = float("inf")
+
+
+# -- clock --------------------------------------------------------------------------
+def test_clock_mapping_follows_drift_where_a_fixed_offset_drifts():
+    rng = np.random.default_rng(7)
+    skew, offset, min_delay = 80e-6, 5000.0, 0.0015
+    dev_us = np.arange(0, 600_000_000, 4000, dtype=np.int64)  # 10 min of 4 ms frames
+    true_host = offset + dev_us * 1e-6 * (1 + skew)
+    arrival = true_host + min_delay + rng.exponential(0.003, dev_us.size)
+    m = ClockMapper()
+    for d, h in zip(dev_us.tolist(), arrival.tolist()):
+        m.update(d, h)
+    err = np.array([m.to_host(d) for d in dev_us[-500:].tolist()]) - (true_host[-500:] + min_delay)
+    naive = (arrival[0] - dev_us[0] * 1e-6) + dev_us[-500:] * 1e-6 - (true_host[-500:] + min_delay)
+    assert abs(m.skew_ppm - 80) < 2
+    assert np.abs(err).max() < 2e-4  # < 0.2 ms after 10 minutes
+    assert np.abs(naive).max() > 0.04  # a fixed offset is off by 48 ms (80 ppm x 600 s)
+
+
+def test_clock_mapper_errors():
+    with pytest.raises(InvalidInputError, match="before any update"):
+        ClockMapper().to_host(0)
+    with pytest.raises(InvalidInputError, match=r"window_s >= 2 \* bucket_s"):
+        ClockMapper(window_s=1.0, bucket_s=1.0)
+
+
+# -- bounded queue ------------------------------------------------------------------
+def _block(k, n=4):
+    return Block(np.zeros((n, 2), np.float32), 1000 * k, 0.0, k, 0.0)
+
+
+def test_bounded_queue_drops_oldest_and_reports_one_gap():
+    q = BoundedQueue(8)
+    for k in range(10_000):
+        q.put(_block(k))
+        assert len(q) <= 8
+    g = q.get(0)
+    assert isinstance(g, Gap) and g.kind is GapKind.DROPPED
+    assert (g.frames, g.samples, g.from_us, g.to_us) == (10_000 - 8, 4 * (10_000 - 8), 0, 1000 * (10_000 - 8))
+    assert [q.get(0).seq for _ in range(8)] == list(range(10_000 - 8, 10_000))
+    assert q.get(0.01) is None and q.dropped_frames == 10_000 - 8
+
+
+# -- simulated band in-process ------------------------------------------------------
+def test_simulated_band_in_process_delivers_the_signal_exactly_once():
+    with SimulatedBand("synthetic", seed=3, seconds=2.0, speed=INF) as band:
+        info = band.info
+        items = list(band)
+    assert (info.fs_hz, info.n_channels, info.layout) == (2000.0, 8, "synthetic-8")
+    assert all(isinstance(i, Block) for i in items)
+    x = np.concatenate([b.samples for b in items])
+    assert x.shape == band.signal.emg.shape
+    assert np.abs(x - band.signal.emg).max() <= info.scale_uv / 2 + 1e-4
+    ts = np.array([b.timestamp_us for b in items])
+    np.testing.assert_allclose(np.diff(ts), info.samples_per_frame * 1e6 / info.fs_hz, atol=1)
+    assert band.stats.frames == len(items) and band.stats.lost_frames == 0
+
+
+def test_simulated_band_lifecycle_errors():
+    band = SimulatedBand("synthetic", seconds=0.1, speed=INF)
+    with pytest.raises(DeviceError, match="before start"):
+        band.read()
+    with pytest.raises(DeviceError, match="pty=True"):
+        band.port_path
+    with pytest.raises(InvalidInputError, match="speed must be > 0"):
+        SimulatedBand("synthetic", speed=0)
+    with pytest.raises(InvalidInputError, match="Invalid band task 'nope'"):
+        SimulatedBand("nope")
+
+
+# -- OpenBCI Cyton ------------------------------------------------------------------
+def test_cyton_packets_against_hand_computed_values():
+    counts = [1, -1, 8388607, -8388608, 0x123456, -0x123456, 1000, -1000]
+    pkt = encode_cyton_packet(5, counts, aux=(1, -2, 3), footer=0xC0)
+    assert len(pkt) == 33 and pkt[0] == 0xA0 and pkt[32] == 0xC0
+    assert pkt[2:5] == b"\x00\x00\x01" and pkt[5:8] == b"\xff\xff\xff" and pkt[8:11] == b"\x7f\xff\xff"
+    assert pkt[11:14] == b"\x80\x00\x00" and pkt[26:28] == b"\x00\x01" and pkt[28:30] == b"\xff\xfe"
+    scale = 4.5 / 24 / (2**23 - 1) * 1e6  # 0.02235 uV per count
+    assert cyton_scale_uv(24) == pytest.approx(0.022351744455307063, rel=1e-12) == pytest.approx(scale)
+    d = CytonDecoder(gain=24)
+    # garbage before, a gap (sample 6 lost), a wrap 255 -> 0, a bad footer
+    stream = b"\x01\xa0\x02" + pkt + encode_cyton_packet(7, counts, footer=0xC4)
+    stream += encode_cyton_packet(255, [0] * 8) + encode_cyton_packet(0, [2] * 8)
+    bad = bytearray(encode_cyton_packet(1, [3] * 8))
+    bad[32] = 0x00
+    stream += bytes(bad) + encode_cyton_packet(2, [4] * 8)
+    out = []
+    for i in range(0, len(stream), 5):
+        out += d.feed(stream[i : i + 5])
+    assert [f.seq for f in out] == [5, 7, 255, 0, 2]
+    np.testing.assert_allclose(out[0].samples[0], np.float32(np.array(counts) * scale), rtol=1e-6)
+    assert out[0].samples[0, 2] == pytest.approx(187500.0, rel=1e-6)  # full scale = 4.5 V / 24
+    assert [f.lost_before for f in out] == [0, 1, 247, 0, 1]
+    assert [f.timestamp_us for f in out] == [20000, 28000, 1020000, 1024000, 1032000]  # unwrapped counter x 4 ms
+    assert d.stats.lost_frames == 249 and d.stats.bytes_discarded == 3 + 33
+
+
+# -- serial over a pty ---------------------------------------------------------------
+pytestmark_pty = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pty")
+
+
+@pytestmark_pty
+def test_pty_band_end_to_end_matches_in_process():
+    ref = SimulatedBand("synthetic", seed=1, seconds=1.0, speed=INF)
+    with ref:
+        want = [i.samples for i in ref]
+    with SimulatedBand("synthetic", seed=1, seconds=1.0, speed=INF, pty=True) as band:
+        assert os.path.islink(band.port_path)
+        got = []
+        deadline = time.monotonic() + 30
+        while not band.done and time.monotonic() < deadline:
+            item = band.read(0.2)
+            if item is not None:
+                got.append(item)
+    assert all(isinstance(i, Block) for i in got)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.samples, w)
+    assert band.stats.crc_errors == band.stats.lost_frames == 0
+
+
+def _collect(band, stop_when, timeout_s=30.0):
+    out = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not stop_when(out):
+        item = band.read(0.1)
+        if item is not None:
+            out.append(item)
+    return out
+
+
+@pytestmark_pty
+def test_unplug_replug_reports_a_reconnect_gap_and_resumes():
+    sim = SimulatedBand("synthetic", seconds=60.0, speed=4.0, pty=True, info_interval_s=0.25)
+    sim.open()
+    try:
+        with open_band(sim.port_path, reconnect_interval_s=0.02, info_timeout_s=10) as band:
+            before = _collect(band, lambda o: len(o) >= 50)
+            sim.unplug()
+            time.sleep(0.3)  # 1.2 s of device time passes while unplugged
+            sim.replug()
+            after = _collect(band, lambda o: sum(isinstance(i, Block) for i in o) >= 50 and isinstance(o[-1], Block))
+            stats = band.stats
+    finally:
+        sim.close()
+    assert all(isinstance(i, Block) for i in before)
+    gaps = [i for i in after if isinstance(i, Gap)]
+    assert [g.kind for g in gaps] == [GapKind.RECONNECT], gaps
+    g = gaps[0]
+    blocks_after = [i for i in after if isinstance(i, Block)]
+    last_before = [i for i in before + after[: after.index(g)] if isinstance(i, Block)][-1]
+    first_after = blocks_after[-50] if after.index(g) < after.index(blocks_after[-50]) else None
+    nxt = after[after.index(g) + 1]
+    assert isinstance(nxt, Block) and first_after is not None
+    # the gap spans exactly from the end of the last block to the first block after the replug
+    assert g.from_us == last_before.timestamp_us + 8 * 500
+    assert g.to_us == nxt.timestamp_us
+    assert g.samples == (g.to_us - g.from_us) // 500 and g.samples > 0.5 * 2000  # > 0.5 s of samples missing
+    assert g.frames > 0
+    assert stats.disconnects >= 1 and stats.reconnects >= 1
+
+
+@pytestmark_pty
+def test_slow_consumer_bounded_queue_counts_drops():
+    with SimulatedBand("synthetic", seconds=2.0, speed=INF, pty=True, queue_frames=16) as band:
+        deadline = time.monotonic() + 30
+        while band.stats.dropped_frames < 100 and time.monotonic() < deadline:
+            time.sleep(0.02)  # the consumer does nothing: the band keeps running
+            assert band.stats.queue_len <= 16
+        items = _collect(band, lambda o: band.done, timeout_s=30)
+        stats = band.stats
+    drop_frames = sum(i.frames for i in items if isinstance(i, Gap) and i.kind is GapKind.DROPPED)
+    blocks = [i for i in items if isinstance(i, Block)]
+    assert drop_frames == stats.dropped_frames >= 100
+    assert len(blocks) + stats.dropped_frames == stats.frames == 2.0 * 2000 / 8  # every frame delivered or counted
+    assert stats.queue_len == 0
+
+
+def test_open_band_errors_name_the_port():
+    with pytest.raises(DeviceError, match="could not open port '/nonexistent/tty'"):
+        open_band("/nonexistent/tty")
+    with pytest.raises(DeviceError, match="no device-info frame from 'loop://' within 0.2 s"):
+        open_band("loop://", info_timeout_s=0.2)
