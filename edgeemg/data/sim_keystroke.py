@@ -135,7 +135,8 @@ class KeyBurst:
     """Muscle truth of one keystroke (seconds from the start of the recording).
 
     ``onset_s`` = ``press_s`` - electromechanical delay; ``end_s`` is where the
-    press burst has died away (the TruthEvent time); ``release_s`` the key-up.
+    press burst has died away (the TruthEvent time); ``release_s`` the key-up;
+    ``hand`` the band that sees the burst (0 left: channels 0-15, 1 right: 16-31).
     """
 
     key: str
@@ -143,6 +144,7 @@ class KeyBurst:
     press_s: float
     end_s: float
     release_s: float
+    hand: int
 
 
 @dataclass(frozen=True)
@@ -546,7 +548,7 @@ def simulate_keystroke(
         hand = _PHYS[_PHYS_NAMES[p.phys]].hand
         s, u, end = _burst_spikes(subj, cfg, p, rng_sig, fs_hz)
         spikes[hand].append((s, u))
-        bursts.append(KeyBurst(p.key, p.onset, p.press, end, p.release))
+        bursts.append(KeyBurst(p.key, float(p.onset), float(p.press), end, float(p.release), hand))
     half = _MUAP_LEN // 2
     for hand in range(2):
         contact = rng_sig.lognormal(0, 0.1, N_ELECTRODES)
@@ -597,9 +599,9 @@ def simulate_keystroke(
     p_noise = float(np.mean(noise**2))
 
     t0 = cfg.start_unix_s + 86_400.0 * seed + 3_600.0 * session
-    keystrokes = tuple(Keystroke(p.key, t0 + p.press, t0 + p.release) for p in presses)
+    keystrokes = tuple(Keystroke(p.key, float(t0 + p.press), float(t0 + p.release)) for p in presses)
     prompts = tuple(
-        Prompt(name=f"prompt{i:03d}", start=t0 + a, end=t0 + b, payload={"text": text})
+        Prompt(name=f"prompt{i:03d}", start=float(t0 + a), end=float(t0 + b), payload={"text": text})
         for i, (text, a, b) in enumerate(prompt_spans)
     )
     meta = {
