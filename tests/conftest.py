@@ -1,1 +1,1 @@
-"""Shared pytest settings: numba caches into the repo's .cache so test runs stay warm."""
+"""Shared pytest settings (numba caches its compiled kernels beside the sources, in __pycache__)."""

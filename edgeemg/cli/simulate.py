@@ -7,7 +7,7 @@ import json
 import sys
 
 from edgeemg.data.simulate import PUBLIC_FORMATS, simulate_to_path
-from edgeemg.tasks.registry import TASK_NAMES, parse_task
+from edgeemg.tasks.registry import TASK_NAMES, task_argument
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="simulate a band recording with ground truth, in the task's public format",
         description=f"Simulate a recording with ground truth and write it in the public format. Formats: {formats}.",
     )
-    p.add_argument("task", type=parse_task, metavar="TASK", help=f"one of {', '.join(TASK_NAMES)}")
+    p.add_argument("task", type=task_argument, metavar="TASK", help=f"one of {', '.join(TASK_NAMES)}")
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="output file or folder")
     g = p.add_argument_group("simulation")
     g.add_argument("--seconds", type=float, help="duration per record (default: the simulator's)")

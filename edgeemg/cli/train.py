@@ -10,12 +10,12 @@ from pathlib import Path
 
 from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.checkpoint import save_checkpoint
-from edgeemg.tasks.registry import TASK_NAMES, parse_task
+from edgeemg.tasks.registry import TASK_NAMES, task_argument
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a decoder on recordings or simulated data, write a checkpoint")
-    p.add_argument("task", type=parse_task, metavar="TASK", help=f"one of {', '.join(TASK_NAMES)}")
+    p.add_argument("task", type=task_argument, metavar="TASK", help=f"one of {', '.join(TASK_NAMES)}")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", nargs="+", type=Path, metavar="PATH", help="recordings: files or folders")
     src.add_argument("--simulate", action="store_true", help="train on freshly simulated data (no files needed)")

@@ -47,3 +47,13 @@ def parse_task(name: str) -> Task:
         raise InvalidInputError(
             f"Invalid task '{name}'. Allowed values are {', '.join(TASK_NAMES)}.{hint}"
         ) from None
+
+
+def task_argument(name: str) -> Task:
+    """argparse ``type=`` for a task: the helpful message reaches the user instead of argparse's generic one."""
+    import argparse
+
+    try:
+        return parse_task(name)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(exc.args[0]) from None
