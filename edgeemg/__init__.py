@@ -1,3 +1,35 @@
-"""edgeemg: surface-EMG decoders from a GPU to a wearable's edge board."""
+"""edgeemg: surface-EMG decoders from a GPU to a wearable's edge board.
+
+The public Python surface resolves lazily, so ``import edgeemg`` stays cheap on
+a board and never loads torch::
+
+    import edgeemg
+    band = edgeemg.open_band("/dev/ttyACM0")          # or edgeemg.SimulatedBand("keystroke", seed=0)
+    rec = edgeemg.data.read_emg2qwerty("session.hdf5")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "open_band": "edgeemg.bridge",
+    "SimulatedBand": "edgeemg.bridge",
+    "EdgeEmgError": "edgeemg.errors",
+}
+_SUBMODULES = ("data", "dsp", "bridge", "runtime", "tasks", "export", "decompose")
+
+__all__ = ["__version__", *sorted(_EXPORTS), *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"edgeemg.{name}")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'edgeemg' has no attribute '{name}'")
