@@ -492,6 +492,7 @@ def band_sim_main(task: str, *, pty: bool, port: str | None, seconds: float | No
                 dev.start()
                 while not stop.is_set() and not dev.wait(0.1):
                     pass
+                stop.wait(1.0)  # linger: closing the master would discard bytes the reader has not read yet
             finally:
                 dev.close()
             logger.info("band-sim: %d bytes written, %d frames lost while unplugged", dev.bytes_written, dev.frames_lost)

@@ -1,0 +1,65 @@
+"""band_sim_main over a real pty in a child process: path on stdout, frames readable, SIGTERM exits 0."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from edgeemg.bridge import Block, band_sim_main, open_band
+from edgeemg.data.bands import band_signal
+
+CHILD = (
+    "import sys; from edgeemg.bridge.simulated import band_sim_main; "
+    "sys.exit(band_sim_main('synthetic', pty=True, port=None, seconds={s}, seed=4, speed=4.0))"
+)
+
+
+def _start(seconds):
+    p = subprocess.Popen([sys.executable, "-c", CHILD.format(s=seconds)], stdout=subprocess.PIPE, text=True)
+    path = p.stdout.readline().strip()
+    return p, path
+
+
+def test_band_sim_pty_streams_the_task_signal_and_exits_on_sigterm():
+    p, path = _start(None)
+    try:
+        assert path.endswith("/band")
+        with open_band(path, info_timeout_s=20) as band:
+            assert (band.info.fs_hz, band.info.n_channels) == (2000.0, 8)
+            blocks, deadline = [], time.monotonic() + 30
+            while len(blocks) < 40 and time.monotonic() < deadline:
+                item = band.read(0.2)
+                if isinstance(item, Block):
+                    blocks.append(item)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=5)
+    ref = band_signal("synthetic", 30.0, seed=4, session=0).emg
+    x = np.concatenate([b.samples for b in blocks])
+    assert np.abs(x - ref[: len(x)]).max() < 0.01  # the first frames of the stream, quantised
+
+
+def test_band_sim_finite_stream_ends_by_itself():
+    p, path = _start(0.5)
+    try:
+        with open_band(path, info_timeout_s=20, reconnect=False) as band:
+            n, deadline = 0, time.monotonic() + 30
+            while n < 125 and time.monotonic() < deadline:
+                n += isinstance(band.read(0.2), Block)
+        assert n == 125  # 0.5 s x 2000 Hz / 8 samples per frame
+        assert p.wait(timeout=20) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=5)
+
+
+def test_band_sim_usage_error():
+    assert band_sim_main("synthetic", pty=False, port=None, seconds=1.0, seed=0, speed=1.0) == 2
