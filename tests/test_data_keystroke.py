@@ -56,7 +56,8 @@ def test_charset_sizes_and_order_match_emg2qwerty():
     assert CHARSET.num_classes == 99 and CHARSET.blank == 98
     assert CHARSET.key_to_class("a") == 0 and CHARSET.key_to_class("A") == 26
     assert CHARSET.key_to_class("0") == 52 and CHARSET.key_to_class("!") == 62
-    assert [CHARSET.key_to_class(k) for k in ("Key.backspace", "Key.enter", "Key.space", "Key.shift")] == [94, 95, 96, 97]
+    modifiers = ("Key.backspace", "Key.enter", "Key.space", "Key.shift")
+    assert [CHARSET.key_to_class(k) for k in modifiers] == [94, 95, 96, 97]
     assert CHARSET.key_to_char("Key.backspace") == "\u232b" == BACKSPACE
     assert CHARSET.key_to_char("Key.enter") == "\u23ce" == ENTER
     assert CHARSET.key_to_char("Key.shift") == "\u21e7" == SHIFT
@@ -221,7 +222,8 @@ def test_writer_errors(tmp_path):
     with pytest.raises(InvalidInputError, match="strictly increasing"):
         write_emg2qwerty(tmp_path / "a.hdf5", np.zeros((10, 32)), t[::-1], [], [], meta)
     with pytest.raises(InvalidInputError, match=r"meta lacks \['user'\]"):
-        write_emg2qwerty(tmp_path / "a.hdf5", np.zeros((10, 32)), t, [], [], {k: v for k, v in meta.items() if k != "user"})
+        no_user = {k: v for k, v in meta.items() if k != "user"}
+        write_emg2qwerty(tmp_path / "a.hdf5", np.zeros((10, 32)), t, [], [], no_user)
     assert not (tmp_path / "a.hdf5").exists()
 
 
