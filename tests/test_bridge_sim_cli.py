@@ -63,3 +63,9 @@ def test_band_sim_finite_stream_ends_by_itself():
 
 def test_band_sim_usage_error():
     assert band_sim_main("synthetic", pty=False, port=None, seconds=1.0, seed=0, speed=1.0) == 2
+
+
+def test_bridge_imports_without_torch():
+    code = "import sys; sys.modules['torch'] = None; import edgeemg.bridge, edgeemg.bridge.simulated; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

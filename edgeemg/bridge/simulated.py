@@ -140,6 +140,7 @@ class _PtyDevice:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.done = threading.Event()
+        self.settle_s = 0.1
         self.bytes_written = 0
         self.frames_lost = 0  # frames the device sent while nobody listened
         self._thread: threading.Thread | None = None
@@ -210,6 +211,10 @@ class _PtyDevice:
     def _run(self) -> None:
         try:
             if not self._wait_for_reader():
+                return
+            # pyserial flushes the input buffer (tcflush) right after opening the port;
+            # bytes written before that would vanish, so let the reader settle first.
+            if self._stop.wait(self.settle_s):
                 return
             fs = self.source.fs_hz
             t0 = time.monotonic()
