@@ -311,7 +311,9 @@ def simulate_to_path(
     motor-unit decoder is evaluated on. File names are
     ``mu_s{seed:03d}_k{session}_l{percent:02d}.mat``. When ``out`` ends in
     ``.mat`` and exactly one file is written, it is written there; otherwise
-    ``out`` is a folder (created if needed).
+    the files go into the folder ``out`` (``out`` minus its ``.mat`` suffix if
+    it had one), created if needed. A progress bar (tqdm, stderr) counts the
+    simulate and write steps unless ``progress`` is False.
 
     Each file holds SIG, fsamp, IED, montage, MUPulses (1-based), IPTs (the
     true binary spike trains), ref_signal (the excitation), MUIDs (pool unit
