@@ -22,6 +22,8 @@ VERBS: dict[str, str] = {
     "simulate": "edgeemg.cli.simulate",
     "train": "edgeemg.cli.train",
     "eval": "edgeemg.cli.eval",
+    "explain": "edgeemg.cli.explain",
+    "band-sim": "edgeemg.cli.band_sim",
 }
 
 log = logging.getLogger("edgeemg")
