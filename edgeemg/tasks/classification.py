@@ -265,7 +265,7 @@ class RbfSvm:
 
     def to_arrays(self, prefix: str = "svm.") -> dict[str, np.ndarray]:
         out = {prefix + n: np.asarray(getattr(self, n)) for n in self.ARRAY_NAMES}
-        out[prefix + "gamma"] = np.asarray(self.gamma, dtype=np.float64)
+        out[prefix + "gamma"] = np.asarray([self.gamma], dtype=np.float64)  # 1-d: npz writers may promote 0-d
         return out
 
     @classmethod
@@ -274,7 +274,7 @@ class RbfSvm:
         if missing:
             raise InvalidInputError(f"RbfSvm.from_arrays: checkpoint lacks array(s) {missing}")
         kw = {n: np.asarray(arrays[prefix + n]) for n in cls.ARRAY_NAMES}
-        return cls(gamma=float(arrays[prefix + "gamma"]), **kw)
+        return cls(gamma=float(np.asarray(arrays[prefix + "gamma"]).reshape(-1)[0]), **kw)
 
     @property
     def n_features(self) -> int:

@@ -60,7 +60,7 @@ class SmootherConfig:
 
     kind: str = "majority"
     votes: int = 3
-    stay_probability: float = 0.9
+    stay_probability: float = 0.97  # states last ~3 s = 30 windows: 1 - 1/30
     hop_s: float = HOP_S
     outputs: str = "logits"
 

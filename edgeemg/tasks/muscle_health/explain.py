@@ -13,12 +13,18 @@ inputs, so their sign reads together with the gradient's.
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import nn
 
 from edgeemg.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
 
 
 def gradient_x_input(model: nn.Module, segments: NDArray[np.float32], target: NDArray[np.int64] | None = None,
@@ -55,3 +61,70 @@ def gradient_x_input(model: nn.Module, segments: NDArray[np.float32], target: ND
     logits.gather(1, tgt[:, None]).sum().backward()
     sal = (x.grad * x).detach().cpu().numpy().astype(np.float32)
     return sal, tgt.detach().cpu().numpy().astype(np.int64)
+
+
+def explain_checkpoint(
+    ckpt: Any,
+    data: list[Path] | None,
+    *,
+    simulate: bool,
+    out_dir: str | Path,
+    per_class: int = 3,
+    seed: int = 1,
+    device: str = "cpu",
+    progress: bool = False,
+) -> list[Path]:
+    """Write gradient x input PNGs for ``per_class`` segments of each true class.
+
+    Segments are taken evenly spread over the records of each class (different
+    records first), and each map explains the model's *predicted* class: the
+    question a clinician asks is why the model said what it said. The title
+    gives the truth, the prediction and its probability.
+
+    Returns the written paths.
+    """
+    from edgeemg.tasks.classification import softmax
+    from edgeemg.tasks.muscle_health import spec, workflow
+    from edgeemg.tasks.plots import plot_saliency
+    from edgeemg.tasks.torch_support import resolve_device
+
+    if ckpt.task != workflow.TASK:
+        raise InvalidInputError(f"explain: checkpoint is for task '{ckpt.task}'; saliency maps exist for 'muscle' only")
+    if isinstance(per_class, bool) or int(per_class) < 1:
+        raise InvalidInputError(f"explain: per_class must be an integer >= 1, got {per_class!r}")
+    net = workflow.build_network(ckpt)
+    _, segs = workflow.load_segments(ckpt, data, simulate, seed=seed, progress=progress)
+    labels = ckpt.meta["labels"]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    chosen: list[int] = []
+    for c in range(len(labels)):
+        idx = np.flatnonzero(segs.y == c)
+        if idx.size == 0:
+            log.warning("explain: no segment of class '%s' in the data", labels[c])
+            continue
+        # round-robin over records so the first picks come from different people
+        by_rec = [idx[segs.record[idx] == r] for r in np.unique(segs.record[idx])]
+        picks: list[int] = []
+        k = 0
+        while len(picks) < per_class and any(k < len(g) for g in by_rec):
+            for g in by_rec:
+                if k < len(g) and len(picks) < per_class:
+                    picks.append(int(g[(k * 7 + len(g) // 2) % len(g)]))
+            k += 1
+        chosen.extend(picks)
+    dev = resolve_device(device)
+    sal, target = gradient_x_input(net, segs.x[chosen], device=dev)
+    with torch.no_grad():
+        probs = softmax(net(torch.from_numpy(segs.x[chosen]).to(dev)).cpu().numpy(), axis=1)
+    frame_hop_s = spec.FRAME_HOP / ckpt.meta["fs_hz"]
+    paths = []
+    for j, i in enumerate(chosen):
+        true, pred = labels[segs.y[i]], labels[target[j]]
+        name = f"saliency_{true}_{segs.subject[i]}_{int(segs.end_index[i])}.png"
+        paths.append(plot_saliency(
+            segs.x[i, :, :, 0], sal[j, :, :, 0], out / name, fs_hz=ckpt.meta["fs_hz"], frame_hop_s=frame_hop_s,
+            title=f"{segs.subject[i]}: true {true}, predicted {pred} (p={probs[j, target[j]]:.2f})",
+        ))
+    log.info("explain: wrote %d saliency maps to %s", len(paths), out)
+    return paths
