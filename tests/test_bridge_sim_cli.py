@@ -49,7 +49,8 @@ def test_band_sim_pty_streams_the_task_signal_and_exits_on_sigterm():
 def test_band_sim_finite_stream_ends_by_itself():
     p, path = _start(0.5)
     try:
-        with open_band(path, info_timeout_s=20, reconnect=False) as band:
+        # frames sent while the device info is awaited would otherwise be ignored (start() not called yet)
+        with open_band(path, info_timeout_s=20, reconnect=False, buffer_before_start=True) as band:
             n, deadline = 0, time.monotonic() + 30
             while n < 125 and time.monotonic() < deadline:
                 n += isinstance(band.read(0.2), Block)
