@@ -303,7 +303,6 @@ def _cli(argv):
 
 
 def test_cli_train_and_eval_json_end_to_end(tmp_path, capsys, monkeypatch):
-    pytest.importorskip("edgeemg.cli.demo", reason="edgeemg.cli registers a 'demo' verb whose module has not landed")
     train_dir, test_dir = tmp_path / "train", tmp_path / "test"
     assert _cli(["-q", "simulate", "gait", "-o", str(train_dir), "--seconds", "25", "--subjects", "3"]) == 0
     assert _cli(["-q", "simulate", "gait", "-o", str(test_dir), "--seconds", "25", "--subjects", "2",

@@ -4,7 +4,6 @@ ONNX parity, and the CLI (train, eval --json, explain) end to end."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -197,9 +196,7 @@ def test_checkpoint_round_trip(trained, tmp_path):
 
 def test_cli_train_eval_and_explain(tmp_path, capsys, monkeypatch):
     from edgeemg.cli import main
-    from edgeemg.cli import explain as explain_cli
 
-    pytest.importorskip("edgeemg.cli.demo", reason="edgeemg.cli registers a 'demo' verb whose module has not landed")
     monkeypatch.setattr(wf, "DEFAULT_SIMULATION", wf.SimulationPlan(n_subjects=6, seconds=5.0, eval_subjects=3))
     ckpt = tmp_path / "att.ckpt"
     assert main(["-q", "train", "muscle", "--simulate", "--model", "attention", "--epochs", "2", "--device", "cpu",
@@ -213,13 +210,8 @@ def test_cli_train_eval_and_explain(tmp_path, capsys, monkeypatch):
     rep = json.loads(capsys.readouterr().out)
     assert {"accuracy", "macro_f1", "per_class_f1", "per_class_recall", "confusion", "model"} <= set(rep)
     assert (tmp_path / "p" / "muscle_attention_confusion.png").is_file()
-    # explain: through its own parser until the CLI registers the verb
-    parser = argparse.ArgumentParser()
-    parser.add_argument("-q", "--quiet", action="store_true")
-    explain_cli.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["-q", "explain", str(ckpt), "--data", str(data), "-o", str(tmp_path / "sal"),
-                              "--per-class", "2", "--json"])
-    assert args.run(args) == 0
+    assert main(["-q", "explain", str(ckpt), "--data", str(data), "-o", str(tmp_path / "sal"), "--per-class", "2",
+                 "--json"]) == 0
     files = json.loads(capsys.readouterr().out)["files"]
     assert len(files) == 6 and all(f.endswith(".png") for f in files)
     for cls in spec.LABELS:

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from edgeemg.dsp import Pipeline, ZScore, td_features
 from edgeemg.errors import CheckpointError, DataFormatError, InvalidInputError
 from edgeemg.tasks.checkpoint import Checkpoint
-from edgeemg.tasks.classification import RbfSvm, SubjectSplit, classification_report, subject_split
+from edgeemg.tasks.classification import RbfSvm, classification_report, subject_split
 from edgeemg.tasks.gait import spec
 from edgeemg.tasks.gait.decoder import GaitDecoder, SmootherConfig, count_changes, transition_delays
 

@@ -110,7 +110,7 @@ def explain_checkpoint(
         while len(picks) < per_class and any(k < len(g) for g in by_rec):
             for g in by_rec:
                 if k < len(g) and len(picks) < per_class:
-                    picks.append(int(g[(k * 7 + len(g) // 2) % len(g)]))
+                    picks.append(int(g[(len(g) * (2 * len(picks) + 1)) // (2 * per_class)]))  # spread over time
             k += 1
         chosen.extend(picks)
     dev = resolve_device(device)
