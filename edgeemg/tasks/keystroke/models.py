@@ -1,0 +1,431 @@
+"""Keystroke models (torch): emg2qwerty's TDS ConvNet and seed 000's CNN+LSTM, offline and streaming.
+
+Input layout everywhere: ``x`` shaped (N, T, bands=2, electrodes=16, freq=33),
+float32 log-spectra (:func:`edgeemg.tasks.keystroke.spec.model_input` makes it
+from the DSP output); output: (N, T, 99) log-probabilities, one row per input
+frame (125 Hz), blank last. Layers are batch-first and use ``permute`` with
+positive dimensions only, so the legacy and dynamo ONNX exporters both produce
+graphs onnxruntime accepts (see TOOLCHAIN.md).
+
+**Streaming.** Every temporal convolution here is *causal*: output frame ``t``
+sees input frames ``t - k + 1 .. t`` only, and the offline form is literally
+the streaming form run once over the whole sequence with all-zero initial state
+(a zero left context is the same as zero padding). The streaming wrappers
+(:class:`StreamingTDS`, :class:`StreamingCnnLstm`) take and return their state
+tensors explicitly: ``forward(x_chunk, conv_cache[, h, c]) -> (emissions,
+conv_cache'[, h', c'])``, so an exported graph carries the state and a torch-free
+runtime feeds it back hop after hop. Any chunking, down to one frame, gives the
+offline emissions (tested to float32 rounding).
+
+**Algorithmic latency** (``algorithmic_latency_ms``): the future signal an
+emission at frame ``t`` needs beyond the samples of frame ``t`` itself, plus the
+wait for a frame to complete (one hop, 8 ms): 8 ms for every causal model. CTC
+leaves the model free to emit a key some frames after its burst; that learned
+delay is measured at evaluation, not fixed by the architecture. ``causal=False``
+builds emg2qwerty's centred (offline-only) TDS for comparison: each block then
+looks ``(k - 1) - (k - 1) // 2`` frames ahead (4 blocks x 16 frames = 512 ms for
+``kernel_width`` 32).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from edgeemg.errors import InvalidInputError
+from edgeemg.tasks.keystroke import spec
+
+
+class SpectrogramNorm(nn.Module):
+    """Per-electrode normalisation of the log-spectra (emg2qwerty's SpectrogramNorm).
+
+    A ``BatchNorm2d`` over the 32 electrode channels, statistics pooled over
+    batch, frequency and time. In eval mode it is a fixed per-electrode affine
+    map, so it streams without state and folds into the export.
+    """
+
+    def __init__(self, channels: int = spec.N_CHANNELS) -> None:
+        super().__init__()
+        self.channels = channels
+        self.batch_norm = nn.BatchNorm2d(channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, t, b, c, f = x.shape  # (N, T, bands, electrodes, freq)
+        y = x.reshape(n, t, b * c, f)  # (N, T, bands*electrodes, freq)
+        y = y.permute(0, 2, 3, 1)  # (N, bands*electrodes, freq, T)
+        y = self.batch_norm(y)
+        y = y.permute(0, 3, 1, 2)  # (N, T, bands*electrodes, freq)
+        return y.reshape(n, t, b, c, f)  # (N, T, bands, electrodes, freq)
+
+
+class RotationInvariantMLP(nn.Module):
+    """An MLP over one band's (electrodes x freq) features, averaged over electrode rotations.
+
+    emg2qwerty's answer to a band that sits a little rotated from session to
+    session: the same MLP sees the band rolled by each of ``offsets`` electrodes,
+    and the outputs are mean-pooled, so a one-electrode shift changes little.
+    """
+
+    def __init__(self, in_features: int, mlp_features: Sequence[int], offsets: Sequence[int] = (-1, 0, 1)) -> None:
+        super().__init__()
+        if not mlp_features:
+            raise InvalidInputError("RotationInvariantMLP: mlp_features must name at least one layer size")
+        layers: list[nn.Module] = []
+        for width in mlp_features:
+            layers += [nn.Linear(in_features, width), nn.ReLU()]
+            in_features = width
+        self.mlp = nn.Sequential(*layers)
+        self.offsets = tuple(int(o) for o in offsets) or (0,)
+
+    def forward(self, x: Tensor) -> Tensor:
+        # (N, T, electrodes, freq) -> (N, T, rotations, electrodes, freq)
+        y = torch.stack([x.roll(o, dims=2) for o in self.offsets], dim=2)
+        y = self.mlp(y.flatten(start_dim=3))  # (N, T, rotations, mlp_features[-1])
+        return y.mean(dim=2)  # (N, T, mlp_features[-1])
+
+
+class BandFrontEnd(nn.Module):
+    """SpectrogramNorm, then one rotation-invariant MLP per band; frame-wise (no temporal state)."""
+
+    def __init__(self, mlp_features: int) -> None:
+        super().__init__()
+        self.norm = SpectrogramNorm()
+        in_features = spec.N_ELECTRODES * spec.N_FREQ  # 528
+        self.left = RotationInvariantMLP(in_features, [mlp_features])
+        self.right = RotationInvariantMLP(in_features, [mlp_features])
+        self.out_features = 2 * mlp_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.norm(x)  # (N, T, bands, electrodes, freq)
+        left = self.left(x[:, :, 0])  # (N, T, mlp)
+        right = self.right(x[:, :, 1])  # (N, T, mlp)
+        return torch.cat([left, right], dim=2)  # (N, T, 2*mlp)
+
+
+class TDSConv2dBlock(nn.Module):
+    """emg2qwerty's time-depth-separable convolution, with an explicit left context.
+
+    Features (C = channels x width) are viewed as ``channels`` maps of ``width``
+    and convolved over time with a (1, k) kernel shared across the width, then
+    ReLU, residual, LayerNorm. ``forward(x, cache)`` prepends ``cache`` (the
+    previous ``k - 1`` input frames; zeros at the start) and returns the new one.
+    With ``causal=False`` it is emg2qwerty's centred block: zero padding on both
+    sides, offline only.
+    """
+
+    def __init__(self, channels: int, width: int, kernel_width: int, causal: bool = True) -> None:
+        super().__init__()
+        self.channels, self.width, self.kernel_width, self.causal = channels, width, kernel_width, causal
+        self.conv2d = nn.Conv2d(channels, channels, kernel_size=(1, kernel_width))
+        self.relu = nn.ReLU()
+        self.layer_norm = nn.LayerNorm(channels * width)
+
+    @property
+    def lookahead(self) -> int:
+        """Future frames an output needs (0 when causal)."""
+        return 0 if self.causal else (self.kernel_width - 1) - (self.kernel_width - 1) // 2
+
+    def forward(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+        n, t, c = x.shape  # (N, T, C)
+        k1 = self.kernel_width - 1
+        if self.causal:
+            buf = torch.cat([cache, x], dim=1)  # (N, k-1+T, C)
+            new_cache = buf[:, t:]  # (N, k-1, C): the last k-1 frames
+        else:
+            right = self.lookahead
+            buf = torch.cat([x.new_zeros(n, k1 - right, c), x, x.new_zeros(n, right, c)], dim=1)
+            new_cache = cache
+        y = buf.permute(0, 2, 1)  # (N, C, k-1+T)
+        y = y.reshape(n, self.channels, self.width, t + k1)  # (N, channels, width, k-1+T)
+        y = self.relu(self.conv2d(y))  # (N, channels, width, T)
+        y = y.reshape(n, c, t).permute(0, 2, 1)  # (N, T, C)
+        return self.layer_norm(y + x), new_cache
+
+
+class FullyConnectedBlock(nn.Module):
+    """emg2qwerty's TDS fully connected block: Linear-ReLU-Linear, residual, LayerNorm (frame-wise)."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(features, features), nn.ReLU(), nn.Linear(features, features))
+        self.layer_norm = nn.LayerNorm(features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layer_norm(self.fc(x) + x)  # (N, T, C)
+
+
+class CausalConvBlock(nn.Module):
+    """Conv1d over time with an explicit left context, ReLU, residual, LayerNorm (CNN+LSTM's extractor)."""
+
+    def __init__(self, features: int, kernel_size: int) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.conv = nn.Conv1d(features, features, kernel_size)
+        self.relu = nn.ReLU()
+        self.layer_norm = nn.LayerNorm(features)
+
+    def forward(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+        t = x.shape[1]
+        buf = torch.cat([cache, x], dim=1)  # (N, k-1+T, C)
+        y = self.relu(self.conv(buf.permute(0, 2, 1)))  # (N, C, T)
+        return self.layer_norm(y.permute(0, 2, 1) + x), buf[:, t:]  # (N, T, C), (N, k-1, C)
+
+
+# ------------------------------------------------------------------------------ configs
+
+
+@dataclass(frozen=True)
+class TDSConfig:
+    """emg2qwerty's TDS ConvNet (defaults: its published size, about 5.3 M parameters).
+
+    Attributes
+    ----------
+    mlp_features : int
+        Rotation-invariant MLP width per band (features = 2 x this).
+    block_channels : tuple of int
+        One TDS conv block (+ fully connected block) per entry; each must divide the features.
+    kernel_width : int
+        Temporal kernel of every TDS conv block, in frames (32 = 256 ms).
+    causal : bool
+        Streaming-ready (True) or emg2qwerty's centred, offline-only blocks.
+    """
+
+    mlp_features: int = 384
+    block_channels: tuple[int, ...] = (24, 24, 24, 24)
+    kernel_width: int = 32
+    causal: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "block_channels", tuple(int(c) for c in self.block_channels))
+        feats = 2 * self.mlp_features
+        bad = [c for c in self.block_channels if c < 1 or feats % c]
+        if not self.block_channels or bad:
+            raise InvalidInputError(f"TDSConfig: block_channels {self.block_channels} must be non-empty and each "
+                                    f"divide the {feats} features (2 x mlp_features)")
+        if self.kernel_width < 1:
+            raise InvalidInputError(f"TDSConfig: kernel_width must be >= 1 frame, got {self.kernel_width}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CnnLstmConfig:
+    """Seed 000's CNN+LSTM: the band front end, causal conv blocks, then an LSTM.
+
+    Attributes
+    ----------
+    mlp_features : int
+        Rotation-invariant MLP width per band.
+    conv_blocks : int
+        Causal convolution blocks (residual, LayerNorm) at 2 x mlp_features.
+    kernel_size : int
+        Their temporal kernel in frames.
+    lstm_hidden, lstm_layers : int
+        Unidirectional LSTM (a bidirectional one could not stream).
+    """
+
+    mlp_features: int = 384
+    conv_blocks: int = 2
+    kernel_size: int = 3
+    lstm_hidden: int = 512
+    lstm_layers: int = 2
+    causal: bool = field(default=True)
+
+    def __post_init__(self) -> None:
+        if self.conv_blocks < 1 or self.kernel_size < 1 or self.lstm_layers < 1 or self.lstm_hidden < 1:
+            raise InvalidInputError(f"CnnLstmConfig: every size must be >= 1, got {self}")
+        if not self.causal:
+            raise InvalidInputError("CnnLstmConfig: only the causal (streaming) form exists")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "tds": {
+        "full": {},
+        "small": {"mlp_features": 64, "block_channels": (16, 16, 16, 16), "kernel_width": 16},
+        "tiny": {"mlp_features": 16, "block_channels": (8, 8), "kernel_width": 5},
+    },
+    "cnn_lstm": {
+        "full": {},
+        "small": {"mlp_features": 64, "conv_blocks": 2, "kernel_size": 3, "lstm_hidden": 128, "lstm_layers": 1},
+        "tiny": {"mlp_features": 16, "conv_blocks": 1, "kernel_size": 3, "lstm_hidden": 32, "lstm_layers": 1},
+    },
+}
+"""Model sizes: ``full`` is the published size (for a GPU), ``small`` trains on a CPU in minutes,
+``tiny`` in seconds (tests)."""
+
+
+# ------------------------------------------------------------------------------ models
+
+
+class TDSConvCTC(nn.Module):
+    """TDS ConvNet -> (N, T, 99) log-probabilities; ``forward(x)`` is the offline form.
+
+    Algorithmic latency: 8 ms when causal (no look-ahead); with ``causal=False``
+    add ``sum(block look-aheads)`` frames x 8 ms (see the module docstring).
+    """
+
+    def __init__(self, config: TDSConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or TDSConfig()
+        cfg = self.config
+        self.front = BandFrontEnd(cfg.mlp_features)
+        feats = self.front.out_features
+        self.features = feats
+        self.convs = nn.ModuleList(TDSConv2dBlock(c, feats // c, cfg.kernel_width, cfg.causal)
+                                   for c in cfg.block_channels)
+        self.fcs = nn.ModuleList(FullyConnectedBlock(feats) for _ in cfg.block_channels)
+        self.head = nn.Linear(feats, spec.N_CLASSES)
+
+    @property
+    def lookahead_frames(self) -> int:
+        return sum(b.lookahead for b in self.convs)
+
+    @property
+    def algorithmic_latency_ms(self) -> float:
+        return 1000.0 * spec.FRAME_S * (1 + self.lookahead_frames)
+
+    def initial_state(self, batch: int = 1) -> tuple[Tensor]:
+        """Zero conv cache, (N, n_blocks, kernel_width - 1, features)."""
+        k1 = self.config.kernel_width - 1
+        return (torch.zeros(batch, len(self.convs), k1, self.features, device=self.head.weight.device),)
+
+    def forward_streaming(self, x: Tensor, conv_cache: Tensor) -> tuple[Tensor, Tensor]:
+        """One chunk (N, T, 2, 16, 33) with the cache -> (emissions (N, T, 99), new cache)."""
+        if not self.config.causal:
+            raise InvalidInputError("TDSConvCTC: the centred (causal=False) TDS has look-ahead and cannot stream")
+        y = self.front(x)  # (N, T, C)
+        caches = []
+        for i, (conv, fc) in enumerate(zip(self.convs, self.fcs)):
+            y, c = conv(y, conv_cache[:, i])
+            y = fc(y)
+            caches.append(c)
+        out = torch.log_softmax(self.head(y), dim=2)  # (N, T, 99)
+        return out, torch.stack(caches, dim=1)  # (N, n_blocks, k-1, C)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.config.causal:
+            return self.forward_streaming(x, self.initial_state(x.shape[0])[0].to(x.dtype))[0]
+        y = self.front(x)
+        dummy = y.new_zeros(0)
+        for conv, fc in zip(self.convs, self.fcs):
+            y = fc(conv(y, dummy)[0])
+        return torch.log_softmax(self.head(y), dim=2)
+
+
+class CnnLstmCTC(nn.Module):
+    """CNN+LSTM -> (N, T, 99) log-probabilities; ``forward(x)`` is the offline form.
+
+    Algorithmic latency: 8 ms (causal convolutions, unidirectional LSTM).
+    """
+
+    def __init__(self, config: CnnLstmConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or CnnLstmConfig()
+        cfg = self.config
+        self.front = BandFrontEnd(cfg.mlp_features)
+        feats = self.front.out_features
+        self.features = feats
+        self.convs = nn.ModuleList(CausalConvBlock(feats, cfg.kernel_size) for _ in range(cfg.conv_blocks))
+        self.lstm = nn.LSTM(feats, cfg.lstm_hidden, num_layers=cfg.lstm_layers, batch_first=True)
+        self.head = nn.Linear(cfg.lstm_hidden, spec.N_CLASSES)
+
+    lookahead_frames = 0
+
+    @property
+    def algorithmic_latency_ms(self) -> float:
+        return 1000.0 * spec.FRAME_S
+
+    def initial_state(self, batch: int = 1) -> tuple[Tensor, Tensor, Tensor]:
+        """Zero (conv_cache (N, n_blocks, k-1, C), h (layers, N, H), c (layers, N, H))."""
+        dev = self.head.weight.device
+        cfg = self.config
+        return (torch.zeros(batch, cfg.conv_blocks, cfg.kernel_size - 1, self.features, device=dev),
+                torch.zeros(cfg.lstm_layers, batch, cfg.lstm_hidden, device=dev),
+                torch.zeros(cfg.lstm_layers, batch, cfg.lstm_hidden, device=dev))
+
+    def forward_streaming(self, x: Tensor, conv_cache: Tensor, h: Tensor, c: Tensor
+                          ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """One chunk with its state -> (emissions (N, T, 99), conv_cache', h', c')."""
+        y = self.front(x)  # (N, T, C)
+        caches = []
+        for i, conv in enumerate(self.convs):
+            y, cc = conv(y, conv_cache[:, i])
+            caches.append(cc)
+        y, (h2, c2) = self.lstm(y, (h, c))  # (N, T, H)
+        out = torch.log_softmax(self.head(y), dim=2)  # (N, T, 99)
+        return out, torch.stack(caches, dim=1), h2, c2
+
+    def forward(self, x: Tensor) -> Tensor:
+        state = [s.to(x.dtype) for s in self.initial_state(x.shape[0])]
+        return self.forward_streaming(x, *state)[0]
+
+
+class StreamingTDS(nn.Module):
+    """Export-friendly streaming TDS: ``forward(x_chunk, conv_cache) -> (emissions, conv_cache')``."""
+
+    state_names = ("conv_cache",)
+
+    def __init__(self, model: TDSConvCTC) -> None:
+        super().__init__()
+        self.model = model
+
+    def initial_state(self, batch: int = 1) -> tuple[Tensor, ...]:
+        return self.model.initial_state(batch)
+
+    def forward(self, x: Tensor, conv_cache: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model.forward_streaming(x, conv_cache)
+
+
+class StreamingCnnLstm(nn.Module):
+    """Export-friendly streaming CNN+LSTM: ``forward(x_chunk, conv_cache, h, c) -> (emissions, conv_cache', h', c')``."""
+
+    state_names = ("conv_cache", "h", "c")
+
+    def __init__(self, model: CnnLstmCTC) -> None:
+        super().__init__()
+        self.model = model
+
+    def initial_state(self, batch: int = 1) -> tuple[Tensor, ...]:
+        return self.model.initial_state(batch)
+
+    def forward(self, x: Tensor, conv_cache: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        return self.model.forward_streaming(x, conv_cache, h, c)
+
+
+MODEL_CLASSES = {"tds": (TDSConvCTC, TDSConfig), "cnn_lstm": (CnnLstmCTC, CnnLstmConfig)}
+
+
+def build_model(name: str, config: dict[str, Any] | None = None) -> TDSConvCTC | CnnLstmCTC:
+    """A model by name (``"tds"``, ``"cnn_lstm"``) from a config dict (a checkpoint's ``model_config``)."""
+    if name not in MODEL_CLASSES:
+        raise InvalidInputError(f"keystroke: invalid model '{name}'. Allowed values are {', '.join(MODEL_CLASSES)}.")
+    cls, cfg_cls = MODEL_CLASSES[name]
+    cfg = dict(config or {})
+    unknown = sorted(set(cfg) - set(cfg_cls.__dataclass_fields__))
+    if unknown:
+        raise InvalidInputError(f"keystroke {name}: unknown model_config key(s) {unknown}; "
+                                f"allowed {sorted(cfg_cls.__dataclass_fields__)}")
+    return cls(cfg_cls(**cfg))
+
+
+def streaming_module(model: TDSConvCTC | CnnLstmCTC) -> StreamingTDS | StreamingCnnLstm:
+    """The explicit-state streaming wrapper of a trained model (what the export chain converts)."""
+    if isinstance(model, TDSConvCTC):
+        return StreamingTDS(model)
+    if isinstance(model, CnnLstmCTC):
+        return StreamingCnnLstm(model)
+    raise InvalidInputError(f"streaming_module: expected TDSConvCTC or CnnLstmCTC, got {type(model).__name__}")
+
+
+__all__ = [
+    "PRESETS", "CnnLstmCTC", "CnnLstmConfig", "SpectrogramNorm", "RotationInvariantMLP", "StreamingCnnLstm",
+    "StreamingTDS", "TDSConfig", "TDSConvCTC", "build_model", "streaming_module",
+]
