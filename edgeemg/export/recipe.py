@@ -46,8 +46,23 @@ class ConvertConfig:
 
 @dataclass(frozen=True)
 class ToleranceConfig:
+    """What the export verifies.
+
+    ``metric`` must be one the task reports (``macro_f1``, ``accuracy`` ...);
+    ``max_loss_pp``: the most the int8 artifact may lose against the checkpoint's
+    fp32 model on held-out data, in percentage points (pruning included: it is
+    what the user gives up by exporting). Parity compares each artifact's
+    outputs with the (pruned) PyTorch model's on the same held-out inputs,
+    errors scaled by the largest |output|: ``fp32_rtol`` bounds the largest
+    error of float artifacts (rounding only); ``int8_rtol`` bounds the 99th
+    percentile of per-item errors of int8 ones (quantization noise, with rare
+    clipped outliers tolerated; the metric gate is the real judge).
+    """
+
     metric: str = "accuracy"
     max_loss_pp: float = 1.0
+    fp32_rtol: float = 1e-4
+    int8_rtol: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,12 @@ def recipe_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Recipe:
     if bad:
         raise InvalidInputError(f"{source}: [convert] formats {bad} unknown; allowed are {FORMATS}")
     if recipe.tolerance.max_loss_pp < 0:
-        raise InvalidInputError(f"{source}: [tolerance] max_loss_pp must be >= 0")
+        raise InvalidInputError(f"{source}: [tolerance] max_loss_pp must be >= 0, got {recipe.tolerance.max_loss_pp}")
+    for name in ("fp32_rtol", "int8_rtol"):
+        if not getattr(recipe.tolerance, name) > 0:
+            raise InvalidInputError(f"{source}: [tolerance] {name} must be > 0, got {getattr(recipe.tolerance, name)}")
+    if recipe.prune.finetune_epochs < 0:
+        raise InvalidInputError(f"{source}: [prune] finetune_epochs must be >= 0, got {recipe.prune.finetune_epochs}")
     return recipe
 
 

@@ -1,0 +1,217 @@
+"""The contract between the export chain and a task: what a task hands over to be exported.
+
+The chain (:mod:`edgeemg.export.chain`) knows no task. It asks the task's
+``export_hooks`` module (``edgeemg.tasks.<task>.export_hooks``) for a
+:class:`TaskExport`: the float module, how to prune it, a calibration reader,
+held-out inputs with labels and the task metric, a fine-tune callback and the
+manifest fields. Keystroke and motor units add their hooks the same way; a
+streaming model lists its state tensors in ``manifest["state"]`` and exposes
+them as extra inputs/outputs of the module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edgeemg.errors import ExportError, InvalidInputError
+from edgeemg.tasks.checkpoint import Checkpoint
+
+
+class CalibrationReader(Protocol):
+    """onnxruntime's ``CalibrationDataReader`` shape: ``get_next()`` -> ``{input_name: array}`` or None."""
+
+    def get_next(self) -> dict[str, NDArray[np.float32]] | None: ...
+
+    def rewind(self) -> None: ...
+
+
+class WindowCalibrationReader:
+    """Pull-based calibration batches drawn from a task's training inputs.
+
+    Parameters
+    ----------
+    x : ndarray of float32, shape (n_items, *item_shape)
+        Training inputs as the DSP produced them (the model's input layout).
+    n_items : int
+        How many items to draw (the recipe's ``calibration_windows``); all of
+        them when fewer exist.
+    input_name : str
+        ONNX input name the batches are keyed by.
+    seed : int
+        Seeds which items are drawn (a private generator, no global RNG).
+    batch_size : int
+        Items per ``get_next()``; activation ranges are merged across batches
+        by onnxruntime's MinMax calibrator, so this only bounds memory.
+
+    Notes
+    -----
+    It is also an iterator of torch-ready arrays (:meth:`batches`) so the same
+    items calibrate the PT2E (TFLite) path, and both int8 models see identical
+    calibration data. It implements onnxruntime's ``CalibrationDataReader``
+    protocol by duck typing (``get_next``), which ``quantize_static`` accepts.
+    """
+
+    def __init__(self, x: NDArray[np.float32], n_items: int, *, input_name: str, seed: int,
+                 batch_size: int = 32) -> None:
+        if x.ndim < 2 or len(x) == 0:
+            raise InvalidInputError(f"WindowCalibrationReader: need (n_items, ...) inputs, got shape {x.shape}")
+        if n_items < 1:
+            raise InvalidInputError(f"WindowCalibrationReader: n_items must be >= 1, got {n_items}")
+        rng = np.random.default_rng(seed)
+        take = min(n_items, len(x))
+        self._idx = np.sort(rng.choice(len(x), size=take, replace=False))
+        self._x = x
+        self.input_name = input_name
+        self.batch_size = int(batch_size)
+        self.n_items = int(take)
+        self._pos = 0
+
+    def get_next(self) -> dict[str, NDArray[np.float32]] | None:
+        if self._pos >= self.n_items:
+            return None
+        idx = self._idx[self._pos : self._pos + self.batch_size]
+        self._pos += len(idx)
+        return {self.input_name: np.ascontiguousarray(self._x[idx], dtype=np.float32)}
+
+    def rewind(self) -> None:
+        self._pos = 0
+
+    def batches(self) -> Iterator[NDArray[np.float32]]:
+        """All calibration batches once, from the start (rewinds first)."""
+        self.rewind()
+        while (item := self.get_next()) is not None:
+            yield item[self.input_name]
+        self.rewind()
+
+    def stats(self) -> dict[str, Any]:
+        """Input statistics of the calibration items, for the manifest."""
+        x = self._x[self._idx]
+        return {"n_items": self.n_items, "min": float(x.min()), "max": float(x.max()), "mean": float(x.mean()),
+                "std": float(x.std()), "p01": float(np.percentile(x, 0.1)), "p999": float(np.percentile(x, 99.9))}
+
+
+@dataclass(frozen=True)
+class PruneGroup:
+    """One set of channels removed together: a producer's outputs and every consumer's matching inputs.
+
+    Attributes
+    ----------
+    producer : str
+        Dotted name of the Conv/Linear whose output channels (dim 0) are ranked
+        by L1 norm and pruned.
+    consumers : tuple of (str, int)
+        Dotted names of the layers that read those channels, each with the
+        number of consecutive input features per channel (1 for a conv, the
+        flattened length for a Linear after ``flatten``).
+    """
+
+    producer: str
+    consumers: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Held-out inputs, labels and where they came from (subjects never used for training)."""
+
+    x: NDArray[np.float32]
+    y: NDArray[np.int64]
+    source: str
+
+
+@dataclass
+class TaskExport:
+    """Everything the chain needs from a task for one checkpoint.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        Float model in eval mode; input (batch, *input_shape) float32, output logits.
+    input_shape : tuple of int
+        One item's shape (batch excluded): a gait window (400, 6), a muscle segment (64, 65, 1).
+    prune_groups : list of PruneGroup
+        What structured pruning may remove (empty: the task does not prune).
+    calibration : WindowCalibrationReader
+    held_out : HeldOut
+    metric : callable (y_true, y_pred_scores) -> dict of float
+        Task metrics from class scores; must contain the recipe's tolerance metric.
+    finetune : callable (module, epochs, progress) -> module
+        Short training on the task's training data after pruning.
+    manifest : dict
+        Task fields of the bundle manifest (task, model, fs_hz, channel_names,
+        dsp, window, hop, labels, decoder, decoder_class, outputs kind,
+        algorithmic_latency_ms, state, extra task keys such as ``segment``).
+    """
+
+    module: Any
+    input_shape: tuple[int, ...]
+    prune_groups: list[PruneGroup]
+    calibration: WindowCalibrationReader
+    held_out: HeldOut
+    metric: Callable[[NDArray[np.int64], NDArray[np.float32]], dict[str, float]]
+    finetune: Callable[[Any, int, bool], Any]
+    manifest: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where the task draws calibration, fine-tune and held-out data from.
+
+    ``data`` None and a checkpoint trained with ``--simulate``: re-simulate with
+    the checkpoint's seed (``plan`` overrides the workflow's default amount).
+    """
+
+    data: tuple[Path, ...] | None = None
+    plan: Any = None
+    held_out_seed: int | None = None
+
+
+HOOK_MODULES = {
+    "gait": "edgeemg.tasks.gait.export_hooks",
+    "muscle": "edgeemg.tasks.muscle_health.export_hooks",
+    "keystroke": "edgeemg.tasks.keystroke.export_hooks",
+    "motor-units": "edgeemg.tasks.motor_units.export_hooks",
+}
+
+
+def task_export(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, progress: bool) -> TaskExport:
+    """Ask the checkpoint's task for its :class:`TaskExport` (``export_hooks.prepare``)."""
+    module_name = HOOK_MODULES.get(ckpt.task)
+    if module_name is None:
+        raise ExportError(f"checkpoint task '{ckpt.task}' is unknown; exportable tasks are {sorted(HOOK_MODULES)}")
+    try:
+        hooks = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise ExportError(f"task '{ckpt.task}' has no export hooks yet ({module_name} is missing)") from None
+        raise
+    return hooks.prepare(ckpt, source=source, calibration_items=calibration_items, progress=progress)
+
+
+def resolve_recordings_source(ckpt: Checkpoint, source: DataSource) -> tuple[list[Path] | None, bool]:
+    """(data paths, simulate) for a task's ``load_recordings``: --data if given, else how it was trained."""
+    if source.data:
+        return list(source.data), False
+    trained_on = ckpt.meta.get("data")
+    if trained_on == "simulated":
+        return None, True
+    paths = [Path(p) for p in (trained_on or [])]
+    missing = [str(p) for p in paths if not p.exists()]
+    if not paths or missing:
+        raise ExportError(
+            f"the checkpoint was trained on {trained_on!r}, which is not available here "
+            f"(missing: {missing or 'no paths recorded'}); pass --data PATH... with the task's training recordings "
+            "for calibration and fine-tuning"
+        )
+    return paths, False
+
+
+__all__ = ["CalibrationReader", "DataSource", "HeldOut", "PruneGroup", "TaskExport", "WindowCalibrationReader",
+           "task_export"]

@@ -1,0 +1,182 @@
+"""ONNX artifacts: float export, onnxruntime offline optimisation, int8 quantization, per-layer loss.
+
+Everything here is a thin layer over the maintained tools:
+``torch.onnx.export`` (TorchScript exporter, opset 17: the float models use
+only ``permute`` with positive dims, which TOOLCHAIN.md says it handles),
+onnxruntime's offline graph optimisation (``SessionOptions.optimized_model_filepath``),
+``onnxruntime.quantization.quant_pre_process`` / ``quantize_static`` (QDQ,
+per-channel) / ``quantize_dynamic`` and ``qdq_loss_debug`` for the per-layer
+error report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from edgeemg.errors import ExportError
+from edgeemg.export.recipe import QuantizeConfig
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "x"
+OUTPUT_NAME = "logits"
+OPSET = 17
+
+
+def export_float(module: Any, input_shape: tuple[int, ...], path: Path) -> Path:
+    """Export ``module`` (eval mode) to ONNX with a dynamic batch axis; check the file with onnx.checker."""
+    import torch
+
+    example = torch.zeros(2, *input_shape)
+    try:
+        torch.onnx.export(module.eval(), (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, opset_version=OPSET,
+                          dynamo=False)
+    except Exception as exc:  # the exporter raises many types; the message is what matters
+        raise ExportError(f"torch.onnx.export failed for {type(module).__name__}: {exc}") from exc
+    onnx.checker.check_model(str(path))
+    return path
+
+
+def optimize_offline(src: Path, dst: Path) -> Path:
+    """Save onnxruntime's ``ORT_ENABLE_BASIC`` optimised graph (constant folding, redundant-node removal).
+
+    Basic level only: its rewrites are standard ONNX ops that every execution
+    provider runs, whereas the extended/all levels fuse into CPU-specific
+    contrib ops and layouts that a Jetson's TensorRT/CUDA provider would refuse.
+    The board applies its own provider-specific fusions at load time.
+    """
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.optimized_model_filepath = str(dst)
+    ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+    return dst
+
+
+def _qtype(name: str) -> Any:
+    from onnxruntime.quantization import QuantType
+
+    table = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
+    if name not in table:
+        raise ExportError(f"[quantize] type '{name}' is not supported; allowed are {sorted(table)}")
+    return table[name]
+
+
+def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeConfig, work: Path) -> dict[str, Any]:
+    """Static QDQ quantization (per-channel weights), dynamic for ``cfg.dynamic_ops``; returns the manifest record.
+
+    ``quant_pre_process`` (symbolic shape inference + graph cleanup) runs first,
+    as onnxruntime recommends. Operators listed in ``cfg.dynamic_ops`` (e.g.
+    LSTM, which static QDQ leaves float) are excluded from the static pass and
+    quantized by ``quantize_dynamic`` afterwards; which nodes went which way is
+    returned for the manifest.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quant_pre_process, quantize_dynamic
+    from onnxruntime.quantization import quantize_static
+
+    pre = work / "pre.onnx"
+    quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=False)
+    model = onnx.load(str(pre))
+    dynamic_nodes = [n.name for n in model.graph.node if n.op_type in cfg.dynamic_ops]
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}.get(cfg.calibration_method)
+    if method is None:
+        raise ExportError(f"[quantize] calibration_method '{cfg.calibration_method}' is not one of minmax, "
+                          "entropy, percentile")
+    record: dict[str, Any] = {"format": "QDQ", "per_channel": cfg.per_channel, "weight_type": cfg.weight_type,
+                              "activation_type": cfg.activation_type, "tool": f"onnxruntime {ort.__version__}"}
+    if cfg.scheme == "static":
+        static_out = work / "static.onnx" if dynamic_nodes else out_path
+        reader.rewind()
+        quantize_static(str(pre), str(static_out), reader, quant_format=QuantFormat.QDQ, per_channel=cfg.per_channel,
+                        weight_type=_qtype(cfg.weight_type), activation_type=_qtype(cfg.activation_type),
+                        calibrate_method=method, nodes_to_exclude=dynamic_nodes)
+        reader.rewind()
+        record.update(scheme="static", calibration_method=cfg.calibration_method, calibration_items=reader.n_items)
+        if dynamic_nodes:
+            quantize_dynamic(str(static_out), str(out_path), op_types_to_quantize=list(cfg.dynamic_ops),
+                             per_channel=cfg.per_channel, weight_type=_qtype(cfg.weight_type))
+    else:
+        quantize_dynamic(str(pre), str(out_path), per_channel=cfg.per_channel, weight_type=_qtype(cfg.weight_type))
+        record.update(scheme="dynamic")
+        dynamic_nodes = [n.name for n in model.graph.node]
+    qmodel = onnx.load(str(out_path))
+    q_ops = sorted({n.op_type for n in qmodel.graph.node})
+    dq_outputs = {o for n in qmodel.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    # an op reads int8 when one of its inputs comes out of a DequantizeLinear (QDQ's "quantized" pattern)
+    static_nodes = sorted({n.op_type for n in qmodel.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+                           and any(i in dq_outputs for i in n.input)})
+    record.update(static_op_types=static_nodes, dynamic_nodes=dynamic_nodes, op_types=q_ops,
+                  float_op_types=sorted({n.op_type for n in model.graph.node} - set(static_nodes)
+                                        - set(cfg.dynamic_ops)))
+    return record
+
+
+def session(path: Path, threads: int = 1) -> ort.InferenceSession:
+    """A CPU session with ``threads`` intra-op threads (1: the board budget the benchmarks measure)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def run(path: Path, x: NDArray[np.float32], batch: int = 256) -> NDArray[np.float32]:
+    """Outputs of the ONNX model for every row of ``x``."""
+    sess = session(path)
+    outs = [sess.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x[i : i + batch])})[0]
+            for i in range(0, len(x), batch)]
+    return np.concatenate(outs).astype(np.float32)
+
+
+class _ArrayReader:
+    def __init__(self, batches: Iterable[NDArray[np.float32]]) -> None:
+        self._it = iter(list(batches))
+
+    def get_next(self) -> dict[str, NDArray[np.float32]] | None:
+        b = next(self._it, None)
+        return None if b is None else {INPUT_NAME: b}
+
+
+def layer_losses(float_path: Path, qdq_path: Path, x: NDArray[np.float32], work: Path, top: int = 5,
+                 batch: int = 64) -> list[dict[str, Any]]:
+    """Per-layer quantization error with onnxruntime's ``qdq_loss_debug``, worst first.
+
+    Both models are augmented to output every activation, run on the same
+    held-out inputs, matched tensor by tensor, and scored by signal-to-
+    quantization-noise ratio (dB; lower = more loss) of the int8 activation
+    against the float one (``xmodel_err``).
+    """
+    from onnxruntime.quantization.qdq_loss_debug import (collect_activations, compute_activation_error,
+                                                         create_activation_matching,
+                                                         modify_model_output_intermediate_tensors)
+
+    fa, qa = work / "float_aug.onnx", work / "qdq_aug.onnx"
+    modify_model_output_intermediate_tensors(str(float_path), str(fa))
+    modify_model_output_intermediate_tensors(str(qdq_path), str(qa))
+    batches = [x[i : i + batch] for i in range(0, min(len(x), 4 * batch), batch)]
+    f_act = collect_activations(str(fa), _ArrayReader(batches))
+    q_act = collect_activations(str(qa), _ArrayReader(batches))
+    match = create_activation_matching(q_act, f_act)
+    errors = compute_activation_error(match)
+    producers = {o: n for n in onnx.load(str(float_path)).graph.node for o in n.output}
+    rows = []
+    for tensor, err in errors.items():
+        if "xmodel_err" not in err:
+            continue
+        node = producers.get(tensor)
+        rows.append({"tensor": tensor, "node": node.name if node else tensor, "op": node.op_type if node else "?",
+                     "sqnr_db": float(err["xmodel_err"]), "qdq_sqnr_db": float(err["qdq_err"])})
+    rows.sort(key=lambda r: r["sqnr_db"])
+    return rows[:top]
+
+
+__all__ = ["INPUT_NAME", "OUTPUT_NAME", "export_float", "layer_losses", "optimize_offline", "quantize_int8", "run",
+           "session"]

@@ -1,0 +1,133 @@
+"""TFLite artifacts through litert-torch (fp32, and int8 by torchao PT2E static quantization).
+
+TOOLCHAIN.md: litert-torch 0.10 converts torch modules directly; onnx2tf is not
+usable here. int8 uses litert-torch's own ``PT2EQuantizer`` with its symmetric
+per-channel config (what the TFLite int8 kernels expect), calibrated with the
+same items as the ONNX int8 model. The models are converted with batch 1 (a
+board runs one window per hop; TFLite shapes are static), and the int8 model's
+input and output tensors are int8 with a scale and zero point that
+:func:`io_details` reads back for the manifest.
+
+Where a model cannot be converted, :func:`convert_tflite` reports why instead
+of raising, and the bundle records ``{"status": "unavailable", "reason": ...}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send the converter's chatter (it prints progress to stdout, at C and Python level) to stderr.
+
+    ``edgeemg export --json`` promises exactly one JSON object on stdout.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def convert_fp32(module: Any, input_shape: tuple[int, ...], path: Path) -> Path:
+    """Float TFLite via ``litert_torch.convert`` (batch 1)."""
+    import litert_torch
+    import torch
+
+    with stdout_to_stderr():
+        edge = litert_torch.convert(module.eval(), (torch.zeros(1, *input_shape),))
+        edge.export(str(path))
+    return path
+
+
+def convert_int8(module: Any, input_shape: tuple[int, ...], path: Path, calibration: Iterable[NDArray[np.float32]],
+                 per_channel: bool = True) -> Path:
+    """Static int8 TFLite: torch.export -> PT2E prepare -> calibrate -> convert -> litert-torch."""
+    import litert_torch
+    import torch
+    from litert_torch.quantize import pt2e_quantizer
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import quantize_pt2e
+
+    example = (torch.zeros(1, *input_shape),)
+    # core-ATen decompositions turn softmax.int into _softmax, which litert-torch's quantizer annotates with
+    # the fixed output scale 1/256 that TFLite's int8 SOFTMAX kernel requires (else it refuses to prepare)
+    graph = torch.export.export(module.eval(), example).run_decompositions().module()
+    quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
+        pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False))
+    graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for batch in calibration:  # batch-1 graph: feed items one at a time
+            for item in batch:
+                graph(torch.from_numpy(np.ascontiguousarray(item[None])))
+    graph = quantize_pt2e.convert_pt2e(graph, fold_quantize=False)
+    with stdout_to_stderr():
+        edge = litert_torch.convert(graph, example, quant_config=QuantConfig(pt2e_quantizer=quantizer))
+        edge.export(str(path))
+    return path
+
+
+def interpreter(path: Path, threads: int = 1) -> Any:
+    """ai-edge-litert's interpreter (tflite-runtime as the fallback a board may ship)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - boards with the old runtime
+        from tflite_runtime.interpreter import Interpreter
+    it = Interpreter(model_path=str(path), num_threads=threads)
+    it.allocate_tensors()
+    return it
+
+
+def _quant(detail: dict[str, Any]) -> dict[str, Any]:
+    scale, zp = detail.get("quantization", (0.0, 0))
+    return {"name": detail["name"], "shape": [int(v) for v in detail["shape"]],
+            "dtype": np.dtype(detail["dtype"]).name, "scale": float(scale), "zero_point": int(zp)}
+
+
+def io_details(path: Path) -> dict[str, Any]:
+    """Input/output tensor dtype, shape and (for int8 I/O) the scale and zero point, for the manifest."""
+    it = interpreter(path)
+    return {"input": _quant(it.get_input_details()[0]), "output": _quant(it.get_output_details()[0])}
+
+
+def run(path: Path, x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Run the TFLite model item by item; int8 I/O is (de)quantized with the tensors' own parameters."""
+    it = interpreter(path)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    in_scale, in_zp = inp["quantization"]
+    out_scale, out_zp = out["quantization"]
+    results = []
+    for item in x:
+        v = item[None]
+        if inp["dtype"] != np.float32:
+            info = np.iinfo(inp["dtype"])
+            v = np.clip(np.round(v / in_scale) + in_zp, info.min, info.max)
+        it.set_tensor(inp["index"], v.astype(inp["dtype"]))
+        it.invoke()
+        y = it.get_tensor(out["index"])
+        if out["dtype"] != np.float32:
+            y = (y.astype(np.float32) - out_zp) * out_scale
+        results.append(y[0].astype(np.float32))
+    return np.stack(results)
+
+
+__all__ = ["convert_fp32", "convert_int8", "interpreter", "io_details", "run"]
