@@ -1,0 +1,159 @@
+"""What the motor-unit decoder expects and how its input is made (numpy only).
+
+Seed 004 (Wen et al. 2021): a 64-channel HD-EMG grid at 2048 Hz, windows of
+``w = 120`` samples every ``s = 20`` samples (eq. 1), normalised by the maximum
+amplitude of the whole grid so that the relative amplitudes across channels
+(the MUAPs' spatial signature) survive (section 3.3.2); label of a window per
+unit = 1 if the unit fires within the step centred on the window centre
+(eq. 2). The chain here adds a causal 20-500 Hz band-pass before the
+normalisation, so electrode drift does not set the scale; it is the same
+streaming kernel offline and on the board.
+
+Latency: the label of a window is the step around a point ``label_delay``
+samples before the window's last sample (``w / 2`` by default, the seed's
+centre), so a discharge is decided ``label_delay`` samples after it happened
+at the earliest: **29.3 ms** at the defaults (60 samples at 2048 Hz). A
+lower-latency configuration places the label later in the window
+(``label_delay = 20``: 9.8 ms) or shrinks the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edgeemg.errors import InvalidInputError
+
+FS_HZ = 2048.0
+N_CHANNELS = 64
+WINDOW = 120
+STEP = 20
+BANDPASS_HZ = (20.0, 500.0)
+BANDPASS_ORDER = 2
+NEURAL_DRIVE_WINDOW_S = 0.4
+"""Hann window of the neural drive (seed 004, section 3.4.3)."""
+THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Window geometry of the decoder, in samples.
+
+    Attributes
+    ----------
+    window : int
+        Samples per window ``w`` (120).
+    step : int
+        Samples between windows ``s`` (20); also the width of the labelled step.
+    label_delay : int or None
+        Samples from the labelled point to the window's last sample; None = ``window // 2``
+        (the seed's centre). The algorithmic latency.
+    """
+
+    window: int = WINDOW
+    step: int = STEP
+    label_delay: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("window", "step"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise InvalidInputError(f"WindowSpec.{name} must be an int >= 1 sample, got {v!r}")
+        if self.step > self.window:
+            raise InvalidInputError(f"WindowSpec: step ({self.step}) must not exceed window ({self.window})")
+        d = self.delay
+        if not self.step // 2 <= d <= self.window - 1 - (self.step - 1) // 2:
+            raise InvalidInputError(
+                f"WindowSpec.label_delay must keep the labelled step inside the window: between "
+                f"{self.step // 2} and {self.window - 1 - (self.step - 1) // 2} samples, got {d}"
+            )
+
+    @property
+    def delay(self) -> int:
+        """``label_delay`` resolved (``window // 2`` when None)."""
+        return self.window // 2 if self.label_delay is None else int(self.label_delay)
+
+    def latency_ms(self, fs_hz: float = FS_HZ) -> float:
+        """Algorithmic latency: from the labelled point to the window's last sample."""
+        return 1000.0 * self.delay / fs_hz
+
+    def label_point(self, end_index: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Sample each window's output refers to (the centre of its labelled step)."""
+        return np.asarray(end_index, dtype=np.int64) - self.delay
+
+    def step_bounds(self, end_index: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """[first, last] samples of each window's labelled step (eq. 2: ``c - s/2 + 1 .. c + s/2``)."""
+        hi = self.label_point(end_index) + self.step // 2
+        return hi - self.step + 1, hi
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> WindowSpec:
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InvalidInputError(f"WindowSpec: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}")
+        return cls(**d)
+
+
+def filter_description() -> list[dict[str, Any]]:
+    """The sample-wise band-pass that precedes normalisation (used to fit the max amplitude)."""
+    return [{"stage": "bandpass", "low_hz": BANDPASS_HZ[0], "high_hz": BANDPASS_HZ[1], "order": BANDPASS_ORDER}]
+
+
+def dsp_description(max_amplitude_uv: float, n_channels: int, windows: WindowSpec) -> list[dict[str, Any]]:
+    """Band-pass, scale by the grid's maximum amplitude, window: the chain the bundle carries.
+
+    The seed's normalisation ``x / max|x|`` over the whole grid is a z-score stage
+    with mean 0 and the same "std" on every channel.
+    """
+    if not max_amplitude_uv > 0:
+        raise InvalidInputError(f"dsp_description: max_amplitude_uv must be > 0, got {max_amplitude_uv!r}")
+    return [
+        *filter_description(),
+        {"stage": "zscore", "mean": [0.0] * n_channels, "std": [float(max_amplitude_uv)] * n_channels},
+        {"stage": "window", "window": int(windows.window), "hop": int(windows.step)},
+    ]
+
+
+def window_labels(discharges: list[NDArray[np.int64]] | tuple[NDArray[np.int64], ...],
+                  end_index: NDArray[np.int64], windows: WindowSpec) -> NDArray[np.float32]:
+    """Seed eq. 2: per window and unit, 1 if the unit fires within the window's labelled step.
+
+    Parameters
+    ----------
+    discharges : sequence of int arrays
+        Discharge sample indices per unit, in the same time base as ``end_index``.
+    end_index : ndarray of int64, shape (n_windows,)
+        Each window's last sample.
+    windows : WindowSpec
+
+    Returns
+    -------
+    ndarray of float32, shape (n_windows, n_units)
+    """
+    lo, hi = windows.step_bounds(end_index)
+    y = np.zeros((lo.size, len(discharges)), np.float32)
+    for u, d in enumerate(discharges):
+        d = np.sort(np.asarray(d, dtype=np.int64))
+        y[:, u] = (np.searchsorted(d, hi, side="right") - np.searchsorted(d, lo, side="left")) > 0
+    return y
+
+
+__all__ = [
+    "BANDPASS_HZ",
+    "FS_HZ",
+    "N_CHANNELS",
+    "NEURAL_DRIVE_WINDOW_S",
+    "STEP",
+    "THRESHOLD",
+    "WINDOW",
+    "WindowSpec",
+    "dsp_description",
+    "filter_description",
+    "window_labels",
+]

@@ -1,0 +1,485 @@
+"""Train and evaluate the motor-unit decoder: CKC/FastICA teacher -> MO-DCNN student (seed 004).
+
+Each recording is split in time (DESIGN.md): the first ``split`` (2/3) trains,
+the rest is scored, as seed 004 trains on two contractions and validates on
+the third. Training: the teacher (:func:`edgeemg.decompose.decompose`)
+decomposes the training parts; its accepted units become the heads and its
+spike trains the labels (``labels="truth"`` takes the recording's discharge
+truth instead: the simulator's, or a DEMUSE file's MUPulses). Windows come from
+the task's DSP description (:mod:`edgeemg.tasks.motor_units.spec`) run over the
+whole recording, as the board's streaming chain would; a window trains when it
+ends before the split, and is scored when its labelled point lies after it.
+The last ``val_fraction`` of the training windows chooses the best epoch.
+
+Evaluation scores the student (and the teacher's separation filters applied
+to the held-out part) against the truth where the recording has one, else
+against the teacher (:mod:`edgeemg.tasks.motor_units.metrics`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edgeemg.decompose import Decomposition, DecompositionConfig, decompose
+from edgeemg.dsp import Pipeline
+from edgeemg.errors import CheckpointError, DataFormatError, InvalidInputError
+from edgeemg.tasks.checkpoint import Checkpoint
+from edgeemg.tasks.motor_units import spec
+from edgeemg.tasks.motor_units.decoder import DecoderConfig, spike_trains_from_outputs
+from edgeemg.tasks.motor_units.metrics import score_decoding
+
+log = logging.getLogger(__name__)
+
+TASK = "motor-units"
+MODELS: tuple[str, ...] = ("mo_dcnn",)
+TRAIN_OPTIONS = ("labels", "split", "window", "step", "plot", "label_delay")
+EVAL_OPTIONS = ("plot", "split")
+DEFAULT_SPLIT = 2.0 / 3.0
+TEACHER_PREFIX = "teacher."
+
+
+@dataclass(frozen=True)
+class SimulationPlan:
+    """What ``--simulate`` generates: one subject's trapezoidal contraction (seed 004, section 3.1)."""
+
+    seconds: float = 30.0
+    level: float = 0.3
+    snr_db: float = 20.0
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Model widths, optimiser and unit selection (defaults: the seed's; tests shrink them).
+
+    ``min_spikes``: a unit needs this many discharges in the training part to get a
+    head (seed 004 kept units with >= 150 per contraction); ``max_units`` caps the heads.
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    val_fraction: float = 0.2
+    trunk_filters: int = 128
+    c3_filters: int = 128
+    c4_filters: int = 64
+    hidden: int = 256
+    max_units: int = 20
+    min_spikes: int = 30
+    decomposition: DecompositionConfig = field(default_factory=DecompositionConfig)
+
+
+DEFAULT_SIMULATION = SimulationPlan()
+DEFAULT_TRAINING = TrainingPlan()
+
+
+@dataclass(frozen=True, eq=False)
+class Recording:
+    """One HD-EMG recording as the workflow needs it."""
+
+    emg: NDArray[np.float32]  # (n_samples, n_channels) µV
+    fs_hz: float
+    channel_names: tuple[str, ...]
+    discharges: tuple[NDArray[np.int64], ...] | None  # truth per unit, or None
+    unit_ids: tuple[int, ...]  # identity of each truth unit (pool index / MUIDs)
+    source: str
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def _simulate(plan: SimulationPlan, seed: int) -> Recording:
+    from edgeemg.data.sim_motor_units import simulate_motor_units
+
+    sim = simulate_motor_units(plan.seconds, seed=seed, level=plan.level, snr_db=plan.snr_db)
+    return Recording(sim.emg, sim.fs_hz, tuple(sim.channel_names), tuple(sim.discharges),
+                     tuple(range(sim.n_units)), f"simulated seed {seed} level {plan.level} snr {plan.snr_db} dB")
+
+
+def _read(paths: list[Path]) -> list[Recording]:
+    from edgeemg.data.demuse import read_demuse
+
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files.extend(sorted(p.glob("*.mat")))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise DataFormatError(f"motor-units: '{p}' is neither a file nor a folder")
+    if not files:
+        raise DataFormatError(f"motor-units: no .mat recordings found in {[str(p) for p in paths]}")
+    out = []
+    for f in files:
+        rec = read_demuse(f)
+        ids = rec.meta.get("MUIDs")
+        ids_t = tuple(int(i) for i in np.atleast_1d(ids)) if ids is not None else tuple(range(rec.n_units))
+        if len(ids_t) != rec.n_units:
+            ids_t = tuple(range(rec.n_units))
+        out.append(Recording(rec.emg, rec.fs_hz, tuple(rec.channel_names), rec.discharges if rec.n_units else None,
+                             ids_t, str(f)))
+    return out
+
+
+def load_recordings(data: list[Path] | None, simulate: bool, *, seed: int,
+                    plan: SimulationPlan | None = None) -> list[Recording]:
+    """The recordings of ``--data`` (DEMUSE .mat files or folders) or one simulated contraction."""
+    if simulate == bool(data):
+        raise InvalidInputError("motor-units: give exactly one data source, --data PATH... or --simulate")
+    recs = [_simulate(plan or DEFAULT_SIMULATION, seed)] if simulate else _read(list(data or []))
+    fs, names = recs[0].fs_hz, recs[0].channel_names
+    for r in recs:
+        if abs(r.fs_hz - fs) > 1e-6 or r.channel_names != names:
+            raise DataFormatError(
+                f"motor-units: {r.source} has {r.emg.shape[1]} channels at {r.fs_hz} Hz, expected the grid of "
+                f"{recs[0].source} ({len(names)} channels at {fs} Hz in the same order)"
+            )
+    return recs
+
+
+def _split_point(rec: Recording, split: float) -> int:
+    return int(round(split * rec.emg.shape[0]))
+
+
+def _check_split(split: Any) -> float:
+    if not isinstance(split, (int, float)) or not 0.1 <= float(split) <= 0.9:
+        raise InvalidInputError(f"motor-units: --split must be a fraction in [0.1, 0.9], got {split!r}")
+    return float(split)
+
+
+def _options(options: dict[str, Any] | None, allowed: tuple[str, ...], verb: str) -> dict[str, Any]:
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InvalidInputError(
+            f"motor-units {verb}: option(s) {', '.join('--' + u for u in unknown)} do not apply to this task; "
+            f"it takes {', '.join('--' + a for a in allowed)}"
+        )
+    return options
+
+
+def windows_of(rec: Recording, description: list[dict[str, Any]]) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """The whole recording through one fresh DSP chain: windows (n, w, C) and their last-sample indices."""
+    frames = Pipeline.from_description(description, rec.fs_hz, rec.emg.shape[1]).process_offline(rec.emg)
+    return frames.data, frames.end_index
+
+
+def max_amplitude(recs: list[Recording], split: float) -> float:
+    """The grid's maximum absolute band-passed amplitude over the training parts (seed 004, 3.3.2)."""
+    peak = 0.0
+    for r in recs:
+        filt = Pipeline.from_description(spec.filter_description(), r.fs_hz, r.emg.shape[1])
+        peak = max(peak, float(np.abs(filt.process_offline(r.emg[: _split_point(r, split)]).data).max()))
+    if peak <= 0:
+        raise DataFormatError("motor-units: the training parts are flat (maximum amplitude 0 µV)")
+    return peak
+
+
+# ------------------------------------------------------------------------------ labels
+
+
+def _teacher_units(recs: list[Recording], split: float, plan: TrainingPlan, progress: bool
+                   ) -> tuple[Decomposition, list[list[NDArray[np.int64]]], list[dict[str, Any]], list[int]]:
+    """Decompose the (concatenated) training parts; return the units kept as heads."""
+    parts = [r.emg[: _split_point(r, split)] for r in recs]
+    offsets = np.cumsum([0] + [p.shape[0] for p in parts])
+    dec = decompose(np.concatenate(parts), recs[0].fs_hz, plan.decomposition, progress=progress)
+    counts = [d.size for d in dec.discharges]
+    keep = [u for u in np.argsort(-dec.pnr_db) if counts[u] >= plan.min_spikes][: plan.max_units]
+    keep = sorted(int(u) for u in keep)
+    per_rec = [[dec.discharges[u][(dec.discharges[u] >= offsets[i]) & (dec.discharges[u] < offsets[i + 1])]
+                - offsets[i] for u in keep] for i in range(len(recs))]
+    info = [{"source": "teacher", "teacher_index": u, "sil": float(dec.sil[u]), "pnr_db": float(dec.pnr_db[u]),
+             "n_train_spikes": int(counts[u])} for u in keep]
+    return dec, per_rec, info, keep
+
+
+def _truth_units(recs: list[Recording], split: float, plan: TrainingPlan
+                 ) -> tuple[list[list[NDArray[np.int64]]], list[dict[str, Any]]]:
+    """Truth units with enough training discharges, largest spike-triggered MUAP first (the decodable ones)."""
+    if any(r.discharges is None for r in recs):
+        missing = [r.source for r in recs if r.discharges is None]
+        raise InvalidInputError(f"motor-units: --labels truth needs discharge truth, which {missing} lack(s)")
+    half = int(0.01 * recs[0].fs_hz)
+    energy: dict[int, float] = {}
+    count: dict[int, int] = {}
+    for r in recs:
+        cut = _split_point(r, split)
+        filt = Pipeline.from_description(spec.filter_description(), r.fs_hz, r.emg.shape[1])
+        x = filt.process_offline(r.emg[:cut]).data
+        for uid, d in zip(r.unit_ids, r.discharges or ()):
+            d = d[(d >= half) & (d < cut - half)]
+            count[uid] = count.get(uid, 0) + int(d.size)
+            if d.size:
+                sta = np.mean([x[t - half:t + half] for t in d[:200]], axis=0)
+                energy[uid] = max(energy.get(uid, 0.0), float(np.sqrt(np.mean(sta**2))))
+    ids = [u for u in sorted(energy, key=lambda u: -energy[u]) if count[u] >= plan.min_spikes][: plan.max_units]
+    ids = sorted(ids)
+    per_rec = []
+    for r in recs:
+        cut = _split_point(r, split)
+        table = dict(zip(r.unit_ids, r.discharges or ()))
+        trains = [np.asarray(table.get(u, np.zeros(0, np.int64)), dtype=np.int64) for u in ids]
+        per_rec.append([t[t < cut] for t in trains])
+    info = [{"source": "truth", "truth_id": u, "sta_rms_uv": energy[u], "n_train_spikes": count[u]} for u in ids]
+    return per_rec, info
+
+
+# ------------------------------------------------------------------------------ train
+
+
+def train(
+    data: list[Path] | None,
+    *,
+    simulate: bool,
+    model: str,
+    epochs: int | None,
+    device: str,
+    seed: int,
+    progress: bool,
+    options: dict[str, Any] | None,
+) -> Checkpoint:
+    """Teacher-label (or truth-label) the training parts and fit the MO-DCNN; return its checkpoint."""
+    from edgeemg.tasks.motor_units.models import MODCNN, MODCNNConfig
+    from edgeemg.tasks.motor_units.training import FitConfig, fit, mean_f1, predict
+    from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
+
+    options = _options(options, TRAIN_OPTIONS, "train")
+    if model not in MODELS:
+        raise InvalidInputError(f"motor-units: invalid model '{model}'. Allowed values are {', '.join(MODELS)}.")
+    if epochs is not None and epochs < 1:
+        raise InvalidInputError(f"motor-units: --epochs must be >= 1, got {epochs}")
+    labels = options.get("labels", "teacher")
+    if labels not in ("teacher", "truth"):
+        raise InvalidInputError(f"motor-units: --labels must be 'teacher' or 'truth', got {labels!r}")
+    split = _check_split(options.get("split", DEFAULT_SPLIT))
+    windows = spec.WindowSpec(int(options.get("window", spec.WINDOW)), int(options.get("step", spec.STEP)),
+                              options.get("label_delay"))
+    plan = DEFAULT_TRAINING
+    dev = resolve_device(device)
+    recs = load_recordings(data, simulate, seed=seed)
+    fs_hz = recs[0].fs_hz
+
+    arrays: dict[str, np.ndarray] = {}
+    if labels == "teacher":
+        dec, unit_trains, units, _ = _teacher_units(recs, split, plan, progress)
+        arrays[TEACHER_PREFIX + "filters"] = dec.filters[[u["teacher_index"] for u in units]]
+        teacher_meta = {"config": dec.config.to_dict(), "n_accepted": dec.n_units, "n_tried": dec.n_tried}
+    else:
+        unit_trains, units = _truth_units(recs, split, plan)
+        teacher_meta = None
+    if not units:
+        raise DataFormatError(
+            f"motor-units: no unit with >= {plan.min_spikes} discharges in the training parts "
+            f"({'teacher accepted none' if labels == 'teacher' else 'truth'}); use longer recordings"
+        )
+    amp = max_amplitude(recs, split)
+    desc = spec.dsp_description(amp, recs[0].emg.shape[1], windows)
+    xs, ys = [], []
+    for r, trains in zip(recs, unit_trains):
+        x, end = windows_of(r, desc)
+        keep = end < _split_point(r, split)
+        xs.append(x[keep])
+        ys.append(spec.window_labels(trains, end[keep], windows))
+    n_val = [max(1, int(round(plan.val_fraction * len(x)))) for x in xs]
+    xtr = np.concatenate([x[:-k] for x, k in zip(xs, n_val)])
+    ytr = np.concatenate([y[:-k] for y, k in zip(ys, n_val)])
+    xva = np.concatenate([x[-k:] for x, k in zip(xs, n_val)])
+    yva = np.concatenate([y[-k:] for y, k in zip(ys, n_val)])
+    gen = seed_everything(seed)
+    cfg = MODCNNConfig(n_units=len(units), window=windows.window, n_channels=recs[0].emg.shape[1],
+                       trunk_filters=plan.trunk_filters, c3_filters=plan.c3_filters, c4_filters=plan.c4_filters,
+                       hidden=plan.hidden)
+    net = MODCNN(cfg)
+    fc = FitConfig(epochs=epochs or plan.epochs, batch_size=plan.batch_size, learning_rate=plan.learning_rate)
+    log.info("motor-units: %d heads (%s labels), %d training / %d validation windows", len(units), labels,
+             len(xtr), len(xva))
+    net, history = fit(net, (xtr, ytr), (xva, yva), config=fc, device=dev, generator=gen, progress=progress)
+    val_f1 = mean_f1(yva, predict(net, xva, dev))
+    names = [f"mu{i:02d}" for i in range(len(units))]
+    meta: dict[str, Any] = {
+        "labels": names,
+        "units": units,
+        "label_source": labels,
+        "fs_hz": fs_hz,
+        "channel_names": list(recs[0].channel_names),
+        "window": windows.window,
+        "hop": windows.step,
+        "windows": windows.to_dict(),
+        "input_shape": [windows.window, recs[0].emg.shape[1]],
+        "outputs": "probabilities",
+        "dsp": desc,
+        "max_amplitude_uv": amp,
+        "decoder": DecoderConfig(fs_hz=fs_hz, step=windows.step, label_delay=windows.delay).to_dict(),
+        "algorithmic_latency_ms": windows.latency_ms(fs_hz),
+        "split": split,
+        "model_config": cfg.to_dict(),
+        "train_config": {**fc.to_dict(), "val_fraction": plan.val_fraction, "min_spikes": plan.min_spikes,
+                         "max_units": plan.max_units},
+        "teacher": teacher_meta,
+        "history": history,
+        "data": "simulated" if simulate else [str(p) for p in data or []],
+        "simulation": asdict(DEFAULT_SIMULATION) if simulate else None,
+        "seed": seed,
+        "summary": {"n_units": len(units), "label_source": labels, "n_params": count_parameters(net),
+                    "n_train_windows": int(len(xtr)), "n_val_windows": int(len(xva)), "val_mean_f1": val_f1,
+                    "best_epoch": int(np.argmax(history["val_macro_f1"]) + 1), "epochs": fc.epochs},
+    }
+    arrays.update(state_to_arrays(net))
+    if "plot" in options:
+        from edgeemg.tasks.plots import plot_history
+
+        plot_history(history, Path(options["plot"]) / "motor_units_training.png", title="MO-DCNN (mean F1 over units)")
+    return Checkpoint(task=TASK, model=model, arrays=arrays, meta=meta)
+
+
+def load_model(ckpt: Checkpoint) -> Any:
+    """The MO-DCNN of a checkpoint (eval mode, CPU); teacher arrays are not model weights and are skipped."""
+    from edgeemg.tasks.motor_units.models import build_model
+    from edgeemg.tasks.torch_support import arrays_to_state
+
+    if ckpt.task != TASK or ckpt.model not in MODELS:
+        raise CheckpointError(f"motor-units: checkpoint is {ckpt.task}/{ckpt.model}, expected {TASK}/{MODELS[0]}")
+    try:
+        net = build_model(ckpt.meta["model_config"])
+        arrays_to_state(net, {k: v for k, v in ckpt.arrays.items() if not k.startswith(TEACHER_PREFIX)})
+    except (KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"motor-units checkpoint does not match the MO-DCNN: {exc}") from exc
+    return net.eval()
+
+
+# ------------------------------------------------------------------------------ evaluate
+
+
+def evaluate(
+    checkpoint: Checkpoint,
+    data: list[Path] | None,
+    *,
+    simulate: bool,
+    seed: int,
+    device: str,
+    progress: bool,
+    options: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Score the held-out part of each recording (see the module docstring).
+
+    ``--simulate`` regenerates the training contraction from the checkpoint (the
+    heads are that subject's units) and scores its last part; ``seed`` is not used then.
+
+    Returns the JSON of ``edgeemg eval``: ``sensitivity``, ``precision``, ``f1``,
+    ``rate_of_agreement`` (means over identified units), ``units_identified``,
+    ``units_present``, ``neural_drive_r``, ``algorithmic_latency_ms``, ``per_unit``,
+    and the same block for the teacher under ``teacher`` (None when the checkpoint
+    was trained on truth labels or there is no truth to score the teacher against).
+    """
+    from edgeemg.tasks.motor_units.training import predict
+    from edgeemg.tasks.torch_support import resolve_device
+
+    options = _options(options, EVAL_OPTIONS, "eval")
+    meta = checkpoint.meta
+    if checkpoint.task != TASK:
+        raise CheckpointError(f"motor-units eval: checkpoint is for task '{checkpoint.task}', expected '{TASK}'")
+    split = _check_split(options.get("split", meta.get("split", DEFAULT_SPLIT)))
+    if simulate:
+        if not meta.get("simulation"):
+            raise InvalidInputError("motor-units eval --simulate: the checkpoint was not trained on simulated data; "
+                                    "its heads are the units of the recordings it was trained on: pass --data")
+        recs = load_recordings(None, True, seed=int(meta["seed"]), plan=SimulationPlan(**meta["simulation"]))
+    else:
+        recs = load_recordings(data, False, seed=seed)
+    if abs(recs[0].fs_hz - meta["fs_hz"]) > 1e-6 or list(recs[0].channel_names) != meta["channel_names"]:
+        raise DataFormatError(
+            f"motor-units eval: {recs[0].source} has {len(recs[0].channel_names)} channels at {recs[0].fs_hz} Hz; "
+            f"the checkpoint expects {len(meta['channel_names'])} at {meta['fs_hz']} Hz in its order"
+        )
+    windows = spec.WindowSpec.from_dict(meta["windows"])
+    dcfg = DecoderConfig.from_dict(meta["decoder"])
+    net = load_model(checkpoint).to(resolve_device(device))
+    teacher = None
+    if TEACHER_PREFIX + "filters" in checkpoint.arrays:
+        teacher = Decomposition(discharges=(), sil=np.zeros(0), pnr_db=np.zeros(0),
+                                filters=checkpoint.arrays[TEACHER_PREFIX + "filters"], fs_hz=meta["fs_hz"],
+                                n_channels=len(meta["channel_names"]),
+                                config=DecompositionConfig.from_dict(meta["teacher"]["config"]))
+    fs = meta["fs_hz"]
+    blocks: dict[str, list[dict[str, Any]]] = {"student": [], "teacher": []}
+    plot_payload = None
+    for r in recs:
+        cut = _split_point(r, split)
+        n_eval = r.emg.shape[0] - cut
+        x, end = windows_of(r, meta["dsp"])
+        sel = windows.label_point(end) >= cut
+        prob = predict(net, x[sel], resolve_device(device))
+        decoded = [t - cut for t in spike_trains_from_outputs(prob, end[sel], dcfg)]
+        teacher_trains = None
+        if teacher is not None:
+            full, _ = teacher.apply(r.emg)
+            teacher_trains = [d[d >= cut] - cut for d in full]
+        if r.discharges is not None:
+            reference = [d[d >= cut] - cut for d in r.discharges]
+            ref_ids: list[Any] = list(r.unit_ids)
+        elif teacher_trains is not None:
+            reference, ref_ids = teacher_trains, [u["teacher_index"] for u in meta["units"]]
+        else:
+            raise DataFormatError(f"motor-units eval: {r.source} has no discharge truth and the checkpoint no teacher "
+                                  "(trained on truth labels): nothing to score against")
+        max_lag = int(round(0.05 * fs))
+        blocks["student"].append(score_decoding(decoded, reference, n_samples=n_eval, fs_hz=fs,
+                                                tolerance=windows.step // 2 + 1, max_lag=max_lag,
+                                                reference_ids=ref_ids))
+        if teacher_trains is not None and r.discharges is not None:
+            blocks["teacher"].append(score_decoding(teacher_trains, reference, n_samples=n_eval, fs_hz=fs,
+                                                    tolerance=max(1, int(round(0.001 * fs))), max_lag=max_lag,
+                                                    reference_ids=ref_ids))
+        if plot_payload is None:
+            plot_payload = (r, cut, decoded, reference, prob, end[sel])
+    report = _merge(blocks["student"])
+    report.update(
+        algorithmic_latency_ms=windows.latency_ms(fs),
+        reference="truth" if all(r.discharges is not None for r in recs) else "teacher",
+        label_source=meta.get("label_source"),
+        split=split,
+        recordings=[r.source for r in recs],
+        n_heads=len(meta["labels"]),
+        teacher=_merge(blocks["teacher"]) if blocks["teacher"] else None,
+    )
+    if "plot" in options and plot_payload is not None:
+        from edgeemg.tasks.motor_units.plots import plot_neural_drive, plot_raster
+
+        r, cut, decoded, reference, prob, end = plot_payload
+        out = Path(options["plot"])
+        plot_raster(decoded, reference, report["per_unit"], fs, out / "motor_units_raster.png")
+        plot_neural_drive(prob, end - cut, dcfg, report["per_unit"], reference, r.emg.shape[0] - cut,
+                          out / "motor_units_neural_drive.png")
+    return report
+
+
+def _merge(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One block over several recordings: per-unit lists concatenated, means recomputed over identified units."""
+    if len(blocks) == 1:
+        return blocks[0]
+    per_unit = [dict(u, recording=i) for i, b in enumerate(blocks) for u in b["per_unit"]]
+    ident = [u for u in per_unit if u["identified"]]
+
+    def mean(key: str) -> float:
+        return float(np.mean([u[key] for u in ident])) if ident else 0.0
+
+    rs = [b["neural_drive_r"] for b in blocks if b["units_identified"]]
+    return {
+        "sensitivity": mean("sensitivity"), "precision": mean("precision"), "f1": mean("f1"),
+        "rate_of_agreement": mean("rate_of_agreement"), "units_identified": len(ident),
+        "units_present": int(sum(b["units_present"] for b in blocks)),
+        "n_decoded_units": int(sum(b["n_decoded_units"] for b in blocks)),
+        "neural_drive_r": float(np.mean(rs)) if rs else 0.0,
+        "tolerance_samples": blocks[0]["tolerance_samples"], "per_unit": per_unit,
+    }
+
+
+__all__ = ["MODELS", "Recording", "SimulationPlan", "TrainingPlan", "evaluate", "load_model", "load_recordings",
+           "train", "windows_of"]
