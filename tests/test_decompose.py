@@ -1,0 +1,105 @@
+"""The CKC/FastICA teacher against the simulator's discharge truth, and its per-source measures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeemg.data._mu_baseline import match_spikes
+from edgeemg.data.sim_motor_units import simulate_motor_units
+from edgeemg.decompose import (
+    DecompositionConfig,
+    decompose,
+    detect_spikes,
+    extend,
+    fir_source,
+    isi_cov,
+    kmeans_1d,
+    pulse_to_noise_ratio,
+    silhouette,
+)
+from edgeemg.errors import InvalidInputError
+
+FS = 2048.0
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_motor_units(10.0, seed=0, level=0.3, snr_db=20.0)
+
+
+@pytest.fixture(scope="module")
+def dec(sim):
+    return decompose(sim.emg, sim.fs_hz, DecompositionConfig(extension=8, n_sources=30))
+
+
+def _best_truth_f1(found, sim, tol=2, max_lag=60):
+    best = (0.0, -1)
+    for k in sim.active_units:
+        tr = sim.discharges[k]
+        diffs = (found[None, :] - tr[:, None]).ravel()
+        diffs = diffs[np.abs(diffs) <= max_lag]
+        if diffs.size == 0:
+            continue
+        lag = int(np.bincount(diffs + max_lag).argmax()) - max_lag
+        f1 = 2 * match_spikes(found - lag, tr, tol) / (found.size + tr.size)
+        best = max(best, (f1, k))
+    return best
+
+
+def test_teacher_recovers_decomposable_units_with_high_f1(sim, dec):
+    good = set(sim.decomposable_units())  # separable with the true MUAP (oracle CKC F1 >= 0.9)
+    matches = [_best_truth_f1(d, sim) for d in dec.discharges]
+    assert dec.n_units >= 5
+    assert all(f1 > 0.95 for f1, _ in matches), matches  # every accepted unit is a real one
+    found = {k for f1, k in matches}
+    assert len(found) == dec.n_units, "duplicates must be removed"
+    assert len(found & good) >= 0.5 * len(good), (found, good)
+    assert np.all(dec.sil > 0.9)
+    assert np.all(dec.pnr_db > 15.0)
+
+
+def test_apply_decodes_the_same_recording_like_the_decomposition(sim, dec):
+    trains, sources = dec.apply(sim.emg)
+    assert sources.shape == (dec.n_units, sim.emg.shape[0])
+    for a, b in zip(trains, dec.discharges):
+        assert 2 * match_spikes(np.sort(a), b, 1) / (a.size + b.size) > 0.97
+
+
+def test_extension_and_fir_source_agree_with_a_direct_product():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 3))
+    ext = extend(x, 4)
+    np.testing.assert_array_equal(ext[10, 3:6], x[9].astype(np.float32))
+    np.testing.assert_array_equal(ext[2, 9:12], 0.0)
+    filt = rng.standard_normal((4, 3))
+    np.testing.assert_allclose(fir_source(x, filt), ext.astype(np.float64) @ filt.ravel(), atol=1e-5)
+
+
+def test_spike_detection_silhouette_and_pnr_on_a_constructed_source():
+    rng = np.random.default_rng(1)
+    s = 0.05 * rng.standard_normal(4096)
+    spikes = np.arange(100, 4000, 100)
+    s[spikes] = 1.0 + 0.02 * rng.standard_normal(spikes.size)
+    det = detect_spikes(s, FS)
+    np.testing.assert_array_equal(det.spikes, spikes)
+    assert silhouette(det) > 0.95
+    pnr = pulse_to_noise_ratio(s, det.spikes)
+    assert pnr == pytest.approx(10 * np.log10(np.mean(s[spikes] ** 2) / 0.05**2), abs=0.5)
+    assert isi_cov(spikes) == 0.0
+
+
+def test_kmeans_1d_splits_two_groups_without_randomness():
+    v = np.array([0.1, 0.12, 0.09, 0.95, 1.0, 1.05])
+    high, (lo, hi) = kmeans_1d(v)
+    np.testing.assert_array_equal(high, [False, False, False, True, True, True])
+    assert lo == pytest.approx(v[:3].mean()) and hi == pytest.approx(v[3:].mean())
+
+
+def test_bad_input_is_refused_with_context():
+    with pytest.raises(InvalidInputError, match="emg must have shape"):
+        decompose(np.zeros(4096, np.float32), FS)
+    with pytest.raises(InvalidInputError, match="at least 1 s"):
+        decompose(np.zeros((100, 64), np.float32), FS)
+    with pytest.raises(InvalidInputError, match="extension"):
+        DecompositionConfig(extension=0)
