@@ -136,3 +136,33 @@ def test_process_rejects_bad_chunks() -> None:
         p.process(np.zeros((40, 32), np.int32))
     with pytest.raises(InvalidInputError, match=r"signal must be finite"):
         p.process_offline(np.full((40, 32), np.nan))
+
+
+def test_stack_stage_streaming_equals_offline_and_manual_stacking() -> None:
+    """``stack`` after a log-spectrogram: any chunking gives the frames stacked by hand from one offline pass."""
+    base = [{"stage": "highpass", "cutoff_hz": 20.0}, {"stage": "log_spectrogram", "n_fft": 64, "hop": 16}]
+    x = _x(4000, seed=5)
+    frames = Pipeline.from_description(base, FS, C).process_offline(x)
+    length, hop = 12, 5
+    starts = range(0, len(frames.data) - length + 1, hop)
+    want = np.stack([frames.data[s : s + length] for s in starts])
+    want_end = np.array([frames.end_index[s + length - 1] for s in starts])
+    p = Pipeline.from_description([*base, {"stage": "stack", "length": length, "hop": hop}], FS, C)
+    assert p.item_shape == (length, 33, C)
+    got, got_end = _stream(p, x, seed=11)
+    np.testing.assert_array_equal(got_end, want_end)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    off = p.process_offline(x)
+    np.testing.assert_array_equal(off.end_index, want_end)
+    np.testing.assert_allclose(off.data, want, rtol=1e-6, atol=1e-6)
+    p.reset()
+    again, again_end = _stream(p, x, seed=12)
+    np.testing.assert_array_equal(again_end, want_end)
+
+
+def test_stack_stage_must_follow_a_framing_stage() -> None:
+    with pytest.raises(InvalidInputError, match=r"stage 1 \('stack'\) must directly follow a framing stage"):
+        Pipeline.from_description([{"stage": "bandpass"}, {"stage": "stack", "length": 2, "hop": 1}], FS, C)
+    with pytest.raises(InvalidInputError, match="length must be an integer >= 1"):
+        Pipeline.from_description([{"stage": "window", "window": 4, "hop": 2},
+                                   {"stage": "stack", "length": 0, "hop": 1}], FS, C)

@@ -10,7 +10,10 @@ A description is a list of stages, each ``{"stage": name, **params}``::
 
 Grammar: any number of sample-wise stages (``bandpass``, ``highpass``, ``notch``,
 ``zscore``, ``running_zscore``, ``envelope``), then optionally one framing stage:
-``window`` (optionally followed by ``td_features``) or ``log_spectrogram``.
+``window`` (optionally followed by ``td_features``) or ``log_spectrogram``, then
+optionally ``stack``: ``length`` consecutive items every ``hop`` items, for a model
+whose input is a sequence of frames (the muscle-health segment of 64 spectrogram
+frames, a streaming model's chunk of frames).
 Training builds the chain offline from the same description the runtime on the
 board rebuilds, so both run identical kernels. Consecutive filter stages are fused
 into one SOS cascade (the same arithmetic, one kernel call instead of several).
@@ -55,6 +58,7 @@ STAGE_PARAMS: dict[str, dict[str, tuple[str, Any]]] = {
         "wamp_threshold": ("nonneg", DEFAULT_WAMP_THRESHOLD_UV),
     },
     "log_spectrogram": {"n_fft": ("int", 64), "hop": ("int", 16)},
+    "stack": {"length": ("int", _REQUIRED), "hop": ("int", _REQUIRED)},
 }
 STAGE_NAMES: tuple[str, ...] = tuple(STAGE_PARAMS)
 _FILTER_STAGES = ("bandpass", "highpass", "notch")
@@ -113,6 +117,14 @@ def _check_order(stages: list[dict[str, Any]]) -> None:
     framing_at = None
     for i, st in enumerate(stages):
         name = st["stage"]
+        if name == "stack":
+            prev = stages[i - 1]["stage"] if i else None
+            if prev not in ("window", "td_features", "log_spectrogram"):
+                raise InvalidInputError(
+                    f"Pipeline: stage {i} ('stack') must directly follow a framing stage "
+                    f"('window', 'td_features' or 'log_spectrogram'), follows {prev or 'the input'!r}"
+                )
+            continue
         if name == "td_features":
             if i == 0 or stages[i - 1]["stage"] != "window":
                 prev = stages[i - 1]["stage"] if i else "the input"
@@ -130,6 +142,54 @@ def _check_order(stages: list[dict[str, Any]]) -> None:
             framing_at = i
 
 
+class ItemStacker:
+    """Streaming stack of consecutive items: ``length`` items every ``hop`` items.
+
+    Item ``k`` of the output is input items ``[k*hop, k*hop + length)`` counted
+    since :meth:`reset`, stamped with the ``end_index`` of its last item, so any
+    chunking of the item stream gives the same stacks as one offline call. Only
+    the last ``length - 1`` items (at most) are kept between calls.
+
+    Parameters
+    ----------
+    length : int
+        Items per stack (e.g. 64 spectrogram frames, ~1 s at a 16 ms hop).
+    hop : int
+        Items between the first items of consecutive stacks.
+    """
+
+    def __init__(self, length: int, hop: int) -> None:
+        self.length = check_int(length, "length", "ItemStacker")
+        self.hop = check_int(hop, "hop", "ItemStacker")
+        self.reset()
+
+    def reset(self) -> None:
+        self._buf: NDArray[np.float32] | None = None
+        self._ends = np.empty(0, np.int64)
+        self._first = 0  # absolute item index of _buf[0]
+        self._next = 0  # absolute item index where the next stack starts
+
+    def process(self, items: Frames) -> Frames:
+        """Add ``items`` (n, *item_shape); return the stacks they complete, (m, length, *item_shape)."""
+        data = items.data if self._buf is None else np.concatenate([self._buf, items.data])
+        ends = np.concatenate([self._ends, items.end_index])
+        n_have = self._first + data.shape[0]
+        starts = []
+        while self._next + self.length <= n_have:
+            starts.append(self._next - self._first)
+            self._next += self.hop
+        if starts:
+            out = np.stack([data[s : s + self.length] for s in starts])
+            out_end = ends[np.asarray(starts) + self.length - 1]
+        else:
+            out = np.empty((0, self.length, *data.shape[1:]), np.float32)
+            out_end = np.empty(0, np.int64)
+        keep_from = min(max(self._next - self._first, 0), data.shape[0])
+        self._buf, self._ends = data[keep_from:], ends[keep_from:]
+        self._first += keep_from
+        return Frames(np.ascontiguousarray(out, dtype=np.float32), out_end.astype(np.int64))
+
+
 class Pipeline:
     """A streaming DSP chain rebuilt from its JSON-able description.
 
@@ -137,7 +197,8 @@ class Pipeline:
     chain its items are samples (``data`` (n, n_channels), ``end_index`` each
     sample's index); after ``window`` they are windows (n_win, window, n_channels),
     after ``td_features`` feature vectors (n_win, n_features, n_channels), after
-    ``log_spectrogram`` spectra (n_frames, n_fft//2 + 1, n_channels).
+    ``log_spectrogram`` spectra (n_frames, n_fft//2 + 1, n_channels); a final
+    ``stack`` stage puts ``length`` of those items in each output item.
 
     Use :meth:`from_description` to build one.
 
@@ -185,6 +246,7 @@ class Pipeline:
         self._resettable: list[Any] = []
         self._framer: SlidingWindow | StreamingLogSpectrogram | None = None
         self._features: tuple[NDArray[np.int64], float, float, float] | None = None
+        self._stacker: ItemStacker | None = None
         pending_sos: list[NDArray[np.float64]] = []
 
         def flush() -> None:
@@ -224,6 +286,11 @@ class Pipeline:
                     elif name == "log_spectrogram":
                         self._framer = StreamingLogSpectrogram(st["n_fft"], st["hop"], n_ch)
                         self._item_shape = (st["n_fft"] // 2 + 1, n_ch)
+                        continue
+                    elif name == "stack":
+                        self._stacker = ItemStacker(st["length"], st["hop"])
+                        self._item_shape = (st["length"], *self._item_shape)
+                        self._resettable.append(self._stacker)
                         continue
                     else:  # td_features
                         if self._item_shape[0] < 2:
@@ -271,10 +338,12 @@ class Pipeline:
         if self._framer is None:
             return Frames(x, np.arange(start, self._n_seen, dtype=np.int64))
         frames = self._framer._process_checked(x)
-        if self._features is None:
-            return frames
-        codes, zc, ssc, wamp = self._features
-        return Frames(_kernels.td_kernel(frames.data, codes, zc, ssc, wamp), frames.end_index)
+        if self._features is not None:
+            codes, zc, ssc, wamp = self._features
+            frames = Frames(_kernels.td_kernel(frames.data, codes, zc, ssc, wamp), frames.end_index)
+        if self._stacker is not None:
+            frames = self._stacker.process(frames)
+        return frames
 
     def process_offline(self, signal: NDArray[np.float32]) -> Frames:
         """Run a whole recording through a fresh copy of the chain (this one's state is untouched).
@@ -286,4 +355,4 @@ class Pipeline:
         return Pipeline(self.describe(), self.fs_hz, self.n_channels)._process_checked(x)
 
 
-__all__ = ["FEATURE_NAMES", "STAGE_NAMES", "STAGE_PARAMS", "Pipeline"]
+__all__ = ["FEATURE_NAMES", "STAGE_NAMES", "STAGE_PARAMS", "ItemStacker", "Pipeline"]
