@@ -74,6 +74,10 @@ class DecoderConfig:
         Shallow-fusion weight of the LM's natural-log probability (0: no LM).
     insertion_bonus : float
         Added (nats) for every character the LM scores.
+    score_beam : float
+        Prefixes scoring more than this (nats) below the best are dropped even when
+        the beam has room: they would almost never win, and keeping them stops the
+        prefixes from agreeing, which is what makes characters final.
     max_delay_frames : int or None
         Force-commit the best prefix's characters this many frames after they
         entered it (None: only when all prefixes agree).
@@ -85,6 +89,7 @@ class DecoderConfig:
     label_threshold: float = -10.0
     lm_weight: float = 0.8
     insertion_bonus: float = 1.0
+    score_beam: float = 10.0
     max_delay_frames: int | None = 30
 
     def __post_init__(self) -> None:
@@ -292,8 +297,8 @@ class KeystrokeDecoder:
     def _beam_frame(self, lp: NDArray[np.float64], end_index: int) -> None:
         cfg = self.config
         blank = self.blank
-        order = np.argpartition(-lp, cfg.max_labels_per_frame)[: cfg.max_labels_per_frame + 1]
-        cands = [int(c) for c in order if c != blank and lp[c] > cfg.label_threshold]
+        order = np.argsort(-lp, kind="stable")[: cfg.max_labels_per_frame + 1]
+        cands = [int(c) for c in order if c != blank and lp[c] > cfg.label_threshold][: cfg.max_labels_per_frame]
         lp_blank = float(lp[blank])
         nxt: dict[_Node, list[float]] = {}
         # an extension equals an existing prefix only if that prefix is a child of the extended one
@@ -317,8 +322,9 @@ class KeystrokeDecoder:
                 base = pb if c == node.label else ptot
                 cs = nxt.setdefault(child, [-math.inf, -math.inf])
                 cs[1] = _logaddexp(cs[1], base + float(lp[c]) + child_term)
-        scored = sorted(nxt.items(), key=lambda kv: -_logaddexp(kv[1][0], kv[1][1]))[: cfg.beam_size]
-        self._beam = [(n, s[0], s[1]) for n, s in scored]
+        scored = sorted(((n, s[0], s[1], _logaddexp(s[0], s[1])) for n, s in nxt.items()), key=lambda r: -r[3])
+        floor = scored[0][3] - cfg.score_beam
+        self._beam = [(n, pb, pnb) for n, pb, pnb, tot in scored[: cfg.beam_size] if tot >= floor]
 
     def _term_of(self, parent: _Node, child: _Node) -> float:
         """LM term of an existing child prefix (recomputed: cached by the LM per context)."""

@@ -173,4 +173,32 @@ def error_rates(predictions: Iterable[str] | str, targets: Iterable[str] | str) 
     return total
 
 
-__all__ = ["ErrorRates", "edit_counts", "error_rates"]
+def matched_pairs(prediction: str, target: str) -> list[tuple[int, int]]:
+    """Index pairs ``(i, j)`` with ``prediction[i] == target[j]`` on one minimal edit script (matches only).
+
+    Pure Python (quadratic): meant for prompt-length strings, e.g. to time each
+    correctly decoded key against its true press.
+    """
+    n, m = len(prediction), len(target)
+    d = np.zeros((n + 1, m + 1), np.int64)
+    d[:, 0] = np.arange(n + 1)
+    d[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j - 1] + (prediction[i - 1] != target[j - 1]), d[i - 1, j] + 1, d[i, j - 1] + 1)
+    pairs = []
+    i, j = n, m
+    while i > 0 and j > 0:
+        cost = int(prediction[i - 1] != target[j - 1])
+        if d[i, j] == d[i - 1, j - 1] + cost:
+            if not cost:
+                pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif d[i, j] == d[i - 1, j] + 1:
+            i -= 1
+        else:
+            j -= 1
+    return pairs[::-1]
+
+
+__all__ = ["ErrorRates", "edit_counts", "error_rates", "matched_pairs"]

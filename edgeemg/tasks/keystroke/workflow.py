@@ -1,0 +1,335 @@
+"""Train and evaluate the keystroke decoders: emg2qwerty's TDS ConvNet and seed 000's CNN+LSTM.
+
+Data path (identical for both models and for real and simulated sessions):
+session -> log-spectrogram (n_fft 64, hop 16) -> (T, 2, 16, 33) frames ->
+prompt segments with frame-indexed key labels (:mod:`.sessions`) -> CTC
+(:mod:`.training`). Evaluation runs the model once over each whole session
+(for a causal model that *is* the streaming output, see :mod:`.models`),
+cuts the emissions at prompt boundaries and decodes every prompt greedily and,
+with ``options["lm"]``, with the prefix beam search and the LM.
+
+``--simulate``: training uses sessions ``0 .. train_sessions-1`` of simulated
+user ``seed``. ``eval --simulate --seed S`` scores a *later* session of the same
+user when ``S`` is the training user (personalised, as emg2qwerty's
+personalised models) and session 0 of user ``S`` otherwise (generic, an unseen
+person). ``eval``'s default seed (1) differs from ``train``'s (0): generic.
+
+Model size: ``--device auto`` resolving to CUDA trains the published sizes
+(``full``); on a CPU the ``small`` preset (a few hundred thousand parameters)
+is used so a run ends in minutes. The checkpoint records which.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edgeemg.data.charset import CHARSET
+from edgeemg.errors import CheckpointError, InvalidInputError
+from edgeemg.tasks.checkpoint import Checkpoint
+from edgeemg.tasks.keystroke import spec
+from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder, greedy_decode
+from edgeemg.tasks.keystroke.metrics import ErrorRates, error_rates, matched_pairs
+from edgeemg.tasks.keystroke.sessions import PreparedSession, read_sessions, simulated_sessions
+
+log = logging.getLogger(__name__)
+
+TASK = "keystroke"
+MODELS: tuple[str, ...] = ("tds", "cnn_lstm")
+TRAIN_OPTIONS: tuple[str, ...] = ("plot",)
+EVAL_OPTIONS: tuple[str, ...] = ("lm", "plot")
+VALIDATION_FRACTION = 0.15
+
+
+@dataclass(frozen=True)
+class SimulationPlan:
+    """How much typing ``--simulate`` generates (emg2qwerty has ~1.5 h per user; minutes of CPU here)."""
+
+    train_sessions: int = 4
+    seconds: float = 120.0
+    eval_seconds: float = 120.0
+    snr_db: float | None = None
+
+
+DEFAULT_SIMULATION = SimulationPlan()
+
+
+def _check_options(options: dict[str, Any] | None, allowed: tuple[str, ...], verb: str) -> dict[str, Any]:
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InvalidInputError(f"keystroke {verb}: option(s) {', '.join('--' + u for u in unknown)} do not apply "
+                                f"to this task; it takes {', '.join('--' + a for a in allowed)}")
+    return options
+
+
+def _sessions(data: list[Path] | None, simulate: bool, progress: bool) -> list[PreparedSession] | None:
+    if simulate == bool(data):
+        raise InvalidInputError("keystroke: give exactly one data source, --data PATH... or --simulate")
+    return None if simulate else read_sessions(list(data or []), progress=progress)
+
+
+def split_examples(sessions: list[PreparedSession], fraction: float = VALIDATION_FRACTION) -> tuple[list, list]:
+    """Training and validation examples: the last prompts of each session validate (time-ordered, no leak)."""
+    from edgeemg.tasks.keystroke.training import Example
+
+    train, val = [], []
+    for i, ses in enumerate(sessions):
+        segs = ses.segments
+        n_val = max(1, int(round(fraction * len(segs)))) if len(segs) > 1 else 0
+        for k, s in enumerate(segs):
+            (val if k >= len(segs) - n_val else train).append(Example(i, s.start, s.end, s.classes))
+    if not val:  # single-prompt sessions: validate on the last one
+        val.append(train.pop())
+    return train, val
+
+
+# ------------------------------------------------------------------------------ train
+
+
+def train(
+    data: list[Path] | None,
+    *,
+    simulate: bool,
+    model: str,
+    epochs: int | None,
+    device: str,
+    seed: int,
+    progress: bool,
+    options: dict[str, Any] | None,
+    preset: str | None = None,
+    model_config: dict[str, Any] | None = None,
+    train_config: Any = None,
+    plan: SimulationPlan | None = None,
+) -> Checkpoint:
+    """Train ``model`` ("tds" or "cnn_lstm") with CTC and return its checkpoint.
+
+    The keyword arguments after ``options`` are for the Python API (tests, sweeps):
+    ``preset`` ("full", "small", "tiny"), ``model_config`` overrides, a
+    :class:`~.training.TrainConfig`, and a :class:`SimulationPlan`.
+    """
+    import dataclasses
+
+    from edgeemg.tasks.keystroke.models import PRESETS, build_model
+    from edgeemg.tasks.keystroke.training import TrainConfig, fit_ctc
+    from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
+
+    options = _check_options(options, TRAIN_OPTIONS, "train")
+    if model not in MODELS:
+        raise InvalidInputError(f"keystroke: invalid model '{model}'. Allowed values are {', '.join(MODELS)}.")
+    if epochs is not None and epochs < 1:
+        raise InvalidInputError(f"keystroke: --epochs must be >= 1, got {epochs}")
+    plan = plan or DEFAULT_SIMULATION
+    dev = resolve_device(device)
+    preset = preset or ("full" if dev.type == "cuda" else "small")
+    if preset not in PRESETS[model]:
+        raise InvalidInputError(f"keystroke: invalid preset '{preset}'. Allowed values are {', '.join(PRESETS[model])}.")
+    sessions = _sessions(data, simulate, progress)
+    if sessions is None:
+        sessions = simulated_sessions(seed, range(plan.train_sessions), plan.seconds, snr_db=plan.snr_db,
+                                      progress=progress)
+    train_ex, val_ex = split_examples(sessions)
+    gen = seed_everything(seed)
+    config = {**PRESETS[model][preset], **(model_config or {})}
+    net = build_model(model, config)
+    tc = train_config or TrainConfig()
+    if epochs is not None:
+        tc = dataclasses.replace(tc, epochs=epochs)
+    log.info("keystroke %s (%s): %d training prompts, %d validation prompts, %d parameters", model, preset,
+             len(train_ex), len(val_ex), count_parameters(net))
+    net, history = fit_ctc(net, sessions, train_ex, val_ex, config=tc, device=dev, generator=gen, progress=progress,
+                           desc=f"keystroke {model}")
+    net = net.cpu()
+    cfg = net.config.to_dict()
+    summary = {"n_params": count_parameters(net), "preset": preset, "n_train_prompts": len(train_ex),
+               "n_val_prompts": len(val_ex), "val_cer": float(min(history["val_cer"])),
+               "best_epoch": int(np.argmin(history["val_cer"]) + 1), "epochs": tc.epochs,
+               "algorithmic_latency_ms": net.algorithmic_latency_ms}
+    state_shapes = {name: list(t.shape) for name, t in
+                    zip(("conv_cache", "h", "c"), net.initial_state(1))} if cfg.get("causal", True) else {}
+    meta: dict[str, Any] = {
+        "labels": list(spec.LABELS), "blank": spec.BLANK, "fs_hz": spec.FS_HZ, "channel_names": list(spec.CHANNEL_NAMES),
+        "dsp": spec.dsp_description(), "input_layout": "(T, bands=2, electrodes=16, freq=33)",
+        "outputs": "log_probs", "frame_hop": spec.HOP, "n_fft": spec.N_FFT,
+        "model_config": cfg, "train_config": {k: (list(v) if isinstance(v, tuple) else v)
+                                              for k, v in tc.to_dict().items()},
+        "history": history, "summary": summary, "decoder": DecoderConfig().to_dict(),
+        "streaming_state": state_shapes, "algorithmic_latency_ms": net.algorithmic_latency_ms,
+        "data": "simulated" if simulate else [str(p) for p in data or []],
+        "user_seed": seed if simulate else None, "train_sessions": plan.train_sessions if simulate else None,
+        "seed": seed,
+    }
+    if "plot" in options:
+        from edgeemg.tasks.plots import plot_history
+
+        plot_history({k: v for k, v in history.items() if k != "lr"},
+                     Path(options["plot"]) / f"keystroke_{model}_training.png", title=f"keystroke {model}")
+    return Checkpoint(task=TASK, model=model, arrays=state_to_arrays(net), meta=meta)
+
+
+def load_model(ckpt: Checkpoint) -> Any:
+    """The trained torch module of a checkpoint, on CPU in eval mode."""
+    from edgeemg.tasks.keystroke.models import build_model
+    from edgeemg.tasks.torch_support import arrays_to_state
+
+    if ckpt.task != TASK:
+        raise CheckpointError(f"keystroke: checkpoint is for task '{ckpt.task}', expected '{TASK}'")
+    try:
+        net = build_model(ckpt.model, ckpt.meta["model_config"])
+        return arrays_to_state(net, ckpt.arrays).eval()
+    except (KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"keystroke {ckpt.model} checkpoint does not match its model: {exc}") from exc
+
+
+# ------------------------------------------------------------------------------ decoding and scoring
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Decoded prompts with their error rates and the delay of correctly decoded keys."""
+
+    rates: ErrorRates
+    predictions: tuple[str, ...]
+    targets: tuple[str, ...]
+    delays_ms: NDArray[np.float64]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: self.rates.to_dict()[k] for k in ("cer", "ier", "der", "ser")}
+        d["median_emission_delay_ms"] = float(np.median(self.delays_ms)) if self.delays_ms.size else None
+        return d
+
+
+def score_sessions(emissions: list[NDArray[np.float32]], sessions: list[PreparedSession],
+                   decoder: KeystrokeDecoder | None = None) -> Scored:
+    """Decode every prompt segment of every session (greedy without ``decoder``) and score it.
+
+    The emission delay of a correctly decoded key is the time from its press
+    frame to the frame where its character was emitted (the decoder's onset).
+    """
+    preds, tgts, delays = [], [], []
+    for em, ses in zip(emissions, sessions):
+        for seg in ses.segments:
+            e = em[seg.start:seg.end]
+            frames = np.arange(seg.start, seg.end)
+            if decoder is None:
+                best = e.argmax(axis=1)
+                keep = (best != spec.BLANK) & np.r_[True, best[1:] != best[:-1]]
+                pred, at = CHARSET.labels_to_str(best[keep].tolist()), frames[keep]
+            else:
+                decoder.reset()
+                events = decoder.step(e, frames) + decoder.finish()
+                pred = "".join(ev["char"] for ev in events)
+                at = np.array([ev["onset_index"] for ev in events], dtype=np.int64)
+            tgt = seg.label
+            for i, j in matched_pairs(pred, tgt):
+                delays.append((at[i] - seg.key_frames[j]) * spec.FRAME_S * 1000.0)
+            preds.append(pred)
+            tgts.append(tgt)
+    return Scored(error_rates(preds, tgts), tuple(preds), tuple(tgts), np.asarray(delays, dtype=np.float64))
+
+
+def model_emissions(net: Any, sessions: list[PreparedSession], device: str = "cpu") -> list[NDArray[np.float32]]:
+    """Whole-session emissions (T, 99) of each session."""
+    from edgeemg.tasks.keystroke.training import session_emissions
+    from edgeemg.tasks.torch_support import resolve_device
+
+    dev = resolve_device(device)
+    net = net.to(dev)
+    return [session_emissions(net, s.x, dev) for s in sessions]
+
+
+def stream_emissions(net: Any, emg: NDArray[np.float32], *, hop_samples: int = 80) -> tuple[NDArray, NDArray]:
+    """What the board computes: raw EMG in ``hop_samples`` chunks -> streaming spectrogram -> streaming model.
+
+    Returns ``(emissions (n_frames, 99), end_index (n_frames,))``; equal to the
+    offline emissions of the same recording (the test of :mod:`.models`).
+    """
+    import torch
+
+    from edgeemg.dsp import StreamingLogSpectrogram
+    from edgeemg.tasks.keystroke.models import streaming_module
+
+    mod = streaming_module(net).eval()
+    state = mod.initial_state(1)
+    dsp = StreamingLogSpectrogram(spec.N_FFT, spec.HOP, spec.N_CHANNELS)
+    outs, idx = [], []
+    with torch.no_grad():
+        for a in range(0, emg.shape[0], hop_samples):
+            frames = dsp.process(np.ascontiguousarray(emg[a:a + hop_samples], dtype=np.float32))
+            if len(frames.end_index) == 0:
+                continue
+            x = torch.from_numpy(spec.model_input(frames.data))[None]  # (1, n, 2, 16, 33)
+            out, *state = mod(x, *state)
+            outs.append(out[0].numpy())
+            idx.append(frames.end_index)
+    return np.concatenate(outs), np.concatenate(idx)
+
+
+def _eval_sessions(ckpt: Checkpoint, data: list[Path] | None, simulate: bool, seed: int,
+                   progress: bool, plan: SimulationPlan) -> tuple[list[PreparedSession], str]:
+    sessions = _sessions(data, simulate, progress)
+    if sessions is not None:
+        return sessions, "files"
+    user = ckpt.meta.get("user_seed")
+    if user is not None and int(user) == int(seed):
+        later = int(ckpt.meta.get("train_sessions") or plan.train_sessions) + 1
+        return simulated_sessions(seed, [later], plan.eval_seconds, snr_db=plan.snr_db, progress=progress), \
+            f"personalised (user {seed}, session {later})"
+    return simulated_sessions(seed, [0], plan.eval_seconds, snr_db=plan.snr_db, progress=progress), \
+        f"generic (user {seed}, trained on user {user})"
+
+
+def evaluate(
+    checkpoint: Checkpoint,
+    data: list[Path] | None,
+    *,
+    simulate: bool,
+    seed: int,
+    device: str,
+    progress: bool,
+    options: dict[str, Any] | None,
+    plan: SimulationPlan | None = None,
+) -> dict[str, Any]:
+    """Score a checkpoint: ``cer``, ``ier``, ``der``, ``ser`` (percent), ``algorithmic_latency_ms``, ``model``, ``n_params``.
+
+    The top-level rates are those of the beam search with the LM when
+    ``options["lm"]`` names one (``decoder`` says which), else of greedy decoding;
+    ``greedy`` and ``beam_lm`` hold both. ``median_emission_delay_ms`` is the
+    learned CTC delay from key press to emission (correctly decoded keys).
+    """
+    from edgeemg.tasks.keystroke.lm import CharNgramLM
+    from edgeemg.tasks.torch_support import count_parameters
+
+    options = _check_options(options, EVAL_OPTIONS, "eval")
+    plan = plan or DEFAULT_SIMULATION
+    net = load_model(checkpoint)
+    lm = CharNgramLM.load(options["lm"]) if options.get("lm") else None  # read before the expensive part
+    sessions, protocol = _eval_sessions(checkpoint, data, simulate, seed, progress, plan)
+    emissions = model_emissions(net, sessions, device)
+    greedy = score_sessions(emissions, sessions)
+    out: dict[str, Any] = {**greedy.to_dict(), "decoder": "greedy",
+                           "algorithmic_latency_ms": float(net.algorithmic_latency_ms), "model": checkpoint.model,
+                           "n_params": int(count_parameters(net)), "protocol": protocol,
+                           "n_prompts": len(greedy.targets), "n_target_chars": greedy.rates.target_chars,
+                           "greedy": greedy.to_dict()}
+    if lm is not None:
+        cfg = DecoderConfig.from_dict({**checkpoint.meta.get("decoder", {}), "kind": "beam"})
+        beam = score_sessions(emissions, sessions, KeystrokeDecoder(cfg, lm))
+        out.update(beam.to_dict(), decoder="beam+lm", beam_lm={**beam.to_dict(), "lm": str(options["lm"]),
+                                                               "lm_order": lm.order, **cfg.to_dict()})
+    if "plot" in options and checkpoint.meta.get("history"):
+        from edgeemg.tasks.plots import plot_history
+
+        hist = {k: v for k, v in checkpoint.meta["history"].items() if k != "lr"}
+        plot_history(hist, Path(options["plot"]) / f"keystroke_{checkpoint.model}_training.png",
+                     title=f"keystroke {checkpoint.model}")
+    return out
+
+
+__all__ = ["MODELS", "SimulationPlan", "evaluate", "load_model", "model_emissions", "score_sessions",
+           "stream_emissions", "train", "greedy_decode"]
