@@ -55,9 +55,14 @@ class StageDisplay:
         if self.enabled:
             print(f"[{self._i}/{len(self.stages)}] {name} ...", end="", file=sys.stderr, flush=True)
 
+    def fail(self) -> None:
+        if self.enabled and self._t:
+            print(" failed", file=sys.stderr, flush=True)
+
     def done(self, note: str = "") -> None:
         dt = time.perf_counter() - self._t
         self.seconds[self._name] = dt
+        self._t = 0.0
         if self.enabled:
             print(f" {dt:.1f} s{'  ' + note if note else ''}", file=sys.stderr, flush=True)
 
@@ -213,6 +218,7 @@ def export_checkpoint(
             os.replace(staging, out)
         display.done(str(out))
     except BaseException:
+        display.fail()
         shutil.rmtree(staging, ignore_errors=True)
         raise
     from edgeemg.runtime.bundle import load_bundle
@@ -327,6 +333,10 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
                 msg = (f"{name} {metric_name} {art['metric'][metric_name]:.4f} vs fp32 {ref_metrics[metric_name]:.4f}: "
                        f"loses {loss_pp:.2f} pp > max_loss_pp {tol.max_loss_pp:g} (pruned fp32: "
                        f"{pruned_metrics[metric_name]:.4f})")
+                prune_loss = 100.0 * (ref_metrics[metric_name] - pruned_metrics[metric_name])
+                if prune_loss > tol.max_loss_pp:
+                    msg += (f"; pruning alone loses {prune_loss:.2f} pp: lower [prune] ratio or raise "
+                            "finetune_epochs")
                 if name == "onnx-int8":
                     from edgeemg.export import onnx_export
 

@@ -136,13 +136,19 @@ def run(path: Path, x: NDArray[np.float32], batch: int = 256) -> NDArray[np.floa
     return np.concatenate(outs).astype(np.float32)
 
 
-class _ArrayReader:
-    def __init__(self, batches: Iterable[NDArray[np.float32]]) -> None:
-        self._it = iter(list(batches))
+def _array_reader(batches: Iterable[NDArray[np.float32]]) -> Any:
+    """A ``CalibrationDataReader`` over fixed batches (qdq_loss_debug iterates it, so subclass the real ABC)."""
+    from onnxruntime.quantization import CalibrationDataReader
 
-    def get_next(self) -> dict[str, NDArray[np.float32]] | None:
-        b = next(self._it, None)
-        return None if b is None else {INPUT_NAME: b}
+    class _ArrayReader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(list(batches))
+
+        def get_next(self) -> dict[str, NDArray[np.float32]] | None:
+            b = next(self._it, None)
+            return None if b is None else {INPUT_NAME: b}
+
+    return _ArrayReader()
 
 
 def layer_losses(float_path: Path, qdq_path: Path, x: NDArray[np.float32], work: Path, top: int = 5,
@@ -162,8 +168,8 @@ def layer_losses(float_path: Path, qdq_path: Path, x: NDArray[np.float32], work:
     modify_model_output_intermediate_tensors(str(float_path), str(fa))
     modify_model_output_intermediate_tensors(str(qdq_path), str(qa))
     batches = [x[i : i + batch] for i in range(0, min(len(x), 4 * batch), batch)]
-    f_act = collect_activations(str(fa), _ArrayReader(batches))
-    q_act = collect_activations(str(qa), _ArrayReader(batches))
+    f_act = collect_activations(str(fa), _array_reader(batches))
+    q_act = collect_activations(str(qa), _array_reader(batches))
     match = create_activation_matching(q_act, f_act)
     errors = compute_activation_error(match)
     producers = {o: n for n in onnx.load(str(float_path)).graph.node for o in n.output}

@@ -1,0 +1,323 @@
+"""The export chain end to end on tiny trained models: artifacts agree with PyTorch, bundles are sealed,
+a tolerance breach leaves nothing behind, SVMs are refused, and load_bundle needs no torch.
+
+References are independent of the chain: the checkpoint's model rebuilt with the task's own constructor,
+run by PyTorch, against the bundle's files run by onnxruntime and the TFLite interpreter directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
+
+import edgeemg.cli as cli  # noqa: E402
+from edgeemg.errors import BundleError, ExportError  # noqa: E402
+from edgeemg.export.recipe import RECIPE_DIR  # noqa: E402
+from edgeemg.runtime.bundle import load_bundle  # noqa: E402
+from edgeemg.tasks.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
+from edgeemg.tasks.gait import workflow as gait_wf  # noqa: E402
+from edgeemg.tasks.muscle_health import workflow as muscle_wf  # noqa: E402
+
+GAIT_TINY = gait_wf.SimulationPlan(n_subjects=4, seconds=20.0, eval_subjects=2)
+MUSCLE_TINY = muscle_wf.SimulationPlan(n_subjects=6, seconds=5.0, eval_subjects=3)
+
+# Parity tolerances, relative to the largest |logit| of the PyTorch model on the same inputs
+FP32_RTOL = 1e-4  # float artifacts differ by rounding only
+INT8_P99_RTOL = 0.25  # int8: 99th percentile of per-window error (quantization noise)
+INT8_MIN_AGREEMENT = 0.85  # int8 argmax decisions identical to PyTorch's on at least this share of windows
+
+
+@pytest.fixture(scope="module")
+def plans():
+    mp = pytest.MonkeyPatch()
+    mp.setattr(gait_wf, "DEFAULT_SIMULATION", GAIT_TINY)
+    mp.setattr(muscle_wf, "DEFAULT_SIMULATION", MUSCLE_TINY)
+    mp.setitem(cli.VERBS, "export", "edgeemg.cli.export")
+    mp.setitem(cli.VERBS, "inspect", "edgeemg.cli.inspect")
+    yield
+    mp.undo()
+
+
+def _cli(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _recipe(tmp: Path, task: str, **changes) -> Path:
+    data = tomllib.loads((RECIPE_DIR / f"{task}.toml").read_text())
+    data["quantize"]["calibration_windows"] = 64
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        data[section][key] = value
+    lines = [f'task = "{task}"']
+    for section, body in data.items():
+        if isinstance(body, dict):
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in body.items()]
+    path = tmp / f"{task}-test.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def gait_ckpt(tmp_path_factory, plans):
+    ck = gait_wf.train(None, simulate=True, model="cnn", epochs=1, device="cpu", seed=0, progress=False, options={})
+    return save_checkpoint(tmp_path_factory.mktemp("ck") / "gait.ckpt", ck), ck
+
+
+@pytest.fixture(scope="module")
+def gait_bundle(tmp_path_factory, gait_ckpt):
+    """Unpruned export (prune method none) so that the checkpoint's own model is the reference."""
+    tmp = tmp_path_factory.mktemp("gait")
+    recipe = _recipe(tmp, "gait", prune__method="none", tolerance__max_loss_pp=100.0)
+    code = cli.main(["-q", "export", "--int8", str(gait_ckpt[0]), "--recipe", str(recipe), "--target", "rpi4",
+                     "-o", str(tmp / "gait.int8"), "--json"])
+    assert code == 0
+    return tmp / "gait.int8"
+
+
+def _gait_reference(ck: Checkpoint, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    from edgeemg.tasks.gait.models import GaitCNN
+    from edgeemg.tasks.torch_support import arrays_to_state
+
+    net = arrays_to_state(GaitCNN(**ck.meta["model_config"]), ck.arrays).eval()
+    with torch.no_grad():
+        return net(torch.from_numpy(x)).numpy()
+
+
+def _held_out_windows(ck: Checkpoint, n: int = 96) -> np.ndarray:
+    recs = gait_wf.simulate_recordings(1, seed=7, seconds=12.0, snr_db=None, first_subject=500)
+    return gait_wf.make_windows(recs, ck.meta["dsp"], ck.meta["fs_hz"]).x[:n]
+
+
+def _run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def _run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path), num_threads=1)
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    ys = []
+    for item in x:
+        v = item[None]
+        if inp["dtype"] != np.float32:  # int8 I/O: quantize with the tensor's own scale / zero point
+            s, z = inp["quantization"]
+            v = np.clip(np.round(v / s) + z, -128, 127)
+        it.set_tensor(inp["index"], v.astype(inp["dtype"]))
+        it.invoke()
+        y = it.get_tensor(out["index"]).astype(np.float32)
+        if out["dtype"] != np.float32:
+            s, z = out["quantization"]
+            y = (y - z) * s
+        ys.append(y[0])
+    return np.stack(ys)
+
+
+def _check_parity(name: str, got: np.ndarray, ref: np.ndarray) -> None:
+    scale = np.abs(ref).max()
+    per_item = np.abs(got - ref).max(axis=1) / scale
+    if name.endswith("fp32"):
+        assert per_item.max() <= FP32_RTOL, (name, per_item.max())
+    else:
+        assert np.percentile(per_item, 99) <= INT8_P99_RTOL, (name, np.percentile(per_item, 99))
+        assert (got.argmax(1) == ref.argmax(1)).mean() >= INT8_MIN_AGREEMENT, name
+
+
+def test_gait_bundle_artifacts_agree_with_pytorch(gait_bundle, gait_ckpt):
+    bundle = load_bundle(gait_bundle)
+    _, ck = gait_ckpt
+    x = _held_out_windows(ck)
+    ref = _gait_reference(ck, x)
+    for name in ("onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8"):
+        fmt, precision = name.split("-")
+        path = bundle.artifact(fmt, precision)
+        got = _run_onnx(path, x) if fmt == "onnx" else _run_tflite(path, x)
+        _check_parity(name, got, ref)
+    sizes = {n: e["bytes"] for n, e in bundle.manifest["files"].items()}
+    assert sizes["model.int8.onnx"] <= 0.30 * sizes["model.fp32.onnx"]
+    assert sizes["model.int8.tflite"] <= 0.30 * sizes["model.fp32.tflite"]
+
+
+def test_gait_manifest_describes_what_the_board_needs(gait_bundle, gait_ckpt):
+    _, ck = gait_ckpt
+    b = load_bundle(gait_bundle)
+    m = b.manifest
+    assert (b.task, b.fs_hz, b.channel_names, b.window, b.hop) == (
+        "gait", ck.meta["fs_hz"], tuple(ck.meta["channel_names"]), 400, 200)
+    assert m["dsp"] == ck.meta["dsp"] and m["labels"] == ck.meta["labels"] and m["state"] == []
+    assert m["input"]["shape"] == [None, 400, 6] and m["target"]["name"] == "rpi4"
+    assert m["quantization"]["onnx"]["scheme"] == "static" and "Conv" in m["quantization"]["onnx"]["static_op_types"]
+    assert m["quantization"]["calibration"]["n_items"] == 64
+    q = m["artifacts"]["tflite-int8"]["io"]["input"]
+    assert q["dtype"] == "int8" and q["scale"] > 0
+    # the metric table is the task's own classification_report on the held-out windows
+    assert set(m["metrics"]["onnx-int8"]) == {"accuracy", "macro_f1"} and m["metrics"]["metric"] == "macro_f1"
+    # the board-side pieces build from the manifest alone
+    assert b.pipeline().item_shape == (400, 6)
+    dec = b.decoder()
+    assert type(dec).__name__ == "GaitDecoder" and dec.labels == tuple(ck.meta["labels"])
+    with pytest.raises(BundleError, match="expects 2000 Hz but the band samples at 1000 Hz"):
+        b.check_band(1000.0, 6)
+    with pytest.raises(BundleError, match="expects 6 channels but the band has 8"):
+        b.check_band(2000.0, 8)
+
+
+def test_inspect_prints_the_table_and_json(gait_bundle, capsys, plans):
+    code, out, _ = _cli(["inspect", gait_bundle], capsys)
+    assert code == 0 and "onnx-int8" in out and "macro_f1" in out and "KiB" in out
+    code, out, _ = _cli(["inspect", gait_bundle, "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["verified"] and doc["manifest"]["task"] == "gait"
+
+
+@pytest.mark.parametrize("victim", ["manifest.json", "model.fp32.onnx", "model.int8.onnx", "model.fp32.tflite",
+                                    "model.int8.tflite"])
+def test_a_changed_byte_in_any_file_is_refused_naming_it(gait_bundle, tmp_path, victim):
+    copy = tmp_path / "b"
+    shutil.copytree(gait_bundle, copy)
+    target = copy / victim
+    data = bytearray(target.read_bytes())
+    pos = len(data) // 2
+    data[pos] ^= 0x01
+    target.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=victim.replace(".", r"\.")):
+        load_bundle(copy)
+
+
+def test_extra_or_missing_files_are_refused(gait_bundle, tmp_path):
+    copy = tmp_path / "b"
+    shutil.copytree(gait_bundle, copy)
+    (copy / "evil.onnx").write_bytes(b"x")
+    with pytest.raises(BundleError, match=r"evil\.onnx.*not listed"):
+        load_bundle(copy)
+    (copy / "evil.onnx").unlink()
+    (copy / "model.int8.tflite").unlink()
+    with pytest.raises(BundleError, match=r"model\.int8\.tflite: listed .* but missing"):
+        load_bundle(copy)
+    with pytest.raises(BundleError, match="not the expected"):
+        load_bundle(gait_bundle, expected_sha256="0" * 64)
+
+
+def test_load_bundle_imports_no_torch(gait_bundle):
+    code = (
+        "import sys\n"
+        "for m in ('torch', 'onnx', 'litert_torch', 'sklearn'): sys.modules[m] = None\n"
+        "from edgeemg.runtime.bundle import load_bundle\n"
+        f"b = load_bundle({str(gait_bundle)!r})\n"
+        "assert b.task == 'gait' and b.artifact('onnx', 'int8').is_file()\n"
+        "assert 'torch' not in [m for m, v in sys.modules.items() if v is not None]\n"
+        "print('ok')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def test_pruning_removes_channels_and_reports_cost(gait_ckpt, tmp_path, capsys, plans):
+    recipe = _recipe(tmp_path, "gait", prune__ratio=0.5, prune__finetune_epochs=1, tolerance__max_loss_pp=100.0)
+    code, out, err = _cli(["export", "--int8", gait_ckpt[0], "--recipe", recipe, "--formats", "onnx",
+                           "-o", tmp_path / "p", "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)  # stdout holds exactly the JSON summary
+    pr = summary["pruning"]
+    assert [(layer["before"], layer["after"]) for layer in pr["layers"]] == [(16, 8), (32, 16), (128, 64)]
+    assert pr["after"]["params"] < 0.5 * pr["before"]["params"] and pr["after"]["macs"] < pr["before"]["macs"]
+    assert "[2/6] prune + fine-tune" in err  # the stage display went to stderr
+    import onnx
+
+    inits = {i.name: tuple(i.dims) for i in onnx.load(str(tmp_path / "p" / "model.fp32.onnx")).graph.initializer}
+    assert (8, 6, 3) in inits.values() and (16, 8, 3) in inits.values()  # filters physically removed
+    assert load_bundle(tmp_path / "p").available_artifacts() == ["onnx-fp32", "onnx-int8"]
+
+
+def test_tolerance_exceeded_exits_nonzero_and_leaves_nothing(gait_ckpt, tmp_path, capsys, plans, monkeypatch):
+    from edgeemg.export import chain
+
+    real = chain._run_artifact
+
+    def broken_int8(name, path, x):  # an int8 model that decides at random: what the gate must catch
+        y = real(name, path, x)
+        return np.random.default_rng(0).permutation(y) if name.endswith("int8") else y
+
+    monkeypatch.setattr(chain, "_run_artifact", broken_int8)
+    recipe = _recipe(tmp_path, "gait", prune__method="none", tolerance__int8_rtol=100.0, tolerance__max_loss_pp=0.5)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    code, out, err = _cli(["export", "--int8", gait_ckpt[0], "--recipe", recipe, "--formats", "onnx",
+                           "-o", out_dir / "gait.int8"], capsys)
+    assert code == 1 and out == ""
+    assert "onnx-int8 macro_f1" in err and "vs fp32" in err and "max_loss_pp 0.5" in err
+    assert "qdq_loss_debug" in err
+    assert list(out_dir.iterdir()) == []  # no bundle, no partial staging folder
+
+
+def test_svm_checkpoints_are_refused_with_a_reason(tmp_path):
+    from edgeemg.export.chain import export_checkpoint
+
+    svm = Checkpoint(task="gait", model="svm", arrays={}, meta={"data": "simulated", "seed": 0})
+    with pytest.raises(ExportError, match="gait 'svm' checkpoints cannot be exported.*train a CNN"):
+        export_checkpoint(svm, tmp_path / "x", progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def muscle_ckpts(plans):
+    return {m: muscle_wf.train(None, simulate=True, model=m, epochs=1, device="cpu", seed=0, progress=False,
+                               options={}) for m in ("cnn", "attention")}
+
+
+def test_muscle_cnn_exports_with_parity(muscle_ckpts, tmp_path):
+    import torch
+
+    from edgeemg.export.chain import export_checkpoint
+    from edgeemg.export.recipe import load_recipe
+
+    ck = muscle_ckpts["cnn"]
+    recipe = load_recipe(_recipe(tmp_path, "muscle", prune__method="none", tolerance__max_loss_pp=100.0))
+    res = export_checkpoint(ck, tmp_path / "m", recipe=recipe, progress=False)
+    b = load_bundle(res.bundle)
+    assert b.manifest["segment"] == {"frames": 64, "hop_frames": 32} and b.pipeline().item_shape == (65, 1)
+    assert type(b.decoder()).__name__ == "MuscleDecoder"
+    recs = muscle_wf.simulate_recordings(3, seed=9, seconds=4.0, first_subject=700)
+    zs = next(s for s in ck.meta["dsp"] if s["stage"] == "zscore")
+    from edgeemg.tasks.muscle_health import spec
+
+    x = muscle_wf.make_segments(recs, ck.meta["dsp"], spec.time_description(zs), ck.meta["fs_hz"]).x
+    with torch.no_grad():
+        ref = muscle_wf.build_network(ck).eval()(torch.from_numpy(x)).numpy()
+    for name in ("onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8"):
+        fmt, precision = name.split("-")
+        got = (_run_onnx if fmt == "onnx" else _run_tflite)(b.artifact(fmt, precision), x)
+        _check_parity(name, got, ref)
+
+
+def test_attention_tflite_int8_is_recorded_unavailable_not_faked(muscle_ckpts, tmp_path):
+    from edgeemg.export.chain import export_checkpoint
+    from edgeemg.export.recipe import load_recipe
+
+    recipe = load_recipe(_recipe(tmp_path, "muscle", prune__method="none", tolerance__max_loss_pp=100.0))
+    res = export_checkpoint(muscle_ckpts["attention"], tmp_path / "a", recipe=recipe, formats=("tflite",),
+                            progress=False)
+    b = load_bundle(res.bundle)
+    art = b.manifest["artifacts"]["tflite-int8"]
+    assert art["status"] == "unavailable" and "SOFTMAX" in art["reason"]
+    assert not (res.bundle / "model.int8.tflite").exists()
+    with pytest.raises(BundleError, match="no 'tflite-int8' model: .*SOFTMAX.*it has \\['tflite-fp32'\\]"):
+        b.artifact("tflite", "int8")
