@@ -170,7 +170,7 @@ class Decomposition:
         in the decomposition) and the sources, shape (n_units, n_samples).
         """
         x = preprocess(emg, self.fs_hz, self.config, context="Decomposition.apply", n_channels=self.n_channels)
-        sources = np.stack([fir_source(x, f) for f in self.filters]) if self.n_units else np.zeros((0, x.shape[0]))
+        sources = np.stack([fir_source(x, f) for f in self.filters]) if len(self.filters) else np.zeros((0, x.shape[0]))
         return tuple(detect_spikes(s, self.fs_hz).spikes for s in sources), sources
 
 

@@ -71,7 +71,8 @@ def best_lag(found: NDArray[np.int64], truth: NDArray[np.int64], tolerance: int,
     """Lag (|lag| <= max_lag) that aligns the most spikes of ``found - lag`` with ``truth`` within ``tolerance``.
 
     The histogram of all pairwise differences, summed over a box of
-    ``2 * tolerance + 1`` samples; ties go to the smallest |lag|.
+    ``2 * tolerance + 1`` samples; ties go to the lag with the most exact
+    coincidences, then to the smallest |lag|.
     """
     found = np.asarray(found, dtype=np.int64)
     truth = np.asarray(truth, dtype=np.int64)
@@ -86,8 +87,10 @@ def best_lag(found: NDArray[np.int64], truth: NDArray[np.int64], tolerance: int,
     hist = np.bincount(diffs + reach, minlength=2 * reach + 1).astype(np.float64)
     box = np.convolve(hist, np.ones(2 * tolerance + 1), mode="same")[tolerance: tolerance + 2 * max_lag + 1]
     lags = np.arange(-max_lag, max_lag + 1)
-    best = np.flatnonzero(box == box.max())
-    return int(lags[best[np.argmin(np.abs(lags[best]))]])
+    raw = hist[tolerance: tolerance + 2 * max_lag + 1]
+    # most aligned spikes; ties -> most exactly-aligned spikes; then the smallest |lag|
+    order = np.lexsort((np.abs(lags), -raw, -box))
+    return int(lags[order[0]])
 
 
 def spike_score(found: Any, truth: Any, *, tolerance: int, max_lag: int = 0) -> SpikeScore:
@@ -166,7 +169,8 @@ def drive_correlation(a: Any, b: Any, fs_hz: float, *, segment_s: float = 1.0, m
         raise InvalidInputError(f"drive_correlation: drives must have one shape, got {a.shape} and {b.shape}")
     seg = int(round(segment_s * fs_hz))
     lag_max = int(round(max_lag_s * fs_hz))
-    lags = np.arange(-lag_max, lag_max + 1, max(1, lag_max // 20))
+    half = np.arange(0, lag_max + 1, max(1, lag_max // 20))  # ~5 ms grid, always including lag 0
+    lags = np.unique(np.concatenate([-half, half]))
     rs = []
     for start in range(0, a.size - seg + 1, seg):
         x = a[start:start + seg]

@@ -1,0 +1,213 @@
+"""Motor-unit task: eq. 2 labels, metrics by hand, the board decoder's drive, the MO-DCNN, training and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from edgeemg.decompose import DecompositionConfig
+from edgeemg.errors import InvalidInputError
+from edgeemg.tasks.checkpoint import Checkpoint
+from edgeemg.tasks.motor_units import spec
+from edgeemg.tasks.motor_units.decoder import DecoderConfig, MotorUnitDecoder, causal_neural_drive
+from edgeemg.tasks.motor_units.metrics import (
+    best_lag,
+    drive_correlation,
+    match_units,
+    neural_drive,
+    score_decoding,
+    spike_score,
+)
+
+torch = pytest.importorskip("torch")
+
+from edgeemg.tasks.motor_units import workflow as wf  # noqa: E402
+from edgeemg.tasks.motor_units.models import MODCNN, MODCNNConfig  # noqa: E402
+
+TINY = wf.TrainingPlan(epochs=6, trunk_filters=32, c3_filters=32, c4_filters=16, hidden=64, max_units=3,
+                       decomposition=DecompositionConfig(extension=6, n_sources=12, min_spikes=10), min_spikes=10)
+
+# --------------------------------------------------------------------------- spec
+
+
+def test_window_labels_follow_equation_2():
+    w = spec.WindowSpec(120, 20)
+    end = np.array([119, 139, 159])  # label points 59, 79, 99; steps [50..69], [70..89], [90..109]
+    y = spec.window_labels([np.array([50]), np.array([69, 70]), np.array([49, 110])], end, w)
+    np.testing.assert_array_equal(y, [[1, 1, 0], [0, 1, 0], [0, 0, 0]])
+    assert w.latency_ms(2048.0) == pytest.approx(1000 * 60 / 2048)
+    assert spec.WindowSpec(120, 20, label_delay=20).latency_ms() == pytest.approx(9.765625)
+    with pytest.raises(InvalidInputError, match="label_delay"):
+        spec.WindowSpec(120, 20, label_delay=115)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_spike_score_equals_hand_count_after_lag_removal():
+    truth = np.array([100, 200, 300, 400, 500])
+    found = np.array([107, 208, 306, 450, 607, 700])  # lag ~7: 100, 201, 299 match; 450/607/700 do not
+    s = spike_score(found, truth, tolerance=2, max_lag=10)
+    assert s.lag == 6  # lags 6, 7 and 8 all align the three pairs within 2: the smallest |lag| wins
+    assert (s.tp, s.fp, s.fn) == (3, 3, 2)
+    assert s.sensitivity == pytest.approx(3 / 5) and s.precision == pytest.approx(3 / 6)
+    assert s.f1 == pytest.approx(2 * 3 / (5 + 6)) and s.rate_of_agreement == pytest.approx(3 / 8)
+    assert spike_score(found, truth, tolerance=2, max_lag=0).tp == 0
+    assert best_lag(np.array([10, 20]), np.array([10, 20]), 1, 5) == 0
+
+
+def test_units_are_matched_one_to_one_by_best_agreement():
+    a, b = np.arange(0, 2000, 97), np.arange(13, 2000, 61)
+    matches = match_units([b, a], [a, b, np.array([5, 9])], tolerance=1, max_lag=0)
+    assert [(m.unit, m.reference_unit) for m in matches] == [(0, 1), (1, 0)]
+    rep = score_decoding([b + 3, a[:-5]], [a, b], n_samples=2100, fs_hz=2048.0, tolerance=1, max_lag=5,
+                         min_reference_spikes=1)
+    assert rep["units_identified"] == 2 and rep["units_present"] == 2
+    u1 = next(u for u in rep["per_unit"] if u["unit"] == 1)
+    assert u1["sensitivity"] == pytest.approx((a.size - 5) / a.size) and u1["precision"] == 1.0
+    assert rep["per_unit"][0]["lag_samples"] == 3
+
+
+def test_neural_drive_is_a_hann_smoothed_cst_and_identical_drives_correlate():
+    fs = 2048.0
+    rng = np.random.default_rng(0)
+    trains = [np.sort(rng.choice(20480, 150, replace=False)) for _ in range(3)]
+    drive = neural_drive(trains, 20480, fs)
+    cst = np.zeros(20480)
+    for t in trains:
+        cst[t] += 1
+    h = scipy.signal.windows.hann(int(0.4 * fs) + 2)[1:-1]
+    np.testing.assert_allclose(drive, scipy.signal.convolve(cst, h / h.sum() * fs, mode="same"), atol=1e-9)
+    assert drive_correlation(drive, drive, fs) == pytest.approx(1.0)
+    assert drive.mean() == pytest.approx(3 * 150 / 10.0, rel=0.05)  # pulses per second summed over units
+
+
+# --------------------------------------------------------------------------- board decoder
+
+
+def test_streamed_neural_drive_equals_offline_causal_smoothing():
+    rng = np.random.default_rng(2)
+    prob = rng.uniform(size=(300, 4)) ** 3
+    end = 119 + 20 * np.arange(300)
+    cfg = DecoderConfig(step=20, label_delay=60)
+    dec = MotorUnitDecoder([f"mu{i}" for i in range(4)], cfg)
+    events = []
+    for lo, hi in [(0, 1), (1, 57), (57, 58), (58, 300)]:  # any chunking of the windows
+        events += dec.step(prob[lo:hi], end[lo:hi])
+    counts = (prob > 0.5).sum(1)
+    taps = scipy.signal.windows.hann(41 + 2)[1:-1]
+    offline = np.convolve(counts, taps / taps.sum() * 2048.0 / 20)[:300]
+    np.testing.assert_allclose([e["neural_drive"] for e in events], offline, atol=1e-9)
+    np.testing.assert_allclose(causal_neural_drive(counts, cfg.hann_taps()), offline, atol=1e-9)
+    assert [e["units"] for e in events[:5]] == [list(np.flatnonzero(p > 0.5)) for p in prob[:5]]
+    assert events[3]["spike_index"] == end[3] - 60
+    dec.reset()
+    assert dec.step(prob[:1], end[:1])[0]["neural_drive"] == pytest.approx(offline[0])
+    with pytest.raises(InvalidInputError, match=r"\(n_windows, 4\)"):
+        dec.step(prob[:, :3], end)
+    d2 = MotorUnitDecoder.from_manifest({"labels": ["a", "b"], "decoder": cfg.to_dict()})
+    assert d2.config == cfg
+
+
+def test_board_side_modules_import_without_torch():
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'torch':\n"
+            "            raise ImportError(name + ' is blocked on the board')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import edgeemg.tasks.motor_units.decoder, edgeemg.tasks.motor_units.spec, "
+            "edgeemg.tasks.motor_units.metrics, edgeemg.decompose\nprint('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
+
+
+# --------------------------------------------------------------------------- model
+
+
+def test_grouped_heads_equal_separate_per_unit_networks():
+    cfg = MODCNNConfig(n_units=3, window=40, trunk_filters=8, c3_filters=6, c4_filters=4, hidden=5, dropout=0.5)
+    net = MODCNN(cfg).eval()
+    x = torch.randn(2, 40, 64)
+    out = net(x)
+    assert out.shape == (2, 3) and bool(((out > 0) & (out < 1)).all())
+    with torch.no_grad():  # head u by hand: its slices of C3..F2, flatten channel-major, dense layers
+        fm = net.pool(torch.relu(net.c2(torch.relu(net.c1(x.permute(0, 2, 1))))))
+        for u in range(3):
+            h = torch.relu(torch.nn.functional.conv1d(fm, net.c3.weight[u * 6:(u + 1) * 6], net.c3.bias[u * 6:(u + 1) * 6]))
+            h = net.pool(torch.relu(torch.nn.functional.conv1d(h, net.c4.weight[u * 4:(u + 1) * 4],
+                                                               net.c4.bias[u * 4:(u + 1) * 4])))
+            flat = h.flatten(1)
+            w1 = net.f1.weight[u * 5:(u + 1) * 5].reshape(5, -1)
+            z = torch.relu(flat @ w1.T + net.f1.bias[u * 5:(u + 1) * 5])
+            p = torch.sigmoid(z @ net.f2.weight[u].reshape(-1) + net.f2.bias[u])
+            torch.testing.assert_close(out[:, u], p)
+    # seed's widths, one head: exactly the seed's SO-DCNN parameter count (590 785)
+    assert sum(p.numel() for p in MODCNN(MODCNNConfig(n_units=1)).parameters()) == 590785
+
+
+def test_model_exports_to_onnx_with_parity(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    net = MODCNN(MODCNNConfig(n_units=2, window=40, trunk_filters=8, c3_filters=6, c4_filters=4, hidden=5)).eval()
+    x = torch.randn(3, 40, 64)
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(net, (x,), str(path), dynamo=False, input_names=["x"], output_names=["p"],
+                      dynamic_axes={"x": {0: "batch"}, "p": {0: "batch"}})
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
+    np.testing.assert_allclose(got, net(x).detach().numpy(), atol=1e-5)
+
+
+# --------------------------------------------------------------------------- training and evaluation
+
+
+def test_student_trained_on_truth_decodes_the_later_part(monkeypatch):
+    monkeypatch.setattr(wf, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=12.0, level=0.3))
+    monkeypatch.setattr(wf, "DEFAULT_TRAINING", TINY)
+    ckpt = wf.train(None, simulate=True, model="mo_dcnn", epochs=None, device="cpu", seed=0, progress=False,
+                    options={"labels": "truth"})
+    assert ckpt.meta["summary"]["n_units"] == 3 and ckpt.meta["label_source"] == "truth"
+    rep = wf.evaluate(ckpt, None, simulate=True, seed=5, device="cpu", progress=False, options={})
+    assert rep["reference"] == "truth" and rep["teacher"] is None
+    assert rep["algorithmic_latency_ms"] == pytest.approx(29.296875)
+    best = max(rep["per_unit"], key=lambda u: u["f1"])
+    # chance: a head firing at the unit's rate independently of the signal would match
+    # ~ rate * (2 * tolerance + 1) / fs of its spikes, F1 ~ 0.2 here
+    assert best["f1"] > 0.8, rep["per_unit"]
+    assert rep["units_identified"] >= 1 and rep["neural_drive_r"] > 0.5
+
+
+def _cli(argv):
+    from edgeemg.cli import main
+
+    return main(argv)
+
+
+def test_cli_train_and_eval_json_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(wf, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=8.0, level=0.3))
+    monkeypatch.setattr(wf, "DEFAULT_TRAINING", TINY)
+    ckpt = tmp_path / "mu.npz"
+    assert _cli(["-q", "train", "motor-units", "--simulate", "--epochs", "1", "--device", "cpu", "--window", "60",
+                 "-o", str(ckpt), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["task"] == "motor-units" and summary["label_source"] == "teacher" and summary["n_units"] >= 1
+    assert _cli(["-q", "eval", str(ckpt), "--simulate", "--json", "--plot", str(tmp_path / "p")]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    for key in ("sensitivity", "precision", "f1", "rate_of_agreement", "units_identified", "units_present",
+                "neural_drive_r", "algorithmic_latency_ms", "per_unit", "teacher"):
+        assert key in rep
+    assert rep["algorithmic_latency_ms"] == pytest.approx(1000 * 30 / 2048)
+    # the teacher's held-out decoding is scored against the truth, and its units are real ones
+    assert rep["teacher"]["units_identified"] >= 1 and rep["teacher"]["f1"] > 0.9
+    assert (tmp_path / "p" / "motor_units_raster.png").stat().st_size > 0
+    assert (tmp_path / "p" / "motor_units_neural_drive.png").stat().st_size > 0
+    with pytest.raises(InvalidInputError, match="--lm"):
+        wf.evaluate(Checkpoint("motor-units", "mo_dcnn", {}, {}), None, simulate=True, seed=0, device="cpu",
+                    progress=False, options={"lm": "x"})
+    with pytest.raises(InvalidInputError, match="--split"):
+        wf.train(None, simulate=True, model="mo_dcnn", epochs=1, device="cpu", seed=0, progress=False,
+                 options={"split": 0.99})
