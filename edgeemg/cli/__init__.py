@@ -24,6 +24,7 @@ VERBS: dict[str, str] = {
     "eval": "edgeemg.cli.eval",
     "explain": "edgeemg.cli.explain",
     "band-sim": "edgeemg.cli.band_sim",
+    "run": "edgeemg.cli.run",
 }
 
 log = logging.getLogger("edgeemg")

@@ -1,0 +1,248 @@
+"""The on-device daemon behind ``edgeemg run``: band -> engine -> JSON lines on stdout or a Unix socket.
+
+Output is one JSON object per line: ``{"type": "event", ...}`` for each decoded
+event and ``{"type": "metrics", ...}`` every ``metrics_every_s`` seconds (frames,
+lost, dropped, skipped, reconnects, p50/p99 latency) and once more with
+``"final": true`` when the daemon stops. SIGTERM and SIGINT stop it cleanly: the
+stream ends at the next band item, the decoder's held-back events and the last
+metrics line are written, the socket file is removed and the exit code is 0.
+
+A serial band that disappears (cable pulled, board reset) is reopened by the
+band's reader thread; the engine sees an explicit RECONNECT gap and restarts
+its chain, and the daemon keeps running. A missing port *at start* is an error
+(exit 1) so that systemd's ``Restart=on-failure`` retries with back-off.
+
+The Unix-socket sink (``unix:PATH``) is a listening stream socket created with
+mode 0660 (owner and group only: put consumers in the daemon's group). Every
+connected client gets every line; a client that cannot keep up (its socket
+buffer is full) is disconnected rather than allowed to stall the decoder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import stat
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from edgeemg.errors import DeviceError, InvalidInputError
+
+log = logging.getLogger(__name__)
+
+SOCKET_MODE = 0o660
+
+
+class StdoutSink:
+    """JSON lines on a text stream (stdout by default), flushed per line."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out if out is not None else sys.stdout
+        self.broken = False
+
+    def write(self, obj: dict[str, Any]) -> None:
+        if self.broken:
+            return
+        try:
+            self.out.write(json.dumps(obj) + "\n")
+            self.out.flush()
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): stop writing, keep shutting down cleanly
+            self.broken = True
+
+    def close(self) -> None:
+        pass
+
+
+class UnixSocketSink:
+    """A listening Unix stream socket at ``path`` (mode 0660); lines go to every connected client.
+
+    Raises
+    ------
+    InvalidInputError
+        ``path`` exists and is not a socket, or another process is listening on it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if self.path.exists() or self.path.is_symlink():
+            if not stat.S_ISSOCK(self.path.lstat().st_mode):
+                raise InvalidInputError(f"--sink unix:{self.path}: the path exists and is not a socket; refusing to replace it")
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(self.path))
+            except OSError:
+                self.path.unlink()  # a stale socket from a daemon that died
+            else:
+                raise InvalidInputError(f"--sink unix:{self.path}: another process is listening there")
+            finally:
+                probe.close()
+        self._srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o117)  # the socket is born 0660: no window in which others could connect
+        try:
+            self._srv.bind(str(self.path))
+        finally:
+            os.umask(old)
+        os.chmod(self.path, SOCKET_MODE)
+        self._srv.listen(8)
+        self._srv.settimeout(0.2)
+        self._clients: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="edgeemg-sink-accept", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._srv.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.setblocking(False)
+            with self._lock:
+                self._clients.append(conn)
+            log.info("sink client connected on %s", self.path)
+
+    @property
+    def n_clients(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def write(self, obj: dict[str, Any]) -> None:
+        data = (json.dumps(obj) + "\n").encode()
+        with self._lock:
+            for c in list(self._clients):
+                try:
+                    sent = c.send(data)
+                    if sent != len(data):
+                        raise BlockingIOError("partial write")
+                except (BlockingIOError, OSError):
+                    log.warning("sink client on %s is not keeping up or went away; disconnecting it", self.path)
+                    self._clients.remove(c)
+                    c.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        with self._lock:
+            for c in self._clients:
+                c.close()
+            self._clients.clear()
+        self._srv.close()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def open_sink(spec: str, out: TextIO | None = None) -> StdoutSink | UnixSocketSink:
+    """``stdout`` or ``unix:PATH``."""
+    if spec == "stdout":
+        return StdoutSink(out)
+    if spec.startswith("unix:") and len(spec) > 5:
+        return UnixSocketSink(spec[5:])
+    raise InvalidInputError(f"--sink must be 'stdout' or 'unix:PATH', got {spec!r}")
+
+
+def apply_affinity(cores: tuple[int, ...]) -> None:
+    """Pin this process to the profile's cores where the OS allows it; warn (never fail) otherwise."""
+    if not cores:
+        return
+    if not hasattr(os, "sched_setaffinity"):
+        log.warning("cpu_affinity %s ignored: this OS has no sched_setaffinity", list(cores))
+        return
+    have = os.sched_getaffinity(0)
+    usable = set(cores) & have
+    if not usable:
+        log.warning("cpu_affinity %s ignored: this machine offers cores %s", list(cores), sorted(have))
+        return
+    os.sched_setaffinity(0, usable)
+    log.info("pinned to cores %s", sorted(usable))
+
+
+def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, simulate: bool = False,
+               sink: str = "stdout", seconds: float | None = None, target: str | None = None,
+               metrics_every_s: float = 5.0, precision: str = "int8", speed: float = 1.0, seed: int = 0,
+               skip_after_ms: float | None = None, out: TextIO | None = None,
+               on_ready: Callable[[Any], None] | None = None) -> int:
+    """Run the daemon until the band ends, ``seconds`` pass, or SIGTERM/SIGINT; return the exit code.
+
+    Parameters
+    ----------
+    bundle_path : path
+    port : str, optional
+        Serial device of a real band (exclusive with ``simulate``).
+    simulate : bool
+        Stream the bundle's task from a :class:`~edgeemg.bridge.SimulatedBand`
+        over a pty (the whole serial path, no hardware), for ``seconds`` of
+        signal at ``speed`` x real time (endless without ``seconds``).
+    sink : str
+        ``stdout`` or ``unix:PATH``.
+    seconds : float, optional
+        With ``port``: stop after this wall time. With ``simulate``: length of the simulated signal.
+    target : str, optional
+        Board profile (backend, providers, threads, CPU affinity, budget).
+    on_ready : callable(band), optional
+        Called once the band is open and checked (tests use it to find the pty).
+    """
+    from edgeemg.bridge import SimulatedBand, open_band
+    from edgeemg.runtime.bundle import load_bundle
+    from edgeemg.runtime.engine import Engine
+    from edgeemg.runtime.stream import Stream
+    from edgeemg.runtime.targets import load_target
+
+    if simulate == (port is not None):
+        raise InvalidInputError("edgeemg run: give exactly one of --port DEVICE or --simulate")
+    bundle = load_bundle(bundle_path)
+    profile = load_target(target) if target else None
+    if profile is not None:
+        apply_affinity(profile.cpu_affinity)
+    engine = Engine(bundle, target=profile, precision=precision, skip_after_ms=skip_after_ms)
+    snk = open_sink(sink, out)
+    band: Any = None
+    try:
+        if simulate:
+            band = SimulatedBand(bundle.task, seed=seed, seconds=seconds, speed=speed, pty=True).open()
+        else:
+            try:
+                band = open_band(port, reconnect=True)
+            except DeviceError as exc:
+                raise DeviceError(f"{exc}; is the band plugged in and this user in the port's group (dialout)?") from exc
+        st = Stream(band, engine=engine, seconds=None if simulate else seconds, on_event=lambda e: snk.write(e.to_dict()),
+                    on_metrics=lambda m: _metrics(snk, m, sink != "stdout"), metrics_every_s=metrics_every_s)
+        log.info("decoding %s (%s, %s %s) from %s -> %s", bundle.path, bundle.task, engine.backend.name, precision,
+                 port or getattr(band, "port_path", "simulated band"), sink)
+        if on_ready is not None:
+            on_ready(band)
+        old: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                old[sig] = signal.signal(sig, lambda *_: st.stop())
+        try:
+            st.run()
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
+        return 0
+    finally:
+        if band is not None:
+            band.close()
+        snk.close()
+
+
+def _metrics(snk: Any, m: Any, also_stdout: bool) -> None:
+    d = m.to_dict()
+    snk.write(d)
+    if also_stdout:  # the socket carries data for clients; the journal still gets the health line
+        StdoutSink().write(d)
+    log.info("metrics: %s", d)
+
+
+__all__ = ["SOCKET_MODE", "StdoutSink", "UnixSocketSink", "apply_affinity", "open_sink", "run_daemon"]
