@@ -12,7 +12,8 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing edgeemg[$(EXTRAS)] into $(VENV) (torch pinned to the 2.13.0 CPU wheel)..." >&2
-	$(PY) -m pip install -q --disable-pip-version-check "torch==2.13.0" -e ".[$(EXTRAS)]"
+	@$(PY) -m pip install -q --disable-pip-version-check "torch==2.13.0" -e ".[$(EXTRAS)]" \
+		> $(VENV)/pip-install.log 2>&1 || { cat $(VENV)/pip-install.log; exit 1; }
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
