@@ -66,7 +66,7 @@ def test_checkpoint_refuses_other_task_and_truncation(tmp_path):
 
 
 def test_board_side_packages_import_without_torch():
-    """A board has no torch: everything under dsp, bridge, runtime and data imports with torch blocked."""
+    """A board has no torch: dsp, bridge, runtime, data and every task's spec/decoder/metrics import with torch blocked."""
     code = textwrap.dedent(
         """
         import importlib, pkgutil, sys
@@ -80,6 +80,13 @@ def test_board_side_packages_import_without_torch():
             mod = importlib.import_module(f"edgeemg.{pkg}")
             for info in pkgutil.walk_packages(mod.__path__, prefix=f"edgeemg.{pkg}."):
                 importlib.import_module(info.name)
+        # each task's board half: what the runtime imports to decode on the board
+        board_half = {"spec", "decoder", "metrics", "lm"}
+        tasks = importlib.import_module("edgeemg.tasks")
+        for info in pkgutil.walk_packages(tasks.__path__, prefix="edgeemg.tasks."):
+            if info.name.rsplit(".", 1)[-1] in board_half:
+                importlib.import_module(info.name)
+        importlib.import_module("edgeemg.tasks.classification")
         print("ok")
         """
     )
