@@ -139,7 +139,8 @@ def test_grouped_heads_equal_separate_per_unit_networks():
     with torch.no_grad():  # head u by hand: its slices of C3..F2, flatten channel-major, dense layers
         fm = net.pool(torch.relu(net.c2(torch.relu(net.c1(x.permute(0, 2, 1))))))
         for u in range(3):
-            h = torch.relu(torch.nn.functional.conv1d(fm, net.c3.weight[u * 6:(u + 1) * 6], net.c3.bias[u * 6:(u + 1) * 6]))
+            h = torch.relu(torch.nn.functional.conv1d(fm, net.c3.weight[u * 6:(u + 1) * 6],
+                                                      net.c3.bias[u * 6:(u + 1) * 6]))
             h = net.pool(torch.relu(torch.nn.functional.conv1d(h, net.c4.weight[u * 4:(u + 1) * 4],
                                                                net.c4.bias[u * 4:(u + 1) * 4])))
             flat = h.flatten(1)

@@ -100,7 +100,9 @@ class DecompositionConfig:
         if not 0 < lo < hi:
             raise InvalidInputError(f"DecompositionConfig.band_hz must be 0 < low < high Hz, got {self.band_hz!r}")
         if self.extension is not None and (not isinstance(self.extension, int) or self.extension < 1):
-            raise InvalidInputError(f"DecompositionConfig.extension must be None or an int >= 1, got {self.extension!r}")
+            raise InvalidInputError(
+                f"DecompositionConfig.extension must be None or an int >= 1, got {self.extension!r}"
+            )
         for name in ("n_sources", "max_iter", "filter_order", "min_spikes"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -121,7 +123,9 @@ class DecompositionConfig:
     def from_dict(cls, d: dict[str, Any]) -> DecompositionConfig:
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
-            raise InvalidInputError(f"DecompositionConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}")
+            raise InvalidInputError(
+                f"DecompositionConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}"
+            )
         d = dict(d)
         if "band_hz" in d:
             d["band_hz"] = tuple(d["band_hz"])
@@ -352,7 +356,8 @@ def decompose(
     kept = _remove_duplicates(units, fs_hz, cfg)
     filters = np.stack([(wmat.T @ u[3]).reshape(r, c) for u in kept]).astype(np.float32) if kept else \
         np.zeros((0, r, c), np.float32)
-    log.info("decompose: %d sources tried, %d accepted, %d after duplicate removal", cfg.n_sources, len(units), len(kept))
+    log.info("decompose: %d sources tried, %d accepted, %d after duplicate removal",
+             cfg.n_sources, len(units), len(kept))
     return Decomposition(
         discharges=tuple(u[0].astype(np.int64) for u in kept),
         sil=np.array([u[1] for u in kept], dtype=np.float64),

@@ -16,8 +16,8 @@ graph has a fixed number of operators whatever the number of units:
   channel-major like Keras' on channels-first);
 * F2 is ``Conv1d(N*256, N, kernel=1, groups=N)``.
 
-At the seed's widths a head has 516 353 parameters (the seed reports 524 199 per
-MU, its Keras layout differing in the flatten length); 20 heads ~10.4 M.
+At the seed's widths a one-head model has 590 785 parameters, exactly the seed's
+SO-DCNN; each further head adds 516 353 (20 heads: 10.4 M).
 
 Input ``(batch, window, n_channels)`` (the package's time-major layout), output
 ``(batch, n_units)`` probabilities. Only ``permute`` with positive dims, no
@@ -95,7 +95,9 @@ class MODCNNConfig:
     def from_dict(cls, d: dict[str, Any]) -> MODCNNConfig:
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
-            raise InvalidInputError(f"MODCNNConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}")
+            raise InvalidInputError(
+                f"MODCNNConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}"
+            )
         return cls(**d)
 
 
