@@ -4,6 +4,7 @@ The public Python surface resolves lazily, so ``import edgeemg`` stays cheap on
 a board and never loads torch::
 
     import edgeemg
+    bundle = edgeemg.load_bundle("gait.int8/")        # verifies every file's sha256 and the manifest
     band = edgeemg.open_band("/dev/ttyACM0")          # or edgeemg.SimulatedBand("keystroke", seed=0)
     rec = edgeemg.data.read_emg2qwerty("session.hdf5")
 """
@@ -19,6 +20,8 @@ _EXPORTS = {
     "open_band": "edgeemg.bridge",
     "SimulatedBand": "edgeemg.bridge",
     "EdgeEmgError": "edgeemg.errors",
+    "load_bundle": "edgeemg.runtime.bundle",
+    "Bundle": "edgeemg.runtime.bundle",
 }
 _SUBMODULES = ("data", "dsp", "bridge", "runtime", "tasks", "export", "decompose")
 

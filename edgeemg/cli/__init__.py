@@ -24,7 +24,10 @@ VERBS: dict[str, str] = {
     "eval": "edgeemg.cli.eval",
     "explain": "edgeemg.cli.explain",
     "band-sim": "edgeemg.cli.band_sim",
+    "export": "edgeemg.cli.export",
+    "inspect": "edgeemg.cli.inspect",
     "run": "edgeemg.cli.run",
+    "lm": "edgeemg.cli.lm",
 }
 
 log = logging.getLogger("edgeemg")
