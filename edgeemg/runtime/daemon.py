@@ -14,7 +14,8 @@ its chain, and the daemon keeps running. A missing port *at start* is an error
 
 The Unix-socket sink (``unix:PATH``) is a listening stream socket created with
 mode 0660 (owner and group only: put consumers in the daemon's group). Every
-connected client gets every line; a client that cannot keep up (its socket
+client connected before a line is written gets that line (pending connections
+are accepted at each write, so there is no accept thread to race); a client that cannot keep up (its socket
 buffer is full) is disconnected rather than allowed to stall the decoder.
 """
 
@@ -90,34 +91,33 @@ class UnixSocketSink:
             os.umask(old)
         os.chmod(self.path, SOCKET_MODE)
         self._srv.listen(8)
-        self._srv.settimeout(0.2)
+        self._srv.setblocking(False)
         self._clients: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, name="edgeemg-sink-accept", daemon=True)
-        self._thread.start()
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
+    def _accept_pending(self) -> None:
+        """Take every connection waiting in the backlog (no thread: a client that connected before a line gets it)."""
+        while True:
             try:
                 conn, _ = self._srv.accept()
-            except TimeoutError:
-                continue
+            except (BlockingIOError, InterruptedError):
+                return
             except OSError:
                 return
             conn.setblocking(False)
-            with self._lock:
-                self._clients.append(conn)
+            self._clients.append(conn)
             log.info("sink client connected on %s", self.path)
 
     @property
     def n_clients(self) -> int:
         with self._lock:
+            self._accept_pending()
             return len(self._clients)
 
     def write(self, obj: dict[str, Any]) -> None:
         data = (json.dumps(obj) + "\n").encode()
         with self._lock:
+            self._accept_pending()
             for c in list(self._clients):
                 try:
                     sent = c.send(data)
@@ -129,8 +129,6 @@ class UnixSocketSink:
                     c.close()
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2.0)
         with self._lock:
             for c in self._clients:
                 c.close()

@@ -72,12 +72,17 @@ class Stream:
     skip_after_ms : float, optional
         See :class:`~edgeemg.runtime.engine.Engine` (default: the target's budget;
         ``float('inf')`` to decode every item however late, e.g. faster than real time).
+    idle_timeout_s : float, optional
+        End the stream when the band delivers nothing for this long (a finite
+        recording played into a port). Default: wait for ever (a live band that
+        was unplugged is waited for, not given up on).
     """
 
     def __init__(self, band: Any, bundle: Any = None, *, target: Any = None, precision: str = "int8",
                  seconds: float | None = None, on_event: Callable[[Event], None] | None = None,
                  on_metrics: Callable[[Metrics], None] | None = None, metrics_every_s: float = 5.0,
-                 engine: Engine | None = None, skip_after_ms: float | None = None) -> None:
+                 engine: Engine | None = None, skip_after_ms: float | None = None,
+                 idle_timeout_s: float | None = None) -> None:
         if engine is None:
             from edgeemg.runtime.bundle import Bundle, load_bundle
 
@@ -91,6 +96,7 @@ class Stream:
         self.on_event = on_event
         self.on_metrics = on_metrics
         self.metrics_every_s = float(metrics_every_s)
+        self.idle_timeout_s = idle_timeout_s
         self._stop = threading.Event()
         self._t0: float | None = None
         band.open()
@@ -120,11 +126,16 @@ class Stream:
             band.start()
         self._t0 = time.monotonic()
         next_metrics = self._t0 + self.metrics_every_s
+        last_item = self._t0
         try:
             while not self._stop.is_set():
                 if self.seconds is not None and time.monotonic() - self._t0 >= self.seconds:
                     break
                 item = band.read(0.1)
+                if item is not None:
+                    last_item = time.monotonic()
+                elif self.idle_timeout_s is not None and time.monotonic() - last_item >= self.idle_timeout_s:
+                    break
                 events = eng.feed(item) if item is not None else []
                 for ev in events:
                     if self.on_event is not None:
