@@ -27,6 +27,7 @@ VERBS: dict[str, str] = {
     "export": "edgeemg.cli.export",
     "inspect": "edgeemg.cli.inspect",
     "run": "edgeemg.cli.run",
+    "bench": "edgeemg.cli.bench",
     "lm": "edgeemg.cli.lm",
 }
 
