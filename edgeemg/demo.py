@@ -1,152 +1,220 @@
-"""The embedded default job (`make demo`): a simulated band through the serial codec and the streaming DSP chain.
+"""The end-to-end demo behind ``make demo`` / ``edgeemg demo``: no hardware, no download.
 
-No hardware, no download. The band simulator encodes its signal into protocol
-frames, the host decoder turns them back into blocks, and the standard chain
-(20-450 Hz band-pass, 50 Hz notch and harmonics, running z-score, 200 ms
-windows with 50 % overlap) runs on each block as it arrives, as the board will.
-The report says what came through the link, what the chain did to the signal,
-what it cost per block, and checks that streaming equals offline processing.
+1. The first time, a small model of the task is trained on simulated data and
+   exported to an int8 bundle through the real export chain (the task's recipe,
+   ONNX only, with a looser accuracy tolerance because a one-minute model is
+   noisy). Data, checkpoint and bundle are cached (``$EDGEEMG_CACHE``, else
+   ``$XDG_CACHE_HOME/edgeemg``, else ``~/.cache/edgeemg``), so later runs start
+   at once.
+2. A simulated band of the task streams over a pseudo-terminal, frame by frame
+   through the serial codec, as a real band does over USB.
+3. The engine reads it through the same serial reader, DSP chain, int8 model
+   and task decoder as ``edgeemg run``, and the decoded events are printed live.
+4. It ends with the latency table of ``edgeemg bench`` on the same bundle
+   (per stage, end to end, from the true event, int8 vs PyTorch eager).
+
+Pointing it at a real band: see :data:`REAL_BAND_HOWTO` (also in the README).
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+import dataclasses
+import hashlib
+import importlib
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
 
-import numpy as np
-from numpy.typing import NDArray
-from scipy import signal as sps
+from edgeemg.errors import InvalidInputError
 
-from edgeemg.bridge import Block, Gap, SimulatedBand
-from edgeemg.dsp import Pipeline
+log = logging.getLogger(__name__)
+
+REAL_BAND_HOWTO = """\
+To decode a real band instead of the simulated one, export a bundle for it and run the daemon on its port:
+
+    edgeemg train gait --data RECORDINGS... -o gait.ckpt        # or keep the demo's model (its path is printed)
+    edgeemg export --int8 gait.ckpt --target rpi4 -o gait.int8
+    edgeemg run gait.int8 --port /dev/ttyACM0 --target rpi4     # JSON lines on stdout; --sink unix:PATH for a socket
+
+The band must speak the edgeemg frame protocol (firmware_bridge/PROTOCOL.md; a C99 encoder is in
+firmware_bridge/) and sample at the bundle's rate with its channel count and order: the runtime refuses a
+mismatch before decoding. On a board, targets/edgeemg.service runs the daemon under systemd.
+"""
 
 
-def standard_chain(fs_hz: float, *, mains_hz: float = 50.0) -> list[dict]:
-    """Band-pass 20-450 Hz (capped below Nyquist), notch at mains and harmonics, running z-score, 200/100 ms windows."""
-    high = min(450.0, 0.45 * fs_hz)
-    harmonics = int((0.5 * fs_hz - 1) // mains_hz)
-    window, hop = int(round(0.2 * fs_hz)), int(round(0.1 * fs_hz))
-    return [
-        {"stage": "bandpass", "low_hz": 20.0, "high_hz": high, "order": 4},
-        {"stage": "notch", "freq_hz": mains_hz, "q": 30.0, "harmonics": min(harmonics, 9)},
-        {"stage": "running_zscore", "time_constant_s": 5.0},
-        {"stage": "window", "window": window, "hop": hop},
-    ]
+@dataclass(frozen=True)
+class DemoPlan:
+    """How the demo's small model is made: simulated data, model, epochs, export tolerance."""
+
+    model: str
+    subjects: int
+    seconds: float  # per simulated subject
+    epochs: int
+    max_loss_pp: float = 5.0  # int8 vs fp32; the shipped recipes say 1 pp for full-size models
+    finetune_epochs: int | None = None  # after pruning; None: the task recipe's
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+
+
+#: Tasks whose bundle the demo can build today (keystroke and motor units join when their export hooks do).
+DEMO_PLANS: dict[str, DemoPlan] = {
+    "gait": DemoPlan(model="cnn", subjects=8, seconds=40.0, epochs=6),
+    "muscle": DemoPlan(model="cnn", subjects=9, seconds=10.0, epochs=6),
+}
+
+
+def cache_root() -> Path:
+    """Where demo models live: ``$EDGEEMG_CACHE``, ``$XDG_CACHE_HOME/edgeemg`` or ``~/.cache/edgeemg``."""
+    if os.environ.get("EDGEEMG_CACHE"):
+        return Path(os.environ["EDGEEMG_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgeemg"
+
+
+def _say(msg: str, progress: bool) -> None:
+    if progress:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def demo_bundle(task: str, *, cache: Path | None = None, plan: DemoPlan | None = None, rebuild: bool = False,
+                progress: bool = True) -> tuple[Path, Path, bool]:
+    """The demo bundle for ``task``, trained and exported the first time; ``(bundle, checkpoint, built_now)``.
+
+    Raises
+    ------
+    InvalidInputError
+        No bundle can be built for ``task`` yet (the message lists the tasks that can).
+    """
+    from edgeemg import __version__
+    from edgeemg.errors import BundleError
+    from edgeemg.runtime.bundle import load_bundle
+
+    plan = plan or DEMO_PLANS.get(task)
+    if plan is None:
+        raise InvalidInputError(
+            f"the demo cannot build a bundle for task '{task}' yet; it can for {', '.join(sorted(DEMO_PLANS))}. "
+            f"With a bundle of your own, run `edgeemg run BUNDLE --simulate` instead")
+    folder = (cache or cache_root()) / f"demo-{task}-{__version__}-{plan.key()}"
+    bundle, ckpt_path = folder / f"{task}.int8", folder / f"{task}.ckpt"
+    if not rebuild and bundle.is_dir() and ckpt_path.is_file():
+        try:
+            load_bundle(bundle)
+            return bundle, ckpt_path, False
+        except BundleError as exc:
+            _say(f"cached demo bundle is unusable ({exc}); rebuilding it", progress)
+    _build(task, plan, folder, bundle, ckpt_path, progress)
+    return bundle, ckpt_path, True
+
+
+def _build(task: str, plan: DemoPlan, folder: Path, bundle: Path, ckpt_path: Path, progress: bool) -> None:
+    from edgeemg.data.simulate import simulate_to_path
+    from edgeemg.export.chain import export_checkpoint
+    from edgeemg.export.hooks import DataSource
+    from edgeemg.export.recipe import load_recipe
+    from edgeemg.tasks.checkpoint import save_checkpoint
+    from edgeemg.tasks.registry import parse_task
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "data"
+    _say(f"[demo] first run: simulating {plan.subjects} subjects x {plan.seconds:g} s of '{task}' into {data}",
+         progress)
+    if not data.exists():
+        simulate_to_path(task, data, seconds=plan.seconds, subjects=plan.subjects, seed=0, progress=False)
+    workflow = importlib.import_module(parse_task(task).package + ".workflow")
+    _say(f"[demo] training a small {plan.model} for {plan.epochs} epochs (CPU)", progress)
+    ckpt = workflow.train([data], simulate=False, model=plan.model, epochs=plan.epochs, device="cpu", seed=0,
+                          progress=progress, options={})
+    save_checkpoint(ckpt_path, ckpt)
+    recipe = load_recipe(task)
+    recipe = dataclasses.replace(recipe, tolerance=dataclasses.replace(recipe.tolerance, max_loss_pp=plan.max_loss_pp))
+    if plan.finetune_epochs is not None:
+        recipe = dataclasses.replace(recipe, prune=dataclasses.replace(recipe.prune, finetune_epochs=plan.finetune_epochs))
+    _say(f"[demo] exporting int8 ({task} recipe: prune {recipe.prune.ratio:g}, static QDQ int8, ONNX)", progress)
+    export_checkpoint(ckpt, bundle, recipe=recipe, formats=("onnx",), source=DataSource(data=(data,)),
+                      overwrite=True, progress=progress)
+    _say(f"[demo] cached: {bundle} (checkpoint {ckpt_path})", progress)
+
+
+def describe_event(ev: Any) -> str:
+    """One human line per event: device time, latency, then the payload's scalar fields (lists shortened)."""
+    parts = []
+    for k, v in ev.payload.items():
+        if k in ("end_index", "onset_index", "spike_index") or isinstance(v, dict):
+            continue
+        if isinstance(v, float):
+            v = f"{v:.2f}"
+        elif isinstance(v, (list, tuple)):
+            v = ",".join(map(str, v[:8])) + ("..." if len(v) > 8 else "")
+        parts.append(f"{k}={v}")
+    return f"{ev.time:9.3f} s  latency {ev.latency_ms:6.2f} ms  {ev.task}: " + " ".join(parts)
 
 
 @dataclass(frozen=True)
 class DemoReport:
-    """What `edgeemg demo` prints; latencies in milliseconds, powers in dB."""
+    """What the demo did: the bundle, the live stream's figures and the bench report."""
 
     task: str
-    fs_hz: float
-    n_channels: int
-    layout: str
+    bundle: str
+    checkpoint: str
+    built: bool
     seconds: float
-    frames: int
-    lost_frames: int
-    crc_errors: int
-    gaps: int
-    windows: int
-    window_ms: float
-    hop_ms: float
-    block_samples_median: float
-    dsp_ms_p50: float
-    dsp_ms_p99: float
-    dsp_ms_max: float
-    realtime_factor: float
-    band_power_20_450_before: float
-    band_power_20_450_after: float
-    mains_hum_db_before: float
-    mains_hum_db_after: float
-    streaming_equals_offline: bool
-    chain: list
+    events: int
+    live: dict[str, Any]
+    bench: dict[str, Any]
+    table: str
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("table")
+        return d
 
 
-def _band_fraction(x: NDArray[np.float32], fs_hz: float, lo: float = 20.0, hi: float = 450.0) -> float:
-    f, p = sps.welch(x, fs=fs_hz, axis=0, nperseg=min(1024, x.shape[0]))
-    total = p.sum()
-    return float(p[(f >= lo) & (f <= hi)].sum() / total) if total > 0 else 0.0
+def run_demo(task: str = "gait", *, seconds: float = 20.0, seed: int = 1, speed: float = 1.0,
+             cache: Path | None = None, plan: DemoPlan | None = None, rebuild: bool = False,
+             bench_seconds: float = 20.0, progress: bool = True, out: TextIO | None = None) -> DemoReport:
+    """Build (first time) or reuse the task's demo bundle, decode a simulated band over a pty live, then bench.
+
+    Events are printed to ``out`` (stdout by default) as they are decoded.
+    """
+    from edgeemg.bridge import SimulatedBand
+    from edgeemg.cli.bench import torch_eager_ms
+    from edgeemg.runtime.bench import bench_bundle, format_report
+    from edgeemg.runtime.bundle import load_bundle
+    from edgeemg.runtime.stream import stream
+
+    out = out if out is not None else sys.stdout
+    bundle_path, ckpt_path, built = demo_bundle(task, cache=cache, plan=plan, rebuild=rebuild, progress=progress)
+    bundle = load_bundle(bundle_path)
+    with SimulatedBand(task, seed=seed, seconds=seconds, speed=speed, pty=True) as band:
+        _say(f"[demo] simulated '{task}' band on {band.port_path} ({band.info.n_channels} ch @ {band.info.fs_hz:g} Hz, "
+             f"{seconds:g} s at {speed:g}x real time); decoding with {bundle_path.name}", progress)
+        st = stream(band, bundle, skip_after_ms=None if speed <= 1.0 else float("inf"))
+        n = 0
+        for ev in st:
+            print(describe_event(ev), file=out, flush=True)
+            n += 1
+        live = st.metrics(final=True).to_dict()
+    _say(f"[demo] live: {live['frames']} frames, {live['lost']} lost, {live['skipped']} skipped, {live['items']} hops, "
+         f"latency p50 {_ms(live['latency_ms_p50'])} / p99 {_ms(live['latency_ms_p99'])} after arrival", progress)
+    _say(f"[demo] bench: {bench_seconds:g} s of simulated band as fast as the engine goes", progress)
+    report, x = bench_bundle(bundle, seconds=bench_seconds, seed=seed + 100)
+    try:
+        report = dataclasses.replace(report, model_ms={**report.model_ms,
+                                                       "torch-eager": torch_eager_ms(ckpt_path, x, reps=200, threads=1)})
+    except ImportError:
+        report = dataclasses.replace(report, notes=(*report.notes, "torch not installed: no PyTorch eager figure"))
+    table = format_report(report)
+    return DemoReport(task, str(bundle_path), str(ckpt_path), built, seconds, n, live, report.to_dict(), table)
 
 
-def _mains_db(x: NDArray[np.float32], fs_hz: float, mains_hz: float = 50.0) -> float:
-    """Power at the mains line relative to the median power of 40-60 Hz around it, in dB."""
-    f, p = sps.welch(x, fs=fs_hz, axis=0, nperseg=min(4096, x.shape[0]))
-    p = p.mean(axis=1)
-    line = p[np.argmin(np.abs(f - mains_hz))]
-    ref = np.median(p[(np.abs(f - mains_hz) > 3) & (np.abs(f - mains_hz) < 15)])
-    return float(10 * np.log10(line / ref)) if ref > 0 else 0.0
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f} ms"
 
 
-def run_dsp_demo(task: str = "gait", *, seconds: float = 20.0, seed: int = 0, speed: float = float("inf")) -> DemoReport:
-    """Stream ``seconds`` of a simulated ``task`` band through the codec and the standard chain."""
-    band = SimulatedBand(task, seed, seconds=seconds, speed=speed)
-    with band:
-        band.start()
-        info = band.info
-        chain = standard_chain(info.fs_hz)
-        pipeline = Pipeline.from_description(chain, fs_hz=info.fs_hz, n_channels=info.n_channels)
-        received, outputs, costs, sizes, gaps = [], [], [], [], 0
-        for item in band:
-            if isinstance(item, Gap):
-                gaps += 1
-                continue
-            if not isinstance(item, Block):
-                continue
-            t0 = time.perf_counter()
-            frames = pipeline.process(item.samples)
-            costs.append(time.perf_counter() - t0)
-            received.append(item.samples)
-            outputs.append(frames.data)
-            sizes.append(item.samples.shape[0])
-        stats = band.stats
-    raw = np.concatenate(received)
-    streamed = np.concatenate(outputs)
-    offline = Pipeline.from_description(chain, fs_hz=info.fs_hz, n_channels=info.n_channels).process_offline(raw)
-    filtered = Pipeline.from_description(chain[:2], fs_hz=info.fs_hz, n_channels=info.n_channels).process_offline(raw)
-    costs_ms = 1e3 * np.asarray(costs[1:] or costs)  # the first call may load the numba cache
-    return DemoReport(
-        task=task,
-        fs_hz=info.fs_hz,
-        n_channels=info.n_channels,
-        layout=info.layout,
-        seconds=raw.shape[0] / info.fs_hz,
-        frames=stats.frames,
-        lost_frames=stats.lost_frames,
-        crc_errors=stats.crc_errors,
-        gaps=gaps,
-        windows=int(streamed.shape[0]),
-        window_ms=1e3 * chain[-1]["window"] / info.fs_hz,
-        hop_ms=1e3 * chain[-1]["hop"] / info.fs_hz,
-        block_samples_median=float(np.median(sizes)),
-        dsp_ms_p50=float(np.percentile(costs_ms, 50)),
-        dsp_ms_p99=float(np.percentile(costs_ms, 99)),
-        dsp_ms_max=float(costs_ms.max()),
-        realtime_factor=float((raw.shape[0] / info.fs_hz) / max(sum(costs), 1e-9)),
-        band_power_20_450_before=_band_fraction(raw, info.fs_hz),
-        band_power_20_450_after=_band_fraction(filtered.data, info.fs_hz),
-        mains_hum_db_before=_mains_db(raw, info.fs_hz),
-        mains_hum_db_after=_mains_db(filtered.data, info.fs_hz),
-        streaming_equals_offline=bool(
-            streamed.shape == offline.data.shape and np.allclose(streamed, offline.data, atol=1e-4)
-        ),
-        chain=chain,
-    )
-
-
-def format_report(r: DemoReport) -> str:
-    """A short human-readable table."""
-    lines = [
-        f"edgeemg demo: simulated '{r.task}' band, {r.n_channels} ch @ {r.fs_hz:g} Hz ({r.layout}), {r.seconds:.1f} s",
-        f"  link      {r.frames} frames, {r.lost_frames} lost, {r.crc_errors} CRC errors, {r.gaps} gaps",
-        f"  chain     " + " -> ".join(s["stage"] for s in r.chain) + f" ({r.window_ms:.0f} ms windows, {r.hop_ms:.0f} ms hop)",
-        f"  windows   {r.windows} emitted; streaming == offline: {'yes' if r.streaming_equals_offline else 'NO'}",
-        f"  signal    power in 20-450 Hz {100 * r.band_power_20_450_before:.1f} % -> {100 * r.band_power_20_450_after:.1f} %;"
-        f" 50 Hz line {r.mains_hum_db_before:+.1f} dB -> {r.mains_hum_db_after:+.1f} dB above its neighbourhood",
-        f"  compute   per block of {r.block_samples_median:.0f} samples: p50 {r.dsp_ms_p50:.3f} ms, p99 {r.dsp_ms_p99:.3f} ms,"
-        f" max {r.dsp_ms_max:.3f} ms; {r.realtime_factor:.0f}x faster than real time",
-    ]
-    return "\n".join(lines)
+__all__ = ["DEMO_PLANS", "DemoPlan", "DemoReport", "REAL_BAND_HOWTO", "cache_root", "demo_bundle", "describe_event",
+           "run_demo"]
