@@ -133,7 +133,8 @@ def _build(task: str, plan: DemoPlan, folder: Path, bundle: Path, ckpt_path: Pat
     recipe = load_recipe(task)
     recipe = dataclasses.replace(recipe, tolerance=dataclasses.replace(recipe.tolerance, max_loss_pp=plan.max_loss_pp))
     if plan.finetune_epochs is not None:
-        recipe = dataclasses.replace(recipe, prune=dataclasses.replace(recipe.prune, finetune_epochs=plan.finetune_epochs))
+        recipe = dataclasses.replace(recipe,
+                                     prune=dataclasses.replace(recipe.prune, finetune_epochs=plan.finetune_epochs))
     _say(f"[demo] exporting int8 ({task} recipe: prune {recipe.prune.ratio:g}, static QDQ int8, ONNX)", progress)
     export_checkpoint(ckpt, bundle, recipe=recipe, formats=("onnx",), source=DataSource(data=(data,)),
                       overwrite=True, progress=progress)
@@ -204,8 +205,8 @@ def run_demo(task: str = "gait", *, seconds: float = 20.0, seed: int = 1, speed:
     _say(f"[demo] bench: {bench_seconds:g} s of simulated band as fast as the engine goes", progress)
     report, x = bench_bundle(bundle, seconds=bench_seconds, seed=seed + 100)
     try:
-        report = dataclasses.replace(report, model_ms={**report.model_ms,
-                                                       "torch-eager": torch_eager_ms(ckpt_path, x, reps=200, threads=1)})
+        eager = torch_eager_ms(ckpt_path, x, reps=200, threads=1)
+        report = dataclasses.replace(report, model_ms={**report.model_ms, "torch-eager": eager})
     except ImportError:
         report = dataclasses.replace(report, notes=(*report.notes, "torch not installed: no PyTorch eager figure"))
     table = format_report(report)

@@ -1,4 +1,4 @@
-"""`edgeemg demo [--task TASK] [--seconds S]`: train (first time) and export a small model, decode a simulated band live."""
+"""`edgeemg demo [--task TASK] [--seconds S]`: small int8 model (built once), a simulated band decoded live."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="length of the simulated stream (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="simulated subject (default: %(default)s)")
     p.add_argument("--speed", type=float, default=1.0, help="x real time (default: %(default)s)")
-    p.add_argument("--cache", type=Path, metavar="DIR", help="model cache (default: $EDGEEMG_CACHE or ~/.cache/edgeemg)")
+    p.add_argument("--cache", type=Path, metavar="DIR",
+                   help="model cache (default: $EDGEEMG_CACHE or ~/.cache/edgeemg)")
     p.add_argument("--rebuild", action="store_true", help="train and export again even if a cached bundle exists")
     p.add_argument("--json", action="store_true", help="events on stderr, one JSON report on stdout")
     p.set_defaults(run=run)

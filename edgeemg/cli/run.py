@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seconds between metrics lines (default: %(default)s)")
     e = p.add_argument_group("engine")
     e.add_argument("--target", metavar="NAME", help="board profile from targets/ (backend, threads, affinity, budget)")
-    e.add_argument("--precision", choices=("int8", "fp32"), default="int8", help="model precision (default: %(default)s)")
+    e.add_argument("--precision", choices=("int8", "fp32"), default="int8",
+                   help="model precision (default: %(default)s)")
     e.add_argument("--seconds", type=float, metavar="S",
                    help="--port: stop after S seconds; --simulate: length of the simulated signal (default: endless)")
     e.add_argument("--skip-after-ms", type=float, dest="skip_after_ms", metavar="MS",

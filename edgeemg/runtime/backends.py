@@ -182,7 +182,8 @@ class TFLiteBackend:
             self._it.invoke()
             for k, detail in enumerate(self._out):
                 outs[k].append(self._get(detail))
-        return {name: np.concatenate(o) if o else np.empty((0,), np.float32) for name, o in zip(self.output_names, outs)}
+        return {name: np.concatenate(o) if o else np.empty((0,), np.float32)
+                for name, o in zip(self.output_names, outs)}
 
 
 def open_backend(bundle: Any, *, backend: str = "onnxruntime", precision: str = "int8",

@@ -261,6 +261,11 @@ class Bundle:
             cls = getattr(importlib.import_module(module_name), cls_name)
         except (ImportError, AttributeError) as exc:
             raise BundleError(f"bundle {self.path}: cannot load decoder {self.manifest['decoder_class']!r}: {exc}") from exc
+        import inspect
+
+        # a decoder that reads files of its own from the bundle (the keystroke LM) takes the folder as `root`
+        if "root" in inspect.signature(cls.from_manifest).parameters:
+            return cls.from_manifest(self.manifest, root=self.path)
         return cls.from_manifest(self.manifest)
 
 

@@ -73,7 +73,8 @@ class UnixSocketSink:
         self.path = Path(path)
         if self.path.exists() or self.path.is_symlink():
             if not stat.S_ISSOCK(self.path.lstat().st_mode):
-                raise InvalidInputError(f"--sink unix:{self.path}: the path exists and is not a socket; refusing to replace it")
+                raise InvalidInputError(
+                    f"--sink unix:{self.path}: the path exists and is not a socket; refusing to replace it")
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 probe.connect(str(self.path))
@@ -212,8 +213,10 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
             try:
                 band = open_band(port, reconnect=True)
             except DeviceError as exc:
-                raise DeviceError(f"{exc}; is the band plugged in and this user in the port's group (dialout)?") from exc
-        st = Stream(band, engine=engine, seconds=None if simulate else seconds, on_event=lambda e: snk.write(e.to_dict()),
+                raise DeviceError(
+                    f"{exc}; is the band plugged in and this user in the port's group (dialout)?") from exc
+        st = Stream(band, engine=engine, seconds=None if simulate else seconds,
+                    on_event=lambda e: snk.write(e.to_dict()),
                     on_metrics=lambda m: _metrics(snk, m, sink != "stdout"), metrics_every_s=metrics_every_s)
         log.info("decoding %s (%s, %s %s) from %s -> %s", bundle.path, bundle.task, engine.backend.name, precision,
                  port or getattr(band, "port_path", "simulated band"), sink)
