@@ -131,7 +131,8 @@ def test_prefix_beam_search_finds_the_most_probable_labelling(seed: int) -> None
     logits = rng.normal(0, 1.5, size=(6, 3))
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     best, p1, p2 = _exhaustive_best(logp, AB.blank)
-    cfg = DecoderConfig(kind="beam", beam_size=200, max_labels_per_frame=2, label_threshold=-math.inf, score_beam=math.inf,
+    cfg = DecoderConfig(kind="beam", beam_size=200, max_labels_per_frame=2, label_threshold=-math.inf,
+                        score_beam=math.inf,
                         lm_weight=0.0, max_delay_frames=None)
     dec = KeystrokeDecoder(cfg, charset=AB)
     got = dec.decode(logp)

@@ -19,7 +19,7 @@ from edgeemg.tasks.keystroke.workflow import stream_emissions
 
 @pytest.fixture(scope="module")
 def typing_emg() -> np.ndarray:
-    return simulate_keystroke(3.0, seed=3).emg
+    return simulate_keystroke(2.0, seed=3).emg
 
 
 @pytest.mark.parametrize("name", ["tds", "cnn_lstm"])

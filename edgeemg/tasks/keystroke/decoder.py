@@ -113,7 +113,8 @@ class DecoderConfig:
     def from_dict(cls, d: dict[str, Any]) -> DecoderConfig:
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
-            raise InvalidInputError(f"DecoderConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}")
+            raise InvalidInputError(
+                f"DecoderConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}")
         return cls(**d)
 
 

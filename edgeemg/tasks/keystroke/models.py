@@ -385,7 +385,10 @@ class StreamingTDS(nn.Module):
 
 
 class StreamingCnnLstm(nn.Module):
-    """Export-friendly streaming CNN+LSTM: ``forward(x_chunk, conv_cache, h, c) -> (emissions, conv_cache', h', c')``."""
+    """Export-friendly streaming CNN+LSTM.
+
+    ``forward(x_chunk, conv_cache, h, c) -> (emissions, conv_cache', h', c')``.
+    """
 
     state_names = ("conv_cache", "h", "c")
 

@@ -182,7 +182,8 @@ def session_emissions(model: nn.Module, x: np.ndarray, device: torch.device) -> 
     return out.float().cpu().numpy()
 
 
-def greedy_cer(model: nn.Module, sessions: list[PreparedSession], examples: list[Example], device: torch.device) -> float:
+def greedy_cer(model: nn.Module, sessions: list[PreparedSession], examples: list[Example],
+               device: torch.device) -> float:
     """Validation CER (greedy) over ``examples`` (emissions computed per session once)."""
     cache: dict[int, np.ndarray] = {}
     preds, tgts = [], []
@@ -205,7 +206,8 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
             desc: str = "train") -> tuple[nn.Module, dict[str, list[float]]]:
     """Train with CTC; return the model with the best validation CER loaded, and the per-epoch history."""
     if not train_ex or not val_ex:
-        raise InvalidInputError(f"fit_ctc: need training and validation segments, got {len(train_ex)} and {len(val_ex)}")
+        raise InvalidInputError(
+            f"fit_ctc: need training and validation segments, got {len(train_ex)} and {len(val_ex)}")
     rank, local_rank, world = distributed_env()
     ddp = world > 1
     if ddp:

@@ -128,7 +128,8 @@ def train(
     dev = resolve_device(device)
     preset = preset or ("full" if dev.type == "cuda" else "small")
     if preset not in PRESETS[model]:
-        raise InvalidInputError(f"keystroke: invalid preset '{preset}'. Allowed values are {', '.join(PRESETS[model])}.")
+        raise InvalidInputError(
+            f"keystroke: invalid preset '{preset}'. Allowed values are {', '.join(PRESETS[model])}.")
     sessions = _sessions(data, simulate, progress)
     if sessions is None:
         sessions = simulated_sessions(seed, range(plan.train_sessions), plan.seconds, snr_db=plan.snr_db,
@@ -153,7 +154,8 @@ def train(
     state_shapes = {name: list(t.shape) for name, t in
                     zip(("conv_cache", "h", "c"), net.initial_state(1))} if cfg.get("causal", True) else {}
     meta: dict[str, Any] = {
-        "labels": list(spec.LABELS), "blank": spec.BLANK, "fs_hz": spec.FS_HZ, "channel_names": list(spec.CHANNEL_NAMES),
+        "labels": list(spec.LABELS), "blank": spec.BLANK, "fs_hz": spec.FS_HZ,
+        "channel_names": list(spec.CHANNEL_NAMES),
         "dsp": spec.dsp_description(), "input_layout": "(T, bands=2, electrodes=16, freq=33)",
         "outputs": "log_probs", "frame_hop": spec.HOP, "n_fft": spec.N_FFT,
         "model_config": cfg, "train_config": {k: (list(v) if isinstance(v, tuple) else v)
@@ -295,7 +297,7 @@ def evaluate(
     options: dict[str, Any] | None,
     plan: SimulationPlan | None = None,
 ) -> dict[str, Any]:
-    """Score a checkpoint: ``cer``, ``ier``, ``der``, ``ser`` (percent), ``algorithmic_latency_ms``, ``model``, ``n_params``.
+    """Score a checkpoint: ``cer``, ``ier``, ``der``, ``ser`` (%), ``algorithmic_latency_ms``, ``model``, ``n_params``.
 
     The top-level rates are those of the beam search with the LM when
     ``options["lm"]`` names one (``decoder`` says which), else of greedy decoding;

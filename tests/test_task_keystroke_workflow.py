@@ -1,0 +1,72 @@
+"""Keystroke task end to end: a short CTC run on simulated typing, checkpoint, eval with an LM, the LM verb.
+
+The run is far too short to learn key identities (a few hundred CTC steps on a
+minute of typing: the loss leaves the all-blank start and settles near the key
+unigram entropy), so this checks the mechanics and the bookkeeping, not accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from edgeemg.cli import lm as lm_cli
+from edgeemg.data.sim_keystroke import corpus_sentences
+from edgeemg.errors import InvalidInputError
+from edgeemg.tasks.checkpoint import load_checkpoint, save_checkpoint
+from edgeemg.tasks.keystroke import workflow as wf
+from edgeemg.tasks.keystroke.training import TrainConfig
+
+PLAN = wf.SimulationPlan(train_sessions=2, seconds=15.0, eval_seconds=12.0)
+
+
+@pytest.fixture(scope="module")
+def lm_file(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("lm") / "lm.bin"
+    corpus = out.with_name("corpus.txt")
+    corpus.write_text("\n".join(corpus_sentences()), encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-q", "--quiet", action="store_true")
+    lm_cli.add_parser(parser.add_subparsers(dest="verb"))
+    args = parser.parse_args(["lm", "build", str(corpus), "-o", str(out), "--order", "4", "--json"])
+    assert args.run(args) == 0
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    ckpt = wf.train(None, simulate=True, model="cnn_lstm", epochs=EPOCHS, device="cpu", seed=0, progress=False,
+                    options={}, preset="tiny", plan=PLAN, train_config=TrainConfig(batch_size=8, lr=3e-3))
+    path = save_checkpoint(tmp_path_factory.mktemp("ckpt") / "ks.npz", ckpt)
+    return load_checkpoint(path, task="keystroke")
+
+
+EPOCHS = 3
+
+
+def test_train_checkpoint_and_eval_with_lm(trained, lm_file) -> None:
+    out = wf.evaluate(trained, None, simulate=True, seed=0, device="cpu", progress=False, options={"lm": lm_file},
+                      plan=PLAN)
+    for key in ("cer", "ier", "der", "ser", "algorithmic_latency_ms", "model", "n_params"):
+        assert key in out
+    assert out["protocol"].startswith("personalised")
+    assert out["decoder"] == "beam+lm" and out["model"] == "cnn_lstm"
+    json.dumps(out)
+    g = out["greedy"]
+    assert g["cer"] == pytest.approx(g["ier"] + g["der"] + g["ser"])
+    assert 0.0 <= out["beam_lm"]["cer"] and out["n_target_chars"] > 50
+    hist = trained.meta["history"]
+    assert hist["train_loss"][-1] < hist["train_loss"][0]
+    assert trained.meta["summary"]["n_params"] == out["n_params"]
+    assert trained.meta["dsp"] == [{"stage": "log_spectrogram", "n_fft": 64, "hop": 16}]
+
+
+def test_workflow_refuses_bad_arguments(trained) -> None:
+    with pytest.raises(InvalidInputError, match="do not apply"):
+        wf.evaluate(trained, None, simulate=True, seed=0, device="cpu", progress=False, options={"split": 0.5})
+    with pytest.raises(InvalidInputError, match="Allowed values are tds, cnn_lstm"):
+        wf.train(None, simulate=True, model="gru", epochs=1, device="cpu", seed=0, progress=False, options={})
+    with pytest.raises(InvalidInputError, match="exactly one data source"):
+        wf.evaluate(trained, None, simulate=False, seed=0, device="cpu", progress=False, options={})
