@@ -17,6 +17,13 @@ conv_cache'[, h', c'])``, so an exported graph carries the state and a torch-fre
 runtime feeds it back hop after hop. Any chunking, down to one frame, gives the
 offline emissions (tested to float32 rounding).
 
+Export note (checked by hand, tiny models): ``torch.onnx.export(..., dynamo=True)`` of
+:class:`StreamingTDS` matches torch to 1e-6 with the time axis dynamic and the state
+fed back; :class:`StreamingCnnLstm` matches at the traced chunk length, but its
+dynamic-length graph fails in onnxruntime (a reshape before the head keeps the traced
+T), so export it at the runtime's fixed hop (5 frames = 40 ms). The legacy exporter
+(``dynamo=False``) gives wrong outputs for both (up to 0.3 in log-probability).
+
 **Algorithmic latency** (``algorithmic_latency_ms``): the future signal an
 emission at frame ``t`` needs beyond the samples of frame ``t`` itself, plus the
 wait for a frame to complete (one hop, 8 ms): 8 ms for every causal model. CTC
