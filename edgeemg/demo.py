@@ -186,7 +186,7 @@ def run_demo(task: str = "gait", *, seconds: float = 20.0, seed: int = 1, speed:
     from edgeemg.cli.bench import torch_eager_ms
     from edgeemg.runtime.bench import bench_bundle, format_report
     from edgeemg.runtime.bundle import load_bundle
-    from edgeemg.runtime.stream import stream
+    from edgeemg.runtime.streaming import stream
 
     out = out if out is not None else sys.stdout
     bundle_path, ckpt_path, built = demo_bundle(task, cache=cache, plan=plan, rebuild=rebuild, progress=progress)

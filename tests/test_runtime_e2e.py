@@ -31,7 +31,7 @@ from edgeemg.bridge import Block, Gap, SimulatedBand  # noqa: E402
 from edgeemg.errors import BundleError  # noqa: E402
 from edgeemg.runtime.bundle import load_bundle  # noqa: E402
 from edgeemg.runtime.engine import Engine  # noqa: E402
-from edgeemg.runtime.stream import stream  # noqa: E402
+from edgeemg.runtime.streaming import stream  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = """task = "{task}"

@@ -194,7 +194,7 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
     from edgeemg.bridge import SimulatedBand, open_band
     from edgeemg.runtime.bundle import load_bundle
     from edgeemg.runtime.engine import Engine
-    from edgeemg.runtime.stream import Stream
+    from edgeemg.runtime.streaming import Stream
     from edgeemg.runtime.targets import load_target
 
     if simulate == (port is not None):

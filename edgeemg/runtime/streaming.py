@@ -117,8 +117,10 @@ class Stream:
         return self.engine.stats()
 
     def _ended(self) -> bool:
-        done = getattr(self.band, "done", None)  # finite simulated bands say when everything was delivered
-        return bool(done)
+        if getattr(self.band, "done", False):  # finite simulated bands say when everything was delivered
+            return True
+        # a serial band told not to reconnect is finished once its port is gone
+        return getattr(self.band, "reconnect", True) is False and getattr(self.band, "connected", True) is False
 
     def __iter__(self) -> Iterator[Event]:
         band, eng = self.band, self.engine
