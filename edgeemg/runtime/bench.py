@@ -298,7 +298,8 @@ def format_report(r: BenchReport) -> str:
         base = r.model_ms.get("int8")
         for other in ("torch-eager", "fp32"):
             if base and other in r.model_ms:
-                lines.append(f"  int8 is {r.model_ms[other] / base:.2f}x faster than {other}")
+                ratio = r.model_ms[other] / base
+                lines.append(f"  {other} / int8 = {ratio:.2f}x (int8 {'faster' if ratio >= 1 else 'SLOWER'})")
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)
 
