@@ -1,11 +1,26 @@
 """Export evidence (issue 6): fp32 vs pruned vs pruned+int8, ONNX and TFLite, for gait and muscle health.
 
-For each task a small model is trained on simulated data and exported twice
-(recipe with pruning off, and the shipped recipe), so the table has the
-unpruned fp32 model, the pruned fp32 model and the pruned int8 model in both
-formats: file size, parameters, MACs, the task metric on held-out subjects and
-the median / p99 latency of one item (batch 1) on one core, next to PyTorch
-eager fp32 measured in the same run. Gates compare ratios from this run only.
+For each task a model is trained on simulated data and exported with pruning
+off and with the shipped recipe, so the table has the unpruned fp32 model, the
+pruned fp32 model and the pruned int8 model in both formats: file size,
+parameters, MACs, the task metric on held-out subjects and the median / p99
+latency of one item (batch 1) on one core, next to PyTorch eager fp32 measured
+in the same run. Where the shipped recipe does not prune (``method = "none"``,
+the muscle model: see ``export/muscle.toml``) the second export would repeat
+the first, so its rows are the unpruned bundle's and say so.
+
+The muscle model is trained to the accuracy the task reaches on simulated data
+(16 subjects x 10 s, 15 epochs: ~0.9 validation macro F1) rather than a
+six-epoch smoke model, because an undertrained model's metric says nothing
+about what pruning and quantization cost. The gait CNN plateaus after a few
+epochs on this simulator (validation macro F1 ~0.55 at 6 and at 15 epochs), so
+it keeps 6. Total run time is about 6-8 minutes on 2 shared cores.
+
+Gates, from this run only: int8 (ONNX and TFLite) at least 2x faster than
+PyTorch eager fp32, and int8 metric loss against the unpruned fp32 checkpoint
+within the recipe's ``max_loss_pp``. The size ratio is reported, not gated
+(the muscle model's 16.5 k parameters are outweighed by the int8 graph's
+per-tensor metadata; the report in ``export/muscle.toml`` gives the bytes).
 
 Run: ``.venv/bin/python -m pytest benchmarks/test_bench_export.py -s`` (the
 table prints at the end; ``EDGEEMG_EXPORT_TABLE=path.md`` also writes it).
@@ -28,7 +43,7 @@ from edgeemg.runtime.bundle import load_bundle  # noqa: E402
 
 TASKS = {
     "gait": {"plan": dict(n_subjects=6, seconds=60.0, eval_subjects=3), "model": "cnn", "epochs": 6},
-    "muscle": {"plan": dict(n_subjects=12, seconds=10.0, eval_subjects=6), "model": "attention", "epochs": 6},
+    "muscle": {"plan": dict(n_subjects=16, seconds=10.0, eval_subjects=6), "model": "attention", "epochs": 15},
 }
 ROUNDS = 300
 ROWS: list[dict] = []
@@ -64,9 +79,14 @@ def _exported(task: str, tmp_root: Path) -> tuple:
     base["tolerance"]["max_loss_pp"] = 100.0  # measured and reported here, not gated: the table is the evidence
     unpruned = dict(base, prune=dict(base["prune"], method="none"))
     src = DataSource(plan=plan)
-    full = export_checkpoint(ck, tmp / "full", recipe=recipe_from_dict(unpruned), source=src, progress=False)
-    pruned = export_checkpoint(ck, tmp / "pruned", recipe=recipe_from_dict(base), source=src, progress=False)
-    _CACHE[task] = (ck, load_bundle(full.bundle), load_bundle(pruned.bundle))
+    full = load_bundle(export_checkpoint(ck, tmp / "full", recipe=recipe_from_dict(unpruned), source=src,
+                                         progress=False).bundle)
+    if base["prune"]["method"] == "none" or base["prune"]["ratio"] == 0:
+        pruned = full  # the shipped recipe does not prune: its bundle is the unpruned one
+    else:
+        pruned = load_bundle(export_checkpoint(ck, tmp / "pruned", recipe=recipe_from_dict(base), source=src,
+                                               progress=False).bundle)
+    _CACHE[task] = (ck, full, pruned)
     return _CACHE[task]
 
 
@@ -142,6 +162,9 @@ def test_latency(task, variant, benchmark, timings, export_root):
         cost, value, size = full.manifest["pruning"]["before"], full.manifest["metrics"]["torch-fp32"][metric], None
     else:
         label, fmt = variant.rsplit(" ", 1)
+        if pruned is full and label == "pruned fp32":
+            ROWS.append({"task": task, "variant": variant, "unavailable": "not pruned: the recipe says method none"})
+            pytest.skip(f"{task}: the shipped recipe does not prune")
         bundle = full if label == "fp32" else pruned
         name = f"{fmt}-{'int8' if 'int8' in label else 'fp32'}"
         art = bundle.manifest["artifacts"][name]
@@ -153,43 +176,61 @@ def test_latency(task, variant, benchmark, timings, export_root):
         value, size = art["metric"][metric], bundle.manifest["files"][art["file"]]["bytes"]
     med, p99 = _measure(benchmark, fn)
     timings.record(f"export.{task}.{variant}", med, f"median of {ROUNDS}, one core, batch 1; p99 {p99 * 1e3:.3f} ms")
-    ROWS.append({"task": task, "variant": variant, "bytes": size, "params": cost["params"], "macs": cost["macs"],
-                 "metric": metric, "value": value, "median_ms": med * 1e3, "p99_ms": p99 * 1e3})
+    ROWS.append({"task": task, "variant": variant + (" (not pruned)" if pruned is full and "pruned" in variant else ""),
+                 "bytes": size, "params": cost["params"], "macs": cost["macs"], "metric": metric, "value": value,
+                 "median_ms": med * 1e3, "p99_ms": p99 * 1e3, "timing": f"export.{task}.{variant}"})
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_goals(task, timings, export_root):
-    """Gate: int8 ONNX >= 2x faster than PyTorch eager fp32 (same run). Size ratio and int8 loss are reported."""
+    """Gates: int8 >= 2x faster than PyTorch eager fp32 (same run), int8 loss <= the recipe's max_loss_pp.
+
+    The loss is the export's own figure: the int8 artifact's metric against the
+    *unpruned* fp32 checkpoint's on the same held-out subjects, so what pruning
+    costs counts. The size ratio (int8 file / unpruned fp32 file) is reported.
+    """
     _, full, pruned = _exported(task, export_root)
+    eager = f"export.{task}.torch eager fp32"
     for fmt in ("onnx", "tflite"):
         fast = f"export.{task}.pruned+int8 {fmt}"
-        if fast in timings.seconds and f"export.{task}.torch eager fp32" in timings.seconds:
+        if fast in timings.seconds and eager in timings.seconds:
             ROWS.append({"task": task, "variant": f"speed-up {fmt} int8 vs torch eager",
-                         "ratio": timings.seconds[f"export.{task}.torch eager fp32"] / timings.seconds[fast]})
-    timings.require_ratio(f"{task} onnx int8 vs torch eager fp32", slow=f"export.{task}.torch eager fp32",
-                          fast=f"export.{task}.pruned+int8 onnx", at_least=2.0)
+                         "ratio": timings.seconds[eager] / timings.seconds[fast]})
+            timings.require_ratio(f"{task} {fmt} int8 vs torch eager fp32", slow=eager, fast=fast, at_least=2.0)
     files = {n: e["bytes"] for n, e in full.manifest["files"].items()}
     pfiles = {n: e["bytes"] for n, e in pruned.manifest["files"].items()}
-    # size goal (<= 30 %) is reported, not gated: a 16 k-parameter model is dominated by graph overhead
-    ROWS.append({"task": task, "variant": "int8 onnx size / fp32 onnx size",
-                 "ratio_text": f"{100 * pfiles['model.int8.onnx'] / files['model.fp32.onnx']:.0f} %"})
-    ROWS.append({"task": task, "variant": "int8 loss vs fp32 (pp)",
-                 "ratio_text": f"{pruned.manifest['metrics']['max_int8_loss_pp']:.2f} pp"})
+    for fmt in ("onnx", "tflite"):
+        if f"model.int8.{fmt}" in pfiles and f"model.fp32.{fmt}" in files:
+            ROWS.append({"task": task, "variant": f"int8 {fmt} size / fp32 {fmt} size",
+                         "ratio_text": f"{100 * pfiles[f'model.int8.{fmt}'] / files[f'model.fp32.{fmt}']:.0f} %"})
+    metrics = pruned.manifest["metrics"]
+    limit = load_recipe(task).tolerance.max_loss_pp
+    for name in ("onnx-int8", "tflite-int8"):
+        art = pruned.manifest["artifacts"][name]
+        if "loss_pp" in art:
+            ROWS.append({"task": task, "variant": f"{name} loss vs unpruned fp32 (pp)",
+                         "ratio_text": f"{art['loss_pp']:.2f} pp (limit {limit:g})"})
+    assert metrics["max_int8_loss_pp"] <= limit, (
+        f"{task}: int8 loses {metrics['max_int8_loss_pp']:.2f} pp of {metrics['metric']} against the unpruned fp32 "
+        f"model, more than the recipe's max_loss_pp {limit:g}")
 
 
 def _table() -> str:
-    lines = ["| task | variant | size | params | MACs | metric | median ms | p99 ms |", "|---|---|---|---|---|---|---|---|"]
+    eager = {r["task"]: r["median_ms"] for r in ROWS if r.get("variant") == "torch eager fp32"}
+    lines = ["| task | variant | size | params | MACs | metric | median ms | p99 ms | eager / this |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in ROWS:
         if "ratio_text" in r:
-            lines.append(f"| {r['task']} | {r['variant']} | | | | {r['ratio_text']} | | |")
+            lines.append(f"| {r['task']} | {r['variant']} | | | | {r['ratio_text']} | | | |")
         elif "ratio" in r:
-            lines.append(f"| {r['task']} | {r['variant']} | | | | | {r['ratio']:.1f}x | |")
+            lines.append(f"| {r['task']} | {r['variant']} | | | | | | | {r['ratio']:.1f}x |")
         elif "unavailable" in r:
-            lines.append(f"| {r['task']} | {r['variant']} | unavailable: {r['unavailable'][:80]} | | | | | |")
+            lines.append(f"| {r['task']} | {r['variant']} | {r['unavailable'][:80]} | | | | | | |")
         else:
             size = "-" if r["bytes"] is None else f"{r['bytes'] / 1024:.1f} KiB"
-            lines.append(f"| {r['task']} | {r['variant']} | {size} | {r['params']} | {r['macs']} | "
-                         f"{r['metric']} {r['value']:.4f} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} |")
+            speed = f"{eager[r['task']] / r['median_ms']:.1f}x" if r["task"] in eager else ""
+            lines.append(f"| {r['task']} | {r['variant']} | {size} | {r['params']:,} | {r['macs']:,} | "
+                         f"{r['metric']} {r['value']:.4f} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | {speed} |")
     return "\n".join(lines)
 
 

@@ -308,10 +308,48 @@ def test_muscle_cnn_exports_with_parity(muscle_ckpts, tmp_path):
         _check_parity(name, got, ref)
 
 
-def test_attention_tflite_int8_is_recorded_unavailable_not_faked(muscle_ckpts, tmp_path):
+def _softmax_output_qparams(path: Path) -> list[tuple[float, int]]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    it.allocate_tensors()
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    return [tensors[o]["quantization"] for op in it._get_ops_details() if op["op_name"] == "SOFTMAX"
+            for o in op["outputs"]]
+
+
+def test_attention_tflite_int8_has_an_int8_softmax_and_agrees_with_pytorch(muscle_ckpts, tmp_path):
+    """The attention softmax sits behind a flatten; TFLite's int8 SOFTMAX only prepares with output 1/256, -128."""
+    import torch
+
+    from edgeemg.export.chain import export_checkpoint
+    from edgeemg.export.recipe import load_recipe
+    from edgeemg.tasks.muscle_health import spec
+
+    ck = muscle_ckpts["attention"]
+    recipe = load_recipe(_recipe(tmp_path, "muscle", prune__method="none", tolerance__max_loss_pp=100.0))
+    res = export_checkpoint(ck, tmp_path / "a", recipe=recipe, formats=("tflite",), progress=False)
+    b = load_bundle(res.bundle)
+    assert b.manifest["artifacts"]["tflite-int8"].get("status") != "unavailable"
+    path = b.artifact("tflite", "int8")
+    assert _softmax_output_qparams(path) == [(1.0 / 256, -128)]
+    recs = muscle_wf.simulate_recordings(3, seed=9, seconds=4.0, first_subject=700)
+    zs = next(s for s in ck.meta["dsp"] if s["stage"] == "zscore")
+    x = muscle_wf.make_segments(recs, ck.meta["dsp"], spec.time_description(zs), ck.meta["fs_hz"]).x
+    with torch.no_grad():
+        ref = muscle_wf.build_network(ck).eval()(torch.from_numpy(x)).numpy()
+    _check_parity("tflite-int8", _run_tflite(path, x), ref)
+
+
+def test_a_converter_failure_is_recorded_unavailable_not_faked(muscle_ckpts, tmp_path, monkeypatch):
+    from edgeemg.export import tflite_export
     from edgeemg.export.chain import export_checkpoint
     from edgeemg.export.recipe import load_recipe
 
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Node number 25 (SOFTMAX) failed to prepare.")
+
+    monkeypatch.setattr(tflite_export, "convert_int8", refuse)
     recipe = load_recipe(_recipe(tmp_path, "muscle", prune__method="none", tolerance__max_loss_pp=100.0))
     res = export_checkpoint(muscle_ckpts["attention"], tmp_path / "a", recipe=recipe, formats=("tflite",),
                             progress=False)

@@ -59,6 +59,49 @@ def convert_fp32(module: Any, input_shape: tuple[int, ...], path: Path) -> Path:
     return path
 
 
+def _quantizer_class() -> type:
+    """litert-torch's ``PT2EQuantizer`` that also gives a softmax behind a reshape TFLite's fixed int8 output.
+
+    TFLite's int8 SOFTMAX kernel only prepares with output scale 1/256 and zero
+    point -128 (probabilities on [0, 1) in 256 steps). litert-torch annotates
+    a softmax with those fixed parameters only when the tensor feeding it is
+    itself annotated, and a ``flatten`` (``aten.view``) between a conv and the
+    softmax, as in the muscle model's attention pooling, is not; the softmax
+    output then took the observed range of its consumer (``mul``), e.g. scale
+    1/4096, and the interpreter refused the model. This pass runs after the
+    stock annotation: an unannotated softmax gets an observed int8 input and
+    the fixed output, and every consumer reads that output with the same
+    (shared) parameters, so no requantisation step sits in between.
+    """
+    from litert_torch.quantize import pt2e_quantizer
+    from litert_torch.quantize.pt2e_quantizer_utils import get_fixed_qparams_qspec, get_input_act_qspec
+    import torch
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    class SoftmaxFixedQParamsQuantizer(pt2e_quantizer.PT2EQuantizer):
+        def annotate(self, model: Any) -> Any:
+            model = super().annotate(model)
+            cfg = self.global_config
+            fixed, act = get_fixed_qparams_qspec(cfg), get_input_act_qspec(cfg)
+            if fixed is None or act is None:  # dynamic quantization: activations stay float
+                return model
+            for node in model.graph.nodes:
+                if node.op != "call_function" or node.target != torch.ops.aten._softmax.default:
+                    continue
+                ann = node.meta.get("quantization_annotation")
+                if ann is not None and ann._annotated:
+                    continue
+                node.meta["quantization_annotation"] = QuantizationAnnotation(
+                    input_qspec_map={node.args[0]: act}, output_qspec=fixed, _annotated=True)
+                for user in node.users:
+                    user_ann = user.meta.get("quantization_annotation")
+                    if user_ann is not None and node in user_ann.input_qspec_map:
+                        user_ann.input_qspec_map[node] = SharedQuantizationSpec(node)
+            return model
+
+    return SoftmaxFixedQParamsQuantizer
+
+
 def convert_int8(module: Any, input_shape: tuple[int, ...], path: Path, calibration: Iterable[NDArray[np.float32]],
                  per_channel: bool = True) -> Path:
     """Static int8 TFLite: torch.export -> PT2E prepare -> calibrate -> convert -> litert-torch."""
@@ -72,7 +115,7 @@ def convert_int8(module: Any, input_shape: tuple[int, ...], path: Path, calibrat
     # core-ATen decompositions turn softmax.int into _softmax, which litert-torch's quantizer annotates with
     # the fixed output scale 1/256 that TFLite's int8 SOFTMAX kernel requires (else it refuses to prepare)
     graph = torch.export.export(module.eval(), example).run_decompositions().module()
-    quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
+    quantizer = _quantizer_class()().set_global(
         pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False))
     graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
     with torch.no_grad():
