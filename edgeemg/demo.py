@@ -194,7 +194,7 @@ def run_demo(task: str = "gait", *, seconds: float = 20.0, seed: int = 1, speed:
     with SimulatedBand(task, seed=seed, seconds=seconds, speed=speed, pty=True) as band:
         _say(f"[demo] simulated '{task}' band on {band.port_path} ({band.info.n_channels} ch @ {band.info.fs_hz:g} Hz, "
              f"{seconds:g} s at {speed:g}x real time); decoding with {bundle_path.name}", progress)
-        st = stream(band, bundle, skip_after_ms=None if speed <= 1.0 else float("inf"))
+        st = stream(band, bundle, skip_after_ms=None if speed <= 1.0 else float("inf"), idle_timeout_s=5.0)
         n = 0
         for ev in st:
             print(describe_event(ev), file=out, flush=True)

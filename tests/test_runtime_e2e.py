@@ -151,7 +151,7 @@ def test_pty_stream_matches_offline_reference(bundles, task):
     seconds = {"gait": 8.0, "muscle": 5.0}[task]
     with SimulatedBand(task, seed=5, seconds=seconds, speed=8.0, pty=True) as sim:
         rec = Recorder(sim)
-        s = stream(rec, bundle, skip_after_ms=float("inf"))
+        s = stream(rec, bundle, skip_after_ms=float("inf"), idle_timeout_s=10.0)  # never hang; all samples checked
         events = list(s)
     blocks = [it for it in rec.items if isinstance(it, Block)]
     assert not [it for it in rec.items if isinstance(it, Gap)]

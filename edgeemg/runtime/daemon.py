@@ -215,7 +215,9 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
             except DeviceError as exc:
                 raise DeviceError(
                     f"{exc}; is the band plugged in and this user in the port's group (dialout)?") from exc
+        # a finite simulation that has been silent for 5 s is over, whatever the pty's byte count says
         st = Stream(band, engine=engine, seconds=None if simulate else seconds,
+                    idle_timeout_s=5.0 if simulate and seconds is not None else None,
                     on_event=lambda e: snk.write(e.to_dict()),
                     on_metrics=lambda m: _metrics(snk, m, sink != "stdout"), metrics_every_s=metrics_every_s)
         log.info("decoding %s (%s, %s %s) from %s -> %s", bundle.path, bundle.task, engine.backend.name, precision,
