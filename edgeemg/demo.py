@@ -63,8 +63,8 @@ class DemoPlan:
 
 #: Tasks whose bundle the demo can build today (keystroke and motor units join when their export hooks do).
 DEMO_PLANS: dict[str, DemoPlan] = {
-    "gait": DemoPlan(model="cnn", subjects=8, seconds=40.0, epochs=6),
-    "muscle": DemoPlan(model="cnn", subjects=9, seconds=10.0, epochs=6),
+    "gait": DemoPlan(model="cnn", subjects=8, seconds=40.0, epochs=6, finetune_epochs=3),
+    "muscle": DemoPlan(model="cnn", subjects=9, seconds=10.0, epochs=6, finetune_epochs=3),
 }
 
 
