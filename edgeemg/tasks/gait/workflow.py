@@ -25,6 +25,7 @@ from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.classification import RbfSvm, classification_report, subject_split
 from edgeemg.tasks.gait import spec
 from edgeemg.tasks.gait.decoder import GaitDecoder, SmootherConfig, count_changes, transition_delays
+from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 
 log = logging.getLogger(__name__)
 
@@ -178,16 +179,6 @@ def make_windows(recs: list[Recording], description: list[dict[str, Any]], fs_hz
                      np.concatenate(rec_idx), np.concatenate(ends))
 
 
-def _check_options(options: dict[str, Any] | None, allowed: tuple[str, ...], verb: str) -> dict[str, Any]:
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise InvalidInputError(
-            f"gait {verb}: option(s) {', '.join('--' + u for u in unknown)} do not apply to this task; "
-            f"it takes {', '.join('--' + a for a in allowed)}"
-        )
-    return options
-
 
 # ------------------------------------------------------------------------------ train
 
@@ -204,11 +195,8 @@ def train(
     options: dict[str, Any] | None,
 ) -> Checkpoint:
     """Train ``model`` ("cnn" or "svm") and return its checkpoint (see the module docstring)."""
-    options = _check_options(options, TRAIN_OPTIONS, "train")
-    if model not in MODELS:
-        raise InvalidInputError(f"gait: invalid model '{model}'. Allowed values are {', '.join(MODELS)}.")
-    if epochs is not None and epochs < 1:
-        raise InvalidInputError(f"gait: --epochs must be >= 1, got {epochs}")
+    options = check_options("gait", options, TRAIN_OPTIONS, "train")
+    check_model_and_epochs("gait", model, MODELS, epochs)
     recs = load_recordings(data, simulate, seed=seed, for_eval=False, progress=progress)
     fs_hz, names = check_consistent(recs)
     split = subject_split([r.subject_id for r in recs], test_fraction=VALIDATION_FRACTION, seed=seed)
@@ -329,7 +317,7 @@ def evaluate(
     latency (documented, and measured as the median delay from a true
     transition to the emitted one, minus the raw classifier's).
     """
-    options = _check_options(options, EVAL_OPTIONS, "eval")
+    options = check_options("gait", options, EVAL_OPTIONS, "eval")
     meta = checkpoint.meta
     if checkpoint.task != TASK:
         raise CheckpointError(f"gait eval: checkpoint is for task '{checkpoint.task}', expected '{TASK}'")

@@ -33,6 +33,7 @@ from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.motor_units import spec
 from edgeemg.tasks.motor_units.decoder import DecoderConfig, spike_trains_from_outputs
 from edgeemg.tasks.motor_units.metrics import score_decoding
+from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 
 log = logging.getLogger(__name__)
 
@@ -153,16 +154,6 @@ def _check_split(split: Any) -> float:
     return float(split)
 
 
-def _options(options: dict[str, Any] | None, allowed: tuple[str, ...], verb: str) -> dict[str, Any]:
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise InvalidInputError(
-            f"motor-units {verb}: option(s) {', '.join('--' + u for u in unknown)} do not apply to this task; "
-            f"it takes {', '.join('--' + a for a in allowed)}"
-        )
-    return options
-
 
 def windows_of(rec: Recording, description: list[dict[str, Any]]) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """The whole recording through one fresh DSP chain: windows (n, w, C) and their last-sample indices."""
@@ -250,11 +241,8 @@ def train(
     from edgeemg.tasks.motor_units.training import FitConfig, fit, mean_f1, predict
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
-    options = _options(options, TRAIN_OPTIONS, "train")
-    if model not in MODELS:
-        raise InvalidInputError(f"motor-units: invalid model '{model}'. Allowed values are {', '.join(MODELS)}.")
-    if epochs is not None and epochs < 1:
-        raise InvalidInputError(f"motor-units: --epochs must be >= 1, got {epochs}")
+    options = check_options("motor-units", options, TRAIN_OPTIONS, "train")
+    check_model_and_epochs("motor-units", model, MODELS, epochs)
     labels = options.get("labels", "teacher")
     if labels not in ("teacher", "truth"):
         raise InvalidInputError(f"motor-units: --labels must be 'teacher' or 'truth', got {labels!r}")
@@ -381,7 +369,7 @@ def evaluate(
     from edgeemg.tasks.motor_units.training import predict
     from edgeemg.tasks.torch_support import resolve_device
 
-    options = _options(options, EVAL_OPTIONS, "eval")
+    options = check_options("motor-units", options, EVAL_OPTIONS, "eval")
     meta = checkpoint.meta
     if checkpoint.task != TASK:
         raise CheckpointError(f"motor-units eval: checkpoint is for task '{checkpoint.task}', expected '{TASK}'")

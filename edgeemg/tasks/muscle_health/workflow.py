@@ -24,6 +24,7 @@ from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.classification import RbfSvm, classification_report, confusion_matrix, subject_split
 from edgeemg.tasks.muscle_health import spec
 from edgeemg.tasks.muscle_health.decoder import DecisionConfig, MuscleDecoder
+from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 
 log = logging.getLogger(__name__)
 
@@ -177,16 +178,6 @@ def make_segments(recs: list[Recording], dsp: list[dict[str, Any]], time_dsp: li
                       np.concatenate(rec_idx), np.concatenate(ends))
 
 
-def _check_options(options: dict[str, Any] | None, allowed: tuple[str, ...], verb: str) -> dict[str, Any]:
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise InvalidInputError(
-            f"muscle {verb}: option(s) {', '.join('--' + u for u in unknown)} do not apply to this task; "
-            f"it takes {', '.join('--' + a for a in allowed)}"
-        )
-    return options
-
 
 def train(
     data: list[Path] | None,
@@ -200,11 +191,8 @@ def train(
     options: dict[str, Any] | None,
 ) -> Checkpoint:
     """Train ``model`` ("attention", "cnn" or "svm") and return its checkpoint."""
-    options = _check_options(options, TRAIN_OPTIONS, "train")
-    if model not in MODELS:
-        raise InvalidInputError(f"muscle: invalid model '{model}'. Allowed values are {', '.join(MODELS)}.")
-    if epochs is not None and epochs < 1:
-        raise InvalidInputError(f"muscle: --epochs must be >= 1, got {epochs}")
+    options = check_options("muscle", options, TRAIN_OPTIONS, "train")
+    check_model_and_epochs("muscle", model, MODELS, epochs)
     recs = load_recordings(data, simulate, seed=seed, for_eval=False, progress=progress)
     fs_hz = check_consistent(recs)
     split = subject_split([r.subject_id for r in recs], test_fraction=VALIDATION_FRACTION, seed=seed,
@@ -326,7 +314,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Segment-level ``accuracy``, ``macro_f1``, ``per_class_f1``, ``per_class_recall``, ``confusion``, plus
     ``per_record`` (the decoder's final running decision per record) and ``model``."""
-    options = _check_options(options, EVAL_OPTIONS, "eval")
+    options = check_options("muscle", options, EVAL_OPTIONS, "eval")
     if checkpoint.task != TASK:
         raise CheckpointError(f"muscle eval: checkpoint is for task '{checkpoint.task}', expected '{TASK}'")
     meta = checkpoint.meta
