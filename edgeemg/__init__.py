@@ -6,6 +6,8 @@ a board and never loads torch::
     import edgeemg
     bundle = edgeemg.load_bundle("gait.int8/")        # verifies every file's sha256 and the manifest
     band = edgeemg.open_band("/dev/ttyACM0")          # or edgeemg.SimulatedBand("keystroke", seed=0)
+    for event in edgeemg.stream(band, bundle):        # events carry .time, .latency_ms and the task's payload
+        print(event)
     rec = edgeemg.data.read_emg2qwerty("session.hdf5")
 """
 
@@ -22,6 +24,7 @@ _EXPORTS = {
     "EdgeEmgError": "edgeemg.errors",
     "load_bundle": "edgeemg.runtime.bundle",
     "Bundle": "edgeemg.runtime.bundle",
+    "stream": "edgeemg.runtime",
 }
 _SUBMODULES = ("data", "dsp", "bridge", "runtime", "tasks", "export", "decompose")
 
