@@ -246,12 +246,14 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
     cost_before = model_cost(te.module, te.input_shape)
     module, layers = te.module, []
     if recipe.prune.method == "l1-filter" and recipe.prune.ratio > 0 and te.prune_groups:
-        module, layers = prune_structured(te.module, te.prune_groups, recipe.prune.ratio)
+        module, layers = prune_structured(te.module, te.prune_groups, recipe.prune.ratio,
+                                         recipe.prune.channel_multiple)
         module = te.finetune(module, recipe.prune.finetune_epochs, False)
     cost_after = model_cost(module, te.input_shape)
     pruned_scores = _torch_scores(module, x_held)
     pruned_metrics = te.metric(y_held, pruned_scores)
     pruning = {"method": recipe.prune.method, "ratio": recipe.prune.ratio,
+               "channel_multiple": recipe.prune.channel_multiple,
                "finetune_epochs": recipe.prune.finetune_epochs if layers else 0, "layers": layers,
                "before": cost_before.to_dict(), "after": cost_after.to_dict()}
     display.done(f"params {cost_before.params} -> {cost_after.params}, MACs {cost_before.macs} -> {cost_after.macs}")
@@ -361,8 +363,9 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
         **te.manifest,
         "input": {"name": "x", "shape": in_shape, "dtype": "float32",
                   "layout": "(batch, *item) as the DSP chain produces items"},
-        "outputs": [{"name": "logits", "shape": [None, len(te.manifest["labels"])], "dtype": "float32",
-                     "kind": "logits"}],
+        # a task may describe its output itself (motor units: multi-output sigmoid "probabilities", one per unit)
+        "outputs": te.manifest.get("outputs") or [{"name": "logits", "shape": [None, len(te.manifest["labels"])],
+                                                   "dtype": "float32", "kind": "logits"}],
         "artifacts": artifacts,
         "default_artifacts": {"onnx": "onnx-int8", "tflite": "tflite-int8"},
         "quantization": {"onnx": quant_record, "calibration": {**te.calibration.stats(), "notes": te.notes},
