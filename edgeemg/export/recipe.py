@@ -25,6 +25,7 @@ class PruneConfig:
     method: str = "l1-filter"
     ratio: float = 0.25
     finetune_epochs: int = 3
+    channel_multiple: int = 1  # kept filter counts rounded to a multiple of this (SIMD-friendly channel blocks)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ def recipe_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Recipe:
     for name in ("fp32_rtol", "int8_rtol"):
         if not getattr(recipe.tolerance, name) > 0:
             raise InvalidInputError(f"{source}: [tolerance] {name} must be > 0, got {getattr(recipe.tolerance, name)}")
+    if recipe.prune.channel_multiple < 1:
+        raise InvalidInputError(f"{source}: [prune] channel_multiple must be >= 1, got {recipe.prune.channel_multiple}")
     if recipe.prune.finetune_epochs < 0:
         raise InvalidInputError(f"{source}: [prune] finetune_epochs must be >= 0, got {recipe.prune.finetune_epochs}")
     return recipe
@@ -123,7 +126,8 @@ def load_recipe(path_or_task: str | Path) -> Recipe:
     """Load ``export/<task>.toml`` by task name, or any recipe file by path."""
     path = Path(path_or_task)
     if path.suffix != ".toml":
-        path = RECIPE_DIR / f"{path_or_task}.toml"
+        # file names use underscores where task names use dashes ("motor-units" -> export/motor_units.toml)
+        path = RECIPE_DIR / f"{str(path_or_task).replace('-', '_')}.toml"
     if not path.is_file():
         raise InvalidInputError(f"export recipe '{path}' does not exist")
     try:
