@@ -235,8 +235,15 @@ def train(
     seed: int,
     progress: bool,
     options: dict[str, Any] | None,
+    plan: TrainingPlan | None = None,
+    simulation: SimulationPlan | None = None,
 ) -> Checkpoint:
-    """Teacher-label (or truth-label) the training parts and fit the MO-DCNN; return its checkpoint."""
+    """Teacher-label (or truth-label) the training parts and fit the MO-DCNN; return its checkpoint.
+
+    ``plan`` and ``simulation`` default to :data:`DEFAULT_TRAINING` and
+    :data:`DEFAULT_SIMULATION`; the demo and the board tests pass smaller ones
+    (a one-minute model) without touching the module's defaults.
+    """
     from edgeemg.tasks.motor_units.models import MODCNN, MODCNNConfig
     from edgeemg.tasks.motor_units.training import FitConfig, fit, mean_f1, predict
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
@@ -249,9 +256,10 @@ def train(
     split = _check_split(options.get("split", DEFAULT_SPLIT))
     windows = spec.WindowSpec(int(options.get("window", spec.WINDOW)), int(options.get("step", spec.STEP)),
                               options.get("label_delay"))
-    plan = DEFAULT_TRAINING
+    plan = plan or DEFAULT_TRAINING
+    simulation = simulation or DEFAULT_SIMULATION
     dev = resolve_device(device)
-    recs = load_recordings(data, simulate, seed=seed)
+    recs = load_recordings(data, simulate, seed=seed, plan=simulation)
     fs_hz = recs[0].fs_hz
 
     arrays: dict[str, np.ndarray] = {}
@@ -313,7 +321,7 @@ def train(
         "teacher": teacher_meta,
         "history": history,
         "data": "simulated" if simulate else [str(p) for p in data or []],
-        "simulation": asdict(DEFAULT_SIMULATION) if simulate else None,
+        "simulation": asdict(simulation) if simulate else None,
         "seed": seed,
         "summary": {"n_units": len(units), "label_source": labels, "n_params": count_parameters(net),
                     "n_train_windows": int(len(xtr)), "n_val_windows": int(len(xva)), "val_mean_f1": val_f1,

@@ -1,0 +1,207 @@
+"""What the export chain needs from the motor-unit task (torch; export host only).
+
+Data: the checkpoint's own recording(s), re-simulated with its seed and
+simulation plan when it was trained with ``--simulate`` (else ``--data`` or the
+paths it recorded), through the checkpoint's DSP description, so calibration
+windows are bit-identical to training windows. The split in time is the
+checkpoint's (DESIGN.md): windows ending before the split calibrate and
+fine-tune (their last ``val_fraction`` picks the fine-tune epoch), windows whose
+labelled point lies after it are the held-out set. A motor-unit model decodes
+the units of the grid and person it was trained on, so "held out" means later
+in time, never another subject.
+
+Labels of the held-out windows come from the same source the student learnt
+from: the teacher's stored separation filters applied to the recording (as in
+real use, where no truth exists), or the discharge truth for ``--labels
+truth`` checkpoints. The metric is the seed's epoch-selection metric: per unit
+F1 of thresholded window probabilities (eq. 2 labels), averaged over units,
+with ``sensitivity`` and ``precision`` beside it. It is a window-level figure,
+so the int8 loss it measures is exactly the decisions the board decoder makes.
+
+Pruning: :func:`prune_groups` names the shared trunk (C1 -> C2 -> C3 inputs).
+The per-unit heads are grouped convolutions (one group per unit), which the
+chain's L1 pruner does not slice (it would have to keep the same number of
+filters in every head); ``export/motor_units.toml`` records what pruning was
+measured to give.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edgeemg.errors import CheckpointError, DataFormatError
+from edgeemg.export.hooks import DataSource, HeldOut, PruneGroup, TaskExport, WindowCalibrationReader
+from edgeemg.export.hooks import resolve_recordings_source
+from edgeemg.tasks.checkpoint import Checkpoint
+from edgeemg.tasks.motor_units import spec
+from edgeemg.tasks.motor_units import workflow as wf
+from edgeemg.tasks.motor_units.decoder import DecoderConfig
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "x"
+DECODER_CLASS = "edgeemg.tasks.motor_units.decoder:MotorUnitDecoder"
+
+
+def build_module(ckpt: Checkpoint) -> Any:
+    """The checkpoint's MO-DCNN in eval mode: (batch, window, 64) -> (batch, n_units) probabilities."""
+    return wf.load_model(ckpt)
+
+
+def prune_groups(module: Any) -> list[PruneGroup]:
+    """C1 filters -> C2 inputs; C2 filters -> C3 inputs (C3 is one dense conv over the shared map).
+
+    The heads (C3 outputs onwards) are grouped per unit and are not listed: see the module docstring.
+    """
+    del module  # the names are fixed by MODCNN
+    return [PruneGroup("c1", (("c2", 1),)), PruneGroup("c2", (("c3", 1),))]
+
+
+def unit_f1_metric(threshold: float = spec.THRESHOLD):
+    """``metric(y_true (n, units), prob (n, units)) -> {"f1", "sensitivity", "precision"}``, means over units.
+
+    Per unit, window-level counts of ``prob > threshold`` against the eq. 2
+    labels. A unit with no positive window and no detection scores 1 (nothing
+    to find, nothing claimed), as in :func:`edgeemg.tasks.motor_units.training.mean_f1`.
+    """
+
+    def metric(y_true: NDArray[np.int64], prob: NDArray[np.float32]) -> dict[str, float]:
+        p = np.asarray(prob)
+        t = np.asarray(y_true)
+        if p.shape != t.shape or p.ndim != 2:
+            raise DataFormatError(f"motor-units metric: probabilities {p.shape} and labels {t.shape} must be the "
+                                  "same (n_windows, n_units) shape")
+        pred, truth = p > threshold, t > 0.5
+        tp = (pred & truth).sum(0).astype(np.float64)
+        n_pred, n_true = pred.sum(0), truth.sum(0)
+        f1 = np.where(n_pred + n_true > 0, 2 * tp / np.maximum(n_pred + n_true, 1), 1.0)
+        sens = np.where(n_true > 0, tp / np.maximum(n_true, 1), 1.0)
+        prec = np.where(n_pred > 0, tp / np.maximum(n_pred, 1), 1.0)
+        return {"f1": float(f1.mean()), "sensitivity": float(sens.mean()), "precision": float(prec.mean())}
+
+    return metric
+
+
+def _unit_trains(ckpt: Checkpoint, rec: wf.Recording) -> list[NDArray[np.int64]]:
+    """Discharges of every head's unit over the whole recording, from the checkpoint's label source."""
+    meta = ckpt.meta
+    if meta.get("label_source") == "truth":
+        if rec.discharges is None:
+            raise DataFormatError(f"motor-units export: the checkpoint learnt truth labels but {rec.source} has no "
+                                  "discharge truth to label the calibration and held-out windows with")
+        table = dict(zip(rec.unit_ids, rec.discharges))
+        ids = [u["truth_id"] for u in meta["units"]]
+        missing = [u for u in ids if u not in table]
+        if missing:
+            raise DataFormatError(f"motor-units export: {rec.source} lacks the checkpoint's units {missing} "
+                                  f"(it has {sorted(table)}); pass the recording the checkpoint was trained on")
+        return [np.asarray(table[u], dtype=np.int64) for u in ids]
+    key = wf.TEACHER_PREFIX + "filters"
+    if key not in ckpt.arrays:
+        raise CheckpointError(f"motor-units export: checkpoint has label_source {meta.get('label_source')!r} "
+                              f"but no '{key}' arrays to label the held-out windows with")
+    from edgeemg.decompose import Decomposition, DecompositionConfig
+
+    teacher = Decomposition(discharges=(), sil=np.zeros(0), pnr_db=np.zeros(0), filters=ckpt.arrays[key],
+                            fs_hz=meta["fs_hz"], n_channels=len(meta["channel_names"]),
+                            config=DecompositionConfig.from_dict(meta["teacher"]["config"]))
+    trains, _ = teacher.apply(rec.emg)
+    return [np.asarray(t, dtype=np.int64) for t in trains]
+
+
+def _finetune(train: tuple[NDArray[np.float32], NDArray[np.float32]],
+              val: tuple[NDArray[np.float32], NDArray[np.float32]], *, seed: int, train_config: dict[str, Any]):
+    """The task's own loop (RMSprop, BCE, best epoch by validation mean F1) at a tenth of the learning rate."""
+
+    def finetune(module: Any, epochs: int, progress: bool) -> Any:
+        import torch
+
+        from edgeemg.tasks.motor_units.training import FitConfig, fit
+        from edgeemg.tasks.torch_support import seed_everything
+
+        if epochs < 1:
+            return module
+        gen = seed_everything(seed)
+        fc = FitConfig(epochs=epochs, batch_size=int(train_config.get("batch_size", 64)),
+                       learning_rate=float(train_config.get("learning_rate", 1e-3)) / 10.0)
+        module, _ = fit(module, train, val, config=fc, device=torch.device("cpu"), generator=gen, progress=progress)
+        return module.eval()
+
+    return finetune
+
+
+def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, progress: bool) -> TaskExport:
+    """The motor-unit :class:`~edgeemg.export.hooks.TaskExport` for an MO-DCNN checkpoint."""
+    meta = ckpt.meta
+    module = build_module(ckpt)
+    seed = int(meta.get("seed", 0))
+    data, simulate = resolve_recordings_source(ckpt, source)
+    sim_plan = source.plan or (wf.SimulationPlan(**meta["simulation"]) if meta.get("simulation") else None)
+    recs = wf.load_recordings(data, simulate, seed=seed, plan=sim_plan)
+    names = tuple(meta["channel_names"])
+    for r in recs:
+        if abs(r.fs_hz - meta["fs_hz"]) > 1e-6 or r.channel_names != names:
+            raise DataFormatError(
+                f"motor-units export: {r.source} has {len(r.channel_names)} channels at {r.fs_hz} Hz; the "
+                f"checkpoint expects {len(names)} at {meta['fs_hz']} Hz in its order")
+    windows = spec.WindowSpec.from_dict(meta["windows"])
+    split = float(meta.get("split", wf.DEFAULT_SPLIT))
+    val_fraction = float(meta.get("train_config", {}).get("val_fraction", 0.2))
+    tr_x, tr_y, va_x, va_y, ho_x, ho_y = [], [], [], [], [], []
+    for r in recs:
+        cut = int(round(split * r.emg.shape[0]))
+        x, end = wf.windows_of(r, meta["dsp"])
+        y = spec.window_labels(_unit_trains(ckpt, r), end, windows)
+        train = end < cut
+        k = max(1, int(round(val_fraction * int(train.sum()))))
+        xt, yt = x[train], y[train]
+        tr_x.append(xt[:-k]), tr_y.append(yt[:-k]), va_x.append(xt[-k:]), va_y.append(yt[-k:])
+        held = windows.label_point(end) >= cut
+        ho_x.append(x[held]), ho_y.append(y[held])
+    xtr, ytr = np.concatenate(tr_x), np.concatenate(tr_y)
+    xho, yho = np.concatenate(ho_x), np.concatenate(ho_y)
+    if len(xtr) == 0 or len(xho) == 0:
+        raise DataFormatError(f"motor-units export: {len(xtr)} training and {len(xho)} held-out windows; the "
+                              "recordings are too short for the checkpoint's window and split")
+    dcfg = DecoderConfig.from_dict(meta["decoder"])
+    manifest = {
+        "task": wf.TASK,
+        "model": ckpt.model,
+        "fs_hz": float(meta["fs_hz"]),
+        "channel_names": list(names),
+        "n_channels": len(names),
+        "dsp": meta["dsp"],
+        "window": int(meta["window"]),
+        "hop": int(meta["hop"]),
+        "labels": list(meta["labels"]),
+        "units": meta["units"],
+        "decoder": dcfg.to_dict(),
+        "decoder_class": DECODER_CLASS,
+        "algorithmic_latency_ms": dcfg.latency_ms(),
+        "decoder_added_latency_ms": 0.0,
+        "state": [],
+        "model_config": meta["model_config"],
+        "outputs": [{"name": "logits", "shape": [None, len(meta["labels"])], "dtype": "float32",
+                     "kind": "probabilities"}],
+    }
+    source_text = (f"last {100 * (1 - split):.0f} % of {len(recs)} recording(s) in time, "
+                   f"labels from the {meta.get('label_source', 'teacher')}")
+    return TaskExport(
+        module=module,
+        input_shape=(int(meta["window"]), len(names)),
+        prune_groups=prune_groups(module),
+        calibration=WindowCalibrationReader(xtr, calibration_items, input_name=INPUT_NAME, seed=seed),
+        held_out=HeldOut(xho, yho.astype(np.int64), source_text),
+        metric=unit_f1_metric(dcfg.threshold),
+        finetune=_finetune((xtr, ytr), (np.concatenate(va_x), np.concatenate(va_y)), seed=seed,
+                           train_config=meta.get("train_config", {})),
+        manifest=manifest,
+        notes=[f"calibration from the first {100 * split:.0f} % of {len(recs)} recording(s) ({len(xtr)} windows)"],
+    )
+
+
+__all__ = ["DECODER_CLASS", "build_module", "prepare", "prune_groups", "unit_f1_metric"]
