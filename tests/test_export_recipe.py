@@ -25,5 +25,9 @@ def test_recipe_bad_values():
     data["prune"]["ratio"] = 1.5
     with pytest.raises(InvalidInputError, match=r"ratio must be in \[0, 1\), got 1.5"):
         recipe_from_dict(data)
+    data = load_recipe("muscle").to_dict()
+    data["prune"]["channel_multiple"] = 0
+    with pytest.raises(InvalidInputError, match=r"x.toml: \[prune\] channel_multiple must be >= 1, got 0"):
+        recipe_from_dict(data, source="x.toml")
     with pytest.raises(InvalidInputError, match="does not exist"):
         load_recipe("nosuchtask")

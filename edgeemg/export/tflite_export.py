@@ -3,13 +3,16 @@
 TOOLCHAIN.md: litert-torch 0.10 converts torch modules directly; onnx2tf is not
 usable here. int8 uses litert-torch's own ``PT2EQuantizer`` with its symmetric
 per-channel config (what the TFLite int8 kernels expect), calibrated with the
-same items as the ONNX int8 model. The models are converted with batch 1 (a
+same items as the ONNX int8 model, plus one annotation pass of ours (a softmax
+behind a reshape gets the fixed output parameters TFLite's int8 SOFTMAX needs;
+see :func:`_quantizer_class`). The models are converted with batch 1 (a
 board runs one window per hop; TFLite shapes are static), and the int8 model's
 input and output tensors are int8 with a scale and zero point that
 :func:`io_details` reads back for the manifest.
 
-Where a model cannot be converted, :func:`convert_tflite` reports why instead
-of raising, and the bundle records ``{"status": "unavailable", "reason": ...}``.
+Where a model cannot be converted or the interpreter cannot prepare it, the
+converters raise and the chain records ``{"status": "unavailable", "reason": ...}``
+in the bundle instead of failing the whole export.
 """
 
 from __future__ import annotations
