@@ -56,16 +56,36 @@ class DemoPlan:
     epochs: int
     max_loss_pp: float = 5.0  # int8 vs fp32; the shipped recipes say 1 pp for full-size models
     finetune_epochs: int | None = None  # after pruning; None: the task recipe's
+    subject: int | None = None  # per-person decoders (motor units): the simulated subject trained and streamed
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        # fields left at None stay out of the key, so adding one does not invalidate existing caches
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
 
 
-#: Tasks whose bundle the demo can build today (keystroke and motor units join when their export hooks do).
+#: Tasks whose bundle the demo can build today (keystroke joins when its export hooks do).
+#: Motor units: one subject's 30 s contraction at 30 % (a motor-unit model decodes the units of the person and
+#: grid it was trained on, so the demo trains on the subject its band streams; ``subject`` is set from the band's
+#: seed by :func:`run_demo`); the model is a narrow MO-DCNN (:data:`MOTOR_UNITS_DEMO_TRAINING`).
 DEMO_PLANS: dict[str, DemoPlan] = {
     "gait": DemoPlan(model="cnn", subjects=8, seconds=40.0, epochs=6, finetune_epochs=3),
     "muscle": DemoPlan(model="cnn", subjects=9, seconds=10.0, epochs=6, finetune_epochs=3),
+    "motor-units": DemoPlan(model="mo_dcnn", subjects=1, seconds=30.0, epochs=8, finetune_epochs=0),
 }
+PER_SUBJECT_TASKS = ("motor-units",)
+
+
+def motor_units_demo_training() -> Any:
+    """The demo's MO-DCNN plan: a quarter of the seed's widths, at most 8 heads, labels from the simulator's truth.
+
+    Truth labels rather than the teacher's keep the first run to about a minute on two cores (the
+    decomposition is the slow part); ``edgeemg train motor-units`` uses the teacher by default.
+    """
+    from edgeemg.tasks.motor_units.workflow import TrainingPlan
+
+    return TrainingPlan(epochs=8, trunk_filters=32, c3_filters=32, c4_filters=16, hidden=64, max_units=8,
+                        min_spikes=30)
 
 
 def cache_root() -> Path:
@@ -95,6 +115,8 @@ def demo_bundle(task: str, *, cache: Path | None = None, plan: DemoPlan | None =
     from edgeemg.runtime.bundle import load_bundle
 
     plan = plan or DEMO_PLANS.get(task)
+    if plan is not None and task in PER_SUBJECT_TASKS and plan.subject is None:
+        plan = dataclasses.replace(plan, subject=0)
     if plan is None:
         raise InvalidInputError(
             f"the demo cannot build a bundle for task '{task}' yet; it can for {', '.join(sorted(DEMO_PLANS))}. "
@@ -120,6 +142,9 @@ def _build(task: str, plan: DemoPlan, folder: Path, bundle: Path, ckpt_path: Pat
     from edgeemg.tasks.registry import parse_task
 
     folder.mkdir(parents=True, exist_ok=True)
+    if task in PER_SUBJECT_TASKS:
+        _build_per_subject(task, plan, bundle, ckpt_path, progress)
+        return
     data = folder / "data"
     _say(f"[demo] first run: simulating {plan.subjects} subjects x {plan.seconds:g} s of '{task}' into {data}",
          progress)
@@ -138,6 +163,28 @@ def _build(task: str, plan: DemoPlan, folder: Path, bundle: Path, ckpt_path: Pat
     _say(f"[demo] exporting int8 ({task} recipe: prune {recipe.prune.ratio:g}, static QDQ int8, ONNX)", progress)
     export_checkpoint(ckpt, bundle, recipe=recipe, formats=("onnx",), source=DataSource(data=(data,)),
                       overwrite=True, progress=progress)
+    _say(f"[demo] cached: {bundle} (checkpoint {ckpt_path})", progress)
+
+
+def _build_per_subject(task: str, plan: DemoPlan, bundle: Path, ckpt_path: Path, progress: bool) -> None:
+    """Motor units: train on the band's subject (simulated in memory from its seed), export from the same."""
+    from edgeemg.export.chain import export_checkpoint
+    from edgeemg.export.recipe import load_recipe
+    from edgeemg.tasks.checkpoint import save_checkpoint
+    from edgeemg.tasks.motor_units import workflow as mu_wf
+
+    subject = int(plan.subject or 0)
+    training = dataclasses.replace(motor_units_demo_training(), epochs=plan.epochs)
+    _say(f"[demo] first run: training a small MO-DCNN on simulated subject {subject} ({plan.seconds:g} s at 30 %, "
+         f"first two thirds; {plan.epochs} epochs, CPU)", progress)
+    ckpt = mu_wf.train(None, simulate=True, model=plan.model, epochs=plan.epochs, device="cpu", seed=subject,
+                       progress=progress, options={"labels": "truth"}, plan=training,
+                       simulation=mu_wf.SimulationPlan(seconds=plan.seconds, level=0.3))
+    save_checkpoint(ckpt_path, ckpt)
+    recipe = load_recipe(task)
+    recipe = dataclasses.replace(recipe, tolerance=dataclasses.replace(recipe.tolerance, max_loss_pp=plan.max_loss_pp))
+    _say(f"[demo] exporting int8 ({task} recipe: prune {recipe.prune.method}, static QDQ int8, ONNX)", progress)
+    export_checkpoint(ckpt, bundle, recipe=recipe, formats=("onnx",), overwrite=True, progress=progress)
     _say(f"[demo] cached: {bundle} (checkpoint {ckpt_path})", progress)
 
 
@@ -189,6 +236,8 @@ def run_demo(task: str = "gait", *, seconds: float = 20.0, seed: int = 1, speed:
     from edgeemg.runtime.streaming import stream
 
     out = out if out is not None else sys.stdout
+    if task in PER_SUBJECT_TASKS:  # the model decodes the units of the subject it learnt: stream that subject
+        plan = dataclasses.replace(plan or DEMO_PLANS[task], subject=seed)
     bundle_path, ckpt_path, built = demo_bundle(task, cache=cache, plan=plan, rebuild=rebuild, progress=progress)
     bundle = load_bundle(bundle_path)
     with SimulatedBand(task, seed=seed, seconds=seconds, speed=speed, pty=True) as band:
@@ -203,7 +252,8 @@ def run_demo(task: str = "gait", *, seconds: float = 20.0, seed: int = 1, speed:
     _say(f"[demo] live: {live['frames']} frames, {live['lost']} lost, {live['skipped']} skipped, {live['items']} hops, "
          f"latency p50 {_ms(live['latency_ms_p50'])} / p99 {_ms(live['latency_ms_p99'])} after arrival", progress)
     _say(f"[demo] bench: {bench_seconds:g} s of simulated band as fast as the engine goes", progress)
-    report, x = bench_bundle(bundle, seconds=bench_seconds, seed=seed + 100)
+    bench_seed = seed if task in PER_SUBJECT_TASKS else seed + 100  # a motor-unit model knows one subject's units
+    report, x = bench_bundle(bundle, seconds=bench_seconds, seed=bench_seed)
     try:
         eager = torch_eager_ms(ckpt_path, x, reps=200, threads=1)
         report = dataclasses.replace(report, model_ms={**report.model_ms, "torch-eager": eager})
@@ -217,5 +267,5 @@ def _ms(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.2f} ms"
 
 
-__all__ = ["DEMO_PLANS", "DemoPlan", "DemoReport", "REAL_BAND_HOWTO", "cache_root", "demo_bundle", "describe_event",
-           "run_demo"]
+__all__ = ["DEMO_PLANS", "PER_SUBJECT_TASKS", "DemoPlan", "DemoReport", "REAL_BAND_HOWTO", "cache_root", "demo_bundle",
+           "describe_event", "motor_units_demo_training", "run_demo"]
