@@ -116,7 +116,8 @@ def convert_int8(module: Any, input_shape: tuple[int, ...], path: Path, calibrat
 
     example = (torch.zeros(1, *input_shape),)
     # core-ATen decompositions turn softmax.int into _softmax, which litert-torch's quantizer annotates with
-    # the fixed output scale 1/256 that TFLite's int8 SOFTMAX kernel requires (else it refuses to prepare)
+    # the fixed output scale 1/256 that TFLite's int8 SOFTMAX kernel requires (else it refuses to prepare) when
+    # its input is annotated; _quantizer_class annotates the ones behind a reshape
     graph = torch.export.export(module.eval(), example).run_decompositions().module()
     quantizer = _quantizer_class()().set_global(
         pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False))
