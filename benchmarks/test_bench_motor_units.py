@@ -1,0 +1,123 @@
+"""Motor units on the board: the seed-shaped 20-unit MO-DCNN, int8 bundle vs PyTorch eager, one window per call.
+
+Timings (one core, batch 1, the same 64 x 120 windows cycled):
+
+* ``runtime.motor_units.int8.model``: the bundle's int8 ONNX through the runtime backend;
+* ``runtime.motor_units.fp32.model``: its fp32 ONNX twin;
+* ``runtime.motor_units.torch_eager.model``: the checkpoint's MO-DCNN in PyTorch eager fp32
+  (``edgeemg.cli.bench.eager_module``, the bench verb's reference).
+
+Gate (issue 8): int8 per window >= 10x faster than PyTorch eager fp32, as a ratio measured
+in this run. Measured here (2 shared cores): int8 0.50 ms, fp32 ONNX 3.5 ms, eager 32 ms
+median, 65x; eager runs the grouped per-unit heads far slower than onnxruntime does.
+
+The model is trained for one epoch only: its speed does not depend on its accuracy, and
+one epoch of the 10.4 M-parameter model on two CPU cores already takes most of a minute.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
+torch = pytest.importorskip("torch")
+
+N_UNITS = 20
+SUBJECT = 0
+INT8_VS_EAGER_FLOOR = 10.0  # the issue's goal; measured ~60-65x without pruning
+
+RECIPE = """task = "motor-units"
+[prune]
+method = "none"
+ratio = 0.0
+finetune_epochs = 0
+[quantize]
+scheme = "static"
+per_channel = true
+weight_type = "int8"
+activation_type = "int8"
+calibration_windows = 256
+calibration_method = "minmax"
+dynamic_ops = []
+[convert]
+formats = ["onnx"]
+optimize = true
+[tolerance]
+metric = "f1"
+max_loss_pp = 100.0
+fp32_rtol = 1e-4
+int8_rtol = 0.5
+"""
+
+
+@pytest.fixture(scope="module")
+def mu(tmp_path_factory):
+    from edgeemg.export.chain import export_checkpoint
+    from edgeemg.runtime.bundle import load_bundle
+    from edgeemg.tasks.checkpoint import save_checkpoint
+    from edgeemg.tasks.motor_units import workflow as wf
+
+    tmp = tmp_path_factory.mktemp("bench-motor-units")
+    plan = wf.TrainingPlan(epochs=1, max_units=N_UNITS, min_spikes=30)  # the seed's widths
+    ck = wf.train(None, simulate=True, model="mo_dcnn", epochs=1, device="cpu", seed=SUBJECT, progress=False,
+                  options={"labels": "truth"}, plan=plan, simulation=wf.SimulationPlan(seconds=30.0, level=0.3))
+    assert len(ck.meta["labels"]) == N_UNITS
+    ckpt = save_checkpoint(tmp / "mu.ckpt", ck)
+    (tmp / "mu.toml").write_text(RECIPE)
+    export_checkpoint(ck, tmp / "mu.int8", recipe=tmp / "mu.toml", progress=False)
+    bundle = load_bundle(tmp / "mu.int8")
+    rec = wf.load_recordings(None, True, seed=SUBJECT, plan=wf.SimulationPlan(seconds=30.0, level=0.3))[0]
+    items, _ = wf.windows_of(rec, bundle.manifest["dsp"])
+    return {"bundle": bundle, "ckpt": ckpt, "items": np.ascontiguousarray(items[-64:])}
+
+
+def _cycle(items):
+    state = {"i": 0}
+
+    def nxt():
+        i = state["i"] = (state["i"] + 1) % len(items)
+        return items[i : i + 1]
+
+    return nxt
+
+
+def test_int8_window(benchmark, timings, mu):
+    from edgeemg.runtime.backends import open_backend
+
+    be = open_backend(mu["bundle"], precision="int8", threads=1)
+    nxt = _cycle(mu["items"])
+    benchmark(lambda: be.run({"x": nxt()}))
+    timings.record_benchmark("runtime.motor_units.int8.model", benchmark)
+
+
+def test_fp32_onnx_window(benchmark, timings, mu):
+    from edgeemg.runtime.backends import open_backend
+
+    be = open_backend(mu["bundle"], precision="fp32", threads=1)
+    nxt = _cycle(mu["items"])
+    benchmark(lambda: be.run({"x": nxt()}))
+    timings.record_benchmark("runtime.motor_units.fp32.model", benchmark)
+
+
+def test_torch_eager_window(benchmark, timings, mu):
+    from edgeemg.cli.bench import eager_module
+
+    torch.set_num_threads(1)
+    module = eager_module(mu["ckpt"])
+    nxt = _cycle(mu["items"])
+
+    def step():
+        with torch.inference_mode():
+            return module(torch.from_numpy(nxt()))
+
+    benchmark(step)
+    timings.record_benchmark("runtime.motor_units.torch_eager.model", benchmark)
+
+
+def test_gate_int8_window_vs_torch_eager(timings):
+    timings.require_ratio("motor units (20 heads, seed widths) int8 window vs PyTorch eager fp32",
+                          slow="runtime.motor_units.torch_eager.model", fast="runtime.motor_units.int8.model",
+                          at_least=INT8_VS_EAGER_FLOOR)
