@@ -28,7 +28,7 @@ def test_band_sim_pty_streams_the_task_signal_and_exits_on_sigterm():
     p, path = _start(None)
     try:
         assert path.endswith("/band")
-        with open_band(path, info_timeout_s=20) as band:
+        with open_band(path, info_timeout_s=20, buffer_before_start=True) as band:
             assert (band.info.fs_hz, band.info.n_channels) == (2000.0, 8)
             blocks, deadline = [], time.monotonic() + 30
             while len(blocks) < 40 and time.monotonic() < deadline:
