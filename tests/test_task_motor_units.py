@@ -212,3 +212,48 @@ def test_cli_train_and_eval_json_end_to_end(tmp_path, capsys, monkeypatch):
     with pytest.raises(InvalidInputError, match="--split"):
         wf.train(None, simulate=True, model="mo_dcnn", epochs=1, device="cpu", seed=0, progress=False,
                  options={"split": 0.99})
+
+
+def test_cli_level_reaches_the_simulation_and_eval_regenerates_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(wf, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=6.0, level=0.3))
+    monkeypatch.setattr(wf, "DEFAULT_TRAINING", TINY)
+    made = []
+    real = wf._simulate
+    monkeypatch.setattr(wf, "_simulate", lambda plan, seed: made.append((plan, seed)) or real(plan, seed))
+    ckpt = tmp_path / "mu.npz"
+    assert _cli(["-q", "train", "motor-units", "--simulate", "--level", "0.5", "--labels", "truth", "--epochs", "1",
+                 "--device", "cpu", "--seed", "2", "-o", str(ckpt), "--json"]) == 0
+    capsys.readouterr()
+    assert made == [(wf.SimulationPlan(seconds=6.0, level=0.5), 2)]
+    assert _cli(["-q", "eval", str(ckpt), "--simulate", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert made[1] == made[0]  # the checkpoint's contraction, not the default 30 %
+    assert "level 0.5" in rep["recordings"][0]
+    with pytest.raises(InvalidInputError, match="--level"):
+        wf.train(None, simulate=True, model="mo_dcnn", epochs=1, device="cpu", seed=0, progress=False,
+                 options={"level": 1.5})
+    with pytest.raises(InvalidInputError, match="needs --simulate"):
+        wf.train([tmp_path], simulate=False, model="mo_dcnn", epochs=1, device="cpu", seed=0, progress=False,
+                 options={"level": 0.5})
+
+
+def test_teacher_units_learn_the_truth_id_they_decompose():
+    rng = np.random.default_rng(1)
+    truth = tuple(np.sort(rng.choice(np.arange(50, 9000), 60, replace=False)) for _ in range(4))
+    rec = wf.Recording(np.zeros((10000, 2), np.float32), 2048.0, ("a", "b"), truth, (10, 11, 12, 13), "hand")
+    cut = int(round(0.6 * 10000))
+    # teacher unit 0 = truth 12 seen 3 samples late; unit 1 = truth 10; unit 2 = noise
+    trains = [[truth[2][truth[2] < cut] + 3, truth[0][truth[0] < cut], np.arange(100, cut, 397)]]
+    units = [{"teacher_index": i} for i in range(3)]
+    wf._attach_truth_ids(units, trains, [rec], 0.6)
+    assert [u["truth_id"] for u in units] == [12, 10, None]
+    assert units[0]["truth_lag_samples"] == 3 and units[0]["truth_f1"] == pytest.approx(1.0)
+    from edgeemg.tasks.motor_units.export_hooks import truth_events
+
+    meta = {"simulation": {"seconds": 5.0}, "seed": 4, "fs_hz": 2048.0, "units": units,
+            "decoder": DecoderConfig(step=20, label_delay=60).to_dict()}
+    te = truth_events(meta)
+    assert te["seed"] == 4 and [(r["truth"], r["reported"]) for r in te["map"]] == [(12, 0), (10, 1)]
+    # head 0 reports a discharge at t in the window ending 63 +- 10 samples later, widened by half a step
+    assert te["map"][0]["window_ms"] == pytest.approx([1000 * 43 / 2048, 1000 * 82 / 2048])
+    assert truth_events({**meta, "simulation": None}) is None

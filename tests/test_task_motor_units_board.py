@@ -89,6 +89,10 @@ def test_bundle_manifest_describes_a_multi_output_spike_decoder(bundle_path):
     assert m["pruning"]["method"] == "none"
     dec = b.decoder()
     assert dec.units == ("mu00", "mu01", "mu02") and dec.config.step == 20 and dec.config.label_delay == 60
+    # truth-labelled heads: each head's simulator unit ID, for edgeemg bench's true-event latency
+    te = m["truth_events"]
+    assert te["seed"] == SUBJECT
+    assert [(r["truth"], r["reported"]) for r in te["map"]] == [(u["truth_id"], i) for i, u in enumerate(m["units"])]
 
 
 def test_streamed_spikes_and_drive_match_offline_int8_reference(bundle_path):

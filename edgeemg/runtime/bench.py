@@ -20,7 +20,12 @@ machine, per hop:
   the measured compute of that hop. A truth event is reported by the first
   event at or after it whose decision (the payload's first key, or a list in
   the payload containing the value) equals the truth value within
-  ``max_delay_s``; unmatched ones are counted, not hidden.
+  ``max_delay_s``; unmatched ones are counted, not hidden. A task whose
+  decisions do not name truth values directly (motor units: the decoder
+  reports head indices, the simulator unit IDs) puts the pairing in its
+  manifest's ``truth_events`` (:func:`truth_map`): only the truth events it
+  lists are counted, each is looked for as the value it is reported as, inside
+  its own delay window.
 
 The PyTorch-eager comparison needs torch, so it lives outside the runtime
 (:mod:`edgeemg.cli.bench`); :func:`time_model` here measures the bundle's
@@ -149,6 +154,78 @@ def match_truth(truth_us: list[tuple[int, Any]], events: list[Event], *, max_del
     return out
 
 
+@dataclass(frozen=True)
+class TruthMap:
+    """How a bundle reports a simulator's truth events, from its manifest's ``truth_events``.
+
+    Why: a decoder may report a truth value under another name (a motor-unit
+    head index for a simulator unit ID), and may report only some of them (the
+    units it decodes). Matching raw values then pairs unrelated events.
+
+    Attributes
+    ----------
+    reported : dict
+        Truth value -> the value an event reports it as. Truth events with
+        other values are not counted.
+    window_us : dict
+        Truth value -> (earliest, latest) µs from the truth event to the newest
+        sample of the event that may report it.
+    seed : int or None
+        The simulated band's subject the pairing holds for (None: any).
+    """
+
+    reported: dict[Any, Any]
+    window_us: dict[Any, tuple[float, float]]
+    seed: int | None = None
+
+
+def truth_map(manifest: dict[str, Any]) -> TruthMap | None:
+    """The manifest's ``truth_events`` pairing, or None when it has none.
+
+    ``truth_events = {"map": [{"truth": v, "reported": r, "window_ms": [lo, hi]}, ...], "seed": s}``:
+    truth value ``v`` is reported as ``r`` by an event whose newest sample is
+    ``lo``..``hi`` ms after it.
+    """
+    spec = manifest.get("truth_events")
+    if not spec:
+        return None
+    reported, window = {}, {}
+    for e in spec.get("map", []):
+        lo, hi = e["window_ms"]
+        reported[e["truth"]] = e["reported"]
+        window[e["truth"]] = (1000.0 * float(lo), 1000.0 * float(hi))
+    seed = spec.get("seed")
+    return TruthMap(reported, window, None if seed is None else int(seed))
+
+
+def match_mapped_truth(truth_us: list[tuple[int, Any]], events: list[Event], mapping: TruthMap,
+                       ) -> list[tuple[int, Event | None]]:
+    """Pair each truth event the mapping lists with the first event in its window that reports it.
+
+    Truth values the mapping does not list are dropped (not counted as missed):
+    the bundle does not claim to report them.
+    """
+    import bisect
+
+    evs = sorted(events, key=lambda e: e.time_us)
+    times = [e.time_us for e in evs]
+    out = []
+    for t_us, value in truth_us:
+        if value not in mapping.reported:
+            continue
+        lo, hi = mapping.window_us[value]
+        want = mapping.reported[value]
+        hit = None
+        for e in evs[bisect.bisect_left(times, t_us + lo):]:
+            if e.time_us > t_us + hi:
+                break
+            if _reports(e.payload, want):
+                hit = e
+                break
+        out.append((t_us, hit))
+    return out
+
+
 def _reports(payload: dict[str, Any], value: Any) -> bool:
     if not payload:
         return False
@@ -217,15 +294,24 @@ def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed
     total = algorithmic + added + frame_ms + stages["total"].p99
     # true-event latency, device time of the newest sample + its frame wait + that hop's measured compute
     truth = [(int(round(t0_us + e.time_s * 1e6)), e.value) for e in sig.events]
-    pairs = match_truth(truth, events, max_delay_s=max_delay_s)
+    notes = []
+    mapping = truth_map(m)
+    if mapping is not None and mapping.seed is not None and mapping.seed != seed:
+        notes.append(f"true-event latency not measured: the bundle's truth pairing holds for simulated subject "
+                     f"{mapping.seed}, the band simulated subject {seed} (pass --seed {mapping.seed})")
+        truth = []
+    if mapping is not None:
+        pairs = match_mapped_truth(truth, events, mapping)
+        truth = [(t, v) for t, v in truth if v in mapping.reported]
+    else:
+        pairs = match_truth(truth, events, max_delay_s=max_delay_s)
     true_lat = []
     for t_us, ev in pairs:
         if ev is None:
             continue
         frame_wait = ((ev.sample_index // spf + 1) * spf - 1 - ev.sample_index) / fs
         true_lat.append((ev.time_us - t_us) * 1e-6 + frame_wait + ev.latency_ms / 1000.0)
-    notes = []
-    if not truth:
+    if not truth and not notes:
         notes.append("the simulator gave no truth events for this task")
     x = _items(bundle, sig.emg)
     model_ms = {}
@@ -304,4 +390,5 @@ def format_report(r: BenchReport) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BenchReport", "Percentiles", "bench_bundle", "encoded_band", "format_report", "match_truth", "time_model"]
+__all__ = ["BenchReport", "Percentiles", "TruthMap", "bench_bundle", "encoded_band", "format_report", "match_mapped_truth",
+           "match_truth", "time_model", "truth_map"]

@@ -134,6 +134,36 @@ def _finetune(train: tuple[NDArray[np.float32], NDArray[np.float32]],
     return finetune
 
 
+def truth_events(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest's pairing of simulator truth units with the decoder's heads (``edgeemg bench``).
+
+    Why: the decoder reports head indices (its ``units`` list), the simulated
+    band's truth events carry pool unit IDs; matching them by value pairs
+    unrelated spikes. Each head whose unit is known (``truth_id``: the truth
+    unit it was trained on, or the one the teacher's unit was matched to at
+    training) maps that ID to the head index, with the window in which the
+    head's report of a discharge at ``t`` can arrive: its window's newest
+    sample lies ``label_delay + lag - step/2 .. label_delay + lag + step/2``
+    samples after ``t`` (eq. 2; ``lag`` the teacher's constant delay from the
+    truth), widened by half a step on each side for a decision one window
+    early or late. Only for checkpoints trained on a simulated contraction
+    (``seed`` names the subject whose IDs these are); None otherwise.
+    """
+    if not meta.get("simulation"):
+        return None
+    dcfg = DecoderConfig.from_dict(meta["decoder"])
+    fs, d, s = float(meta["fs_hz"]), dcfg.label_delay, dcfg.step
+    rows = []
+    for head, u in enumerate(meta["units"]):
+        if u.get("truth_id") is None:
+            continue
+        lag = int(u.get("truth_lag_samples") or 0)
+        lo, hi = lag + d - s // 2 - s // 2, lag + d + (s - 1 - s // 2) + s // 2
+        rows.append({"truth": int(u["truth_id"]), "reported": head,
+                     "window_ms": [1000.0 * lo / fs, 1000.0 * hi / fs]})
+    return {"map": rows, "seed": int(meta.get("seed", 0))} if rows else None
+
+
 def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, progress: bool) -> TaskExport:
     """The motor-unit :class:`~edgeemg.export.hooks.TaskExport` for an MO-DCNN checkpoint."""
     meta = ckpt.meta
@@ -185,6 +215,7 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
         "decoder_added_latency_ms": 0.0,
         "state": [],
         "model_config": meta["model_config"],
+        "truth_events": truth_events(meta),
         "outputs": [{"name": "logits", "shape": [None, len(meta["labels"])], "dtype": "float32",
                      "kind": "probabilities"}],
     }
@@ -204,4 +235,4 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
     )
 
 
-__all__ = ["DECODER_CLASS", "build_module", "prepare", "prune_groups", "unit_f1_metric"]
+__all__ = ["DECODER_CLASS", "build_module", "prepare", "prune_groups", "truth_events", "unit_f1_metric"]

@@ -19,7 +19,7 @@ against the teacher (:mod:`edgeemg.tasks.motor_units.metrics`).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +32,14 @@ from edgeemg.errors import CheckpointError, DataFormatError, InvalidInputError
 from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.motor_units import spec
 from edgeemg.tasks.motor_units.decoder import DecoderConfig, spike_trains_from_outputs
-from edgeemg.tasks.motor_units.metrics import score_decoding
+from edgeemg.tasks.motor_units.metrics import match_units, score_decoding
 from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 
 log = logging.getLogger(__name__)
 
 TASK = "motor-units"
 MODELS: tuple[str, ...] = ("mo_dcnn",)
-TRAIN_OPTIONS = ("labels", "split", "window", "step", "plot", "label_delay")
+TRAIN_OPTIONS = ("labels", "split", "window", "step", "plot", "label_delay", "level")
 EVAL_OPTIONS = ("plot", "split")
 DEFAULT_SPLIT = 2.0 / 3.0
 TEACHER_PREFIX = "teacher."
@@ -148,6 +148,24 @@ def _split_point(rec: Recording, split: float) -> int:
     return int(round(split * rec.emg.shape[0]))
 
 
+def _simulation_with_level(simulation: SimulationPlan, level: Any, simulate: bool) -> SimulationPlan:
+    """``--level`` overrides the plan's plateau excitation; it only means something with ``--simulate``.
+
+    Checked here, before the simulation runs, so a typo costs nothing. The
+    checkpoint records the resulting plan (``meta["simulation"]``), which is how
+    ``eval --simulate`` and the export chain regenerate the same contraction.
+    """
+    if level is None:
+        return simulation
+    if not simulate:
+        raise InvalidInputError("motor-units: --level sets the simulated contraction's plateau; it needs --simulate "
+                                "(a recorded contraction has its own level)")
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < float(level) <= 1.0:
+        raise InvalidInputError(f"motor-units: --level must be a fraction of maximum excitation in (0, 1], "
+                                f"got {level!r}")
+    return replace(simulation, level=float(level))
+
+
 def _check_split(split: Any) -> float:
     if not isinstance(split, (int, float)) or not 0.1 <= float(split) <= 0.9:
         raise InvalidInputError(f"motor-units: --split must be a fraction in [0.1, 0.9], got {split!r}")
@@ -189,6 +207,36 @@ def _teacher_units(recs: list[Recording], split: float, plan: TrainingPlan, prog
     info = [{"source": "teacher", "teacher_index": u, "sil": float(dec.sil[u]), "pnr_db": float(dec.pnr_db[u]),
              "n_train_spikes": int(counts[u])} for u in keep]
     return dec, per_rec, info, keep
+
+
+def _attach_truth_ids(units: list[dict[str, Any]], unit_trains: list[list[NDArray[np.int64]]],
+                      recs: list[Recording], split: float, min_f1: float = 0.7) -> None:
+    """Give each teacher unit the ``truth_id`` it decomposes, where the recordings carry discharge truth.
+
+    Why: a head's index is not a unit's identity. Consumers that compare the
+    decoder with a simulator's truth (``edgeemg bench``'s true-event latency,
+    a raster against the truth) need to know which true unit head ``i`` is;
+    without this they could only guess by index. The teacher's training-part
+    trains are matched one-to-one to the truth (1 ms tolerance, lag removed);
+    a unit with F1 <= ``min_f1`` (the "identified" bar) gets ``truth_id`` None.
+    Only done with one recording (a simulated contraction): unit identities of
+    several recordings need not agree. Edits ``units`` in place.
+    """
+    if len(recs) != 1 or recs[0].discharges is None or not units:
+        return
+    r = recs[0]
+    cut = _split_point(r, split)
+    fs = r.fs_hz
+    truth = [d[d < cut] for d in r.discharges]
+    matches = match_units(unit_trains[0], truth, tolerance=max(1, int(round(0.001 * fs))),
+                          max_lag=int(round(0.05 * fs)))
+    ids: dict[int, Any] = {m.unit: (r.unit_ids[m.reference_unit], m.score) for m in matches}
+    for i, u in enumerate(units):
+        hit = ids.get(i)
+        ok = hit is not None and hit[1].f1 > min_f1
+        u["truth_id"] = int(hit[0]) if ok else None
+        u["truth_f1"] = float(hit[1].f1) if hit is not None else 0.0
+        u["truth_lag_samples"] = int(hit[1].lag) if ok else None
 
 
 def _truth_units(recs: list[Recording], split: float, plan: TrainingPlan
@@ -257,7 +305,7 @@ def train(
     windows = spec.WindowSpec(int(options.get("window", spec.WINDOW)), int(options.get("step", spec.STEP)),
                               options.get("label_delay"))
     plan = plan or DEFAULT_TRAINING
-    simulation = simulation or DEFAULT_SIMULATION
+    simulation = _simulation_with_level(simulation or DEFAULT_SIMULATION, options.get("level"), simulate)
     dev = resolve_device(device)
     recs = load_recordings(data, simulate, seed=seed, plan=simulation)
     fs_hz = recs[0].fs_hz
@@ -265,6 +313,7 @@ def train(
     arrays: dict[str, np.ndarray] = {}
     if labels == "teacher":
         dec, unit_trains, units, _ = _teacher_units(recs, split, plan, progress)
+        _attach_truth_ids(units, unit_trains, recs, split)
         arrays[TEACHER_PREFIX + "filters"] = dec.filters[[u["teacher_index"] for u in units]]
         teacher_meta = {"config": dec.config.to_dict(), "n_accepted": dec.n_units, "n_tried": dec.n_tried}
     else:
