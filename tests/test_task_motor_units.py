@@ -257,3 +257,21 @@ def test_teacher_units_learn_the_truth_id_they_decompose():
     # head 0 reports a discharge at t in the window ending 63 +- 10 samples later, widened by half a step
     assert te["map"][0]["window_ms"] == pytest.approx([1000 * 43 / 2048, 1000 * 82 / 2048])
     assert truth_events({**meta, "simulation": None}) is None
+
+
+def test_fit_options_weighted_bce_and_cosine_rate():
+    from edgeemg.tasks.motor_units.training import FitConfig, fit
+
+    with pytest.raises(InvalidInputError, match="pos_weight"):
+        FitConfig(pos_weight=0.0)
+    with pytest.raises(InvalidInputError, match="lr_decay"):
+        FitConfig(lr_decay=1.5)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 40, 64)).astype(np.float32)
+    y = (rng.uniform(size=(64, 2)) < 0.1).astype(np.float32)
+    net = MODCNN(MODCNNConfig(n_units=2, window=40, trunk_filters=8, c3_filters=6, c4_filters=4, hidden=5))
+    gen = torch.Generator().manual_seed(0)
+    _, hist = fit(net, (x, y), (x[:16], y[:16]), config=FitConfig(epochs=3, batch_size=32, pos_weight=5.0,
+                                                                    lr_decay=0.1),
+                  device=torch.device("cpu"), generator=gen, progress=False)
+    assert len(hist["val_macro_f1"]) == 3 and all(np.isfinite(hist["train_loss"]))

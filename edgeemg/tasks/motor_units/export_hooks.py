@@ -127,7 +127,8 @@ def _finetune(train: tuple[NDArray[np.float32], NDArray[np.float32]],
             return module
         gen = seed_everything(seed)
         fc = FitConfig(epochs=epochs, batch_size=int(train_config.get("batch_size", 64)),
-                       learning_rate=float(train_config.get("learning_rate", 1e-3)) / 10.0)
+                       learning_rate=float(train_config.get("learning_rate", 1e-3)) / 10.0,
+                       pos_weight=train_config.get("pos_weight"))
         module, _ = fit(module, train, val, config=fc, device=torch.device("cpu"), generator=gen, progress=progress)
         return module.eval()
 

@@ -16,6 +16,7 @@ import torch
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.motor_units.models import MODCNN
 
 log = logging.getLogger(__name__)
@@ -23,12 +24,27 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Optimiser settings (seed 004: RMSprop, batch 64, BCE; Keras' RMSprop default rate 1e-3)."""
+    """Optimiser settings (seed 004: RMSprop, batch 64, BCE; Keras' RMSprop default rate 1e-3).
+
+    Two departures from the seed, off by default: ``pos_weight`` multiplies the
+    BCE of positive windows (a unit fires in ~5-15 % of the 20-sample steps, so
+    plain BCE lets a narrow head sit at "never fires" for many epochs);
+    ``lr_decay`` anneals the rate along a cosine to ``lr_decay`` times itself by
+    the last epoch (late epochs refine instead of oscillating around the best).
+    """
 
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 1e-3
     threshold: float = 0.5
+    pos_weight: float | None = None
+    lr_decay: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.pos_weight is not None and not float(self.pos_weight) > 0:
+            raise InvalidInputError(f"FitConfig.pos_weight must be > 0 (or None), got {self.pos_weight!r}")
+        if self.lr_decay is not None and not 0.0 < float(self.lr_decay) <= 1.0:
+            raise InvalidInputError(f"FitConfig.lr_decay must be in (0, 1] (or None), got {self.lr_decay!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +81,17 @@ def fit(net: MODCNN, train: tuple[NDArray[np.float32], NDArray[np.float32]],
     # Keras' RMSprop (rho 0.9, epsilon 1e-7), as the seed used, rather than torch's defaults (0.99, 1e-8)
     opt = torch.optim.RMSprop(net.parameters(), lr=config.learning_rate, alpha=0.9, eps=1e-7)
     loss_fn = torch.nn.BCELoss()
+    pw = None if config.pos_weight is None else float(config.pos_weight)
+
+    def train_loss(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if pw is None:
+            return loss_fn(p, y)
+        return torch.nn.functional.binary_cross_entropy(p, y, weight=1.0 + (pw - 1.0) * y)
+
+    sched = None
+    if config.lr_decay is not None and config.epochs > 1:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs - 1,
+                                                           eta_min=config.learning_rate * float(config.lr_decay))
     xtr = torch.from_numpy(train[0])
     ytr = torch.from_numpy(train[1])
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "val_macro_f1": []}
@@ -78,10 +105,12 @@ def fit(net: MODCNN, train: tuple[NDArray[np.float32], NDArray[np.float32]],
             idx = order[i:i + config.batch_size]
             xb, yb = xtr[idx].to(device), ytr[idx].to(device)
             opt.zero_grad()
-            loss = loss_fn(net(xb), yb)
+            loss = train_loss(net(xb), yb)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
+        if sched is not None:
+            sched.step()
         prob = predict(net, val[0], device)
         val_loss = float(loss_fn(torch.from_numpy(prob).clamp(1e-7, 1 - 1e-7), torch.from_numpy(val[1])))
         f1 = mean_f1(val[1], prob, config.threshold)

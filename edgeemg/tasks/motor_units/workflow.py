@@ -58,6 +58,8 @@ class SimulationPlan:
 class TrainingPlan:
     """Model widths, optimiser and unit selection (defaults: the seed's; tests shrink them).
 
+    ``pos_weight`` and ``lr_decay``: see :class:`~edgeemg.tasks.motor_units.training.FitConfig`
+    (None: the seed's plain BCE at a constant rate).
     ``min_spikes``: a unit needs this many discharges in the training part to get a
     head (seed 004 kept units with >= 150 per contraction); ``max_units`` caps the heads.
     """
@@ -72,6 +74,8 @@ class TrainingPlan:
     hidden: int = 256
     max_units: int = 20
     min_spikes: int = 30
+    pos_weight: float | None = None
+    lr_decay: float | None = None
     decomposition: DecompositionConfig = field(default_factory=DecompositionConfig)
 
 
@@ -342,7 +346,8 @@ def train(
                        trunk_filters=plan.trunk_filters, c3_filters=plan.c3_filters, c4_filters=plan.c4_filters,
                        hidden=plan.hidden)
     net = MODCNN(cfg)
-    fc = FitConfig(epochs=epochs or plan.epochs, batch_size=plan.batch_size, learning_rate=plan.learning_rate)
+    fc = FitConfig(epochs=epochs or plan.epochs, batch_size=plan.batch_size, learning_rate=plan.learning_rate,
+                   pos_weight=plan.pos_weight, lr_decay=plan.lr_decay)
     log.info("motor-units: %d heads (%s labels), %d training / %d validation windows", len(units), labels,
              len(xtr), len(xva))
     net, history = fit(net, (xtr, ytr), (xva, yva), config=fc, device=dev, generator=gen, progress=progress)
