@@ -39,6 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--data", nargs="+", type=Path, metavar="PATH",
                    help="training recordings for calibration and fine-tuning (default: re-simulate a --simulate "
                    "checkpoint with its seed, or the paths it was trained on)")
+    g.add_argument("--lm", type=Path, metavar="LM",
+                   help="keystroke: character LM from `edgeemg lm build`; copied into the bundle (hashed like every "
+                   "file) and the board decoder becomes the prefix beam search with shallow fusion (default: greedy)")
     g.add_argument("--force", action="store_true", help="replace BUNDLE if it exists")
     p.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
     p.set_defaults(run=run)
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         recipe=args.recipe,
         formats=args.formats,
         target=args.target,
-        source=DataSource(data=tuple(args.data) if args.data else None),
+        source=DataSource(data=tuple(args.data) if args.data else None, lm=args.lm),
         overwrite=args.force,
         progress=not args.quiet,
     )

@@ -109,22 +109,55 @@ def parity(got: NDArray[np.float32], ref: NDArray[np.float32]) -> dict[str, floa
             "argmax_agreement": float((got.argmax(-1) == ref.argmax(-1)).mean())}
 
 
-def _run_artifact(name: str, path: Path, x: NDArray[np.float32]) -> NDArray[np.float32]:
+def _run_artifact(name: str, path: Path, x: NDArray[np.float32], te: TaskExport | None = None
+                  ) -> NDArray[np.float32]:
     if name.startswith("onnx"):
         from edgeemg.export import onnx_export
 
+        if te is not None and te.state:
+            return onnx_export.run_sequences(path, x, te.state, output_name=te.output_name)
         return onnx_export.run(path, x)
     from edgeemg.export import tflite_export
 
+    if te is not None and te.state:
+        return tflite_export.run_sequences(path, x, te.state)
     return tflite_export.run(path, x)
 
 
-def _torch_scores(module: Any, x: NDArray[np.float32]) -> NDArray[np.float32]:
+def _torch_scores(module: Any, x: NDArray[np.float32], state: list[Any] | None = None) -> NDArray[np.float32]:
+    """PyTorch outputs of every held-out item; for a stateful module, every sequence chunk by chunk.
+
+    The stateful form is what the board computes (state fed back, zeros at the
+    start of each sequence), so int8 parity and the task metric are judged on
+    the streaming outputs, not on a one-shot pass the board never runs.
+    """
     import torch
 
+    module = module.eval()
     with torch.no_grad():
-        return np.concatenate([module.eval()(torch.from_numpy(np.ascontiguousarray(x[i : i + 256]))).numpy()
+        if state:
+            seqs = []
+            for seq in x:
+                st = [torch.from_numpy(s.zeros()) for s in state]
+                rows = []
+                for chunk in seq:
+                    out, *st = module(torch.from_numpy(np.ascontiguousarray(chunk[None], dtype=np.float32)), *st)
+                    rows.append(out[0].numpy())
+                seqs.append(np.stack(rows))
+            return np.stack(seqs).astype(np.float32)
+        return np.concatenate([module(torch.from_numpy(np.ascontiguousarray(x[i : i + 256]))).numpy()
                                for i in range(0, len(x), 256)]).astype(np.float32)
+
+
+def _flat_items(scores: NDArray[np.float32], stateful: bool) -> NDArray[np.float32]:
+    """Stateful outputs (n_seq, n_chunks, ...) as one row per chunk, the unit parity is judged on."""
+    return scores.reshape(-1, *scores.shape[2:]) if stateful else scores
+
+
+def _loss_pp(te: TaskExport, ref: float, got: float) -> float:
+    """Percentage points the artifact loses vs fp32 (positive = worse), whatever the metric's direction and unit."""
+    diff = (got - ref) if te.metric_lower_is_better else (ref - got)
+    return diff if te.metric_in_percent else 100.0 * diff
 
 
 def _check_recipe(recipe: Recipe, ckpt: Checkpoint, formats: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -233,9 +266,12 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
     display.start("prepare data")
     te: TaskExport = task_export(ckpt, source=source, calibration_items=recipe.quantize.calibration_windows,
                                  progress=False)
+    if source.lm is not None and not te.extra_files:
+        raise InvalidInputError(f"--lm {source.lm}: task '{ckpt.task}' has no decoder that reads an LM; "
+                                "expected a keystroke checkpoint")
     metric_name = recipe.tolerance.metric
     x_held, y_held = te.held_out.x, te.held_out.y
-    ref_metrics = te.metric(y_held, _torch_scores(te.module, x_held))
+    ref_metrics = te.metric(y_held, _torch_scores(te.module, x_held, te.state))
     if metric_name not in ref_metrics:
         raise InvalidInputError(
             f"recipe [tolerance] metric '{metric_name}' is not reported by task '{ckpt.task}'; "
@@ -243,14 +279,18 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
     display.done(f"{te.calibration.n_items} calibration items, {len(y_held)} held-out items")
 
     display.start("prune + fine-tune")
-    cost_before = model_cost(te.module, te.input_shape)
+    state_shapes = tuple(tuple(s.shape) for s in te.state)
+    cost_before = model_cost(te.module, te.input_shape, state_shapes)
     module, layers = te.module, []
+    if recipe.prune.method == "l1-filter" and recipe.prune.ratio > 0 and te.prune_groups and te.state:
+        raise InvalidInputError(f"recipe [prune] method 'l1-filter': the chain does not prune stateful models "
+                                f"(state {[s.input for s in te.state]}); use method \"none\"")
     if recipe.prune.method == "l1-filter" and recipe.prune.ratio > 0 and te.prune_groups:
         module, layers = prune_structured(te.module, te.prune_groups, recipe.prune.ratio,
                                          recipe.prune.channel_multiple)
         module = te.finetune(module, recipe.prune.finetune_epochs, False)
-    cost_after = model_cost(module, te.input_shape)
-    pruned_scores = _torch_scores(module, x_held)
+    cost_after = model_cost(module, te.input_shape, state_shapes)
+    pruned_scores = _torch_scores(module, x_held, te.state)
     pruned_metrics = te.metric(y_held, pruned_scores)
     pruning = {"method": recipe.prune.method, "ratio": recipe.prune.ratio,
                "channel_multiple": recipe.prune.channel_multiple,
@@ -264,18 +304,27 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
         from edgeemg.export import onnx_export
 
         display.start("onnx fp32")
-        raw = onnx_export.export_float(module, te.input_shape, work / "raw.onnx")
+        if te.state:
+            raw = onnx_export.export_stateful(module, te.input_shape, te.state, work / "raw.onnx",
+                                              output_name=te.output_name, dynamic_axes=te.dynamic_axes)
+        else:
+            raw = onnx_export.export_float(module, te.input_shape, work / "raw.onnx")
         fp32 = staging / ARTIFACT_FILES["onnx-fp32"]
         onnx_export.optimize_offline(raw, fp32)
         artifacts["onnx-fp32"] = {"file": fp32.name, "format": "onnx", "precision": "fp32",
                                   "optimization": "onnxruntime ORT_ENABLE_BASIC, saved offline",
-                                  "opset": onnx_export.OPSET, "batch": None}
+                                  "opset": onnx_export.DYNAMO_OPSET if te.state else onnx_export.OPSET,
+                                  "batch": 1 if te.state else None,
+                                  **({"exporter": "torch.onnx.export(dynamo=True)"} if te.state else {})}
         display.done()
         display.start("onnx int8")
         int8 = staging / ARTIFACT_FILES["onnx-int8"]
         quant_record = onnx_export.quantize_int8(fp32, int8, te.calibration, recipe.quantize, work)
-        artifacts["onnx-int8"] = {"file": int8.name, "format": "onnx", "precision": "int8", "batch": None,
-                                  "quantization": quant_record}
+        if te.state:
+            quant_record["calibration_items"] = te.calibration.n_items
+            quant_record["calibration_unit"] = "sequence chunks with the state the float model carried into them"
+        artifacts["onnx-int8"] = {"file": int8.name, "format": "onnx", "precision": "int8",
+                                  "batch": 1 if te.state else None, "quantization": quant_record}
         display.done(f"static: {quant_record.get('static_op_types')}, dynamic: {quant_record.get('dynamic_nodes')}")
     if "tflite" in fmts:
         from edgeemg.export import tflite_export
@@ -285,7 +334,10 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
             display.start(name.replace("-", " "))
             path = staging / ARTIFACT_FILES[name]
             try:
-                if precision == "fp32":
+                if te.state:
+                    q = tflite_export.convert_stateful(module, te.input_shape, te.state, path, precision,
+                                                       te.calibration, recipe.quantize)
+                elif precision == "fp32":
                     tflite_export.convert_fp32(module, te.input_shape, path)
                     q = None
                 else:
@@ -316,8 +368,8 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
         if art.get("status") == "unavailable":
             continue
         path = staging / art["file"]
-        scores = _run_artifact(name, path, x_held)
-        par = parity(scores, pruned_scores)
+        scores = _run_artifact(name, path, x_held, te) if te.state else _run_artifact(name, path, x_held)
+        par = parity(_flat_items(scores, bool(te.state)), _flat_items(pruned_scores, bool(te.state)))
         judged = "p99_rel" if art["precision"] == "int8" else "max_rel"
         limit = tol.int8_rtol if art["precision"] == "int8" else tol.fp32_rtol
         par.update(judged_on=judged, tolerance=limit)
@@ -329,20 +381,21 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
             failures.append(f"{name} disagrees with PyTorch: {judged} {par[judged]:.3g} > tolerance {limit:g} "
                             f"(max abs error {par['max_abs']:.3g})")
         if art["precision"] == "int8":
-            loss_pp = 100.0 * (ref_metrics[metric_name] - art["metric"][metric_name])
+            loss_pp = _loss_pp(te, ref_metrics[metric_name], art["metric"][metric_name])
             art["loss_pp"] = loss_pp
             if loss_pp > tol.max_loss_pp:
                 msg = (f"{name} {metric_name} {art['metric'][metric_name]:.4f} vs fp32 {ref_metrics[metric_name]:.4f}: "
                        f"loses {loss_pp:.2f} pp > max_loss_pp {tol.max_loss_pp:g} (pruned fp32: "
                        f"{pruned_metrics[metric_name]:.4f})")
-                prune_loss = 100.0 * (ref_metrics[metric_name] - pruned_metrics[metric_name])
+                prune_loss = _loss_pp(te, ref_metrics[metric_name], pruned_metrics[metric_name])
                 if prune_loss > tol.max_loss_pp:
                     msg += (f"; pruning alone loses {prune_loss:.2f} pp: lower [prune] ratio or raise "
                             "finetune_epochs")
                 if name == "onnx-int8":
                     from edgeemg.export import onnx_export
 
-                    worst = onnx_export.layer_losses(staging / ARTIFACT_FILES["onnx-fp32"], path, x_held, work)
+                    worst = onnx_export.layer_losses(staging / ARTIFACT_FILES["onnx-fp32"], path,
+                                                     te.calibration.feeds() if te.state else x_held, work)
                     art["layer_losses"] = worst
                     msg += "; layers losing most (qdq_loss_debug SQNR, dB): " + ", ".join(
                         f"{w['node']} ({w['op']}) {w['sqnr_db']:.1f}" for w in worst)
@@ -352,10 +405,18 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
     int8_loss = [a["loss_pp"] for a in artifacts.values() if "loss_pp" in a]
     metrics["max_int8_loss_pp"] = max(int8_loss) if int8_loss else None
     metrics["max_loss_pp"] = tol.max_loss_pp
+    metrics["direction"] = "lower is better" if te.metric_lower_is_better else "higher is better"
     display.done(f"{metric_name}: fp32 {ref_metrics[metric_name]:.4f}, " + ", ".join(
         f"{k} {v['metric'][metric_name]:.4f}" for k, v in artifacts.items() if "metric" in v))
 
-    in_shape = [None, *te.input_shape]
+    in_shape = [1 if te.state else None, *te.input_shape]
+    for ax, dim_name in te.dynamic_axes.items():
+        in_shape[1 + int(ax)] = None
+        log.debug("input axis %d (%s) is dynamic", ax, dim_name)
+    for name, src in te.extra_files.items():  # task files the decoder reads (a keystroke LM), hashed with the rest
+        if name in ARTIFACT_FILES.values() or name == MANIFEST_NAME:
+            raise InvalidInputError(f"task file '{name}' would overwrite a bundle file; rename it")
+        shutil.copyfile(src, staging / name)
     manifest = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_FORMAT_VERSION,
@@ -363,12 +424,14 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
         **te.manifest,
         "input": {"name": "x", "shape": in_shape, "dtype": "float32",
                   "layout": "(batch, *item) as the DSP chain produces items"},
+        "state": [s.to_manifest() for s in te.state] if te.state else te.manifest.get("state", []),
         # a task may describe its output itself (motor units: multi-output sigmoid "probabilities", one per unit)
         "outputs": te.manifest.get("outputs") or [{"name": "logits", "shape": [None, len(te.manifest["labels"])],
                                                    "dtype": "float32", "kind": "logits"}],
         "artifacts": artifacts,
         "default_artifacts": {"onnx": "onnx-int8", "tflite": "tflite-int8"},
-        "quantization": {"onnx": quant_record, "calibration": {**te.calibration.stats(), "notes": te.notes},
+        "quantization": {"onnx": quant_record, "per_op": quant_record.get("per_op", {}),
+                         "calibration": {**te.calibration.stats(), "notes": te.notes},
                          "weights": recipe.quantize.weight_type, "activations": recipe.quantize.activation_type},
         "pruning": pruning,
         "metrics": metrics,

@@ -98,6 +98,103 @@ class WindowCalibrationReader:
 
 
 @dataclass(frozen=True)
+class StateTensor:
+    """One tensor a streaming model carries from one call to the next (an extra input and output).
+
+    Attributes
+    ----------
+    input : str
+        Graph input name that receives the state (zeros at the start of a sequence).
+    output : str
+        Graph output name that returns the updated state, fed back as ``input`` next call.
+    shape : tuple of int
+        Full shape at batch 1, as the runtime allocates it (an LSTM's ``h`` is
+        (layers, batch, hidden): the batch axis is not always first, which is
+        why stateful models are exported and run at batch 1).
+    dtype : str
+    """
+
+    input: str
+    output: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    def zeros(self) -> NDArray[np.float32]:
+        return np.zeros(self.shape, dtype=np.dtype(self.dtype))
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The manifest's ``state`` entry, the form :class:`edgeemg.runtime.engine.Engine` reads."""
+        return {"input": self.input, "output": self.output, "shape": list(self.shape), "dtype": self.dtype,
+                "init": "zeros"}
+
+
+class SequenceCalibrationReader:
+    """Calibration feeds for a stateful model: chunks of real sequences with the state they arrive with.
+
+    A streaming model's state inputs (conv caches, LSTM h/c) are activations
+    like any other: quantizing them with ranges learnt from zeros would clip
+    them on the board. So each item is ``{input: chunk, state_in: state}``
+    where ``state`` is what the float model carried into that chunk when the
+    whole sequence was run chunk by chunk (the caller computes it).
+
+    Parameters
+    ----------
+    feeds : list of dict
+        One dict per chunk, batch 1: ``{input_name: (1, *item), state inputs...}``.
+    n_items : int
+        How many to draw (the recipe's ``calibration_windows``); all when fewer.
+    input_name : str
+    seed : int
+        Seeds which chunks are drawn.
+
+    Notes
+    -----
+    Batch 1 only: state tensors do not share one batch axis (an LSTM's is axis
+    1), and the model is exported at batch 1. ``batches()`` yields the data
+    inputs alone, for a converter that takes example inputs.
+    """
+
+    def __init__(self, feeds: list[dict[str, NDArray[np.float32]]], n_items: int, *, input_name: str,
+                 seed: int) -> None:
+        if not feeds:
+            raise InvalidInputError("SequenceCalibrationReader: no calibration chunks (the sequences were empty)")
+        if n_items < 1:
+            raise InvalidInputError(f"SequenceCalibrationReader: n_items must be >= 1, got {n_items}")
+        rng = np.random.default_rng(seed)
+        take = min(n_items, len(feeds))
+        self._items = [feeds[i] for i in np.sort(rng.choice(len(feeds), size=take, replace=False))]
+        self.input_name = input_name
+        self.n_items = int(take)
+        self.batch_size = 1
+        self._pos = 0
+
+    def get_next(self) -> dict[str, NDArray[np.float32]] | None:
+        if self._pos >= self.n_items:
+            return None
+        self._pos += 1
+        return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self._items[self._pos - 1].items()}
+
+    def rewind(self) -> None:
+        self._pos = 0
+
+    def feeds(self) -> list[dict[str, NDArray[np.float32]]]:
+        """Every calibration feed (input and state), in order."""
+        return list(self._items)
+
+    def batches(self) -> Iterator[NDArray[np.float32]]:
+        """The data input of every item once (batch 1)."""
+        for item in self._items:
+            yield item[self.input_name]
+
+    def stats(self) -> dict[str, Any]:
+        """Input statistics of the calibration chunks (data input only), for the manifest."""
+        x = np.stack([item[self.input_name] for item in self._items])
+        return {"n_items": self.n_items, "item": "one chunk with the state the float model carried into it",
+                "min": float(x.min()), "max": float(x.max()), "mean": float(x.mean()), "std": float(x.std()),
+                "p01": float(np.percentile(x, 0.1)), "p999": float(np.percentile(x, 99.9))}
+
+
+@dataclass(frozen=True)
 class PruneGroup:
     """One set of channels removed together: a producer's outputs and every consumer's matching inputs.
 
@@ -118,7 +215,14 @@ class PruneGroup:
 
 @dataclass(frozen=True)
 class HeldOut:
-    """Held-out inputs, labels and where they came from (subjects never used for training)."""
+    """Held-out inputs, labels and where they came from (subjects never used for training).
+
+    For a stateful task (``TaskExport.state`` not empty) ``x`` is
+    (n_sequences, n_chunks, *input_shape): each sequence is run chunk by chunk
+    from zero state with the state fed back, and the metric sees the outputs
+    as (n_sequences, n_chunks, *output_shape); ``y`` is whatever the task's
+    metric needs to look the truth up (e.g. sequence indices).
+    """
 
     x: NDArray[np.float32]
     y: NDArray[np.int64]
@@ -137,7 +241,7 @@ class TaskExport:
         One item's shape (batch excluded): a gait window (400, 6), a muscle segment (64, 65, 1).
     prune_groups : list of PruneGroup
         What structured pruning may remove (empty: the task does not prune).
-    calibration : WindowCalibrationReader
+    calibration : WindowCalibrationReader or SequenceCalibrationReader
     held_out : HeldOut
     metric : callable (y_true, y_pred_scores) -> dict of float
         Task metrics from class scores; must contain the recipe's tolerance metric.
@@ -158,6 +262,19 @@ class TaskExport:
     finetune: Callable[[Any, int, bool], Any]
     manifest: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    state: list[StateTensor] = field(default_factory=list)
+    """Carried tensors of a streaming model; the module is then ``forward(x, *state_in) -> (out, *state_out)``."""
+    output_name: str = "logits"
+    dynamic_axes: dict[int, str] = field(default_factory=dict)
+    """Input axes (batch excluded, 0-based over ``input_shape``) exported as dynamic, e.g. {0: "frames"}."""
+    metric_lower_is_better: bool = False
+    """True for error rates (CER): the int8 loss is then int8 minus fp32."""
+    metric_in_percent: bool = False
+    """True when the metric is already in percent (CER 23.6), so a loss is its difference, not 100 x it."""
+    extra_files: dict[str, Path] = field(default_factory=dict)
+    """Bundle file name -> source path copied into the bundle (and hashed), e.g. a decoder's LM."""
+    onnx_opset: int | None = None
+    """Set when the module must go through the dynamo exporter (stateful streaming forms); None: the default."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +288,8 @@ class DataSource:
     data: tuple[Path, ...] | None = None
     plan: Any = None
     held_out_seed: int | None = None
+    lm: Path | None = None
+    """A language model for the task's board decoder (keystroke: ``edgeemg lm build``); copied into the bundle."""
 
 
 HOOK_MODULES = {
@@ -213,5 +332,6 @@ def resolve_recordings_source(ckpt: Checkpoint, source: DataSource) -> tuple[lis
     return paths, False
 
 
-__all__ = ["CalibrationReader", "DataSource", "HeldOut", "PruneGroup", "TaskExport", "WindowCalibrationReader",
+__all__ = ["CalibrationReader", "DataSource", "HeldOut", "PruneGroup", "SequenceCalibrationReader", "StateTensor",
+           "TaskExport", "WindowCalibrationReader",
            "task_export"]

@@ -46,6 +46,77 @@ def export_float(module: Any, input_shape: tuple[int, ...], path: Path) -> Path:
     return path
 
 
+DYNAMO_OPSET = 20
+
+
+def export_stateful(module: Any, input_shape: tuple[int, ...], state: list[Any], path: Path, *,
+                    output_name: str = OUTPUT_NAME, dynamic_axes: dict[int, str] | None = None) -> Path:
+    """Export a streaming module ``forward(x, *state_in) -> (out, *state_out)`` at batch 1 with the dynamo exporter.
+
+    Why dynamo: with the TorchScript exporter (``dynamo=False``) the streaming
+    keystroke models (TDS conv caches, LSTM h/c) exported without error but
+    gave wrong outputs in onnxruntime; the dynamo graphs match torch to ~1e-6.
+    Batch is fixed at 1 because state tensors do not share a batch axis (an
+    LSTM's ``h`` is (layers, batch, hidden)); the runtime runs a stateful
+    model item by item anyway. ``dynamic_axes`` marks input axes (0-based over
+    ``input_shape``) that may vary, e.g. the frame axis of a model that is
+    exact at any chunk length; the output's matching axis follows.
+
+    Parameters
+    ----------
+    state : list of StateTensor
+        Extra inputs/outputs, in ``forward``'s argument / return order.
+    """
+    import torch
+
+    example = (torch.zeros(1, *input_shape), *(torch.zeros(*s.shape) for s in state))
+    names_in = [INPUT_NAME, *(s.input for s in state)]
+    names_out = [output_name, *(s.output for s in state)]
+    kwargs: dict[str, Any] = {}
+    if dynamic_axes:
+        dyn = {1 + int(ax): torch.export.Dim(name, min=1, max=100000) for ax, name in dynamic_axes.items()}
+        kwargs["dynamic_shapes"] = (dyn, *({} for _ in state))
+    try:
+        torch.onnx.export(module.eval(), example, str(path), input_names=names_in, output_names=names_out,
+                          opset_version=DYNAMO_OPSET, dynamo=True, external_data=False, **kwargs)
+    except Exception as exc:  # the exporter raises many types; the message is what matters
+        raise ExportError(f"torch.onnx.export (dynamo) failed for {type(module).__name__} with state "
+                          f"{[s.input for s in state]}: {exc}") from exc
+    onnx.checker.check_model(str(path))
+    got = [i.name for i in onnx.load(str(path)).graph.input]
+    if got != names_in:
+        raise ExportError(f"exported graph inputs are {got}, expected {names_in} (the state was folded away?)")
+    return path
+
+
+def run_sequences(path: Path, x: NDArray[np.float32], state: list[Any], *, output_name: str = OUTPUT_NAME,
+                  sess: Any = None) -> NDArray[np.float32]:
+    """Run a stateful model over sequences chunk by chunk, zero state per sequence, state fed back.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_sequences, n_chunks, *item)
+    state : list of StateTensor
+
+    Returns
+    -------
+    ndarray, shape (n_sequences, n_chunks, *output_item)
+        What the board's engine computes for each chunk, stacked.
+    """
+    sess = sess or session(path)
+    outs = []
+    for seq in x:
+        st = {s.input: s.zeros() for s in state}
+        rows = []
+        for chunk in seq:
+            res = sess.run([output_name, *(s.output for s in state)], {INPUT_NAME: chunk[None].astype(np.float32),
+                                                                       **st})
+            rows.append(res[0][0])
+            st = {s.input: v for s, v in zip(state, res[1:])}
+        outs.append(np.stack(rows))
+    return np.stack(outs).astype(np.float32)
+
+
 def optimize_offline(src: Path, dst: Path) -> Path:
     """Save onnxruntime's ``ORT_ENABLE_BASIC`` optimised graph (constant folding, redundant-node removal).
 
@@ -113,10 +184,21 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
     dq_outputs = {o for n in qmodel.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
     # an op reads int8 when one of its inputs comes out of a DequantizeLinear (QDQ's "quantized" pattern)
     static_nodes = sorted({n.op_type for n in qmodel.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+                           and not n.op_type.startswith("DynamicQuantize")  # quantize_dynamic's own ops
                            and any(i in dq_outputs for i in n.input)})
     record.update(static_op_types=static_nodes, dynamic_nodes=dynamic_nodes, op_types=q_ops,
                   float_op_types=sorted({n.op_type for n in model.graph.node} - set(static_nodes)
                                         - set(cfg.dynamic_ops)))
+    # per op type, how it runs in int8 (the manifest's "LSTM quantized dynamically")
+    dyn_types = sorted({n.op_type for n in model.graph.node if n.name in set(dynamic_nodes)}) \
+        if cfg.scheme == "static" else []
+    per_op = {t: "static QDQ (int8 weights per-channel, int8 activations from calibration)" for t in static_nodes}
+    for t in dyn_types:
+        per_op[t] = "quantized dynamically (int8 weights; activations quantized per call at run time)"
+    if cfg.scheme != "static":
+        per_op = {t: "quantized dynamically" for t in q_ops if t not in ("DynamicQuantizeLinear",)}
+    record["per_op"] = per_op
+    record["notes"] = [f"{t} quantized dynamically" for t in dyn_types]
     return record
 
 
@@ -146,12 +228,14 @@ def _array_reader(batches: Iterable[NDArray[np.float32]]) -> Any:
 
         def get_next(self) -> dict[str, NDArray[np.float32]] | None:
             b = next(self._it, None)
-            return None if b is None else {INPUT_NAME: b}
+            if b is None or isinstance(b, dict):  # a stateful model's feeds (input and state) as they are
+                return b
+            return {INPUT_NAME: b}
 
     return _ArrayReader()
 
 
-def layer_losses(float_path: Path, qdq_path: Path, x: NDArray[np.float32], work: Path, top: int = 5,
+def layer_losses(float_path: Path, qdq_path: Path, x: Any, work: Path, top: int = 5,
                  batch: int = 64) -> list[dict[str, Any]]:
     """Per-layer quantization error with onnxruntime's ``qdq_loss_debug``, worst first.
 
@@ -167,7 +251,10 @@ def layer_losses(float_path: Path, qdq_path: Path, x: NDArray[np.float32], work:
     fa, qa = work / "float_aug.onnx", work / "qdq_aug.onnx"
     modify_model_output_intermediate_tensors(str(float_path), str(fa))
     modify_model_output_intermediate_tensors(str(qdq_path), str(qa))
-    batches = [x[i : i + batch] for i in range(0, min(len(x), 4 * batch), batch)]
+    if isinstance(x, list):  # stateful: a list of feed dicts (input and state), one chunk each
+        batches = x[: 4 * batch]
+    else:
+        batches = [x[i : i + batch] for i in range(0, min(len(x), 4 * batch), batch)]
     f_act = collect_activations(str(fa), _array_reader(batches))
     q_act = collect_activations(str(qa), _array_reader(batches))
     match = create_activation_matching(q_act, f_act)
@@ -184,5 +271,5 @@ def layer_losses(float_path: Path, qdq_path: Path, x: NDArray[np.float32], work:
     return rows[:top]
 
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAME", "export_float", "layer_losses", "optimize_offline", "quantize_int8", "run",
+__all__ = ["DYNAMO_OPSET", "INPUT_NAME", "OUTPUT_NAME", "export_float", "export_stateful", "run_sequences", "layer_losses", "optimize_offline", "quantize_int8", "run",
            "session"]

@@ -39,27 +39,35 @@ class ModelCost:
         return {"params": self.params, "macs": self.macs}
 
 
-def model_cost(module: nn.Module, input_shape: tuple[int, ...]) -> ModelCost:
-    """Parameters and multiply-accumulates per item, counted with forward hooks on Conv/Linear layers.
+def model_cost(module: nn.Module, input_shape: tuple[int, ...], state_shapes: tuple[tuple[int, ...], ...] = ()
+               ) -> ModelCost:
+    """Parameters and multiply-accumulates per item, counted with forward hooks on Conv/Linear/LSTM layers.
 
-    MACs count the weight multiplications of convolutions and linear layers
-    (``out_elements * in_channels/groups * kernel``); pooling, activations and
-    the attention softmax are elementwise and left out, as usual for MAC counts.
+    MACs count the weight multiplications of convolutions, linear layers and
+    LSTMs (``4 * hidden * (input + hidden)`` per step and layer); pooling,
+    activations and the attention softmax are elementwise and left out, as
+    usual for MAC counts. ``state_shapes``: zero tensors passed after the
+    input, for a streaming module ``forward(x, *state)`` (one item = one chunk).
     """
     macs = 0
 
     def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         nonlocal macs
-        if isinstance(mod, nn.Linear):
+        if isinstance(mod, nn.LSTM):
+            y = out[0]
+            steps = y.shape[0] * y.shape[1]
+            h = mod.hidden_size
+            macs += sum(steps * 4 * h * ((mod.input_size if layer == 0 else h) + h) for layer in range(mod.num_layers))
+        elif isinstance(mod, nn.Linear):
             macs += out.numel() * mod.in_features
         else:  # ConvNd
             k = int(torch.tensor(mod.kernel_size).prod())
             macs += out.numel() * (mod.in_channels // mod.groups) * k
 
-    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, _PRUNABLE)]
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (*_PRUNABLE, nn.LSTM))]
     try:
         with torch.no_grad():
-            module.eval()(torch.zeros(1, *input_shape))
+            module.eval()(torch.zeros(1, *input_shape), *(torch.zeros(*s) for s in state_shapes))
     finally:
         for h in handles:
             h.remove()

@@ -177,4 +177,66 @@ def run(path: Path, x: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.stack(results)
 
 
-__all__ = ["convert_fp32", "convert_int8", "interpreter", "io_details", "run"]
+def convert_stateful(module: Any, input_shape: tuple[int, ...], state: list[Any], path: Path, precision: str,
+                     calibration: Any, cfg: Any) -> dict[str, Any] | None:
+    """A streaming model ``forward(x, *state) -> (out, *state')`` through litert-torch; returns the int8 record.
+
+    fp32: ``litert_torch.convert`` with the state tensors as extra example
+    inputs. int8: PT2E static (per-channel weights, activations calibrated on
+    the same chunk + carried-state feeds as ONNX) when the recipe names no
+    dynamic ops, else litert-torch's dynamic int8 (weights int8, activations
+    float), the TFLite counterpart of onnxruntime's ``quantize_dynamic`` for an
+    LSTM. Whatever fails here is recorded by the chain as "unavailable" with
+    the converter's message, never replaced by something else.
+    """
+    import litert_torch
+    import torch
+
+    example = (torch.zeros(1, *input_shape), *(torch.zeros(*s.shape) for s in state))
+    if precision == "fp32":
+        with stdout_to_stderr():
+            litert_torch.convert(module.eval(), example).export(str(path))
+        return None
+    from litert_torch.quantize import pt2e_quantizer
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import quantize_pt2e
+
+    dynamic = bool(cfg.dynamic_ops)
+    graph = torch.export.export(module.eval(), example).run_decompositions().module()
+    quantizer = _quantizer_class()().set_global(
+        pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=cfg.per_channel, is_dynamic=dynamic))
+    graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for feed in calibration.feeds():
+            graph(*(torch.from_numpy(np.ascontiguousarray(feed[n])) for n in
+                    [calibration.input_name, *(s.input for s in state)]))
+    graph = quantize_pt2e.convert_pt2e(graph, fold_quantize=False)
+    with stdout_to_stderr():
+        litert_torch.convert(graph, example, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(path))
+    return {"scheme": "dynamic" if dynamic else "static", "tool": "litert-torch PT2E (torchao)",
+            "per_channel": cfg.per_channel, "calibration_items": 0 if dynamic else calibration.n_items}
+
+
+def run_sequences(path: Path, x: NDArray[np.float32], state: list[Any]) -> NDArray[np.float32]:
+    """Run a stateful TFLite model over (n_seq, n_chunks, *item), state fed back (signature ``args_i`` order).
+
+    litert-torch names a converted module's inputs ``args_0, args_1, ...`` in
+    ``forward``'s order and its outputs ``output_0, ...`` in return order; the
+    signature runner maps them by name, so the order the interpreter lists its
+    tensors in does not matter.
+    """
+    it = interpreter(path)
+    runner = it.get_signature_runner()
+    outs = []
+    for seq in x:
+        st = [s.zeros() for s in state]
+        rows = []
+        for chunk in seq:
+            res = runner(**{f"args_{i}": v for i, v in enumerate([chunk[None].astype(np.float32), *st])})
+            rows.append(np.asarray(res["output_0"])[0])
+            st = [np.asarray(res[f"output_{i + 1}"]) for i in range(len(state))]
+        outs.append(np.stack(rows))
+    return np.stack(outs).astype(np.float32)
+
+
+__all__ = ["convert_fp32", "convert_int8", "convert_stateful", "interpreter", "io_details", "run", "run_sequences"]

@@ -1,0 +1,222 @@
+"""Keystrokes on the board: a tiny streaming TDS -> stateful int8 export -> bundle -> streamed characters.
+
+The keystroke model is the first *stateful* one through the export chain: each call
+takes one 40 ms chunk (5 spectrogram frames) and its conv cache, and returns the
+emissions and the new cache, which the engine feeds back. Reference, independent of
+the engine: the samples the band delivered, recorded on the side, through a fresh
+offline ``Pipeline`` of the manifest's DSP, the bundle's int8 ONNX in a plain
+onnxruntime session run chunk by chunk with the state fed back by hand, and a fresh
+``KeystrokeDecoder``. The model is untrained (parity, not accuracy): its head is
+scaled up so that the greedy decoder emits characters, so the comparison is not of
+empty lists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
+
+torch = pytest.importorskip("torch")
+
+from edgeemg.bridge import Block, Gap, SimulatedBand  # noqa: E402
+from edgeemg.runtime.bundle import load_bundle  # noqa: E402
+from edgeemg.tasks.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
+
+SEED = 0
+SECONDS = 3.0
+
+
+def tiny_checkpoint(model: str = "tds") -> Checkpoint:
+    """An untrained tiny keystroke model whose greedy decoding is not all blanks (head weights scaled up)."""
+    from edgeemg.tasks.keystroke import spec
+    from edgeemg.tasks.keystroke.decoder import DecoderConfig
+    from edgeemg.tasks.keystroke.models import PRESETS, build_model
+    from edgeemg.tasks.torch_support import seed_everything, state_to_arrays
+
+    seed_everything(0)
+    net = build_model(model, PRESETS[model]["tiny"]).eval()
+    with torch.no_grad():
+        net.head.weight.mul_(20.0)
+        net.head.bias.zero_()
+    meta = {"labels": list(spec.LABELS), "blank": spec.BLANK, "fs_hz": spec.FS_HZ,
+            "channel_names": list(spec.CHANNEL_NAMES), "dsp": spec.dsp_description(),
+            "model_config": net.config.to_dict(), "decoder": DecoderConfig().to_dict(), "data": "simulated",
+            "user_seed": SEED, "train_sessions": 1, "seed": SEED}
+    return Checkpoint(task="keystroke", model=model, arrays=state_to_arrays(net), meta=meta)
+
+
+@pytest.fixture(scope="module")
+def lm_path(tmp_path_factory):
+    from edgeemg.tasks.keystroke.lm import build_lm
+
+    p = tmp_path_factory.mktemp("ks-lm") / "lm.bin"
+    build_lm("the quick brown fox jumps over the lazy dog. " * 20, order=3).save(p)
+    return p
+
+
+@pytest.fixture(scope="module")
+def bundle_path(tmp_path_factory, lm_path):
+    """The tiny streaming TDS exported to ONNX (fp32 + int8) with an LM (beam decoder in the manifest)."""
+    from edgeemg.export.chain import export_checkpoint
+    from edgeemg.export.hooks import DataSource
+    from edgeemg.tasks.keystroke.workflow import SimulationPlan
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("ks-board")
+    ckpt = tmp / "ks.ckpt"
+    save_checkpoint(ckpt, tiny_checkpoint("tds"))
+    out = tmp / "ks.int8"
+    export_checkpoint(ckpt, out, formats=("onnx",), progress=False,
+                      source=DataSource(plan=SimulationPlan(train_sessions=1, seconds=3.0, eval_seconds=4.0),
+                                        lm=lm_path))
+    return out
+
+
+def _greedy_bundle(path, tmp_path):
+    """The same bundle with the greedy decoder: a copy whose manifest is resealed (hashes still checked)."""
+    import shutil
+
+    from edgeemg.runtime.bundle import MANIFEST_NAME, seal_manifest
+
+    dst = tmp_path / "greedy"
+    shutil.copytree(path, dst)
+    m = json.loads((dst / MANIFEST_NAME).read_text())
+    m["decoder"] = {k: v for k, v in m["decoder"].items() if k != "lm"} | {"kind": "greedy"}
+    (dst / "lm.bin").unlink()
+    for k in ("files", "manifest_sha256"):
+        m.pop(k, None)
+    (dst / MANIFEST_NAME).write_bytes(seal_manifest(m, dst))
+    return dst
+
+
+def test_manifest_declares_state_chunking_and_per_op_quantization(bundle_path):
+    b = load_bundle(bundle_path)
+    m = b.manifest
+    assert m["task"] == "keystroke" and m["model"] == "tds"
+    assert m["dsp"] == [{"stage": "log_spectrogram", "n_fft": 64, "hop": 16}, {"stage": "stack", "length": 5, "hop": 5}]
+    assert m["hop"] == 80 and m["input"]["shape"] == [1, None, 33, 32]
+    assert [s["input"] for s in m["state"]] == ["conv_cache"]
+    assert m["state"][0]["output"] == "conv_cache_next" and m["state"][0]["init"] == "zeros"
+    assert m["metrics"]["metric"] == "cer" and m["metrics"]["direction"] == "lower is better"
+    per_op = m["quantization"]["per_op"]
+    assert "Conv" in per_op and not any("dynamic" in v for v in per_op.values())  # the TDS quantizes fully statically
+    assert m["decoder"]["kind"] == "beam" and m["decoder"]["lm"] == "lm.bin" and "lm.bin" in m["files"]
+    assert b.decoder().lm is not None
+    assert m["artifacts"]["onnx-int8"]["parity"]["p99_rel"] <= 0.25
+
+
+def test_lm_file_is_hashed_like_every_file(bundle_path, tmp_path):
+    import shutil
+
+    from edgeemg.errors import BundleError
+
+    dst = tmp_path / "b"
+    shutil.copytree(bundle_path, dst)
+    data = bytearray((dst / "lm.bin").read_bytes())
+    data[-1] ^= 0xFF
+    (dst / "lm.bin").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="lm.bin"):
+        load_bundle(dst)
+
+
+def _offline_int8(path, samples):
+    """Reference: offline DSP -> int8 ONNX chunk by chunk with the state fed back by hand."""
+    import onnxruntime as ort
+
+    from edgeemg.dsp import Pipeline
+
+    b = load_bundle(path)
+    m = b.manifest
+    frames = Pipeline.from_description(m["dsp"], m["fs_hz"], m["n_channels"]).process_offline(samples)
+    sess = ort.InferenceSession(str(b.path / "model.int8.onnx"), providers=["CPUExecutionProvider"])
+    state = {s["input"]: np.zeros(s["shape"], np.float32) for s in m["state"]}
+    rows = []
+    for chunk in frames.data:
+        out = sess.run(None, {"x": chunk[None], **state})
+        names = [o.name for o in sess.get_outputs()]
+        res = dict(zip(names, out))
+        state = {s["input"]: res[s["output"]] for s in m["state"]}
+        rows.append(res["logits"][0])
+    em = np.concatenate(rows)
+    ends = (frames.end_index[:, None] - 16 * np.arange(4, -1, -1)[None, :]).reshape(-1)
+    return em, ends, frames
+
+
+def test_streamed_characters_match_offline_int8_reference(bundle_path, tmp_path):
+    from edgeemg.runtime import stream
+
+    path = _greedy_bundle(bundle_path, tmp_path)
+    bundle = load_bundle(path)
+    with SimulatedBand("keystroke", seed=SEED, seconds=SECONDS, speed=float("inf")) as band:
+        rec = _Recorder(band)
+        events = list(stream(rec, bundle, skip_after_ms=float("inf")))
+    assert not [it for it in rec.items if isinstance(it, Gap)]
+    samples = np.concatenate([it.samples for it in rec.items if isinstance(it, Block)])
+    em, ends, _ = _offline_int8(path, samples)
+    dec = bundle.decoder()
+    want = dec.step(em, ends) + dec.finish()
+    got = [e.payload for e in events]
+    assert len(want) > 3  # the scaled head emits characters: not a comparison of empty lists
+    assert [g["char"] for g in got] == [w["char"] for w in want]
+    assert [g["end_index"] for g in got] == [w["end_index"] for w in want]
+    json.dumps(got)
+
+
+def test_beam_lm_bundle_streams_the_offline_beam_text(bundle_path):
+    from edgeemg.runtime import stream
+
+    bundle = load_bundle(bundle_path)
+    with SimulatedBand("keystroke", seed=SEED, seconds=SECONDS, speed=float("inf")) as band:
+        rec = _Recorder(band)
+        events = list(stream(rec, bundle, skip_after_ms=float("inf")))
+    samples = np.concatenate([it.samples for it in rec.items if isinstance(it, Block)])
+    em, ends, _ = _offline_int8(bundle_path, samples)
+    dec = bundle.decoder()
+    want = dec.step(em, ends) + dec.finish()
+    assert "".join(e.payload["char"] for e in events) == "".join(w["char"] for w in want)
+
+
+def test_chunked_int8_equals_one_shot_int8_for_tds(bundle_path):
+    """The TDS graph has a dynamic frame axis: a whole recording in one call equals 40 ms chunks with state."""
+    import onnxruntime as ort
+
+    from edgeemg.data.sim_keystroke import simulate_keystroke
+    from edgeemg.tasks.keystroke import spec
+
+    b = load_bundle(bundle_path)
+    sim = simulate_keystroke(SECONDS, seed=SEED, session=0)
+    em_chunked, _, frames = _offline_int8(bundle_path, sim.emg.astype(np.float32))
+    full = spec.features(sim.emg)[: 5 * len(frames.data)]
+    sess = ort.InferenceSession(str(b.path / "model.int8.onnx"), providers=["CPUExecutionProvider"])
+    zeros = {s["input"]: np.zeros(s["shape"], np.float32) for s in b.manifest["state"]}
+    one = sess.run(["logits"], {"x": full[None].astype(np.float32), **zeros})[0][0]
+    assert one.shape == em_chunked.shape
+    # same int8 graph, same inputs; only the accumulation order of the chunked run can differ
+    err = np.abs(one - em_chunked)
+    assert np.percentile(err, 99) <= 0.05 * np.abs(one).max()
+    assert (one.argmax(1) == em_chunked.argmax(1)).mean() >= 0.98
+
+
+class _Recorder:
+    """A band proxy that keeps every item it hands out: the recording the engine really saw."""
+
+    def __init__(self, band):
+        self._band, self.items = band, []
+
+    def read(self, timeout=None):
+        item = self._band.read(timeout)
+        if item is not None:
+            self.items.append(item)
+        return item
+
+    def __getattr__(self, name):
+        return getattr(self._band, name)
+
+    def __iter__(self):
+        while (item := self.read()) is not None:
+            yield item
