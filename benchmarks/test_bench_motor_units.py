@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 import pytest
+from _model_timing import time_backend, time_torch_eager
 
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 torch = pytest.importorskip("torch")
@@ -74,47 +75,16 @@ def mu(tmp_path_factory):
     return {"bundle": bundle, "ckpt": ckpt, "items": np.ascontiguousarray(items[-64:])}
 
 
-def _cycle(items):
-    state = {"i": 0}
-
-    def nxt():
-        i = state["i"] = (state["i"] + 1) % len(items)
-        return items[i : i + 1]
-
-    return nxt
-
-
 def test_int8_window(benchmark, timings, mu):
-    from edgeemg.runtime.backends import open_backend
-
-    be = open_backend(mu["bundle"], precision="int8", threads=1)
-    nxt = _cycle(mu["items"])
-    benchmark(lambda: be.run({"x": nxt()}))
-    timings.record_benchmark("runtime.motor_units.int8.model", benchmark)
+    time_backend(benchmark, timings, mu["bundle"], mu["items"], precision="int8", name="runtime.motor_units.int8.model")
 
 
 def test_fp32_onnx_window(benchmark, timings, mu):
-    from edgeemg.runtime.backends import open_backend
-
-    be = open_backend(mu["bundle"], precision="fp32", threads=1)
-    nxt = _cycle(mu["items"])
-    benchmark(lambda: be.run({"x": nxt()}))
-    timings.record_benchmark("runtime.motor_units.fp32.model", benchmark)
+    time_backend(benchmark, timings, mu["bundle"], mu["items"], precision="fp32", name="runtime.motor_units.fp32.model")
 
 
 def test_torch_eager_window(benchmark, timings, mu):
-    from edgeemg.cli.bench import eager_module
-
-    torch.set_num_threads(1)
-    module = eager_module(mu["ckpt"])
-    nxt = _cycle(mu["items"])
-
-    def step():
-        with torch.inference_mode():
-            return module(torch.from_numpy(nxt()))
-
-    benchmark(step)
-    timings.record_benchmark("runtime.motor_units.torch_eager.model", benchmark)
+    time_torch_eager(benchmark, timings, mu["ckpt"], mu["items"], name="runtime.motor_units.torch_eager.model")
 
 
 def test_gate_int8_window_vs_torch_eager(timings):

@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 import pytest
+from _model_timing import time_backend, time_torch_eager
 
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 
@@ -74,47 +75,16 @@ def gait(tmp_path_factory):
     return {"bundle": bundle, "ckpt": ckpt, "items": np.ascontiguousarray(items[:32]), "blocks": blocks}
 
 
-def _cycle(items):
-    state = {"i": 0}
-
-    def nxt():
-        i = state["i"] = (state["i"] + 1) % len(items)
-        return items[i : i + 1]
-
-    return nxt
-
-
 def test_int8_model_hop(benchmark, timings, gait):
-    from edgeemg.runtime.backends import open_backend
-
-    be = open_backend(gait["bundle"], precision="int8", threads=1)
-    nxt = _cycle(gait["items"])
-    benchmark(lambda: be.run({"x": nxt()}))
-    timings.record_benchmark("runtime.gait.int8.model", benchmark)
+    time_backend(benchmark, timings, gait["bundle"], gait["items"], precision="int8", name="runtime.gait.int8.model")
 
 
 def test_fp32_onnx_model_hop(benchmark, timings, gait):
-    from edgeemg.runtime.backends import open_backend
-
-    be = open_backend(gait["bundle"], precision="fp32", threads=1)
-    nxt = _cycle(gait["items"])
-    benchmark(lambda: be.run({"x": nxt()}))
-    timings.record_benchmark("runtime.gait.fp32.model", benchmark)
+    time_backend(benchmark, timings, gait["bundle"], gait["items"], precision="fp32", name="runtime.gait.fp32.model")
 
 
 def test_torch_eager_fp32_model_hop(benchmark, timings, gait):
-    from edgeemg.cli.bench import eager_module
-
-    torch.set_num_threads(1)
-    module = eager_module(gait["ckpt"])
-    nxt = _cycle(gait["items"])
-
-    def step():
-        with torch.inference_mode():
-            return module(torch.from_numpy(nxt()))
-
-    benchmark(step)
-    timings.record_benchmark("runtime.gait.torch_eager.model", benchmark)
+    time_torch_eager(benchmark, timings, gait["ckpt"], gait["items"], name="runtime.gait.torch_eager.model")
 
 
 def test_engine_whole_hop(benchmark, timings, gait):
