@@ -179,7 +179,6 @@ def make_windows(recs: list[Recording], description: list[dict[str, Any]], fs_hz
                      np.concatenate(rec_idx), np.concatenate(ends))
 
 
-
 # ------------------------------------------------------------------------------ train
 
 

@@ -178,7 +178,6 @@ def make_segments(recs: list[Recording], dsp: list[dict[str, Any]], time_dsp: li
                       np.concatenate(rec_idx), np.concatenate(ends))
 
 
-
 def train(
     data: list[Path] | None,
     *,
