@@ -65,6 +65,8 @@ class TrainConfig:
     segment_jitter_frames: int = 25  # random shift of the left context's start
     chunk_keys: tuple[int, int] | None = (4, 16)  # train on runs of this many keys (None: whole prompts)
     amp: bool = True
+    key_ce_weight: float = 1.0  # weight of the key-time cross-entropy beside CTC (0: CTC alone)
+    key_ce_frames: tuple[int, ...] = (1, 2, 3, 4)  # frames after a key's press frame that it supervises
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,14 +74,18 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Example:
+    """Frames ``[start, end)`` of session ``session`` labelled ``classes``, pressed at ``key_frames``."""
+
     session: int
     start: int
     end: int
     classes: tuple[int, ...]
+    key_frames: tuple[int, ...] = ()
 
 
 def examples_of(sessions: list[PreparedSession]) -> list[Example]:
-    return [Example(i, s.start, s.end, s.classes) for i, ses in enumerate(sessions) for s in ses.segments]
+    return [Example(i, s.start, s.end, s.classes, s.key_frames) for i, ses in enumerate(sessions)
+            for s in ses.segments]
 
 
 def chunk_examples(sessions: list[PreparedSession], prompts: list[Example], cfg: TrainConfig,
@@ -106,7 +112,7 @@ def chunk_examples(sessions: list[PreparedSession], prompts: list[Example], cfg:
             j = min(k + n, len(kf))
             a = ex.start if k == 0 else int((kf[k - 1] + kf[k]) // 2)
             b = ex.end if j == len(kf) else int((kf[j - 1] + kf[j]) // 2)
-            out.append(Example(ex.session, a, b, tuple(seg.classes[k:j])))
+            out.append(Example(ex.session, a, b, tuple(seg.classes[k:j]), tuple(seg.key_frames[k:j])))
             k = j
     return out
 
@@ -139,23 +145,30 @@ def augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Te
 def make_batch(sessions: list[PreparedSession], batch: list[Example], cfg: TrainConfig, gen: torch.Generator | None,
                train: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Padded input (N, T, 2, 16, 33), targets, target lengths, loss start frame and end frame per example."""
-    xs, starts, ends = [], [], []
+    firsts, starts, ends = [], [], []
     for ex in batch:
-        ses = sessions[ex.session]
         shift = 0
         if train and gen is not None and cfg.segment_jitter_frames:
             shift = int(torch.randint(-cfg.segment_jitter_frames, cfg.segment_jitter_frames + 1, (1,), generator=gen))
         a = max(min(ex.start - cfg.left_context + shift, ex.start), 0)
-        x = torch.from_numpy(ses.x[a:ex.end])
+        firsts.append(a)
+        starts.append(ex.start - a)
+        ends.append(ex.end - a)
+    # Every row is cut from its session to the batch's longest span: a short example
+    # continues into the signal that follows it (outside its loss, and a causal model
+    # cannot look ahead) rather than into zero padding, which SpectrogramNorm's batch
+    # statistics would count as a third of the frames (log-power 0 is ~1.7 SD below
+    # the mean), leaving training and evaluation normalised differently.
+    t_max = max(ends)
+    xs = []
+    for ex, a in zip(batch, firsts):
+        x = torch.from_numpy(sessions[ex.session].x[a:a + t_max])
+        if x.shape[0] < t_max:  # the session ends: repeat its last frame
+            x = torch.cat([x, x[-1:].expand(t_max - x.shape[0], *x.shape[1:])])
         if train and gen is not None:
             x = augment(x, cfg, gen)
         xs.append(x)
-        starts.append(ex.start - a)
-        ends.append(ex.end - a)
-    t_max = max(x.shape[0] for x in xs)
-    xb = torch.zeros(len(xs), t_max, *xs[0].shape[1:])
-    for i, x in enumerate(xs):
-        xb[i, : x.shape[0]] = x
+    xb = torch.stack(xs)  # (N, T, 2, 16, 33)
     targets = torch.tensor([c for ex in batch for c in ex.classes], dtype=torch.long)
     tlen = torch.tensor([len(ex.classes) for ex in batch], dtype=torch.long)
     return xb, targets, tlen, torch.tensor(starts), torch.tensor(ends)
@@ -174,6 +187,35 @@ def ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, target_lengths: tor
                                   reduction="mean", zero_infinity=True)
 
 
+def key_ce_loss(log_probs: torch.Tensor, batch: list[Example], starts: torch.Tensor, ends: torch.Tensor,
+                frames: tuple[int, ...]) -> torch.Tensor:
+    """Mean cross-entropy of each key's class at ``frames`` after its press frame (inside the loss span).
+
+    Why it is there: CTC alone has to discover *where* each key is before it can
+    learn *which* key it is, and on a few minutes of typing, where one frame of
+    log-spectra says little about the key (a linear probe on frames near presses
+    gets ~40 %), a small model sits on the all-blank plateau for thousands of
+    steps (``TrainConfig`` docs). The press times are in every emg2qwerty label,
+    so this term points the model at the frames that carry the key from the first
+    step; CTC still decides the blanks and the collapse. ``frames`` a few frames
+    after the press also pin the emission delay of a causal model (8 ms a frame).
+    """
+    rows, cols, cls = [], [], []
+    for i, ex in enumerate(batch):
+        a = ex.start - int(starts[i])  # session frame of padded-input row 0
+        for f, c in zip(ex.key_frames, ex.classes):
+            for d in frames:
+                t = f + d - a
+                if int(starts[i]) <= t < int(ends[i]):
+                    rows.append(i)
+                    cols.append(t)
+                    cls.append(c)
+    if not rows:
+        return log_probs.new_zeros(())
+    lp = log_probs[torch.tensor(rows), torch.tensor(cols)].float()  # (n_targets, 99)
+    return nn.functional.nll_loss(lp, torch.tensor(cls, device=lp.device))
+
+
 @torch.no_grad()
 def session_emissions(model: nn.Module, x: np.ndarray, device: torch.device) -> np.ndarray:
     """Offline emissions of a whole session (T, 2, 16, 33) -> (T, 99) float32 log-probabilities."""
@@ -182,17 +224,32 @@ def session_emissions(model: nn.Module, x: np.ndarray, device: torch.device) -> 
     return out.float().cpu().numpy()
 
 
-def greedy_cer(model: nn.Module, sessions: list[PreparedSession], examples: list[Example],
-               device: torch.device) -> float:
-    """Validation CER (greedy) over ``examples`` (emissions computed per session once)."""
+def validate(model: nn.Module, sessions: list[PreparedSession], examples: list[Example],
+             device: torch.device) -> tuple[float, float]:
+    """Validation CER (greedy, %) and mean CTC loss over ``examples`` (emissions computed per session once).
+
+    The loss is there to rank epochs whose CER ties: early in a CTC run every
+    epoch decodes to nothing (CER 100 %), and ranking by CER alone would keep
+    the first of them.
+    """
     cache: dict[int, np.ndarray] = {}
-    preds, tgts = [], []
+    preds, tgts, losses = [], [], []
     for ex in examples:
         if ex.session not in cache:
             cache[ex.session] = session_emissions(model, sessions[ex.session].x, device)
-        preds.append(greedy_decode(cache[ex.session][ex.start:ex.end]))
+        e = cache[ex.session][ex.start:ex.end]
+        preds.append(greedy_decode(e))
         tgts.append(CHARSET.labels_to_str(ex.classes))
-    return error_rates(preds, tgts).cer
+        lp = torch.from_numpy(e)[:, None]  # (T, N=1, 99)
+        losses.append(float(nn.functional.ctc_loss(lp, torch.tensor([ex.classes]), [e.shape[0]], [len(ex.classes)],
+                                                   blank=spec.BLANK, reduction="mean", zero_infinity=True)))
+    return error_rates(preds, tgts).cer, float(np.mean(losses))
+
+
+def greedy_cer(model: nn.Module, sessions: list[PreparedSession], examples: list[Example],
+               device: torch.device) -> float:
+    """Validation CER (greedy, %) over ``examples``."""
+    return validate(model, sessions, examples, device)[0]
 
 
 def distributed_env() -> tuple[int, int, int]:
@@ -237,8 +294,8 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-    history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_cer": [], "lr": []}
-    best = (math.inf, copy.deepcopy(model.state_dict()))
+    history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_cer": [], "val_loss": [], "lr": []}
+    best = ((math.inf, math.inf), copy.deepcopy(model.state_dict()))
     bar = tqdm(range(config.epochs), desc=desc, unit="epoch", disable=not progress or rank != 0, file=sys.stderr)
     for epoch in bar:
         net.train()
@@ -253,6 +310,8 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
             with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
                 out = net(xb)
             loss = ctc_loss(out, tg.to(device), tl.to(device), st, en)
+            if config.key_ce_weight > 0:
+                loss = loss + config.key_ce_weight * key_ce_loss(out, batch, st, en, config.key_ce_frames)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
@@ -262,15 +321,17 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
             sched.step()
             tot_loss += float(loss.detach())
             n_batches += 1
-        cer = greedy_cer(model, sessions, val_ex, device)
+        cer, val_loss = validate(model, sessions, val_ex, device)
         history["epoch"].append(epoch + 1)
         history["train_loss"].append(tot_loss / max(n_batches, 1))
         history["val_cer"].append(cer)
+        history["val_loss"].append(val_loss)
         history["lr"].append(float(sched.get_last_lr()[0]))
         bar.set_postfix(loss=f"{tot_loss / max(n_batches, 1):.3f}", val_cer=f"{cer:.1f}")
-        log.info("epoch %d: CTC loss %.4f, validation CER %.2f %%", epoch + 1, tot_loss / max(n_batches, 1), cer)
-        if cer < best[0]:
-            best = (cer, copy.deepcopy(model.state_dict()))
+        log.info("epoch %d: training loss %.4f, validation CER %.2f %%, CTC loss %.4f", epoch + 1,
+                 tot_loss / max(n_batches, 1), cer, val_loss)
+        if (cer, val_loss) < best[0]:  # CER first, the validation loss breaks ties (all-blank epochs)
+            best = ((cer, val_loss), copy.deepcopy(model.state_dict()))
     model.load_state_dict(best[1])
     if ddp:
         import torch.distributed as dist
@@ -281,4 +342,4 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
 
 
 __all__ = ["Example", "TrainConfig", "augment", "ctc_loss", "distributed_env", "examples_of", "fit_ctc",
-           "greedy_cer", "make_batch", "session_emissions"]
+           "greedy_cer", "key_ce_loss", "make_batch", "session_emissions", "validate"]
