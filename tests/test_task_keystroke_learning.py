@@ -90,5 +90,5 @@ def test_tiny_tds_learns_key_identity_in_a_short_cpu_run(typing) -> None:
     assert p_blank[kf + 3].mean() < p_blank.mean()  # blanks give way where keys are
 
 
-EPOCHS = 12
-ACC_MARGIN = 0.03
+EPOCHS = 18
+ACC_MARGIN = 0.06  # measured at 18 epochs: +0.25 (user 0), +0.11 (user 1); at 12 epochs user 2: +0.06

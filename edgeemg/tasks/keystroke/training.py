@@ -17,7 +17,15 @@ What emg2qwerty does, in one loop without Lightning or Hydra:
 * **Multi-GPU**: launched under ``torchrun`` (``WORLD_SIZE`` > 1 in the
   environment) the model is wrapped in DistributedDataParallel and each rank
   takes every ``world_size``-th example of the shared shuffled order.
-* The epoch with the best validation CER (greedy) is kept.
+* **Key-time cross-entropy** (``key_ce_weight``, not in emg2qwerty): the
+  frames just after each press are also trained to name the key
+  (:func:`key_ce_loss`). CTC alone, on minutes of typing, stays on the
+  all-blank plateau for thousands of steps; with this term a tiny model names
+  keys above chance within a few hundred (tests/test_task_keystroke_learning.py).
+* Batch rows are cut from the session to the longest example's span (no zero
+  padding, which SpectrogramNorm's batch statistics would count).
+* The epoch with the best validation CER (greedy) is kept, ties (every
+  all-blank epoch is 100 %) broken by the validation CTC loss.
 """
 
 from __future__ import annotations
