@@ -20,14 +20,14 @@ from edgeemg.tasks.keystroke import spec
 from edgeemg.tasks.keystroke.models import BLANK_PRIOR, PRESETS, build_model
 from edgeemg.tasks.keystroke.sessions import simulated_sessions
 from edgeemg.tasks.keystroke.training import TrainConfig, chunk_examples, fit_ctc, key_ce_loss, make_batch
-from edgeemg.tasks.keystroke.workflow import cpu_train_config, model_emissions, split_examples
+from edgeemg.tasks.keystroke.workflow import cpu_train_config, model_emissions, score_sessions, split_examples
 from edgeemg.tasks.torch_support import seed_everything
 
 
 @pytest.fixture(scope="module")
 def typing():
-    """Two 30 s training sessions and a later session of simulated user 0."""
-    return simulated_sessions(0, [0, 1], 30.0), simulated_sessions(0, [3], 30.0)[0]
+    """Two 60 s training sessions and a later session of simulated user 0 (the CPU plan)."""
+    return simulated_sessions(0, [0, 1], 60.0), simulated_sessions(0, [3], 60.0)[0]
 
 
 @pytest.mark.parametrize("name", ["tds", "cnn_lstm"])
@@ -67,18 +67,17 @@ def test_key_ce_reads_the_frames_after_each_press(typing) -> None:
     assert float(key_ce_loss(lp, [ex], st, en, (5,))) > 10.0
 
 
-def test_tiny_tds_learns_key_identity_in_a_short_cpu_run(typing) -> None:
-    """A few hundred steps on one minute of typing: emissions follow the signal and name keys above chance.
+def test_tiny_tds_learns_keys_in_a_short_cpu_run(typing) -> None:
+    """The CPU defaults on two minutes of typing: greedy CER on a later session falls well below chance.
 
-    Before the fixes the returned model was epoch 1's and its emissions were the
-    same at every frame (key accuracy = the majority class's share).
+    Before the fixes the returned model was epoch 1's, its emissions were the
+    same at every frame and greedy decoding gave nothing (CER 100 %).
     """
     sessions, later = typing
     train_ex, val_ex = split_examples(sessions)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     net = build_model("tds", PRESETS["tds"]["tiny"])
-    cfg = dataclasses.replace(cpu_train_config(), epochs=EPOCHS)
-    net, hist = fit_ctc(net, sessions, train_ex, val_ex, config=cfg, device=torch.device("cpu"),
+    net, hist = fit_ctc(net, sessions, train_ex, val_ex, config=cpu_train_config(), device=torch.device("cpu"),
                         generator=seed_everything(0), progress=False)
     assert hist["val_loss"][-1] < hist["val_loss"][0]
     em = model_emissions(net, [later])[0]
@@ -86,9 +85,9 @@ def test_tiny_tds_learns_key_identity_in_a_short_cpu_run(typing) -> None:
     acc = float(np.mean(em[np.minimum(kf + 3, len(em) - 1), : spec.BLANK].argmax(1) == y))
     majority = float(np.mean(y == np.bincount(np.concatenate([s.key_classes for s in sessions])).argmax()))
     assert acc > majority + ACC_MARGIN, (acc, majority)
-    p_blank = np.exp(em[:, spec.BLANK])
-    assert p_blank[kf + 3].mean() < p_blank.mean()  # blanks give way where keys are
+    cer = score_sessions([em], [later]).rates.cer
+    assert cer < MAX_CER, cer
 
 
-EPOCHS = 18
-ACC_MARGIN = 0.06  # measured at 18 epochs: +0.25 (user 0), +0.11 (user 1); at 12 epochs user 2: +0.06
+ACC_MARGIN = 0.1  # key named at 3 frames after the press vs the majority key's share; measured +0.25 (user 0)
+MAX_CER = 90.0  # %, chance ~100; measured 69 (user 0), 80 and 75 with the same run on users 1 and 2
