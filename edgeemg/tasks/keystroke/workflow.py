@@ -40,6 +40,7 @@ from edgeemg.tasks.keystroke import spec
 from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder, greedy_decode
 from edgeemg.tasks.keystroke.metrics import ErrorRates, error_rates, matched_pairs
 from edgeemg.tasks.keystroke.sessions import PreparedSession, read_sessions, simulated_sessions
+from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +79,6 @@ def cpu_train_config() -> Any:
 
     return TrainConfig(epochs=25, batch_size=4, lr=3e-3, chunk_keys=(1, 4), rotation_offsets=(0,), jitter_frames=0,
                        time_masks=0, freq_masks=0, segment_jitter_frames=0, key_ce_weight=3.0)
-
-
-def _check_options(options: dict[str, Any] | None, allowed: tuple[str, ...], verb: str) -> dict[str, Any]:
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise InvalidInputError(f"keystroke {verb}: option(s) {', '.join('--' + u for u in unknown)} do not apply "
-                                f"to this task; it takes {', '.join('--' + a for a in allowed)}")
-    return options
 
 
 def _sessions(data: list[Path] | None, simulate: bool, progress: bool) -> list[PreparedSession] | None:
@@ -140,11 +132,8 @@ def train(
     from edgeemg.tasks.keystroke.training import TrainConfig, fit_ctc
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
-    options = _check_options(options, TRAIN_OPTIONS, "train")
-    if model not in MODELS:
-        raise InvalidInputError(f"keystroke: invalid model '{model}'. Allowed values are {', '.join(MODELS)}.")
-    if epochs is not None and epochs < 1:
-        raise InvalidInputError(f"keystroke: --epochs must be >= 1, got {epochs}")
+    options = check_options(TASK, options, TRAIN_OPTIONS, "train")
+    check_model_and_epochs(TASK, model, MODELS, epochs)
     dev = resolve_device(device)
     on_cpu = dev.type != "cuda"
     plan = plan or (CPU_SIMULATION if on_cpu else DEFAULT_SIMULATION)
@@ -330,7 +319,7 @@ def evaluate(
     from edgeemg.tasks.keystroke.lm import CharNgramLM
     from edgeemg.tasks.torch_support import count_parameters
 
-    options = _check_options(options, EVAL_OPTIONS, "eval")
+    options = check_options(TASK, options, EVAL_OPTIONS, "eval")
     if plan is None:  # score on sessions as long as the training ones
         secs = checkpoint.meta.get("sim_seconds")
         plan = SimulationPlan(seconds=float(secs), eval_seconds=float(secs)) if secs else DEFAULT_SIMULATION
