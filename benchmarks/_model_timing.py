@@ -12,6 +12,36 @@ from collections.abc import Callable
 import numpy as np
 
 
+def latency_recipe(task: str, metric: str, calibration_windows: int) -> str:
+    """An export recipe for latency measurement only: no pruning, ONNX only, no accuracy gate.
+
+    The benchmarks time the int8 model against eager; accuracy is the export
+    chain's and its tests' business, so ``max_loss_pp`` is opened wide here.
+    """
+    return f"""task = "{task}"
+[prune]
+method = "none"
+ratio = 0.0
+finetune_epochs = 0
+[quantize]
+scheme = "static"
+per_channel = true
+weight_type = "int8"
+activation_type = "int8"
+calibration_windows = {calibration_windows}
+calibration_method = "minmax"
+dynamic_ops = []
+[convert]
+formats = ["onnx"]
+optimize = true
+[tolerance]
+metric = "{metric}"
+max_loss_pp = 100.0
+fp32_rtol = 1e-4
+int8_rtol = 0.5
+"""
+
+
 def cycle(items: np.ndarray) -> Callable[[], np.ndarray]:
     """Return a function giving the next item (batch of one), wrapping around."""
     state = {"i": 0}

@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 import pytest
-from _model_timing import time_backend, time_torch_eager
+from _model_timing import latency_recipe, time_backend, time_torch_eager
 
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 torch = pytest.importorskip("torch")
@@ -30,28 +30,7 @@ N_UNITS = 20
 SUBJECT = 0
 INT8_VS_EAGER_FLOOR = 10.0  # the issue's goal; measured ~60-65x without pruning
 
-RECIPE = """task = "motor-units"
-[prune]
-method = "none"
-ratio = 0.0
-finetune_epochs = 0
-[quantize]
-scheme = "static"
-per_channel = true
-weight_type = "int8"
-activation_type = "int8"
-calibration_windows = 256
-calibration_method = "minmax"
-dynamic_ops = []
-[convert]
-formats = ["onnx"]
-optimize = true
-[tolerance]
-metric = "f1"
-max_loss_pp = 100.0
-fp32_rtol = 1e-4
-int8_rtol = 0.5
-"""
+RECIPE = latency_recipe("motor-units", "f1", calibration_windows=256)
 
 
 @pytest.fixture(scope="module")

@@ -19,34 +19,13 @@ import os
 
 import numpy as np
 import pytest
-from _model_timing import time_backend, time_torch_eager
+from _model_timing import latency_recipe, time_backend, time_torch_eager
 
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 
 torch = pytest.importorskip("torch")
 
-RECIPE = """task = "gait"
-[prune]
-method = "none"
-ratio = 0.0
-finetune_epochs = 0
-[quantize]
-scheme = "static"
-per_channel = true
-weight_type = "int8"
-activation_type = "int8"
-calibration_windows = 128
-calibration_method = "minmax"
-dynamic_ops = []
-[convert]
-formats = ["onnx"]
-optimize = true
-[tolerance]
-metric = "macro_f1"
-max_loss_pp = 100.0
-fp32_rtol = 1e-4
-int8_rtol = 0.5
-"""
+RECIPE = latency_recipe("gait", "macro_f1", calibration_windows=128)
 
 
 @pytest.fixture(scope="module")
