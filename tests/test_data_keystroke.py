@@ -234,6 +234,34 @@ def test_corpus_is_tens_of_kb_of_sentences():
     assert all(CHARSET.clean_str(s) for s in sentences)
 
 
+def _words(sentence: str) -> list[str]:
+    return "".join(c for c in sentence.lower() if c.isalnum() or c.isspace()).split()
+
+
+def test_lm_corpus_ships_and_shares_no_sentence_with_the_typing_corpus():
+    """The LM corpus must not know the simulator's prompts: no sentence, nor any 6-word run, in common."""
+    from importlib import resources
+
+    from edgeemg.tasks.keystroke.lm import BUILTIN_CORPUS, builtin_corpus_text
+
+    raw = resources.files("edgeemg.data").joinpath(BUILTIN_CORPUS).read_text(encoding="utf-8")
+    assert raw.startswith("# ")  # one header line, like corpus.txt
+    lm_sentences = builtin_corpus_text().splitlines()
+    assert len(lm_sentences) >= 400 and "#" not in lm_sentences[0][:1]
+    assert all(CHARSET.clean_str(s) == s for s in lm_sentences)
+    typed = corpus_sentences()
+    assert not set(lm_sentences) & set(typed)
+    assert not {" ".join(_words(s)) for s in lm_sentences} & {" ".join(_words(s)) for s in typed}
+
+    def runs(s: str, n: int = 6) -> set[tuple[str, ...]]:
+        w = _words(s)
+        return {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
+
+    typed_runs = set().union(*map(runs, typed))
+    shared = [s for s in lm_sentences if runs(s) & typed_runs]
+    assert not shared, shared[:3]
+
+
 def test_determinism_subjects_and_sessions():
     a = simulate_keystroke(6.0, seed=3, session=0)
     b = simulate_keystroke(6.0, seed=3, session=0)

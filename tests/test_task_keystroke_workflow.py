@@ -9,30 +9,49 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
 from edgeemg.cli import lm as lm_cli
-from edgeemg.data.sim_keystroke import corpus_sentences
 from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.checkpoint import load_checkpoint, save_checkpoint
 from edgeemg.tasks.keystroke import workflow as wf
+from edgeemg.tasks.keystroke.lm import builtin_corpus_text
 from edgeemg.tasks.keystroke.training import TrainConfig
 
 PLAN = wf.SimulationPlan(train_sessions=2, seconds=15.0, eval_seconds=12.0)
 
 
-@pytest.fixture(scope="module")
-def lm_file(tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("lm") / "lm.bin"
-    corpus = out.with_name("corpus.txt")
-    corpus.write_text("\n".join(corpus_sentences()), encoding="utf-8")
+def _lm_cli(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("-q", "--quiet", action="store_true")
     lm_cli.add_parser(parser.add_subparsers(dest="verb"))
-    args = parser.parse_args(["lm", "build", str(corpus), "-o", str(out), "--order", "4", "--json"])
+    return parser.parse_args(argv)
+
+
+@pytest.fixture(scope="module")
+def lm_file(tmp_path_factory) -> str:
+    """An LM from the shipped LM corpus (``--builtin``), which shares no sentence with the simulated prompts."""
+    out = tmp_path_factory.mktemp("lm") / "lm.bin"
+    args = _lm_cli(["lm", "build", "--builtin", "-o", str(out), "--order", "4", "--json"])
     assert args.run(args) == 0
     return str(out)
+
+
+def test_lm_build_from_a_file_equals_builtin_and_needs_one_corpus(tmp_path, lm_file, capsys) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(builtin_corpus_text(), encoding="utf-8")
+    out = tmp_path / "lm.bin"
+    args = _lm_cli(["lm", "build", str(corpus), "-o", str(out), "--order", "4", "--json"])
+    assert args.run(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["order"] == 4 and summary["n_ngrams"] > 1000
+    assert out.read_bytes() == Path(lm_file).read_bytes()
+    for argv in (["lm", "build", "-o", str(out)], ["lm", "build", str(corpus), "--builtin", "-o", str(out)]):
+        args = _lm_cli(argv)
+        with pytest.raises(InvalidInputError, match="exactly one corpus"):
+            args.run(args)
 
 
 @pytest.fixture(scope="module")

@@ -337,9 +337,28 @@ def _interp(prob: dict[tuple[int, ...], float], backoff: dict[tuple[int, ...], f
     raise AssertionError("unreachable: every unigram has a probability")  # pragma: no cover
 
 
+BUILTIN_CORPUS = "lm_corpus.txt"
+"""The LM corpus shipped in :mod:`edgeemg.data` (``edgeemg lm build --builtin``)."""
+
+
+def builtin_corpus_text() -> str:
+    """The shipped LM corpus, one sentence per line, without its ``#`` header.
+
+    Its sentences are disjoint from ``corpus.txt``, the prompts the typing
+    simulator draws from (a test checks this), so an LM built from it does not
+    know the simulated sentences in advance: beam+LM figures on simulated typing
+    are then honest about what the LM adds.
+    """
+    from importlib import resources
+
+    text = resources.files("edgeemg.data").joinpath(BUILTIN_CORPUS).read_text(encoding="utf-8")
+    return "\n".join(line for line in text.splitlines() if line.strip() and not line.startswith("#")) + "\n"
+
+
 def load_lm(path: str | os.PathLike[str]) -> CharNgramLM:
     """Shorthand for :meth:`CharNgramLM.load`."""
     return CharNgramLM.load(path)
 
 
-__all__ = ["BOS", "DEFAULT_VOCAB", "CharNgramLM", "build_lm", "load_lm", "text_to_keys"]
+__all__ = ["BOS", "BUILTIN_CORPUS", "DEFAULT_VOCAB", "CharNgramLM", "build_lm", "builtin_corpus_text", "load_lm",
+           "text_to_keys"]
