@@ -108,6 +108,7 @@ def test_manifest_declares_state_chunking_and_per_op_quantization(bundle_path):
     assert m["decoder"]["kind"] == "beam" and m["decoder"]["lm"] == "lm.bin" and "lm.bin" in m["files"]
     assert b.decoder().lm is not None
     assert m["artifacts"]["onnx-int8"]["parity"]["p99_rel"] <= 0.25
+    assert m["truth_events"] == {"match": "sequence", "window_ms": [-200.0, 500.0]}
 
 
 def test_lm_file_is_hashed_like_every_file(bundle_path, tmp_path):
@@ -220,3 +221,45 @@ class _Recorder:
     def __iter__(self):
         while (item := self.read()) is not None:
             yield item
+
+
+def _key_event(t_ms: float, char: str) -> object:
+    from edgeemg.runtime.engine import Event
+
+    return Event("keystroke", int(1000 * t_ms), 0.0, 0.0, 0.0, int(2 * t_ms), {"char": char})
+
+
+def test_character_latency_pairs_keys_and_characters_in_order():
+    """Burst end -> emitted character: early characters count, and a repeated key is not paired with a later copy.
+
+    Hand-built: "e" is typed twice; the decoder emits the first "e" 20 ms *before* its burst ends (a causal model
+    can: the burst starts ~90 ms before it ends), misses "x", and emits the second "e" 20 ms after. The first
+    event at or after each truth (``match_truth``) pairs both keys with the second "e" (a 220 ms latency that
+    never happened, one character counted twice); the in-order alignment pairs each key with its own character.
+    """
+    from edgeemg.runtime.bench import match_sequence, match_truth
+
+    truth = [(100_000, "e"), (200_000, "x"), (300_000, "e"), (400_000, " ")]
+    events = [_key_event(80, "e"), _key_event(320, "e"), _key_event(390, " "), _key_event(450, "q")]
+    naive = match_truth(truth, events, max_delay_s=2.0)
+    assert [None if e is None else e.time_us for _, e in naive] == [320_000, None, 320_000, None]
+    pairs = match_sequence(truth, events, (-200_000.0, 1_000_000.0))
+    assert [None if e is None else e.time_us for _, e in pairs] == [80_000, None, 320_000, 390_000]
+    lat = [e.time_us - t for t, e in pairs if e is not None]
+    assert lat == [-20_000, 20_000, -10_000]
+    # outside the window: not paired; order of the truth list is kept in the result
+    assert match_sequence(truth, events, (0.0, 10_000.0))[0][1] is None
+    assert [t for t, _ in match_sequence(truth[::-1], events, (-200_000.0, 1_000_000.0))] == [t for t, _ in truth[::-1]]
+    assert match_sequence(truth, [], (-1.0, 1.0)) == [(t, None) for t, _ in truth]
+
+
+def test_bench_measures_character_latency_from_the_burst_end(bundle_path):
+    """``edgeemg bench`` on a keystroke bundle pairs keys with characters through the manifest's sequence rule."""
+    from edgeemg.data.sim_keystroke import simulate_keystroke
+    from edgeemg.runtime.bench import bench_bundle
+
+    report, _ = bench_bundle(load_bundle(bundle_path), seconds=SECONDS, seed=SEED, reps=3)
+    sim = simulate_keystroke(SECONDS, seed=SEED, session=0)
+    assert report.true_events == len(sim.bursts) > 5
+    lo, hi = -0.2, 0.5 + 0.004 + 1.0  # window + frame wait + generous compute
+    assert all(lo <= x <= hi for x in report.true_latency_s)

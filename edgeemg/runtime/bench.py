@@ -25,7 +25,13 @@ machine, per hop:
   reports head indices, the simulator unit IDs) puts the pairing in its
   manifest's ``truth_events`` (:func:`truth_map`): only the truth events it
   lists are counted, each is looked for as the value it is reported as, inside
-  its own delay window.
+  its own delay window. A task whose events form a sequence that may repeat a
+  value every few hundred ms, and may report a value before its truth time
+  (keystrokes: a character can be final before its key's muscle burst has
+  ended, and "e" recurs), puts ``{"match": "sequence", "window_ms": [lo, hi]}``
+  in ``truth_events`` instead: truth values and event decisions are aligned in
+  order (:func:`match_sequence`, the pairing CER counts as correct), each pair
+  allowed only when the event is ``lo``..``hi`` ms after its truth event.
 
 The PyTorch-eager comparison needs torch, so it lives outside the runtime
 (:mod:`edgeemg.cli.bench`); :func:`time_model` here measures the bundle's
@@ -226,6 +232,52 @@ def match_mapped_truth(truth_us: list[tuple[int, Any]], events: list[Event], map
     return out
 
 
+def match_sequence(truth_us: list[tuple[int, Any]], events: list[Event], window_us: tuple[float, float],
+                   ) -> list[tuple[int, Event | None]]:
+    """Pair truth events with the events that report them by an order-preserving alignment.
+
+    The pairs are a longest common subsequence of the truth values and the
+    events' decisions (the characters a Levenshtein alignment counts as
+    correct), where truth ``(t, v)`` and an event may pair only when the event
+    reports ``v`` and its time is in ``[t + lo, t + hi]``. Unlike
+    :func:`match_truth` this pairs an event emitted before its truth time
+    (``lo`` < 0) and never pairs two truth events with one event, nor a truth
+    event with a later repeat of its value when the event between was its own.
+
+    Returns
+    -------
+    list of (int, Event or None)
+        One entry per truth event, in the order given; None where unpaired.
+    """
+    evs = sorted(events, key=lambda e: e.time_us)
+    order = sorted(range(len(truth_us)), key=lambda i: truth_us[i][0])
+    n, m = len(order), len(evs)
+    out: list[tuple[int, Event | None]] = [(t, None) for t, _ in truth_us]
+    if not n or not m:
+        return out
+    lo, hi = window_us
+    times = np.array([e.time_us for e in evs], dtype=np.float64)
+    table = np.zeros((n + 1, m + 1), dtype=np.int32)  # table[i, j]: LCS of the first i truths and j events
+    ok = np.zeros((n + 1, m + 1), dtype=bool)
+    for i, k in enumerate(order, start=1):
+        t, value = truth_us[k]
+        inside = np.flatnonzero((times >= t + lo) & (times <= t + hi))
+        ok[i, inside + 1] = [_reports(evs[j].payload, value) for j in inside]
+        cand = np.maximum(table[i - 1, 1:], table[i - 1, :-1] + ok[i, 1:])
+        table[i, 1:] = np.maximum.accumulate(cand)
+    i, j = n, m
+    while i > 0 and j > 0:
+        if ok[i, j] and table[i, j] == table[i - 1, j - 1] + 1:
+            k = order[i - 1]
+            out[k] = (truth_us[k][0], evs[j - 1])
+            i, j = i - 1, j - 1
+        elif table[i, j] == table[i - 1, j]:
+            i -= 1
+        else:
+            j -= 1
+    return out
+
+
 def _reports(payload: dict[str, Any], value: Any) -> bool:
     if not payload:
         return False
@@ -295,12 +347,16 @@ def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed
     # true-event latency, device time of the newest sample + its frame wait + that hop's measured compute
     truth = [(int(round(t0_us + e.time_s * 1e6)), e.value) for e in sig.events]
     notes = []
-    mapping = truth_map(m)
+    spec = m.get("truth_events") or {}
+    mapping = None if spec.get("match") == "sequence" else truth_map(m)
     if mapping is not None and mapping.seed is not None and mapping.seed != seed:
         notes.append(f"true-event latency not measured: the bundle's truth pairing holds for simulated subject "
                      f"{mapping.seed}, the band simulated subject {seed} (pass --seed {mapping.seed})")
         truth = []
-    if mapping is not None:
+    if spec.get("match") == "sequence":
+        lo, hi = spec["window_ms"]
+        pairs = match_sequence(truth, events, (1000.0 * float(lo), 1000.0 * float(hi)))
+    elif mapping is not None:
         pairs = match_mapped_truth(truth, events, mapping)
         truth = [(t, v) for t, v in truth if v in mapping.reported]
     else:
@@ -391,4 +447,4 @@ def format_report(r: BenchReport) -> str:
 
 
 __all__ = ["BenchReport", "Percentiles", "TruthMap", "bench_bundle", "encoded_band", "format_report", "match_mapped_truth",
-           "match_truth", "time_model", "truth_map"]
+           "match_sequence", "match_truth", "time_model", "truth_map"]

@@ -49,6 +49,11 @@ DECODER_CLASS = "edgeemg.tasks.keystroke.decoder:KeystrokeDecoder"
 CHUNK_FRAMES = 5
 """Spectrogram frames per model call: 5 x 8 ms = the 40 ms hop."""
 LM_FILE = "lm.bin"
+TRUTH_WINDOW_MS = (-200.0, 500.0)
+"""Where a key's character may be emitted, from the end of its muscle burst (``edgeemg bench``). Early: a causal
+model can name a key once its burst has begun (onset 50 ms before the press, end ~40 ms after it in the simulator).
+Late: the beam commits a character at most ``max_delay_frames`` (240 ms) after it entered the best prefix, plus
+one 40 ms hop. A wider window only adds chance pairings of a poor model's characters with other keys."""
 HELD_OUT_SECONDS = 60.0
 """Default held-out length when the checkpoint was trained on simulated typing (a later session)."""
 
@@ -276,6 +281,9 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
         "algorithmic_latency_parts_ms": {"model": float(net.algorithmic_latency_ms), "chunking": chunk_wait_ms},
         "decoder_added_latency_ms": added,
         "chunk_frames": CHUNK_FRAMES,
+        # `edgeemg bench` character latency: from the end of each key's muscle burst (the simulator's truth time)
+        # to the hop that emitted its character, keys and characters aligned in order as CER pairs them
+        "truth_events": {"match": "sequence", "window_ms": list(TRUTH_WINDOW_MS)},
         "model_config": meta.get("model_config", {}),
         "outputs": [{"name": OUTPUT_NAME, "shape": [1, None if dynamic else CHUNK_FRAMES, spec.N_CLASSES],
                      "dtype": "float32", "kind": "log_probs"}],
