@@ -20,8 +20,8 @@ FS = 2048.0
 
 @pytest.fixture(scope="module")
 def sim30():
-    """20 s at 30 % of maximum, 3 s ramps, 20 dB: the workhorse of these tests."""
-    return simulate_motor_units(20.0, seed=3, level=0.3, ramp_s=3.0)
+    """20 s at 30 % of maximum, 3 s ramps, 20 dB, bare trapezoid (rates checkable): the workhorse of these tests."""
+    return simulate_motor_units(20.0, seed=3, level=0.3, ramp_s=3.0, common_drive_cv=0.0)
 
 
 # --------------------------------------------------------------------------- discharges
@@ -61,6 +61,31 @@ def test_recruitment_order_and_thresholds(sim30):
     # each unit starts when the ramp crosses its threshold
     crossing = np.array([np.argmax(sim30.excitation >= rt[u]) for u in firing])
     np.testing.assert_array_equal(first, crossing)
+
+
+def test_common_drive_is_a_slow_shared_fluctuation_that_units_follow(sim30):
+    sim = simulate_motor_units(20.0, seed=3, level=0.3, ramp_s=3.0, common_drive_cv=0.05)
+    np.testing.assert_array_equal(sim.target, sim30.excitation)  # the same trapezoid underneath
+    plateau = slice(int(4 * FS), int(16 * FS))
+    rel = sim.excitation[plateau] / sim.target[plateau] - 1.0
+    assert rel.std() == pytest.approx(0.05, rel=0.35)
+    f, pxx = scipy.signal.welch(rel, fs=FS, nperseg=int(8 * FS))
+    assert pxx[f > 5.0].sum() < 0.01 * pxx.sum()  # below a few Hz, as common synaptic input
+    # the discharges follow it: each unit's smoothed rate correlates with the fluctuation, and not without it
+    h = np.hanning(int(0.4 * FS))
+
+    def rate_corr(s):
+        rs = []
+        for u in s.active_units[:20]:
+            train = np.zeros(s.emg.shape[0])
+            train[s.discharges[u]] = 1.0
+            rate = np.convolve(train, h, mode="same")[plateau]
+            rs.append(np.corrcoef(rate, sim.excitation[plateau])[0, 1])
+        return float(np.median(rs))
+
+    assert rate_corr(sim) > 0.4 and abs(rate_corr(sim30)) < 0.2
+    with pytest.raises(InvalidInputError, match="common_drive_cv"):
+        simulate_motor_units(1.0, common_drive_cv=-0.1)
 
 
 def test_low_level_recruits_fewer_units():

@@ -30,6 +30,7 @@ STREAM_POOL = 1
 STREAM_PLACEMENT = 2
 STREAM_DISCHARGES = 3
 STREAM_NOISE = 4
+STREAM_COMMON_DRIVE = 5
 
 RECRUITMENT_RANGE = 30.0  # ratio of the last to the first recruitment threshold (Fuglevand 1993)
 ISI_CV = 0.15  # inter-spike-interval coefficient of variation (seed 004 section 3.1)
@@ -161,6 +162,27 @@ def trapezoid(n_samples: int, fs_hz: float, level: float, ramp_s: float) -> NDAr
     up = t / ramp
     down = (duration - t) / ramp
     return level * np.clip(np.minimum(up, down), 0.0, 1.0)
+
+
+def common_drive(n_samples: int, fs_hz: float, cv: float, rng: np.random.Generator,
+                 cutoff_hz: float = 2.5) -> NDArray[np.float64]:
+    """Relative fluctuation shared by every unit's excitation: low-passed Gaussian noise with SD ``cv``.
+
+    Why: motor neurons of a pool receive mostly common synaptic input, whose
+    low frequencies (below a few Hz: De Luca & Erim 1994's "common drive",
+    Farina & Negro 2015) are the neural drive that force follows. Without it the
+    units fire independently and the smoothed cumulative spike train of a
+    plateau is flat up to the ISI noise, so a neural-drive correlation there
+    scores noise. Zero-phase 4th-order Butterworth (scipy), rescaled to SD ``cv``.
+    """
+    if cv == 0.0 or n_samples < 2:
+        return np.zeros(n_samples)
+    from scipy import signal
+
+    sos = signal.butter(4, cutoff_hz, fs=fs_hz, output="sos")
+    pad = int(4 * fs_hz / cutoff_hz)  # filter the noise beyond both ends and crop: no edge transients
+    slow = signal.sosfiltfilt(sos, rng.standard_normal(n_samples + 2 * pad), padtype=None)[pad:pad + n_samples]
+    return cv * slow / max(float(slow.std()), 1e-12)
 
 
 @numba.njit(cache=True)

@@ -2,7 +2,8 @@
 
 The recording the motor-unit decoder (seed ``004_*``, section 3.1) is validated
 on: a Fuglevand-style pool (:mod:`edgeemg.data._mu_pool`) driven by a trapezoidal
-excitation, whose MUAPs (:mod:`edgeemg.data._mu_muap`: propagating action
+excitation with a slow fluctuation common to all units, whose MUAPs
+(:mod:`edgeemg.data._mu_muap`: propagating action
 potentials seen through an analytic volume conductor) are detected by a 13 x 5
 grid of 64 electrodes 8 mm apart, summed, and buried in white Gaussian noise at
 a requested SNR.
@@ -39,6 +40,7 @@ DEFAULT_N_UNITS = 100
 DEFAULT_LEVELS = (0.1, 0.3, 0.5)  # the seed's 10, 30 and 50 % MVC contractions
 DEFAULT_SECONDS = 30.0  # seed's real contractions: 5 s up, 20 s plateau, 5 s down
 MAX_RAMP_S = 5.0
+COMMON_DRIVE_CV = 0.05  # SD of the shared excitation fluctuation, relative (see _mu_pool.common_drive)
 GRID_SHIFT_SD_MM = 1.5  # placement error when the grid is stuck on again
 
 
@@ -71,7 +73,10 @@ class MotorUnitSimulation:
     recruitment_thresholds : ndarray of float64, shape (n_units,)
         Fraction of maximum excitation.
     excitation : ndarray of float64, shape (n_samples,)
-        The common drive (fraction of maximum).
+        The common drive (fraction of maximum): ``target`` times one plus a
+        slow shared fluctuation (``common_drive_cv``).
+    target : ndarray of float64, shape (n_samples,)
+        The trapezoid the excitation follows (ramp, plateau at ``level``, ramp).
     level, snr_db : float
         Plateau excitation and the requested SNR (``inf``: no noise).
     noise_std_uv : float
@@ -93,6 +98,7 @@ class MotorUnitSimulation:
     template_offset: int
     recruitment_thresholds: NDArray[np.float64]
     excitation: NDArray[np.float64]
+    target: NDArray[np.float64]
     level: float
     snr_db: float
     noise_std_uv: float
@@ -127,7 +133,7 @@ class MotorUnitSimulation:
         """
         from edgeemg.data._mu_baseline import oracle_ckc_f1
 
-        plateau = np.flatnonzero(self.excitation >= 0.99 * self.level)
+        plateau = np.flatnonzero(self.target >= 0.99 * self.level)
         if plateau.size == 0:
             return ()
         mid = (int(plateau[0]) + int(plateau[-1])) // 2
@@ -155,6 +161,7 @@ def simulate_motor_units(
     ramp_s: float | None = None,
     differential: bool = False,
     fs_hz: float = 2048.0,
+    common_drive_cv: float = COMMON_DRIVE_CV,
 ) -> MotorUnitSimulation:
     """Simulate ``seconds`` of HD-EMG during a trapezoidal contraction.
 
@@ -181,6 +188,10 @@ def simulate_motor_units(
         Single-differential along the fibres (59 channels) instead of monopolar (64).
     fs_hz : float
         Sampling rate.
+    common_drive_cv : float
+        SD of the slow (< 2.5 Hz) fluctuation shared by all units' excitation,
+        relative to the trapezoid (:func:`edgeemg.data._mu_pool.common_drive`);
+        0 gives the bare trapezoid.
 
     Returns
     -------
@@ -204,6 +215,8 @@ def simulate_motor_units(
     _check("seed", seed, isinstance(seed, (int, np.integer)) and seed >= 0, "an int >= 0")
     _check("session", session, isinstance(session, (int, np.integer)) and session >= 0, "an int >= 0")
     _check("fs_hz", fs_hz, isinstance(fs_hz, (int, float)) and 500 <= fs_hz <= 20000, "in [500, 20000] Hz")
+    _check("common_drive_cv", common_drive_cv,
+           isinstance(common_drive_cv, (int, float)) and 0 <= common_drive_cv <= 0.5, "in [0, 0.5]")
     if ramp_s is None:
         ramp_s = min(MAX_RAMP_S, seconds / 6.0)
     _check("ramp_s", ramp_s, isinstance(ramp_s, (int, float)) and 0 <= ramp_s, ">= 0 s")
@@ -218,7 +231,10 @@ def simulate_motor_units(
     positions = muap.electrode_positions(shift)
     templates = muap.muap_templates(pool, positions, fs_hz, anatomy_rng, subject_gain)
 
-    excitation = mupool.trapezoid(n_samples, fs_hz, float(level), float(ramp_s))
+    target = mupool.trapezoid(n_samples, fs_hz, float(level), float(ramp_s))
+    drive_rng = np.random.default_rng([int(seed), int(session), mupool.STREAM_COMMON_DRIVE, level_key])
+    excitation = np.clip(target * (1.0 + mupool.common_drive(n_samples, fs_hz, float(common_drive_cv), drive_rng)),
+                         0.0, 1.0)
     fire_rng = np.random.default_rng([int(seed), int(session), mupool.STREAM_DISCHARGES, level_key])
     trains = mupool.discharges(pool, excitation, fs_hz, fire_rng)
 
@@ -245,7 +261,7 @@ def simulate_motor_units(
         noise_rng = np.random.default_rng([int(seed), int(session), mupool.STREAM_NOISE, level_key])
         emg += np.float32(noise_std) * noise_rng.standard_normal(emg.shape, dtype=np.float32)
 
-    for a in (emg, templates, positions, excitation, *trains):
+    for a in (emg, templates, positions, excitation, target, *trains):
         a.flags.writeable = False
     return MotorUnitSimulation(
         emg=emg,
@@ -258,6 +274,7 @@ def simulate_motor_units(
         template_offset=0,
         recruitment_thresholds=pool.recruitment_thresholds,
         excitation=excitation,
+        target=target,
         level=float(level),
         snr_db=float(snr_db),
         noise_std_uv=noise_std,
