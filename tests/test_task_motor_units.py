@@ -275,3 +275,72 @@ def test_fit_options_weighted_bce_and_cosine_rate():
                                                                     lr_decay=0.1),
                   device=torch.device("cpu"), generator=gen, progress=False)
     assert len(hist["val_macro_f1"]) == 3 and all(np.isfinite(hist["train_loss"]))
+
+
+def test_tuned_thresholds_reach_the_best_f1_sklearn_finds_on_the_grid():
+    from sklearn.metrics import f1_score
+
+    from edgeemg.tasks.motor_units.training import tune_thresholds
+
+    rng = np.random.default_rng(3)
+    y = (rng.uniform(size=(400, 3)) < 0.15).astype(np.float32)
+    # unit 0 separates at ~0.7 (a pos-weighted head), unit 1 at ~0.3, unit 2 is noise
+    prob = np.stack([np.where(y[:, 0] > 0, 0.75, 0.6) + rng.normal(0, 0.03, 400),
+                     np.where(y[:, 1] > 0, 0.35, 0.2) + rng.normal(0, 0.03, 400),
+                     rng.uniform(size=400)], axis=1)
+    got = tune_thresholds(y, prob)
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
+    for u in range(3):
+        best = max(f1_score(y[:, u], prob[:, u] > t, zero_division=1.0) for t in grid)
+        assert f1_score(y[:, u], prob[:, u] > got[u], zero_division=1.0) == pytest.approx(best)
+    assert 0.6 < got[0] < 0.75 and 0.2 < got[1] < 0.35
+
+
+def test_decoder_applies_per_unit_thresholds_and_checks_their_count():
+    cfg = DecoderConfig(threshold=[0.3, 0.8], step=20, label_delay=60)
+    assert cfg.threshold == (0.3, 0.8) and DecoderConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    ev = MotorUnitDecoder(["a", "b"], cfg).step(np.array([[0.4, 0.7], [0.2, 0.9]]), np.array([119, 139]))
+    assert [e["units"] for e in ev] == [[0], [1]]
+    with pytest.raises(InvalidInputError, match="2 per-unit values, expected 3"):
+        MotorUnitDecoder(["a", "b", "c"], cfg)
+    with pytest.raises(InvalidInputError, match="threshold must be in"):
+        DecoderConfig(threshold=[0.5, 1.2])
+
+
+def test_dense_training_windows_never_overlap_the_validation_windows():
+    rec = wf.load_recordings(None, True, seed=0, plan=wf.SimulationPlan(seconds=4.0, level=0.3))[0]
+    trains = [[d[d < wf._split_point(rec, 0.5)] for d in rec.discharges[:4]]]
+    windows = spec.WindowSpec(120, 20)
+    plan = wf.TrainingPlan(train_stride=4, val_fraction=0.25)
+    (xtr, ytr), (xva, yva) = wf.training_windows([rec], trains, 100.0, windows, 0.5, plan)
+    x_all, end = wf.windows_of(rec, spec.dsp_description(100.0, rec.emg.shape[1], spec.WindowSpec(120, 4)))
+    # recover each window's end index by identity with the stride-1-aligned reference windows
+    index = {x.tobytes(): e for x, e in zip(x_all, end)}
+    e_tr = np.array([index[x.tobytes()] for x in xtr])
+    e_va = np.array([index[x.tobytes()] for x in xva])
+    assert np.all(np.diff(e_tr) == 4) and np.all(np.diff(e_va) == 20)
+    assert e_tr.max() <= e_va.min() - 120  # no sample in both
+    assert e_va.max() < wf._split_point(rec, 0.5)
+    np.testing.assert_array_equal(ytr, spec.window_labels(trains[0], e_tr, windows))
+    np.testing.assert_array_equal(yva, spec.window_labels(trains[0], e_va, windows))
+    with pytest.raises(InvalidInputError, match="train_stride"):
+        wf.training_windows([rec], trains, 100.0, windows, 0.5, wf.TrainingPlan(train_stride=0))
+
+
+def test_on_teacher_units_scores_every_head_the_teacher_mapped_even_failed_ones():
+    truth = (np.arange(1000, 9000, 100), np.arange(1050, 9000, 130), np.arange(1020, 9000, 70))
+    rec = wf.Recording(np.zeros((10000, 2), np.float32), 2048.0, ("a", "b"), tuple(np.asarray(t) for t in truth),
+                       (7, 8, 9), "hand-made")
+    cut = 5000
+    later = [t[t >= cut] - cut for t in truth]
+    decoded = [later[0] + 3, later[2][::2], np.arange(0, 5000, 333)]  # perfect (lagged), half found, garbage
+    units = [{"truth_id": 7}, {"truth_id": 9}, {"truth_id": None}]
+    block = wf._on_teacher_units(decoded, rec, cut, units, tolerance=2, max_lag=10)
+    assert block["heads"] == 2 and [h["truth_id"] for h in block["per_head"]] == [7, 9]
+    # by hand: head 0 all found after removing the lag; head 1 half of unit 9's spikes, none spurious
+    assert block["per_head"][0]["f1"] == 1.0
+    n9 = later[2].size
+    assert block["per_head"][1]["sensitivity"] == pytest.approx(((n9 + 1) // 2) / n9)
+    assert block["per_head"][1]["precision"] == 1.0
+    assert block["sensitivity"] == pytest.approx((1.0 + ((n9 + 1) // 2) / n9) / 2)
+    assert wf._on_teacher_units(decoded, rec, cut, [{"truth_id": None}] * 3, tolerance=2, max_lag=10) is None

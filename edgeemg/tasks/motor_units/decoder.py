@@ -4,7 +4,7 @@ numpy only (the runtime imports this on a board without torch).
 
 Each window of the MO-DCNN yields one probability per unit that the unit fired
 within the window's labelled step (seed 004, eq. 2). The decoder thresholds
-them at 0.5 (seed 004, section 2.1), stamps the spikes at the step's centre
+them (at 0.5 as seed 004, section 2.1, or per unit), stamps the spikes at the step's centre
 (``end_index - label_delay``), and updates the neural drive: the cumulative
 spike train (spikes of all units per step) smoothed with a 400 ms Hann window
 (seed 004, section 3.4.3), applied *causally* as an FIR over the past steps so
@@ -32,8 +32,10 @@ class DecoderConfig:
 
     Attributes
     ----------
-    threshold : float
-        Probability above which a unit is said to fire in a step (0.5).
+    threshold : float or tuple of float
+        Probability above which a unit is said to fire in a step: one for all
+        units (the seed's 0.5) or one per unit, in output order (training picks
+        them on its validation windows, see ``TrainingPlan.tune_thresholds``).
     fs_hz : float
         Sample rate, Hz.
     step : int
@@ -44,15 +46,19 @@ class DecoderConfig:
         Hann window of the neural drive, seconds (0.4).
     """
 
-    threshold: float = THRESHOLD
+    threshold: float | tuple[float, ...] = THRESHOLD
     fs_hz: float = FS_HZ
     step: int = STEP
     label_delay: int = WINDOW // 2
     drive_window_s: float = NEURAL_DRIVE_WINDOW_S
 
     def __post_init__(self) -> None:
-        if not 0.0 < float(self.threshold) < 1.0:
-            raise InvalidInputError(f"DecoderConfig.threshold must be in (0, 1), got {self.threshold!r}")
+        if isinstance(self.threshold, (list, tuple)):
+            object.__setattr__(self, "threshold", tuple(float(t) for t in self.threshold))
+        values = self.threshold if isinstance(self.threshold, tuple) else (self.threshold,)
+        if not values or not all(0.0 < float(t) < 1.0 for t in values):
+            raise InvalidInputError(f"DecoderConfig.threshold must be in (0, 1) (one value or one per unit), "
+                                    f"got {self.threshold!r}")
         if not float(self.fs_hz) > 0:
             raise InvalidInputError(f"DecoderConfig.fs_hz must be > 0 Hz, got {self.fs_hz!r}")
         if not isinstance(self.step, int) or self.step < 1:
@@ -71,6 +77,15 @@ class DecoderConfig:
         n = max(1, int(round(self.drive_window_s * self.fs_hz / self.step)))
         h = np.hanning(n + 2)[1:-1] if n > 1 else np.ones(1)
         return h / h.sum() * (self.fs_hz / self.step)
+
+    def thresholds(self, n_units: int) -> NDArray[np.float64]:
+        """The threshold of each of ``n_units`` outputs; a per-unit tuple must have ``n_units`` entries."""
+        if isinstance(self.threshold, tuple):
+            if len(self.threshold) != n_units:
+                raise InvalidInputError(f"DecoderConfig.threshold has {len(self.threshold)} per-unit values, "
+                                        f"expected {n_units} (one per unit)")
+            return np.asarray(self.threshold, dtype=np.float64)
+        return np.full(n_units, float(self.threshold))
 
     def latency_ms(self) -> float:
         """Algorithmic latency of a spike: label point to the window's last sample."""
@@ -118,6 +133,7 @@ class MotorUnitDecoder:
             raise InvalidInputError("MotorUnitDecoder needs at least one unit")
         self.config = config or DecoderConfig()
         self._taps = self.config.hann_taps()
+        self._thresholds = self.config.thresholds(len(self.units))
         self.reset()
 
     @classmethod
@@ -164,7 +180,7 @@ class MotorUnitDecoder:
             raise InvalidInputError(
                 f"MotorUnitDecoder.step: end_index must have one entry per window ({p.shape[0]}), got {idx.shape[0]}"
             )
-        fired = p > self.config.threshold
+        fired = p > self._thresholds
         events = []
         for row, e in zip(fired, idx):
             units = np.flatnonzero(row)
@@ -188,7 +204,8 @@ def spike_trains_from_outputs(outputs: Any, end_index: Any, config: DecoderConfi
     """Offline helper: per unit, the spike samples the decoder would emit (threshold, stamp at the label point)."""
     p = np.asarray(outputs)
     e = np.asarray(end_index, dtype=np.int64) - config.label_delay
-    return tuple(e[p[:, u] > config.threshold] for u in range(p.shape[1]))
+    fired = p > config.thresholds(p.shape[1])
+    return tuple(e[fired[:, u]] for u in range(p.shape[1]))
 
 
 __all__ = ["DecoderConfig", "MotorUnitDecoder", "causal_neural_drive", "spike_trains_from_outputs"]

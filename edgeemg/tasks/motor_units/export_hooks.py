@@ -61,7 +61,7 @@ def prune_groups(module: Any) -> list[PruneGroup]:
     return [PruneGroup("c1", (("c2", 1),)), PruneGroup("c2", (("c3", 1),))]
 
 
-def unit_f1_metric(threshold: float = spec.THRESHOLD):
+def unit_f1_metric(threshold: float | tuple[float, ...] = spec.THRESHOLD):
     """``metric(y_true (n, units), prob (n, units)) -> {"f1", "sensitivity", "precision"}``, means over units.
 
     Per unit, window-level counts of ``prob > threshold`` against the eq. 2
@@ -75,7 +75,7 @@ def unit_f1_metric(threshold: float = spec.THRESHOLD):
         if p.shape != t.shape or p.ndim != 2:
             raise DataFormatError(f"motor-units metric: probabilities {p.shape} and labels {t.shape} must be the "
                                   "same (n_windows, n_units) shape")
-        pred, truth = p > threshold, t > 0.5
+        pred, truth = p > np.asarray(threshold, dtype=np.float64), t > 0.5
         tp = (pred & truth).sum(0).astype(np.float64)
         n_pred, n_true = pred.sum(0), truth.sum(0)
         f1 = np.where(n_pred + n_true > 0, 2 * tp / np.maximum(n_pred + n_true, 1), 1.0)

@@ -50,14 +50,38 @@ class FitConfig:
         return asdict(self)
 
 
-def mean_f1(y_true: NDArray[np.floating], prob: NDArray[np.floating], threshold: float = 0.5) -> float:
+def mean_f1(y_true: NDArray[np.floating], prob: NDArray[np.floating],
+            threshold: float | tuple[float, ...] = 0.5) -> float:
     """Per-window F1 of each unit (thresholded), averaged over units: the seed's epoch-selection metric."""
-    pred = prob > threshold
+    pred = prob > np.asarray(threshold, dtype=np.float64)
     truth = y_true > 0.5
     tp = (pred & truth).sum(0)
     denom = pred.sum(0) + truth.sum(0)
     f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
     return float(f1.mean()) if f1.size else 0.0
+
+
+def tune_thresholds(y_true: NDArray[np.floating], prob: NDArray[np.floating],
+                    grid: NDArray[np.floating] | None = None) -> tuple[float, ...]:
+    """Per unit, the threshold on ``grid`` (0.05-0.95) with the best window F1; ties go to the one nearest 0.5.
+
+    Why: with ``pos_weight`` the sigmoid no longer reads as a calibrated
+    probability (a positive weight w moves the even-odds point to w / (w + 1)),
+    and heads differ in how sure they become; the seed's fixed 0.5 then costs
+    precision. Chosen on the validation windows, never on the scored part.
+    """
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2) if grid is None else np.asarray(grid, dtype=np.float64)
+    truth = np.asarray(y_true) > 0.5
+    p = np.asarray(prob)
+    order = np.argsort(np.abs(grid - 0.5), kind="stable")  # argmax keeps the first best: nearest 0.5 wins ties
+    out = []
+    for u in range(p.shape[1]):
+        pred = p[:, u][None, :] > grid[order][:, None]
+        tp = (pred & truth[:, u]).sum(1)
+        denom = pred.sum(1) + truth[:, u].sum()
+        f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
+        out.append(float(grid[order][int(np.argmax(f1))]))
+    return tuple(out)
 
 
 @torch.no_grad()
@@ -127,4 +151,4 @@ def fit(net: MODCNN, train: tuple[NDArray[np.float32], NDArray[np.float32]],
     return net, history
 
 
-__all__ = ["FitConfig", "fit", "mean_f1", "predict"]
+__all__ = ["FitConfig", "fit", "mean_f1", "predict", "tune_thresholds"]
