@@ -359,3 +359,16 @@ def test_a_converter_failure_is_recorded_unavailable_not_faked(muscle_ckpts, tmp
     assert not (res.bundle / "model.int8.tflite").exists()
     with pytest.raises(BundleError, match="no 'tflite-int8' model: .*SOFTMAX.*it has \\['tflite-fp32'\\]"):
         b.artifact("tflite", "int8")
+
+
+@pytest.mark.parametrize("n_items", [14, 50, 64, 31])
+def test_calibration_batches_share_one_shape_for_histogram_calibrators(n_items):
+    """onnxruntime's percentile/entropy calibrators stack every batch: a short last batch used to crash them."""
+    from edgeemg.export.hooks import WindowCalibrationReader
+
+    x = np.arange(n_items * 6, dtype=np.float32).reshape(n_items, 3, 2)
+    reader = WindowCalibrationReader(x, 1000, input_name="x", seed=0, batch_size=32)
+    shapes = {b.shape for b in reader.batches()}
+    assert len(shapes) == 1 and next(iter(shapes))[0] <= 32
+    got = np.concatenate(list(reader.batches()))
+    np.testing.assert_array_equal(np.sort(got.ravel()), x.ravel())  # every item exactly once

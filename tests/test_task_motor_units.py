@@ -168,7 +168,7 @@ def test_model_exports_to_onnx_with_parity(tmp_path):
 
 def test_student_trained_on_truth_decodes_the_later_part(monkeypatch):
     monkeypatch.setattr(wf, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=12.0, level=0.3))
-    monkeypatch.setattr(wf, "DEFAULT_TRAINING", TINY)
+    monkeypatch.setattr(wf, "CPU_TRAINING", TINY)
     ckpt = wf.train(None, simulate=True, model="mo_dcnn", epochs=None, device="cpu", seed=0, progress=False,
                     options={"labels": "truth"})
     assert ckpt.meta["summary"]["n_units"] == 3 and ckpt.meta["label_source"] == "truth"
@@ -190,7 +190,7 @@ def _cli(argv):
 
 def test_cli_train_and_eval_json_end_to_end(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(wf, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=8.0, level=0.3))
-    monkeypatch.setattr(wf, "DEFAULT_TRAINING", TINY)
+    monkeypatch.setattr(wf, "CPU_TRAINING", TINY)
     ckpt = tmp_path / "mu.npz"
     assert _cli(["-q", "train", "motor-units", "--simulate", "--epochs", "1", "--device", "cpu", "--window", "60",
                  "-o", str(ckpt), "--json"]) == 0
@@ -216,7 +216,7 @@ def test_cli_train_and_eval_json_end_to_end(tmp_path, capsys, monkeypatch):
 
 def test_cli_level_reaches_the_simulation_and_eval_regenerates_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(wf, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=6.0, level=0.3))
-    monkeypatch.setattr(wf, "DEFAULT_TRAINING", TINY)
+    monkeypatch.setattr(wf, "CPU_TRAINING", TINY)
     made = []
     real = wf._simulate
     monkeypatch.setattr(wf, "_simulate", lambda plan, seed: made.append((plan, seed)) or real(plan, seed))
@@ -344,3 +344,12 @@ def test_on_teacher_units_scores_every_head_the_teacher_mapped_even_failed_ones(
     assert block["per_head"][1]["precision"] == 1.0
     assert block["sensitivity"] == pytest.approx((1.0 + ((n9 + 1) // 2) / n9) / 2)
     assert wf._on_teacher_units(decoded, rec, cut, [{"truth_id": None}] * 3, tolerance=2, max_lag=10) is None
+
+
+def test_preset_follows_the_device_unless_named():
+    assert wf.training_plan(None, "cuda") == ("seed", wf.DEFAULT_TRAINING)
+    assert wf.training_plan(None, "cpu") == ("cpu", wf.CPU_TRAINING)
+    assert wf.training_plan("seed", "cpu") == ("seed", wf.DEFAULT_TRAINING)
+    assert wf.DEFAULT_TRAINING.trunk_filters == 128 and wf.CPU_TRAINING.trunk_filters == 64
+    with pytest.raises(InvalidInputError, match="preset must be one of"):
+        wf.training_plan("huge", "cpu")

@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--label-delay", type=int, dest="label_delay", metavar="SAMPLES",
                    help="motor units: place the label this many samples after the window centre (lower latency)")
     t.add_argument("--level", type=float, help="motor units with --simulate: plateau excitation (0-1, default 0.3)")
+    t.add_argument("--preset", choices=("seed", "cpu"),
+                   help="motor units: model widths, 'seed' (the paper's 128/128/64/256) or 'cpu' (half of them, fewer "
+                        "epochs); default: seed on CUDA, cpu on a CPU")
     t.add_argument("--plot", type=Path, metavar="DIR", help="write training curves as PNG into DIR")
     p.add_argument("--json", action="store_true", help="print a JSON summary of the checkpoint")
     p.set_defaults(run=run)
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         progress=not args.quiet,
-        options=task_options(args, ("labels", "split", "window", "step", "label_delay", "level", "plot")),
+        options=task_options(args, ("labels", "split", "window", "step", "label_delay", "level", "preset", "plot")),
     )
     path = save_checkpoint(args.output, ckpt)
     summary = {"checkpoint": str(path), "task": ckpt.task, "model": ckpt.model, **ckpt.meta.get("summary", {})}

@@ -47,8 +47,10 @@ class WindowCalibrationReader:
     seed : int
         Seeds which items are drawn (a private generator, no global RNG).
     batch_size : int
-        Items per ``get_next()``; activation ranges are merged across batches
-        by onnxruntime's MinMax calibrator, so this only bounds memory.
+        Most items per ``get_next()``; lowered to the largest divisor of the
+        item count so every batch has one shape (onnxruntime's histogram
+        calibrators, percentile and entropy, stack the batches' activations
+        into one array and fail on a short last batch). Bounds memory only.
 
     Notes
     -----
@@ -69,7 +71,7 @@ class WindowCalibrationReader:
         self._idx = np.sort(rng.choice(len(x), size=take, replace=False))
         self._x = x
         self.input_name = input_name
-        self.batch_size = int(batch_size)
+        self.batch_size = max(d for d in range(1, max(1, int(batch_size)) + 1) if take % d == 0)
         self.n_items = int(take)
         self._pos = 0
 
