@@ -52,7 +52,7 @@ LM_FILE = "lm.bin"
 TRUTH_WINDOW_MS = (-200.0, 500.0)
 """Where a key's character may be emitted, from the end of its muscle burst (``edgeemg bench``). Early: a causal
 model can name a key once its burst has begun (onset 50 ms before the press, end ~40 ms after it in the simulator).
-Late: the beam commits a character at most ``max_delay_frames`` (240 ms) after it entered the best prefix, plus
+Late: the beam commits a character at most ``max_delay_frames`` (64 ms by default) after it entered the best prefix, plus
 one 40 ms hop. A wider window only adds chance pairings of a poor model's characters with other keys."""
 HELD_OUT_SECONDS = 60.0
 """Default held-out length when the checkpoint was trained on simulated typing (a later session)."""
