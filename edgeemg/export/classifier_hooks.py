@@ -1,6 +1,6 @@
 """Pieces shared by the window-classifier task hooks (gait, muscle health): metric, fine-tune, SVM refusal.
 
-Both tasks train with :func:`edgeemg.tasks.gait.training.fit_classifier` on
+Both tasks train with :func:`edgeemg.tasks.classifier_training.fit_classifier` on
 fixed-shape items and score with :func:`edgeemg.tasks.classification.classification_report`,
 so the export side shares them too; each task's ``export_hooks`` only knows how
 to load its data and which layers may be pruned.
@@ -51,7 +51,7 @@ def classifier_finetune(train: tuple[NDArray[np.float32], NDArray[np.int64]],
     """
 
     def finetune(module: Any, epochs: int, progress: bool) -> Any:
-        from edgeemg.tasks.gait.training import TrainConfig, fit_classifier
+        from edgeemg.tasks.classifier_training import TrainConfig, fit_classifier
         from edgeemg.tasks.torch_support import seed_everything
 
         if epochs < 1:

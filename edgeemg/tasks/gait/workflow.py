@@ -238,7 +238,7 @@ def train(
 def _train_cnn(tr: WindowSet, va: WindowSet, n_channels: int, window: int, epochs: int | None, device: str,
                seed: int, progress: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     from edgeemg.tasks.gait.models import GaitCNN
-    from edgeemg.tasks.gait.training import TrainConfig, fit_classifier, predict_logits
+    from edgeemg.tasks.classifier_training import TrainConfig, fit_classifier, predict_logits
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
     dev = resolve_device(device)
@@ -258,7 +258,7 @@ def _train_cnn(tr: WindowSet, va: WindowSet, n_channels: int, window: int, epoch
 
 
 def _train_svm(tr: WindowSet, va: WindowSet, seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    from edgeemg.tasks.gait.training import fit_rbf_svm
+    from edgeemg.tasks.classifier_training import fit_rbf_svm
 
     svm, info = fit_rbf_svm(tr.features(), tr.y, tr.subject, seed=seed)
     val = classification_report(va.y, svm.predict(va.features()), spec.LABELS)
@@ -279,7 +279,7 @@ def model_scores(ckpt: Checkpoint, windows: WindowSet, device: str = "cpu") -> N
         return RbfSvm.from_arrays(ckpt.arrays).scores(windows.features(), len(ckpt.meta["labels"]))
     if ckpt.model == "cnn":
         from edgeemg.tasks.gait.models import GaitCNN
-        from edgeemg.tasks.gait.training import predict_logits
+        from edgeemg.tasks.classifier_training import predict_logits
         from edgeemg.tasks.torch_support import arrays_to_state, resolve_device
 
         dev = resolve_device(device)

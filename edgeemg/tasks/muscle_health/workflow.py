@@ -218,7 +218,7 @@ def train(
         "seed": seed,
     }
     if model == "svm":
-        from edgeemg.tasks.gait.training import fit_rbf_svm
+        from edgeemg.tasks.classifier_training import fit_rbf_svm
 
         svm, info = fit_rbf_svm(tr.features(), tr.y, tr.subject, seed=seed)
         val = classification_report(va.y, svm.predict(va.features()), spec.LABELS)
@@ -245,7 +245,7 @@ def train(
 
 def _train_cnn(tr: SegmentSet, va: SegmentSet, attention: bool, epochs: int | None, device: str, seed: int,
                progress: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    from edgeemg.tasks.gait.training import TrainConfig, fit_classifier, predict_logits
+    from edgeemg.tasks.classifier_training import TrainConfig, fit_classifier, predict_logits
     from edgeemg.tasks.muscle_health.models import SpectroEMGNet
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
@@ -294,7 +294,7 @@ def load_segments(ckpt: Checkpoint, data: list[Path] | None, simulate: bool, *, 
 def model_scores(ckpt: Checkpoint, segs: SegmentSet, device: str = "cpu") -> NDArray[np.float64]:
     if ckpt.model == "svm":
         return RbfSvm.from_arrays(ckpt.arrays).scores(segs.features(), len(ckpt.meta["labels"]))
-    from edgeemg.tasks.gait.training import predict_logits
+    from edgeemg.tasks.classifier_training import predict_logits
     from edgeemg.tasks.torch_support import resolve_device
 
     dev = resolve_device(device)
