@@ -9,6 +9,7 @@ own head inside its delay window, and give the exact latency built in.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from edgeemg.runtime.bench import match_mapped_truth, match_truth, truth_map
@@ -68,3 +69,14 @@ def test_without_the_pairing_head_indices_pass_for_unit_ids():
 
 def test_no_pairing_means_the_generic_matching():
     assert truth_map({}) is None and truth_map({"truth_events": None}) is None
+
+
+def test_bench_band_is_the_requested_session_of_the_subject():
+    from edgeemg.data.bands import band_signal
+    from edgeemg.runtime.bench import encoded_band
+
+    s0, f0, _, _ = encoded_band("gait", 2.0, seed=3, session=0)
+    s1, f1, _, _ = encoded_band("gait", 2.0, seed=3, session=1)
+    ref = band_signal("gait", 2.0, seed=3, session=1)
+    np.testing.assert_array_equal(s1.emg, ref.emg)
+    assert not np.array_equal(s0.emg, s1.emg) and f0 != f1

@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", metavar="NAME", help="board profile from targets/ (backend, threads, budget)")
     p.add_argument("--seconds", type=float, default=20.0, help="simulated band length (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="simulated subject (default: %(default)s)")
+    p.add_argument("--session", type=int, default=0,
+                   help="recording session of that subject; pick one the model did not train on for held-out "
+                        "true-event latencies (default: %(default)s)")
     p.add_argument("--precision", choices=("int8", "fp32"), default="int8", help="engine model (default: %(default)s)")
     p.add_argument("--checkpoint", type=Path, metavar="CKPT",
                    help="checkpoint the bundle was exported from, for the PyTorch eager fp32 reference "
@@ -115,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeemg.runtime.bundle import load_bundle
 
     bundle = load_bundle(args.bundle)
-    report, x = bench_bundle(bundle, target=args.target, seconds=args.seconds, seed=args.seed,
+    report, x = bench_bundle(bundle, target=args.target, seconds=args.seconds, seed=args.seed, session=args.session,
                              precision=args.precision, reps=args.reps)
     notes = list(report.notes)
     model_ms = dict(report.model_ms)
