@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.classification import RbfSvm, confusion_matrix, macro_f1
+from edgeemg.tasks.torch_support import train_one_epoch
 
 log = logging.getLogger(__name__)
 
@@ -100,29 +101,20 @@ def fit_classifier(
     best = (-1.0, copy.deepcopy(model.state_dict()))
     bar = tqdm(range(config.epochs), desc=desc, unit="epoch", disable=not progress, file=sys.stderr)
     for epoch in bar:
-        model.train()
-        order = torch.randperm(len(xt), generator=generator)
-        total = 0.0
-        for i in range(0, len(order), config.batch_size):
-            idx = order[i : i + config.batch_size]
-            xb, yb = xt[idx].to(device), yt[idx].to(device)
-            opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
+        train_loss = train_one_epoch(model, xt, yt, loss_fn, opt, batch_size=config.batch_size, generator=generator,
+                                     device=device)
         logits = predict_logits(model, x_va, device)
         with torch.no_grad():
             val_loss = float(loss_fn(torch.from_numpy(logits).to(device), torch.from_numpy(y_va).to(device)))
         cm = confusion_matrix(y_va, logits.argmax(1), n_classes)
         f1 = macro_f1(cm)
         history["epoch"].append(epoch + 1)
-        history["train_loss"].append(total / len(xt))
+        history["train_loss"].append(train_loss)
         history["val_loss"].append(val_loss)
         history["val_accuracy"].append(float(np.trace(cm) / cm.sum()))
         history["val_macro_f1"].append(f1)
-        bar.set_postfix(loss=f"{total / len(xt):.3f}", val_f1=f"{f1:.3f}")
-        log.info("epoch %d: train loss %.4f, val loss %.4f, val macro F1 %.3f", epoch + 1, total / len(xt), val_loss, f1)
+        bar.set_postfix(loss=f"{train_loss:.3f}", val_f1=f"{f1:.3f}")
+        log.info("epoch %d: train loss %.4f, val loss %.4f, val macro F1 %.3f", epoch + 1, train_loss, val_loss, f1)
         if f1 > best[0]:
             best = (f1, copy.deepcopy(model.state_dict()))
     model.load_state_dict(best[1])

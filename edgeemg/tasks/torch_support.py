@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -49,3 +50,24 @@ def arrays_to_state(module: torch.nn.Module, arrays: dict[str, np.ndarray]) -> t
 
 def count_parameters(module: torch.nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
+
+
+def train_one_epoch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], opt: torch.optim.Optimizer, *,
+                    batch_size: int, generator: torch.Generator, device: torch.device) -> float:
+    """One pass over (x, y) in a seeded random order; returns the mean training loss per item.
+
+    Shared by the classifier and MO-DCNN loops (the keystroke trainer has its own: CTC, AMP, DDP).
+    """
+    model.train()
+    order = torch.randperm(len(x), generator=generator)
+    total = 0.0
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        xb, yb = x[idx].to(device), y[idx].to(device)
+        opt.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(idx)
+    return total / max(1, len(x))

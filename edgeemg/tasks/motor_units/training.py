@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.motor_units.models import MODCNN
+from edgeemg.tasks.torch_support import train_one_epoch
 
 log = logging.getLogger(__name__)
 
@@ -122,27 +123,18 @@ def fit(net: MODCNN, train: tuple[NDArray[np.float32], NDArray[np.float32]],
     best_f1, best_state = -1.0, None
     bar = tqdm(range(config.epochs), desc="mo-dcnn", unit="epoch", file=sys.stderr, disable=not progress)
     for epoch in bar:
-        net.train()
-        order = torch.randperm(len(xtr), generator=generator)
-        total = 0.0
-        for i in range(0, len(order), config.batch_size):
-            idx = order[i:i + config.batch_size]
-            xb, yb = xtr[idx].to(device), ytr[idx].to(device)
-            opt.zero_grad()
-            loss = train_loss(net(xb), yb)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
+        mean_loss = train_one_epoch(net, xtr, ytr, train_loss, opt, batch_size=config.batch_size, generator=generator,
+                                    device=device)
         if sched is not None:
             sched.step()
         prob = predict(net, val[0], device)
         val_loss = float(loss_fn(torch.from_numpy(prob).clamp(1e-7, 1 - 1e-7), torch.from_numpy(val[1])))
         f1 = mean_f1(val[1], prob, config.threshold)
         history["epoch"].append(epoch + 1)
-        history["train_loss"].append(total / max(1, len(xtr)))
+        history["train_loss"].append(mean_loss)
         history["val_loss"].append(val_loss)
         history["val_macro_f1"].append(f1)
-        bar.set_postfix(loss=f"{total / max(1, len(xtr)):.4f}", val_f1=f"{f1:.3f}")
+        bar.set_postfix(loss=f"{mean_loss:.4f}", val_f1=f"{f1:.3f}")
         if f1 > best_f1:
             best_f1 = f1
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
