@@ -84,7 +84,7 @@ def motor_units_demo_training() -> Any:
     """
     from edgeemg.tasks.motor_units.workflow import TrainingPlan
 
-    return TrainingPlan(epochs=4, trunk_filters=32, c3_filters=32, c4_filters=16, hidden=64, max_units=8,
+    return TrainingPlan(epochs=8, trunk_filters=32, c3_filters=32, c4_filters=16, hidden=64, max_units=8,
                         min_spikes=30)
 
 
