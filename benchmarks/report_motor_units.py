@@ -17,7 +17,8 @@ The seed's (Wen et al. 2021) figures are printed beside ours: sensitivity /
 precision 97 / 95 % on simulated signals, neural drive r 0.88-0.95.
 
 Widths and epochs are options because the seed's full widths (128/128/64/256)
-take 30-60 s per epoch on a laptop CPU; the table states which were used.
+take minutes per epoch on a CPU; the defaults are ``--preset cpu``'s (half widths,
+24 epochs: ~10 min per level on two cores), and the table states which were used.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=60.0, help="default: %(default)s (the seed's 60 s plateau)")
     p.add_argument("--snr-db", type=float, default=20.0, help="default: %(default)s")
     p.add_argument("--seed", type=int, default=0, help="simulated subject (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=8, help="default: %(default)s")
-    p.add_argument("--widths", default="32,32,16,64", metavar="C12,C3,C4,F1",
-                   help="trunk, C3, C4 filters and F1 units (seed: 128,128,64,256; default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=24, help="default: %(default)s (the cpu preset's)")
+    p.add_argument("--widths", default="64,64,32,128", metavar="C12,C3,C4,F1",
+                   help="trunk, C3, C4 filters and F1 units (seed: 128,128,64,256; default: %(default)s, the cpu "
+                        "preset's)")
     p.add_argument("--max-units", type=int, default=20, help="default: %(default)s")
     p.add_argument("--pos-weight", type=float, default=None,
                    help="BCE weight of the positive class (None: the seed's plain BCE)")
