@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _band_recorder import Recorder
 
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 
@@ -82,32 +83,6 @@ def _tiny_bundle(tmp: Path, task: str, formats: list[str]) -> Path:
 def bundles(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rt-bundles")
     return {"gait": _tiny_bundle(tmp, "gait", ["onnx", "tflite"]), "muscle": _tiny_bundle(tmp, "muscle", ["onnx"])}
-
-
-class Recorder:
-    """A band proxy that keeps every item it hands out: the recording the engine really saw."""
-
-    def __init__(self, band) -> None:
-        self._band = band
-        self.items: list = []
-
-    def read(self, timeout=None):
-        item = self._band.read(timeout)
-        if item is not None:
-            self.items.append(item)
-        return item
-
-    def __getattr__(self, name):
-        return getattr(self._band, name)
-
-    def segments(self) -> list[list[Block]]:
-        segs: list[list[Block]] = [[]]
-        for it in self.items:
-            if isinstance(it, Gap):
-                segs.append([])
-            else:
-                segs[-1].append(it)
-        return [s for s in segs if s]
 
 
 def _offline_events(bundle_path: Path, blocks: list[Block]) -> list[dict]:

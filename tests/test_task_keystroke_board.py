@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 import pytest
+from _band_recorder import Recorder
 
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 
@@ -154,7 +155,7 @@ def test_streamed_characters_match_offline_int8_reference(bundle_path, tmp_path)
     path = _greedy_bundle(bundle_path, tmp_path)
     bundle = load_bundle(path)
     with SimulatedBand("keystroke", seed=SEED, seconds=SECONDS, speed=float("inf")) as band:
-        rec = _Recorder(band)
+        rec = Recorder(band)
         events = list(stream(rec, bundle, skip_after_ms=float("inf")))
     assert not [it for it in rec.items if isinstance(it, Gap)]
     samples = np.concatenate([it.samples for it in rec.items if isinstance(it, Block)])
@@ -173,7 +174,7 @@ def test_beam_lm_bundle_streams_the_offline_beam_text(bundle_path):
 
     bundle = load_bundle(bundle_path)
     with SimulatedBand("keystroke", seed=SEED, seconds=SECONDS, speed=float("inf")) as band:
-        rec = _Recorder(band)
+        rec = Recorder(band)
         events = list(stream(rec, bundle, skip_after_ms=float("inf")))
     samples = np.concatenate([it.samples for it in rec.items if isinstance(it, Block)])
     em, ends, _ = _offline_int8(bundle_path, samples)
@@ -202,21 +203,6 @@ def test_chunked_int8_equals_one_shot_int8_for_tds(bundle_path):
     assert np.percentile(err, 99) <= 0.05 * np.abs(one).max()
     assert (one.argmax(1) == em_chunked.argmax(1)).mean() >= 0.98
 
-
-class _Recorder:
-    """A band proxy that keeps every item it hands out: the recording the engine really saw."""
-
-    def __init__(self, band):
-        self._band, self.items = band, []
-
-    def read(self, timeout=None):
-        item = self._band.read(timeout)
-        if item is not None:
-            self.items.append(item)
-        return item
-
-    def __getattr__(self, name):
-        return getattr(self._band, name)
 
     def __iter__(self):
         while (item := self.read()) is not None:

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 import pytest
+from _band_recorder import Recorder
 
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 
@@ -100,7 +101,7 @@ def test_streamed_spikes_and_drive_match_offline_int8_reference(bundle_path):
 
     bundle = load_bundle(bundle_path)
     with SimulatedBand("motor-units", seed=SUBJECT, seconds=SECONDS, speed=float("inf")) as band:
-        rec = _Recorder(band)
+        rec = Recorder(band)
         events = list(stream(rec, bundle, skip_after_ms=float("inf")))
     items = rec.items
     assert not [it for it in items if isinstance(it, Gap)]
@@ -123,19 +124,3 @@ def test_streamed_spikes_and_drive_match_offline_int8_reference(bundle_path):
         np.testing.assert_allclose([g["neural_drive"] for g in got], [w["neural_drive"] for w in want], atol=1e-9)
     assert sum(w["n_spikes"] for w in want) > 0  # the tiny model does fire: the comparison is not of empty lists
     json.dumps(got)  # events are JSON-able as the daemon writes them
-
-
-class _Recorder:
-    """A band proxy that keeps every item it hands out: the recording the engine really saw."""
-
-    def __init__(self, band):
-        self._band, self.items = band, []
-
-    def read(self, timeout=None):
-        item = self._band.read(timeout)
-        if item is not None:
-            self.items.append(item)
-        return item
-
-    def __getattr__(self, name):
-        return getattr(self._band, name)
