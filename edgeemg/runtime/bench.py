@@ -40,6 +40,7 @@ backends on the same inputs for it.
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from dataclasses import dataclass, field
@@ -143,21 +144,19 @@ def encoded_band(task: str, seconds: float, *, seed: int = 0, session: int = 0, 
 def match_truth(truth_us: list[tuple[int, Any]], events: list[Event], *, max_delay_s: float = 2.0,
                 ) -> list[tuple[int, Event | None]]:
     """Pair each truth ``(device µs, value)`` with the first event at/after it that reports the value."""
-    out = []
     evs = sorted(events, key=lambda e: e.time_us)
     times = [e.time_us for e in evs]
-    import bisect
+    return [(t_us, _first_report(evs, times, t_us, t_us + max_delay_s * 1e6, value)) for t_us, value in truth_us]
 
-    for t_us, value in truth_us:
-        hit = None
-        for e in evs[bisect.bisect_left(times, t_us):]:
-            if e.time_us - t_us > max_delay_s * 1e6:
-                break
-            if _reports(e.payload, value):
-                hit = e
-                break
-        out.append((t_us, hit))
-    return out
+
+def _first_report(evs: list[Event], times: list[int], lo_us: float, hi_us: float, value: Any) -> Event | None:
+    """The first of the time-sorted ``evs`` in [lo_us, hi_us] whose payload reports ``value``, or None."""
+    for e in evs[bisect.bisect_left(times, lo_us):]:
+        if e.time_us > hi_us:
+            return None
+        if _reports(e.payload, value):
+            return e
+    return None
 
 
 @dataclass(frozen=True)
@@ -211,8 +210,6 @@ def match_mapped_truth(truth_us: list[tuple[int, Any]], events: list[Event], map
     Truth values the mapping does not list are dropped (not counted as missed):
     the bundle does not claim to report them.
     """
-    import bisect
-
     evs = sorted(events, key=lambda e: e.time_us)
     times = [e.time_us for e in evs]
     out = []
@@ -220,15 +217,7 @@ def match_mapped_truth(truth_us: list[tuple[int, Any]], events: list[Event], map
         if value not in mapping.reported:
             continue
         lo, hi = mapping.window_us[value]
-        want = mapping.reported[value]
-        hit = None
-        for e in evs[bisect.bisect_left(times, t_us + lo):]:
-            if e.time_us > t_us + hi:
-                break
-            if _reports(e.payload, want):
-                hit = e
-                break
-        out.append((t_us, hit))
+        out.append((t_us, _first_report(evs, times, t_us + lo, t_us + hi, mapping.reported[value])))
     return out
 
 
