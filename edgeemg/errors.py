@@ -24,6 +24,7 @@ class ErrorCode(IntEnum):
     BUNDLE = 6
     EXPORT = 7
     CHECKPOINT = 8
+    MISSING_EXTRA = 9
 
 
 class EdgeEmgError(Exception):
@@ -75,3 +76,13 @@ class CheckpointError(EdgeEmgError, ValueError):
     """A training checkpoint is unreadable or belongs to another task or model."""
 
     code = ErrorCode.CHECKPOINT
+
+
+class MissingExtraError(EdgeEmgError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+    code = ErrorCode.MISSING_EXTRA
+
+    def __init__(self, what: str, extra: str, package: str) -> None:
+        super().__init__(f"{what} needs the '{package}' package, which is not installed; "
+                         f"install it with: pip install 'edgeemg[{extra}]'")
