@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, require
 from edgeemg.tasks.checkpoint import save_checkpoint
 from edgeemg.tasks.registry import TASK_NAMES, task_argument
 
@@ -47,6 +47,7 @@ def task_options(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("torch", "training")  # before simulating or reading data: a board install fails at once
     workflow = importlib.import_module(args.task.package + ".workflow")
     model = args.model or workflow.MODELS[0]
     if model not in workflow.MODELS:
