@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from edgeemg.bridge.codec import DeviceInfo, Frame
 from edgeemg.bridge.polled import PolledBand, onto_monotonic, pick_channels
 from edgeemg.bridge.protocol import FrameType
-from edgeemg.errors import DeviceError, InvalidInputError, MissingExtraError
+from edgeemg.errors import DeviceError, InvalidInputError, require
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,7 @@ _ALIASES = {"synthetic": "SYNTHETIC_BOARD", "playback": "PLAYBACK_FILE_BOARD", "
 
 
 def _brainflow():
-    try:
-        from brainflow import board_shim
-    except ImportError as exc:
-        raise MissingExtraError("the brainflow: band source", "devices", "brainflow") from exc
-    return board_shim
+    return require("brainflow.board_shim", "the brainflow: band source")
 
 
 def board_id(name: str | int) -> int:

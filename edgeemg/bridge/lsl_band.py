@@ -31,19 +31,16 @@ import numpy as np
 from edgeemg.bridge.codec import DeviceInfo, Frame
 from edgeemg.bridge.polled import PolledBand, onto_monotonic, pick_channels
 from edgeemg.bridge.protocol import FrameType
-from edgeemg.errors import DeviceError, InvalidInputError, MissingExtraError
+from edgeemg.errors import DeviceError, InvalidInputError, require
 
 log = logging.getLogger(__name__)
 
 
 def _pylsl():
     try:
-        import pylsl
-    except ImportError as exc:
-        raise MissingExtraError("the lsl: band source and sink", "devices", "pylsl") from exc
+        return require("pylsl", "the lsl: band source and sink")
     except RuntimeError as exc:  # pylsl imports but finds no liblsl
         raise DeviceError(f"pylsl cannot load liblsl ({exc}); reinstall pylsl, whose wheels bundle liblsl") from exc
-    return pylsl
 
 
 def channel_labels(info, n: int) -> list[str]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import DataFormatError, InvalidInputError
+from edgeemg.errors import DataFormatError, InvalidInputError, require
 
 if TYPE_CHECKING:
     from edgeemg.data.sim_gait import GaitSimulation
@@ -115,7 +115,7 @@ def _record_path(record_path: str | pathlib.Path) -> pathlib.Path:
 
 
 def _check_files(path: pathlib.Path) -> Any:
-    import wfdb
+    wfdb = require("wfdb", "reading WFDB records")
 
     hea = path.parent / (path.name + ".hea")
     if not hea.is_file():
@@ -179,7 +179,7 @@ def read_wfdb(record_path: str | pathlib.Path) -> WfdbRecording:
     >>> rec.emg.shape, rec.fs_hz  # doctest: +SKIP
     ((240000, 8), 2000.0)
     """
-    import wfdb
+    wfdb = require("wfdb", "reading WFDB records")
 
     path = _record_path(record_path)
     _check_files(path)
@@ -299,7 +299,7 @@ def write_record(
     comments: Sequence[str] = (),
 ) -> pathlib.Path:
     """Write ``x_phys`` (n_samples, n_channels, in ``units``) as WFDB fmt 16, baseline 0."""
-    import wfdb
+    wfdb = require("wfdb", "writing WFDB records")
 
     path = pathlib.Path(path)
     x = np.asarray(x_phys, dtype=np.float64)
@@ -322,7 +322,7 @@ def write_gait_record(path: pathlib.Path, sim: GaitSimulation) -> pathlib.Path:
     each state change; symbol ``"`` (comment) with aux ``HS LT``, ``TO RT``...
     at each heel strike and toe-off.
     """
-    import wfdb
+    wfdb = require("wfdb", "writing WFDB records")
 
     from edgeemg.data.sim_gait import FOOTSWITCH_NAMES
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgeemg.data.wfdb_io import WfdbRecording, _condition, _norm_unit
-from edgeemg.errors import DataFormatError, MissingExtraError
+from edgeemg.errors import DataFormatError, require
 
 XDF_SUFFIX = ".xdf"
 _TO_UV = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "microvolts": 1.0, "nv": 1e-3}
@@ -108,10 +108,7 @@ def read_xdf(path: str | pathlib.Path, stream: str = "EMG") -> WfdbRecording:
     >>> rec.emg.shape, rec.fs_hz, rec.annotations[:1]          # doctest: +SKIP
     ((120000, 8), 2000.0, ((5003, '+', '(walk'),))
     """
-    try:
-        import pyxdf
-    except ImportError as exc:
-        raise MissingExtraError("reading XDF files", "devices", "pyxdf") from exc
+    pyxdf = require("pyxdf", "reading XDF files")
     p = pathlib.Path(path)
     if not p.is_file():
         raise DataFormatError(f"{p}: no such XDF file")
