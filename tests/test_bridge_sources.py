@@ -16,7 +16,8 @@ from edgeemg.errors import MissingExtraError
 def test_missing_extra_is_named(monkeypatch, source, package):
     from edgeemg.bridge import open_band
 
-    monkeypatch.setitem(sys.modules, package, None)  # `import package` now raises ImportError
+    for name in [m for m in sys.modules if m.split(".")[0] == package] + [package]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it (or a submodule) now raises ImportError
     with pytest.raises(MissingExtraError, match=rf"needs the '{package}' package.*pip install 'edgeemg\[devices\]'"):
         open_band(source)
     with pytest.raises(Exception, match="could not open port"):  # the serial path does not need the extra
