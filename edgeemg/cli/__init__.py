@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from edgeemg import __version__
-from edgeemg.errors import EdgeEmgError
+from edgeemg.errors import EdgeEmgError, missing_extra
 
 # verb -> module under edgeemg.cli; each has add_parser(subparsers) and run(args) -> int.
 VERBS: dict[str, str] = {
@@ -73,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"edgeemg {args.verb}: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:  # a board install running a host verb (train, export ...)
+        error = missing_extra(exc, "this command")
+        if error is None or args.debug:
+            raise
+        print(f"edgeemg {args.verb}: {error}", file=sys.stderr)
         return 1
 
 
