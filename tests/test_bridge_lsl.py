@@ -9,7 +9,6 @@ import json
 import threading
 import uuid
 
-import numpy as np
 import pytest
 from _band_recorder import same_payloads
 from _tiny_bundle import offline_events, tiny_bundle
@@ -20,6 +19,8 @@ try:  # resolve on this machine only (before liblsl initialises; later calls are
     pylsl.set_config_content("[multicast]\nResolveScope = machine\n[ports]\nIPv6 = disable\n")
 except (NotImplementedError, AttributeError):
     pass
+
+from _lsl_sender import Sender  # noqa: E402
 
 from edgeemg.bridge import open_band  # noqa: E402
 from edgeemg.cli import main  # noqa: E402
@@ -41,34 +42,6 @@ def bundle(sig, tmp_path_factory):
                        hop=200)
 
 
-class Sender(threading.Thread):
-    """An LSL outlet that plays ``x`` in real time once a consumer subscribes, 20 samples per chunk, each sample
-    stamped ``t0 + i / fs`` (its acquisition time); ``pause=(at, n)`` drops n samples at ``at`` (a dropout)."""
-
-    def __init__(self, name, x, fs, labels, pause=None, go=None):
-        super().__init__(daemon=True)
-        info = pylsl.StreamInfo(name, "EMG", x.shape[1], fs, pylsl.cf_float32, f"{name}-src")
-        chans = info.desc().append_child("channels")
-        for lab in labels:
-            chans.append_child("channel").append_child_value("label", lab)
-        self.outlet = pylsl.StreamOutlet(info)
-        self.x, self.fs, self.pause, self.go = x, fs, pause, go
-        self.t0 = None
-
-    def run(self):
-        if not self.outlet.wait_for_consumers(20) or (self.go is not None and not self.go.wait(20)):
-            return
-        n, i, stop = len(self.x), 0, threading.Event()
-        self.t0 = pylsl.local_clock() + 0.02
-        while i < n:
-            if self.pause and i == self.pause[0]:
-                i += self.pause[1]
-            j = min(i + 20, n, self.pause[0] if self.pause and i < self.pause[0] else n)
-            stop.wait(max(self.t0 + j / self.fs - pylsl.local_clock(), 0))
-            self.outlet.push_chunk(self.x[i:j], list(self.t0 + np.arange(i, j) / self.fs))
-            i = j
-
-
 def _name(tag):
     return f"edgeemg-test-{tag}-{uuid.uuid4().hex[:8]}"
 
@@ -77,7 +50,7 @@ def test_run_decodes_an_lsl_stream_like_offline_and_reports_the_pause(sig, bundl
     at, n = 1500, 400
     snd = Sender(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, pause=(at, n))
     snd.start()
-    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.outlet.get_info().name()}",
+    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.name}",
                  "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf", "--metrics-every", "1"])
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert code == 0
@@ -118,7 +91,7 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     snd.start()
     th = threading.Thread(target=listen, daemon=True)
     th.start()
-    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.outlet.get_info().name()}",
+    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.name}",
                  "--sink", f"lsl:{sink}", "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf",
                  "--metrics-every", "0.5"])
     th.join(40)
@@ -135,7 +108,7 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
 
 def test_a_stream_that_does_not_fit_the_bundle_is_refused_naming_both(sig, bundle, tmp_path, capsys):
     snd = Sender(_name("wrong"), sig.emg, sig.fs_hz, [f"x{i}" for i in range(6)])  # no labels the bundle knows
-    name = snd.outlet.get_info().name()
+    name = snd.name
     three = tiny_bundle(tmp_path / "three", sig.fs_hz, ["a", "b", "c"], window=200, hop=200)
     code = main(["-q", "run", str(three.path), "--source", f"lsl:{name}", "--seconds", "1"])
     err = capsys.readouterr().err

@@ -72,6 +72,8 @@ class LslBand(PolledBand):
         Stamp jitter tolerated before a late stamp counts as a gap (default 10 ms).
     """
 
+    poll_waits = True  # pull_chunk(min_samples=1) returns as soon as a sample is in: no polling delay
+
     def __init__(self, query: str, *, timeout_s: float = 5.0, channels: Sequence[int | str] | None = None,
                  max_jitter_s: float = 0.01, name: str | None = None, **kwargs) -> None:
         if not query:
@@ -130,7 +132,7 @@ class LslBand(PolledBand):
 
     def _poll(self) -> list[tuple[Frame, float]]:
         lsl = _pylsl()
-        x, ts = self._inlet.pull_chunk(timeout=0.0, max_samples=4096)
+        x, ts = self._inlet.pull_chunk(timeout=self.poll_interval_s, max_samples=4096, min_samples=1)
         if ts is None or len(ts) == 0:
             return []
         x = np.ascontiguousarray(np.asarray(x)[:, self._sel], dtype=np.float32)
