@@ -112,8 +112,8 @@ def test_cli_train_and_eval_take_xdf_like_wfdb(tmp_path, capsys):
     reports = {}
     for kind in ("", "-xdf"):
         ckpt = tmp_path / f"svm{kind}.ckpt"
-        assert main(["-q", "train", "gait", "--data", str(tmp_path / f"train{kind}"), "--model", "svm", "-o",
-                     str(ckpt), "--json"]) == 0
+        assert main(["-q", "train", "gait", "--data", str(tmp_path / f"train{kind}"), "--preset", "seed",
+                     "--model", "svm", "-o", str(ckpt), "--json"]) == 0
         summary = json.loads(capsys.readouterr().out)
         assert main(["-q", "eval", str(ckpt), "--data", str(tmp_path / f"test{kind}"), "--json"]) == 0
         reports[kind] = (summary["val_macro_f1"], json.loads(capsys.readouterr().out))
