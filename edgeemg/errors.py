@@ -17,7 +17,9 @@ callers who only know the standard library can still catch them.
 
 from __future__ import annotations
 
+import importlib
 from enum import IntEnum
+from types import ModuleType
 
 
 class ErrorCode(IntEnum):
@@ -31,6 +33,7 @@ class ErrorCode(IntEnum):
     BUNDLE = 6
     EXPORT = 7
     CHECKPOINT = 8
+    MISSING_EXTRA = 9
 
 
 #: Exit statuses of the ``edgeemg`` command (README "Command line").
@@ -90,6 +93,54 @@ class CheckpointError(EdgeEmgError, ValueError):
     """A training checkpoint is unreadable or belongs to another task or model."""
 
     code = ErrorCode.CHECKPOINT
+
+
+class MissingExtraError(EdgeEmgError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+    code = ErrorCode.MISSING_EXTRA
+
+
+#: Top-level module -> the extra of ``pip install 'edgeemg[EXTRA]'`` that installs it. A board
+#: installs the core only (runtime, DSP, simulators); training, export and file readers need more.
+EXTRA_OF_MODULE = {
+    "torch": "train",
+    "torchao": "train",
+    "onnx": "train",
+    "onnxscript": "train",
+    "sklearn": "train",
+    "matplotlib": "train",
+    "litert_torch": "train",
+    "wfdb": "formats",
+    "h5py": "formats",
+    "ai_edge_litert": "tflite",
+    "brainflow": "devices",
+    "pylsl": "devices",
+    "pyxdf": "devices",
+}
+
+
+def missing_extra(exc: ModuleNotFoundError, needed_for: str) -> MissingExtraError | None:
+    """The error to show for ``exc`` when an extra provides the missing module, else None."""
+    module = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(module)
+    if extra is None:
+        return None
+    return MissingExtraError(
+        f"{needed_for} needs the '{module}' package, which this install of edgeemg leaves out "
+        f"(a board install has the runtime only); install it with: pip install 'edgeemg[{extra}]'"
+    )
+
+
+def require(module: str, needed_for: str) -> ModuleType:
+    """Import an optional dependency, or raise :class:`MissingExtraError` naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        error = missing_extra(exc, needed_for)
+        if error is None:
+            raise
+        raise error from None
 
 
 def describe(exc: BaseException) -> str:

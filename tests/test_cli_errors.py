@@ -23,6 +23,7 @@ EXPECTED = {
     errors.BundleError: (1, "bundle error"),
     errors.ExportError: (1, "export error"),
     errors.CheckpointError: (1, "checkpoint error"),
+    errors.MissingExtraError: (1, "missing extra error"),
 }
 CODE_PREFIX = re.compile(r"[A-Z_]+:\d")  # the old "DEVICE:5" form
 
@@ -75,7 +76,8 @@ def _one_line(capsys):
 
 def test_usage_errors_exit_2(bundle, capsys, tmp_path):
     assert main(["run", str(bundle), "--simulate", "--sink", "tcp:1234"]) == 2
-    assert _one_line(capsys) == "edgeemg run: usage error: --sink must be 'stdout' or 'unix:PATH', got 'tcp:1234'"
+    assert _one_line(capsys) == ("edgeemg run: usage error: --sink must be 'stdout', 'unix:PATH' or "
+                                "'lsl:NAME', got 'tcp:1234'")
     assert main(["simulate", "gait", "-o", str(tmp_path / "g"), "--level", "0.3"]) == 2
     assert "usage error: option(s) --level do not apply to task 'gait'" in _one_line(capsys)
     with pytest.raises(SystemExit) as exc:  # argparse's own usage errors

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from edgeemg.bridge.codec import DeviceInfo, Frame
 
-__all__ = ["Band", "BandItem", "BandStats", "Block", "BoundedQueue", "Gap", "GapKind", "GapTracker"]
+__all__ = ["Band", "BandItem", "BandStats", "Block", "BoundedQueue", "Gap", "GapKind", "GapTracker", "QueuedBand"]
 
 
 class GapKind(str, Enum):
@@ -146,6 +146,50 @@ class Band(Protocol):
     def close(self) -> None: ...
 
     def __iter__(self) -> Iterator[BandItem]: ...
+
+
+class QueuedBand:
+    """What every threaded band shares: a reader thread fills ``self._queue`` (a :class:`BoundedQueue`) through
+    ``self._router`` (a :class:`FrameRouter`); consumers read, iterate or use the band as a context manager.
+
+    A subclass sets ``_queue``, ``_router`` and ``_started``, provides ``open``/``start``/``close`` and
+    ``_finished()`` (True once no more items can come), and names itself in messages via ``label``.
+    """
+
+    label = "band"
+
+    def _finished(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def clock(self):
+        """The :class:`~edgeemg.bridge.clock.ClockMapper` of this band (device µs -> host s)."""
+        return self._router.clock
+
+    def read(self, timeout: float | None = None) -> BandItem | None:
+        """Next :class:`Block` or :class:`Gap`, or None after ``timeout`` seconds or once stopped."""
+        if not self._started:
+            from edgeemg.errors import DeviceError
+
+            raise DeviceError(f"read() on band '{self.label}' before start(); use `with band:` or call start()")
+        return self._queue.get(timeout)
+
+    def __iter__(self) -> Iterator[BandItem]:
+        """Items until the band is stopped or closed, or its source is finished and the queue drained."""
+        while self._started:
+            item = self.read(0.1)
+            if item is not None:
+                yield item
+            elif self._finished() and len(self._queue) == 0:
+                return
+
+    def __enter__(self):
+        self.open()
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class GapTracker:

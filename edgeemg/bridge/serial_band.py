@@ -14,11 +14,11 @@ import errno
 import logging
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
 import serial
 
-from edgeemg.bridge.band import BandItem, BandStats, BoundedQueue, FrameRouter
+from edgeemg.bridge.band import BandStats, BoundedQueue, FrameRouter, QueuedBand
 from edgeemg.bridge.codec import DeviceInfo, FrameDecoder
 from edgeemg.errors import DeviceError, InvalidInputError
 
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_BAUDRATE = 3_000_000
 
 
-class SerialBand:
+class SerialBand(QueuedBand):
     """An edgeemg band (or another link, via ``decoder_factory``) on a serial port.
 
     Parameters
@@ -169,14 +169,6 @@ class SerialBand:
         self._close_port()
         self._opened = False
 
-    def __enter__(self) -> "SerialBand":
-        self.open()
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     # -- data ----------------------------------------------------------------------
     @property
     def info(self) -> DeviceInfo:
@@ -185,25 +177,12 @@ class SerialBand:
         return self._router.info
 
     @property
-    def clock(self):
-        """The :class:`~edgeemg.bridge.clock.ClockMapper` of this band (device µs -> host s)."""
-        return self._router.clock
+    def label(self) -> str:
+        return self.port
 
-    def read(self, timeout: float | None = None) -> BandItem | None:
-        """Next :class:`Block` or :class:`Gap`, or None after ``timeout`` seconds or once stopped."""
-        if not self._started:
-            raise DeviceError(f"read() on band '{self.port}' before start(); use `with band:` or call start()")
-        return self._queue.get(timeout)
-
-    def __iter__(self) -> Iterator[BandItem]:
-        """Items until the band is stopped or closed, or the port is gone for good (reconnect=False)."""
-        while self._started:
-            item = self.read(0.1)
-            if item is not None:
-                yield item
-            elif self._thread is None or not self._thread.is_alive():
-                if len(self._queue) == 0:
-                    return
+    def _finished(self) -> bool:
+        """The reader thread ended: the port is gone for good (reconnect=False) or the band was closed."""
+        return self._thread is None or not self._thread.is_alive()
 
     @property
     def stats(self) -> BandStats:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from edgeemg import __version__
-from edgeemg.errors import EXIT_FAILURE, EdgeEmgError, describe
+from edgeemg.errors import EXIT_FAILURE, EdgeEmgError, describe, missing_extra
 from edgeemg.stdio import stdout_to_stderr
 
 # verb -> module under edgeemg.cli; each has add_parser(subparsers) and run(args) -> int.
@@ -80,6 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"edgeemg {args.verb}: {describe(exc)}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, EdgeEmgError) else EXIT_FAILURE
+    except ModuleNotFoundError as exc:  # a board install running a host verb (train, export ...)
+        error = missing_extra(exc, "this command")
+        if error is None or args.debug:
+            raise
+        print(f"edgeemg {args.verb}: {describe(error)}", file=sys.stderr)
+        return error.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, require
 
 
 def _formats(value: str) -> tuple[str, ...]:
@@ -48,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("torch", "exporting")
     from edgeemg.export.chain import export_checkpoint
     from edgeemg.export.hooks import DataSource
 
