@@ -103,7 +103,9 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     for d, t in got["ev"]:
         assert d["type"] == "event" and t == pytest.approx(d["time_us"] * 1e-6, abs=2e-6)
         assert abs(t - (snd.t0 + d["sample_index"] / sig.fs_hz)) < 0.25 / sig.fs_hz
-    assert got["me"] and all(d["type"] == "metrics" for d, _t in got["me"])
+    assert got["me"] and all(d["type"] in ("metrics", "health") for d, _t in got["me"])
+    # the sender stops SECONDS in and the daemon runs 2.5 s longer: that silence is a health stretch
+    assert [d["kind"] for d, _t in got["me"] if d["type"] == "health"][:1] == ["no_valid_frames"]
 
 
 def test_a_stream_that_does_not_fit_the_bundle_is_refused_naming_both(sig, bundle, tmp_path, capsys):

@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
     path = save_checkpoint(args.output, ckpt)
     summary = {"checkpoint": str(path), "task": ckpt.task, "model": ckpt.model, **ckpt.meta.get("summary", {})}
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), file=args.out)
     else:
-        print(path)
+        print(path, file=args.out)
         if not args.quiet:
             print(json.dumps(summary, indent=2), file=sys.stderr)
     return 0
