@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     bundle = load_bundle(args.bundle)
     if args.json:
-        print(json.dumps({"bundle": str(bundle.path), "verified": True, "manifest": bundle.manifest}))
+        print(json.dumps({"bundle": str(bundle.path), "verified": True, "manifest": bundle.manifest}), file=args.out)
     else:
-        print(format_report(bundle.manifest))
+        print(format_report(bundle.manifest), file=args.out)
     return 0
