@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, require
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ def demo_bundle(task: str, *, cache: Path | None = None, plan: DemoPlan | None =
 
 
 def _build(task: str, plan: DemoPlan, folder: Path, bundle: Path, ckpt_path: Path, progress: bool) -> None:
+    require("torch", "building the demo's model (its first run trains and exports one)")
     from edgeemg.data.simulate import simulate_to_path
     from edgeemg.export.chain import export_checkpoint
     from edgeemg.export.hooks import DataSource

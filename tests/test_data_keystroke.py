@@ -234,6 +234,18 @@ def test_corpus_is_tens_of_kb_of_sentences():
     assert all(CHARSET.clean_str(s) for s in sentences)
 
 
+def test_text_splits_are_disjoint_and_sessions_type_only_their_split():
+    """train / val / test share no sentence and cover the corpus; a session's prompts come from its split."""
+    splits = {n: set(corpus_sentences(n)) for n in ("train", "val", "test")}
+    assert splits["train"].isdisjoint(splits["val"] | splits["test"]) and splits["val"].isdisjoint(splits["test"])
+    assert set().union(*splits.values()) == set(corpus_sentences())
+    assert len(splits["test"]) >= 30 and len(splits["val"]) >= 30 and len(splits["train"]) >= 300
+    sim = simulate_keystroke(30.0, seed=4, session=2, text="test")
+    assert sim.prompts and {p.text for p in sim.prompts} <= splits["test"]
+    with pytest.raises(InvalidInputError, match="text split must be one of"):
+        simulate_keystroke(2.0, text="dev")
+
+
 def _words(sentence: str) -> list[str]:
     return "".join(c for c in sentence.lower() if c.isalnum() or c.isspace()).split()
 

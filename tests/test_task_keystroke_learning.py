@@ -18,7 +18,7 @@ import torch
 
 from edgeemg.tasks.keystroke import spec
 from edgeemg.tasks.keystroke.models import BLANK_PRIOR, PRESETS, build_model
-from edgeemg.tasks.keystroke.sessions import simulated_sessions
+from edgeemg.tasks.keystroke.protocol import SimulationPlan, personal_test_sessions, simulated_training_data
 from edgeemg.tasks.keystroke.training import TrainConfig, chunk_examples, fit_ctc, key_ce_loss, make_batch
 from edgeemg.tasks.keystroke.workflow import cpu_train_config, model_emissions, score_sessions, split_examples
 from edgeemg.tasks.torch_support import seed_everything
@@ -26,8 +26,9 @@ from edgeemg.tasks.torch_support import seed_everything
 
 @pytest.fixture(scope="module")
 def typing():
-    """Two 60 s training sessions and a later session of simulated user 0 (the CPU plan)."""
-    return simulated_sessions(0, [0, 1], 60.0), simulated_sessions(0, [3], 60.0)[0]
+    """Two 60 s training sessions, a validation session and a later test session of simulated user 0."""
+    data = simulated_training_data(0, SimulationPlan(train_sessions=2, seconds=60.0, eval_seconds=30.0))
+    return data, personal_test_sessions(0, 2, SimulationPlan(eval_seconds=60.0))[0]
 
 
 @pytest.mark.parametrize("name", ["tds", "cnn_lstm"])
@@ -41,8 +42,7 @@ def test_output_starts_blank_dominated(name: str) -> None:
 
 
 def test_batch_rows_are_session_frames_not_padding(typing) -> None:
-    sessions, _ = typing
-    train_ex, _ = split_examples(sessions)
+    sessions, train_ex, _ = split_examples(typing[0])
     cfg = dataclasses.replace(cpu_train_config(), left_context=16)
     batch = chunk_examples(sessions, train_ex, cfg, torch.Generator().manual_seed(0))[:6]
     xb, _, _, starts, ends = make_batch(sessions, batch, cfg, None, train=False)
@@ -54,8 +54,7 @@ def test_batch_rows_are_session_frames_not_padding(typing) -> None:
 
 
 def test_key_ce_reads_the_frames_after_each_press(typing) -> None:
-    sessions, _ = typing
-    train_ex, _ = split_examples(sessions)
+    sessions, train_ex, _ = split_examples(typing[0])
     ex = train_ex[0]
     cfg = TrainConfig(left_context=8)
     _, _, _, st, en = make_batch(sessions, [ex], cfg, None, train=False)
@@ -73,8 +72,8 @@ def test_tiny_tds_learns_keys_in_a_short_cpu_run(typing) -> None:
     Before the fixes the returned model was epoch 1's, its emissions were the
     same at every frame and greedy decoding gave nothing (CER 100 %).
     """
-    sessions, later = typing
-    train_ex, val_ex = split_examples(sessions)
+    sessions, train_ex, val_ex = split_examples(typing[0])
+    later = typing[1]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model gains nothing from more, and spinning threads crawl on shared cores
     try:
@@ -87,7 +86,7 @@ def test_tiny_tds_learns_keys_in_a_short_cpu_run(typing) -> None:
     em = model_emissions(net, [later])[0]
     kf, y = later.key_frames, later.key_classes
     acc = float(np.mean(em[np.minimum(kf + 3, len(em) - 1), : spec.BLANK].argmax(1) == y))
-    majority = float(np.mean(y == np.bincount(np.concatenate([s.key_classes for s in sessions])).argmax()))
+    majority = float(np.mean(y == np.bincount(np.concatenate([s.key_classes for s in typing[0].train])).argmax()))
     assert acc > majority + ACC_MARGIN, (acc, majority)
     cer = score_sessions([em], [later]).rates.cer
     assert cer < MAX_CER, cer

@@ -11,13 +11,16 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgeemg.cli import lm as lm_cli
+from edgeemg.data.sim_keystroke import simulate_to_path
 from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.checkpoint import load_checkpoint, save_checkpoint
 from edgeemg.tasks.keystroke import workflow as wf
 from edgeemg.tasks.keystroke.lm import builtin_corpus_text
+from edgeemg.tasks.keystroke.protocol import personal_test_sessions, simulated_training_data, unseen_user_sessions
 from edgeemg.tasks.keystroke.training import TrainConfig
 
 PLAN = wf.SimulationPlan(train_sessions=2, seconds=15.0, eval_seconds=12.0)
@@ -89,3 +92,62 @@ def test_workflow_refuses_bad_arguments(trained) -> None:
         wf.train(None, simulate=True, model="gru", epochs=1, device="cpu", seed=0, progress=False, options={})
     with pytest.raises(InvalidInputError, match="exactly one data source"):
         wf.evaluate(trained, None, simulate=False, seed=0, device="cpu", progress=False, options={})
+
+
+def _texts(sessions) -> set[str]:
+    return {t for s in sessions for t in s.prompt_texts}
+
+
+def test_test_prompts_are_disjoint_from_training_and_validation_text() -> None:
+    """The leak issue 15 found: test sessions typed sentences that training sessions had typed."""
+    plan = wf.SimulationPlan(train_sessions=3, seconds=40.0, eval_seconds=40.0, users=2)
+    data = simulated_training_data(0, plan)
+    train, val = _texts(data.train), _texts(data.val)
+    test = _texts(personal_test_sessions(0, plan.train_sessions, plan)) | _texts(unseen_user_sessions(7, plan))
+    assert len(train) > 10 and val and len(test) > 4
+    assert not train & test and not train & val and not val & test
+    assert {s.name for s in data.val}.isdisjoint(s.name for s in data.train)  # validation is its own session
+
+
+@pytest.fixture(scope="module")
+def generic(tmp_path_factory):
+    """A two-user 'generic' model (one epoch): the mechanics of --users and --init, not accuracy."""
+    ckpt = wf.train(None, simulate=True, model="tds", epochs=1, device="cpu", seed=0, progress=False,
+                    options={"users": 2}, preset="tiny", plan=PLAN)
+    return save_checkpoint(tmp_path_factory.mktemp("generic") / "generic.npz", ckpt)
+
+
+def test_generic_model_trains_on_users_and_validates_on_an_unseen_one(generic) -> None:
+    ckpt = load_checkpoint(generic, task="keystroke")
+    assert ckpt.meta["user_seeds"] == [0, 1] and ckpt.meta["val_user"] == 2
+    assert ckpt.meta["summary"]["n_train_prompts"] > 0 and ckpt.meta["summary"]["train_cpu_s"] > 0
+    small = wf.SimulationPlan(train_sessions=2, seconds=15.0, eval_seconds=8.0)
+    assert wf.evaluate(ckpt, None, simulate=True, seed=1, device="cpu", progress=False, options={},
+                       plan=small)["protocol"].startswith("personalised (user 1")
+    assert wf.evaluate(ckpt, None, simulate=True, seed=5, device="cpu", progress=False, options={},
+                       plan=small)["protocol"].startswith("generic (user 5")
+
+
+def test_fine_tuning_starts_from_the_init_checkpoint(generic) -> None:
+    """With a zero learning rate, fine-tuning returns the init weights (BatchNorm statistics aside)."""
+    tuned = wf.train(None, simulate=True, model="tds", epochs=1, device="cpu", seed=3, progress=False,
+                     options={"init": generic}, plan=PLAN, train_config=TrainConfig(lr=0.0, batch_size=8))
+    base = load_checkpoint(generic, task="keystroke")
+    assert tuned.meta["summary"]["origin"].startswith("fine-tuned") and tuned.meta["user_seeds"] == [3]
+    assert json.loads(json.dumps(tuned.meta["model_config"])) == base.meta["model_config"]
+    weights = [k for k in base.arrays if "batch_norm" not in k]
+    assert len(weights) > 10
+    for k in weights:
+        np.testing.assert_array_equal(tuned.arrays[k], base.arrays[k])
+    with pytest.raises(InvalidInputError, match="holds a 'tds' model"):
+        wf.train(None, simulate=True, model="cnn_lstm", epochs=1, device="cpu", seed=3, progress=False,
+                 options={"init": generic}, plan=PLAN)
+
+
+def test_training_refuses_data_that_cannot_validate_or_export(tmp_path) -> None:
+    one = simulate_to_path(tmp_path / "one.hdf5", seconds=4.0, progress=False)
+    with pytest.raises(InvalidInputError, match="at least 2 sessions"):
+        wf.train(one, simulate=False, model="tds", epochs=1, device="cpu", seed=0, progress=False, options={})
+    with pytest.raises(InvalidInputError, match="--users N"):
+        wf.train(one, simulate=False, model="tds", epochs=1, device="cpu", seed=0, progress=False,
+                 options={"users": 3})

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         for path in plot(report, args.plot):
             print(f"wrote {path}", file=sys.stderr)
-    print(json.dumps(report.to_dict()) if args.json else format_report(report))
+    print(json.dumps(report.to_dict()) if args.json else format_report(report), file=args.out)
     return 0
 
 

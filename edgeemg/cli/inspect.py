@@ -104,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
         report["self_check"] = {"ok": ok, "device": device, "results": [r.to_dict() for r in results],
                                 "not_checked": skipped}
     if args.json:
-        print(json.dumps({**report, "manifest": bundle.manifest}))
+        print(json.dumps({**report, "manifest": bundle.manifest}), file=args.out)
     else:
-        print(format_report(bundle.manifest))
+        print(format_report(bundle.manifest), file=args.out)
         if args.verify:
-            print(format_self_check(results, skipped, device))
+            print(format_self_check(results, skipped, device), file=args.out)
     return 0 if ok else 1

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, require
 from edgeemg.tasks.checkpoint import save_checkpoint
 from edgeemg.tasks.registry import TASK_NAMES, task_argument
 
@@ -34,8 +34,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="motor units: place the label this many samples after the window centre (lower latency)")
     t.add_argument("--level", type=float, help="motor units with --simulate: plateau excitation (0-1, default 0.3)")
     t.add_argument("--preset", choices=("seed", "cpu"),
-                   help="motor units: model widths, 'seed' (the paper's 128/128/64/256, 30 epochs) or 'cpu' (half of "
-                        "them, 24 epochs, ~10 min); default: seed on CUDA, cpu on a CPU")
+                   help="gait: 'seed' trains seed 001's centre-labelled CNN or SVM (--model cnn|svm) instead of the "
+                        "default causal decoder; motor units: model widths, 'seed' (the paper's 128/128/64/256, 30 "
+                        "epochs) or 'cpu' (half of them, 24 epochs, ~10 min); default: seed on CUDA, cpu on a CPU")
+    t.add_argument("--init", type=Path, metavar="CKPT",
+                   help="keystroke: fine-tune this checkpoint's model (e.g. a generic one) instead of starting fresh")
+    t.add_argument("--users", type=int, metavar="N",
+                   help="keystroke with --simulate: train a generic model on N simulated users (--seed ..)")
     t.add_argument("--plot", type=Path, metavar="DIR", help="write training curves as PNG into DIR")
     p.add_argument("--json", action="store_true", help="print a JSON summary of the checkpoint")
     p.set_defaults(run=run)
@@ -46,9 +51,19 @@ def task_options(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
+def _init_model(args: argparse.Namespace) -> str | None:
+    """The model of the ``--init`` checkpoint, so fine-tuning needs no ``--model``."""
+    if getattr(args, "init", None) is None:
+        return None
+    from edgeemg.tasks.checkpoint import load_checkpoint
+
+    return load_checkpoint(args.init, task=args.task.value).model
+
+
 def run(args: argparse.Namespace) -> int:
+    require("torch", "training")  # before simulating or reading data: a board install fails at once
     workflow = importlib.import_module(args.task.package + ".workflow")
-    model = args.model or workflow.MODELS[0]
+    model = args.model or _init_model(args) or workflow.MODELS[0]
     if model not in workflow.MODELS:
         raise InvalidInputError(
             f"Invalid --model '{model}' for task '{args.task.value}'. Allowed values are {', '.join(workflow.MODELS)}."
@@ -61,14 +76,15 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         progress=not args.quiet,
-        options=task_options(args, ("labels", "split", "window", "step", "label_delay", "level", "preset", "plot")),
+        options=task_options(args, ("labels", "split", "window", "step", "label_delay", "level", "preset", "init",
+                                     "users", "plot")),
     )
     path = save_checkpoint(args.output, ckpt)
     summary = {"checkpoint": str(path), "task": ckpt.task, "model": ckpt.model, **ckpt.meta.get("summary", {})}
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), file=args.out)
     else:
-        print(path)
+        print(path, file=args.out)
         if not args.quiet:
             print(json.dumps(summary, indent=2), file=sys.stderr)
     return 0

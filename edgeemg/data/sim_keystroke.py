@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zlib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -181,11 +182,27 @@ class KeystrokeSimulation:
 
 
 # ---- corpus ------------------------------------------------------------------------
+TEXT_SPLITS: tuple[str, ...] = ("all", "train", "val", "test")
+"""Which prompts a session types. ``train``/``val``/``test`` are disjoint (about 80/10/10 % of the corpus):
+a decoder scored on a ``test`` session has never seen its sentences, as emg2qwerty's splits keep test text
+apart; ``all`` is the whole corpus (demos, streams)."""
+
+
 @cache
-def corpus_sentences() -> tuple[str, ...]:
-    """The built-in corpus, one sentence per non-empty line (cached: it is immutable)."""
+def corpus_sentences(split: str = "all") -> tuple[str, ...]:
+    """The built-in corpus, one sentence per non-empty line, or one of its disjoint :data:`TEXT_SPLITS`.
+
+    A sentence's split is fixed by a CRC-32 of its text (mod 10: 0 test, 1 val,
+    else train), so adding or reordering sentences never moves the others.
+    """
+    if split not in TEXT_SPLITS:
+        raise InvalidInputError(f"text split must be one of {', '.join(TEXT_SPLITS)}, got {split!r}")
     text = resources.files("edgeemg.data").joinpath("corpus.txt").read_text(encoding="utf-8")
-    return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    lines = tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    if split == "all":
+        return lines
+    want = {"test": (0,), "val": (1,), "train": tuple(range(2, 10))}[split]
+    return tuple(s for s in lines if zlib.crc32(s.encode("utf-8")) % 10 in want)
 
 
 # ---- subject -------------------------------------------------------------------------
@@ -344,12 +361,18 @@ def _neighbour(c: str, rng: np.random.Generator) -> str:
     return c
 
 
+def _prompt_order(n: int, rng: np.random.Generator):
+    """Sentence indices: a random permutation, and a new one each time it runs out (long sessions, small splits)."""
+    while True:
+        yield from rng.permutation(n)
+
+
 def _plan(
-    subj: _Subject, cfg: KeystrokeSimConfig, rng: np.random.Generator, seconds: float
+    subj: _Subject, cfg: KeystrokeSimConfig, rng: np.random.Generator, seconds: float, text: str = "all"
 ) -> tuple[list[_Press], list[tuple[str, float, float]]]:
-    """Typing schedule: presses (seconds from start) and prompts (text, start, end)."""
-    sentences = corpus_sentences()
-    order = rng.permutation(len(sentences))
+    """Typing schedule: presses (seconds from start) and prompts (text, start, end) from corpus split ``text``."""
+    sentences = corpus_sentences(text)
+    order = _prompt_order(len(sentences), rng)
     presses: list[_Press] = []
     prompts: list[tuple[str, float, float]] = []
     t = 0.3
@@ -496,6 +519,7 @@ def simulate_keystroke(
     rotation: int = 0,
     fs_hz: float = 2000.0,
     config: KeystrokeSimConfig | None = None,
+    text: str = "all",
 ) -> KeystrokeSimulation:
     """Simulate ``seconds`` of two-handed typing on two 16-electrode wrist bands.
 
@@ -520,6 +544,9 @@ def simulate_keystroke(
         Sampling rate.
     config : KeystrokeSimConfig, optional
         Physiological parameters; defaults as documented there.
+    text : str
+        Corpus split the prompts come from (:data:`TEXT_SPLITS`): ``train``,
+        ``val`` and ``test`` share no sentence; ``all`` is the whole corpus.
 
     Returns
     -------
@@ -531,11 +558,12 @@ def simulate_keystroke(
         For a bad argument, before any work.
     """
     _check_args(seconds, seed, session, rotation, fs_hz)
+    corpus_sentences(text)  # a bad split name fails before any work
     cfg = config or KeystrokeSimConfig()
     subj = _make_subject(int(seed), cfg)
     rng_text = np.random.default_rng([seed, session, 0x7E7])
     rng_sig = np.random.default_rng([seed, session, 0x516])
-    presses, prompt_spans = _plan(subj, cfg, rng_text, float(seconds))
+    presses, prompt_spans = _plan(subj, cfg, rng_text, float(seconds), text)
     n = int(round(seconds * fs_hz))
 
     # session placement: the band sits slightly rotated, contacts differ
@@ -612,6 +640,7 @@ def simulate_keystroke(
         "seed": int(seed),
         "session": int(session),
         "rotation": int(rotation),
+        "text_split": text,
         "emd_s": cfg.emd_s,
         "iki_mean_s": subj.iki_mean_s,
         "hum_hz": subj.hum_hz,
@@ -701,6 +730,7 @@ __all__ = [
     "KeyBurst",
     "KeystrokeSimConfig",
     "KeystrokeSimulation",
+    "TEXT_SPLITS",
     "band_signal",
     "corpus_sentences",
     "simulate_keystroke",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import DataFormatError, InvalidInputError
+from edgeemg.errors import DataFormatError, InvalidInputError, require
 
 if TYPE_CHECKING:
     from edgeemg.data.sim_gait import GaitSimulation
@@ -115,7 +115,7 @@ def _record_path(record_path: str | pathlib.Path) -> pathlib.Path:
 
 
 def _check_files(path: pathlib.Path) -> Any:
-    import wfdb
+    wfdb = require("wfdb", "reading WFDB records")
 
     hea = path.parent / (path.name + ".hea")
     if not hea.is_file():
@@ -179,7 +179,7 @@ def read_wfdb(record_path: str | pathlib.Path) -> WfdbRecording:
     >>> rec.emg.shape, rec.fs_hz  # doctest: +SKIP
     ((240000, 8), 2000.0)
     """
-    import wfdb
+    wfdb = require("wfdb", "reading WFDB records")
 
     path = _record_path(record_path)
     _check_files(path)
@@ -214,11 +214,21 @@ def read_wfdb(record_path: str | pathlib.Path) -> WfdbRecording:
     return WfdbRecording(**{**out.__dict__, "condition": _condition(path.name, out.comment_fields())})
 
 
-def find_records(paths: str | pathlib.Path | Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
-    """Expand files and folders into WFDB record paths (without extension), sorted per folder.
+def read_record(path: str | pathlib.Path) -> WfdbRecording:
+    """A WFDB record, or the ``EMG`` stream of an XDF file (``.xdf`` suffix) with its markers as annotations."""
+    if pathlib.Path(path).suffix.lower() == ".xdf":
+        from edgeemg.data.xdf_io import read_xdf
 
-    A folder contributes every ``*.hea`` below it; a file may be given with or
-    without ``.hea``/``.dat``. This is what the CLI's ``--data`` accepts.
+        return read_xdf(path)
+    return read_wfdb(path)
+
+
+def find_records(paths: str | pathlib.Path | Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
+    """Expand files and folders into WFDB record paths (without extension) and XDF files, sorted per folder.
+
+    A folder contributes every ``*.hea`` and ``*.xdf`` below it; a file may be
+    given with or without ``.hea``/``.dat``, or as an ``.xdf`` file (read by
+    :func:`read_record`). This is what the CLI's ``--data`` accepts.
 
     Raises
     ------
@@ -231,10 +241,15 @@ def find_records(paths: str | pathlib.Path | Iterable[str | pathlib.Path]) -> li
     for raw in paths:
         p = pathlib.Path(raw)
         if p.is_dir():
-            found = sorted(h.with_suffix("") for h in p.rglob("*.hea"))
+            found = sorted([h.with_suffix("") for h in p.rglob("*.hea")] + list(p.rglob("*.xdf")))
             if not found:
-                raise DataFormatError(f"{p}: folder holds no WFDB record (no *.hea file below it)")
+                raise DataFormatError(f"{p}: folder holds no WFDB record or XDF file (no *.hea or *.xdf below it)")
             out.extend(found)
+            continue
+        if p.suffix.lower() == ".xdf":
+            if not p.is_file():
+                raise DataFormatError(f"{p}: no such XDF file")
+            out.append(p)
             continue
         rp = _record_path(p)
         if not (rp.parent / (rp.name + ".hea")).is_file():
@@ -284,7 +299,7 @@ def write_record(
     comments: Sequence[str] = (),
 ) -> pathlib.Path:
     """Write ``x_phys`` (n_samples, n_channels, in ``units``) as WFDB fmt 16, baseline 0."""
-    import wfdb
+    wfdb = require("wfdb", "writing WFDB records")
 
     path = pathlib.Path(path)
     x = np.asarray(x_phys, dtype=np.float64)
@@ -307,7 +322,7 @@ def write_gait_record(path: pathlib.Path, sim: GaitSimulation) -> pathlib.Path:
     each state change; symbol ``"`` (comment) with aux ``HS LT``, ``TO RT``...
     at each heel strike and toe-off.
     """
-    import wfdb
+    wfdb = require("wfdb", "writing WFDB records")
 
     from edgeemg.data.sim_gait import FOOTSWITCH_NAMES
 
@@ -520,7 +535,7 @@ def read_gait_record(path: str | pathlib.Path) -> GaitRecording:
         Missing or truncated files, or a required channel absent (the message
         lists the channels found).
     """
-    rec = read_wfdb(path)
+    rec = read_record(path)
     feet = [_find_channel(rec, n) for n in ("baso LT FOOT", "baso RT FOOT")]
     emg_idx = [i for i, ch in enumerate(rec.channel_names) if _norm_name(ch).startswith("semg")]
     if not emg_idx:
@@ -588,7 +603,7 @@ def read_muscle_record(path: str | pathlib.Path) -> MuscleRecording:
         Missing or truncated files, a channel count other than 1, or a
         non-voltage unit.
     """
-    rec = read_wfdb(path)
+    rec = read_record(path)
     if rec.emg.shape[1] != 1:
         raise DataFormatError(
             f"{rec.path}.hea: a muscle-health record has exactly 1 channel, found {rec.emg.shape[1]}: "

@@ -214,7 +214,7 @@ def fir_source(x: NDArray[np.floating], filt: NDArray[np.floating]) -> NDArray[n
     return s
 
 
-def _whiten(ext: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
+def whiten(ext: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
     """Centre and whiten: returns Z (n_samples, K) and W (K, RC) with ``z = W (x_ext - mean)``.
 
     Eigenvalues below the mean of the smaller half are treated as noise and
@@ -328,7 +328,7 @@ def decompose(
     n, c = x.shape
     r = cfg.extension_for(c)
     ext = extend(x, r)
-    z, wmat = _whiten(ext)
+    z, wmat = whiten(ext)
     del ext
     log.info("decompose: %d samples, %d channels, extension %d -> %d whitened dimensions", n, c, r, z.shape[1])
     activity = np.einsum("tk,tk->t", z, z)
@@ -382,4 +382,4 @@ def _remove_duplicates(units: list[Any], fs_hz: float, cfg: DecompositionConfig)
     return [units[i] for i in sorted(kept)]
 
 
-__all__ = ["Decomposition", "DecompositionConfig", "decompose", "extend", "fir_source", "preprocess"]
+__all__ = ["Decomposition", "DecompositionConfig", "decompose", "extend", "fir_source", "preprocess", "whiten"]

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from edgeemg.errors import ExportError
 from edgeemg.export.recipe import QuantizeConfig
+from edgeemg.stdio import stdout_to_stderr
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,9 @@ def export_stateful(module: Any, input_shape: tuple[int, ...], state: list[Any],
         dyn = {1 + int(ax): torch.export.Dim(name, min=1, max=100000) for ax, name in dynamic_axes.items()}
         kwargs["dynamic_shapes"] = (dyn, *({} for _ in state))
     try:
-        torch.onnx.export(module.eval(), example, str(path), input_names=names_in, output_names=names_out,
-                          opset_version=DYNAMO_OPSET, dynamo=True, external_data=False, **kwargs)
+        with stdout_to_stderr():  # the dynamo exporter prints "[torch.onnx] ..." steps to stdout
+            torch.onnx.export(module.eval(), example, str(path), input_names=names_in, output_names=names_out,
+                              opset_version=DYNAMO_OPSET, dynamo=True, external_data=False, **kwargs)
     except Exception as exc:  # the exporter raises many types; the message is what matters
         raise ExportError(f"torch.onnx.export (dynamo) failed for {type(module).__name__} with state "
                           f"{[s.input for s in state]}: {exc}") from exc

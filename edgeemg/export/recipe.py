@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeemg.errors import InvalidInputError
+from edgeemg.shipped import shipped_dir
 
-RECIPE_DIR = Path(__file__).resolve().parents[2] / "export"
+#: The recipes that ship with edgeemg (the wheel's copy, or the source checkout's export/ folder).
+RECIPE_DIR = shipped_dir("export")
 PRUNE_METHODS = ("none", "l1-filter")
 QUANT_SCHEMES = ("static", "dynamic")
 FORMATS = ("onnx", "tflite")

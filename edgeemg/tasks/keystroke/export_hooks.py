@@ -211,19 +211,20 @@ def cer_metric(sessions: list[Any]):
 
 
 def _sessions(ckpt: Checkpoint, source: DataSource) -> tuple[list[Any], list[Any], str]:
+    from edgeemg.tasks.keystroke.protocol import personal_test_sessions, unseen_user_sessions
     from edgeemg.tasks.keystroke.sessions import read_sessions, simulated_sessions
 
     data, simulate = resolve_recordings_source(ckpt, source)
     if simulate:
         plan = source.plan or wf.SimulationPlan(seconds=30.0, eval_seconds=HELD_OUT_SECONDS)
-        user = int(ckpt.meta.get("user_seed", ckpt.meta.get("seed", 0)))
+        user = int(ckpt.meta.get("user_seed") if ckpt.meta.get("user_seed") is not None else ckpt.meta.get("seed", 0))
         trained = int(ckpt.meta.get("train_sessions") or plan.train_sessions)
-        cal = simulated_sessions(user, [0], plan.seconds, snr_db=plan.snr_db)
+        cal = simulated_sessions(user, [0], plan.seconds, text="train", snr_db=plan.snr_db)
         if source.held_out_seed is not None and int(source.held_out_seed) != user:
-            held = simulated_sessions(int(source.held_out_seed), [0], plan.eval_seconds, snr_db=plan.snr_db)
+            held = unseen_user_sessions(int(source.held_out_seed), plan)
             text = f"generic: simulated user {source.held_out_seed}, session 0 ({plan.eval_seconds:g} s)"
         else:
-            held = simulated_sessions(user, [trained + 1], plan.eval_seconds, snr_db=plan.snr_db)
+            held = personal_test_sessions(user, trained, plan)
             text = f"personalised: simulated user {user}, later session {trained + 1} ({plan.eval_seconds:g} s)"
         return cal, held, text
     sessions = read_sessions(list(data or []))

@@ -56,6 +56,8 @@ class PreparedSession:
     name, user : str
     bursts_end_s : ndarray of float64 or None
         Simulated sessions: end of each key's press burst (s from start), same order as keys.
+    prompt_texts : tuple of str
+        The text of every prompt shown (what a test split must keep apart from training).
     """
 
     x: NDArray[np.float32]
@@ -65,6 +67,7 @@ class PreparedSession:
     name: str
     user: str
     bursts_end_s: NDArray[np.float64] | None = None
+    prompt_texts: tuple[str, ...] = ()
 
 
 def prepare_session(emg: NDArray[np.float32], time: NDArray[np.float64], keystrokes: Any, prompts: Any, *,
@@ -96,19 +99,24 @@ def prepare_session(emg: NDArray[np.float32], time: NDArray[np.float64], keystro
                            if CHARSET.normalize_key(b.key) in CHARSET], dtype=np.float64)
         if ends.shape[0] != key_classes.shape[0]:
             ends = None
-    return PreparedSession(x, key_frames, key_classes, tuple(segments), name, user, ends)
+    texts = tuple(p.text for p in prompts if p.text)
+    return PreparedSession(x, key_frames, key_classes, tuple(segments), name, user, ends, texts)
 
 
-def simulated_sessions(user_seed: int, sessions: range | list[int], seconds: float, *, snr_db: float | None = None,
-                       progress: bool = False) -> list[PreparedSession]:
-    """Sessions ``sessions`` of simulated user ``user_seed``, prepared."""
+def simulated_sessions(user_seed: int, sessions: range | list[int], seconds: float, *, text: str,
+                       snr_db: float | None = None, progress: bool = False) -> list[PreparedSession]:
+    """Sessions ``sessions`` of simulated user ``user_seed``, prepared, typing prompts of corpus split ``text``.
+
+    ``text`` has no default: which sentences a session types decides whether a
+    score leaks (:mod:`.protocol` says which split each role uses).
+    """
     from tqdm import tqdm
 
     from edgeemg.data.sim_keystroke import simulate_keystroke
 
     out = []
     for s in tqdm(list(sessions), desc=f"simulate typing (user {user_seed})", unit="session", disable=not progress):
-        sim = simulate_keystroke(seconds, seed=user_seed, session=int(s), snr_db=snr_db)
+        sim = simulate_keystroke(seconds, seed=user_seed, session=int(s), snr_db=snr_db, text=text)
         out.append(prepare_session(sim.emg, sim.time, sim.keystrokes, sim.prompts, fs_hz=sim.fs_hz,
                                    name=sim.meta["session_name"], user=sim.meta["user"], bursts=sim.bursts))
     return out

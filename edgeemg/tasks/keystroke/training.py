@@ -35,6 +35,7 @@ import logging
 import math
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -302,7 +303,9 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-    history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_cer": [], "val_loss": [], "lr": []}
+    history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_cer": [], "val_loss": [], "lr": [],
+                                       "cpu_s": []}
+    cpu0 = time.process_time()
     best = ((math.inf, math.inf), copy.deepcopy(model.state_dict()))
     bar = tqdm(range(config.epochs), desc=desc, unit="epoch", disable=not progress or rank != 0, file=sys.stderr)
     for epoch in bar:
@@ -335,6 +338,7 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
         history["val_cer"].append(cer)
         history["val_loss"].append(val_loss)
         history["lr"].append(float(sched.get_last_lr()[0]))
+        history["cpu_s"].append(time.process_time() - cpu0)  # this process's CPU seconds so far (all threads)
         bar.set_postfix(loss=f"{tot_loss / max(n_batches, 1):.3f}", val_cer=f"{cer:.1f}")
         log.info("epoch %d: training loss %.4f, validation CER %.2f %%, CTC loss %.4f", epoch + 1,
                  tot_loss / max(n_batches, 1), cer, val_loss)

@@ -8,11 +8,14 @@ prompt segments with frame-indexed key labels (:mod:`.sessions`) -> CTC
 cuts the emissions at prompt boundaries and decodes every prompt greedily and,
 with ``options["lm"]``, with the prefix beam search and the LM.
 
-``--simulate``: training uses sessions ``0 .. train_sessions-1`` of simulated
-user ``seed``. ``eval --simulate --seed S`` scores a *later* session of the same
-user when ``S`` is the training user (personalised, as emg2qwerty's
+Which sessions train, validate (early stopping) and test is :mod:`.protocol`'s
+job: separate sessions, and simulated test prompts from sentences training
+never typed. ``eval --simulate --seed S`` scores a *later* session of ``S``
+when the model trained on user ``S`` (personalised, as emg2qwerty's
 personalised models) and session 0 of user ``S`` otherwise (generic, an unseen
 person). ``eval``'s default seed (1) differs from ``train``'s (0): generic.
+``train --simulate --users N`` trains a generic model on users ``seed ..
+seed + N - 1``; ``train --init GENERIC.ckpt`` fine-tunes it on one user.
 
 Model size and schedule: ``--device auto`` resolving to CUDA trains the
 published sizes (``full``) with emg2qwerty-like settings (:class:`TrainConfig`
@@ -39,26 +42,18 @@ from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.keystroke import spec
 from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder, greedy_decode
 from edgeemg.tasks.keystroke.metrics import ErrorRates, error_rates, matched_pairs
-from edgeemg.tasks.keystroke.sessions import PreparedSession, read_sessions, simulated_sessions
+from edgeemg.tasks.keystroke.protocol import (SimulationPlan, TrainingData, personal_test_sessions,
+                                              recorded_training_data, simulated_training_data,
+                                              unseen_user_sessions)
+from edgeemg.tasks.keystroke.sessions import PreparedSession, read_sessions
 from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 
 log = logging.getLogger(__name__)
 
 TASK = "keystroke"
 MODELS: tuple[str, ...] = ("tds", "cnn_lstm")
-TRAIN_OPTIONS: tuple[str, ...] = ("plot",)
+TRAIN_OPTIONS: tuple[str, ...] = ("plot", "init", "users")
 EVAL_OPTIONS: tuple[str, ...] = ("lm", "plot")
-VALIDATION_FRACTION = 0.15
-
-
-@dataclass(frozen=True)
-class SimulationPlan:
-    """How much typing ``--simulate`` generates (emg2qwerty has ~1.5 h per user; minutes of CPU here)."""
-
-    train_sessions: int = 4
-    seconds: float = 120.0
-    eval_seconds: float = 120.0
-    snr_db: float | None = None
 
 
 DEFAULT_SIMULATION = SimulationPlan()
@@ -88,25 +83,46 @@ def cpu_train_config() -> Any:
                        time_masks=0, freq_masks=0, segment_jitter_frames=0, key_ce_weight=3.0)
 
 
-def _sessions(data: list[Path] | None, simulate: bool, progress: bool) -> list[PreparedSession] | None:
+def _check_source(data: list[Path] | None, simulate: bool) -> None:
     if simulate == bool(data):
         raise InvalidInputError("keystroke: give exactly one data source, --data PATH... or --simulate")
-    return None if simulate else read_sessions(list(data or []), progress=progress)
 
 
-def split_examples(sessions: list[PreparedSession], fraction: float = VALIDATION_FRACTION) -> tuple[list, list]:
-    """Training and validation examples: the last prompts of each session validate (time-ordered, no leak)."""
+def _examples(sessions: list[PreparedSession], first: int = 0) -> list:
+    """Every prompt segment of ``sessions`` as a training example (session indices from ``first``)."""
     from edgeemg.tasks.keystroke.training import Example
 
-    train, val = [], []
-    for i, ses in enumerate(sessions):
-        segs = ses.segments
-        n_val = max(1, int(round(fraction * len(segs)))) if len(segs) > 1 else 0
-        for k, s in enumerate(segs):
-            (val if k >= len(segs) - n_val else train).append(Example(i, s.start, s.end, s.classes, s.key_frames))
-    if not val:  # single-prompt sessions: validate on the last one
-        val.append(train.pop())
-    return train, val
+    return [Example(first + i, s.start, s.end, s.classes, s.key_frames)
+            for i, ses in enumerate(sessions) for s in ses.segments]
+
+
+def split_examples(data: TrainingData) -> tuple[list[PreparedSession], list, list]:
+    """All sessions (training first), the training examples and the validation examples (separate sessions)."""
+    train_ex, val_ex = _examples(data.train), _examples(data.val, len(data.train))
+    if not train_ex or not val_ex:
+        raise InvalidInputError(f"keystroke: {data.description}: {len(train_ex)} training and {len(val_ex)} "
+                                f"validation prompts with keys; both need at least one (longer sessions?)")
+    return [*data.train, *data.val], train_ex, val_ex
+
+
+def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str | None, on_cpu: bool,
+                   model_config: dict[str, Any] | None) -> tuple[Any, str, str]:
+    """(module, preset, origin): a fresh model of ``preset``, or ``init``'s trained weights to fine-tune."""
+    from edgeemg.tasks.checkpoint import load_checkpoint
+    from edgeemg.tasks.keystroke.models import PRESETS, build_model
+
+    if init is not None:
+        ckpt = init if isinstance(init, Checkpoint) else load_checkpoint(Path(init), task=TASK)
+        if ckpt.model != model:
+            raise InvalidInputError(f"keystroke: --init {init} holds a '{ckpt.model}' model, --model asks for "
+                                    f"'{model}'; give --model {ckpt.model} or another checkpoint")
+        return load_model(ckpt).train(), str(ckpt.meta.get("summary", {}).get("preset", "custom")), \
+            f"fine-tuned from {init if not isinstance(init, Checkpoint) else 'a checkpoint'}"
+    preset = preset or ("tiny" if on_cpu else "full")
+    if preset not in PRESETS[model]:
+        raise InvalidInputError(
+            f"keystroke: invalid preset '{preset}'. Allowed values are {', '.join(PRESETS[model])}.")
+    return build_model(model, {**PRESETS[model][preset], **(model_config or {})}), preset, "from scratch"
 
 
 # ------------------------------------------------------------------------------ train
@@ -126,48 +142,53 @@ def train(
     model_config: dict[str, Any] | None = None,
     train_config: Any = None,
     plan: SimulationPlan | None = None,
+    init: Checkpoint | None = None,
 ) -> Checkpoint:
     """Train ``model`` ("tds" or "cnn_lstm") with CTC and return its checkpoint.
 
+    Options: ``init`` (a checkpoint path: fine-tune its weights, emg2qwerty's
+    generic-then-personal recipe), ``users`` (with ``--simulate``: train a
+    generic model on that many simulated users, ``seed ..``), ``plot``.
     The keyword arguments after ``options`` are for the Python API (tests, sweeps):
     ``preset`` ("full", "small", "tiny"), ``model_config`` overrides, a
-    :class:`~.training.TrainConfig`, and a :class:`SimulationPlan`.
+    :class:`~.training.TrainConfig`, a :class:`SimulationPlan` and ``init`` as a
+    loaded :class:`Checkpoint`. Validation is a separate session (:mod:`.protocol`).
     """
     import dataclasses
 
-    from edgeemg.tasks.keystroke.models import PRESETS, build_model
     from edgeemg.tasks.keystroke.training import TrainConfig, fit_ctc
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
     options = check_options(TASK, options, TRAIN_OPTIONS, "train")
     check_model_and_epochs(TASK, model, MODELS, epochs)
+    _check_source(data, simulate)
     dev = resolve_device(device)
     on_cpu = dev.type != "cuda"
     plan = plan or (CPU_SIMULATION if on_cpu else DEFAULT_SIMULATION)
-    preset = preset or ("tiny" if on_cpu else "full")
-    if preset not in PRESETS[model]:
-        raise InvalidInputError(
-            f"keystroke: invalid preset '{preset}'. Allowed values are {', '.join(PRESETS[model])}.")
-    sessions = _sessions(data, simulate, progress)
-    if sessions is None:
-        sessions = simulated_sessions(seed, range(plan.train_sessions), plan.seconds, snr_db=plan.snr_db,
-                                      progress=progress)
-    train_ex, val_ex = split_examples(sessions)
+    if "users" in options:
+        if not simulate or int(options["users"]) < 1:
+            raise InvalidInputError(f"keystroke: --users N (>= 1) goes with --simulate, got users="
+                                    f"{options['users']} with {'--simulate' if simulate else '--data'}")
+        plan = dataclasses.replace(plan, users=int(options["users"]))
     gen = seed_everything(seed)
-    config = {**PRESETS[model][preset], **(model_config or {})}
-    net = build_model(model, config)
+    net, preset, origin = _initial_model(init if init is not None else options.get("init"), model, preset, on_cpu,
+                                         model_config)
+    tdata = (simulated_training_data(seed, plan, progress=progress) if simulate
+             else recorded_training_data(list(data or []), progress=progress))
+    sessions, train_ex, val_ex = split_examples(tdata)
     tc = train_config or (cpu_train_config() if on_cpu else TrainConfig())
     if epochs is not None:
         tc = dataclasses.replace(tc, epochs=epochs)
-    log.info("keystroke %s (%s): %d training prompts, %d validation prompts, %d parameters", model, preset,
-             len(train_ex), len(val_ex), count_parameters(net))
+    log.info("keystroke %s (%s, %s): %s; %d training prompts, %d validation prompts, %d parameters", model, preset,
+             origin, tdata.description, len(train_ex), len(val_ex), count_parameters(net))
     net, history = fit_ctc(net, sessions, train_ex, val_ex, config=tc, device=dev, generator=gen, progress=progress,
                            desc=f"keystroke {model}")
     net = net.cpu()
     cfg = net.config.to_dict()
-    summary = {"n_params": count_parameters(net), "preset": preset, "n_train_prompts": len(train_ex),
-               "n_val_prompts": len(val_ex), "val_cer": float(min(history["val_cer"])),
-               "best_epoch": int(np.argmin(history["val_cer"]) + 1), "epochs": tc.epochs,
+    summary = {"n_params": count_parameters(net), "preset": preset, "origin": origin,
+               "n_train_prompts": len(train_ex), "n_val_prompts": len(val_ex),
+               "val_cer": float(min(history["val_cer"])), "best_epoch": int(np.argmin(history["val_cer"]) + 1),
+               "epochs": tc.epochs, "train_cpu_s": float(history["cpu_s"][-1]),
                "algorithmic_latency_ms": net.algorithmic_latency_ms}
     state_shapes = {name: list(t.shape) for name, t in
                     zip(("conv_cache", "h", "c"), net.initial_state(1))} if cfg.get("causal", True) else {}
@@ -180,15 +201,17 @@ def train(
                                               for k, v in tc.to_dict().items()},
         "history": history, "summary": summary, "decoder": DecoderConfig().to_dict(),
         "streaming_state": state_shapes, "algorithmic_latency_ms": net.algorithmic_latency_ms,
-        "data": "simulated" if simulate else [str(p) for p in data or []],
-        "user_seed": seed if simulate else None, "train_sessions": plan.train_sessions if simulate else None,
+        "data": "simulated" if simulate else [str(p) for p in data or []], "data_protocol": tdata.description,
+        "user_seed": seed if simulate and plan.users == 1 else None,
+        "user_seeds": list(tdata.user_seeds) if simulate else None, "val_user": tdata.val_user,
+        "train_sessions": plan.train_sessions if simulate else None,
         "sim_seconds": plan.seconds if simulate else None,
         "seed": seed,
     }
     if "plot" in options:
         from edgeemg.tasks.plots import plot_history
 
-        plot_history({k: v for k, v in history.items() if k != "lr"},
+        plot_history({k: v for k, v in history.items() if k not in ("lr", "cpu_s")},
                      Path(options["plot"]) / f"keystroke_{model}_training.png", title=f"keystroke {model}")
     return Checkpoint(task=TASK, model=model, arrays=state_to_arrays(net), meta=meta)
 
@@ -293,16 +316,20 @@ def stream_emissions(net: Any, emg: NDArray[np.float32], *, hop_samples: int = 8
 
 def _eval_sessions(ckpt: Checkpoint, data: list[Path] | None, simulate: bool, seed: int,
                    progress: bool, plan: SimulationPlan) -> tuple[list[PreparedSession], str]:
-    sessions = _sessions(data, simulate, progress)
-    if sessions is not None:
-        return sessions, "files"
-    user = ckpt.meta.get("user_seed")
-    if user is not None and int(user) == int(seed):
-        later = int(ckpt.meta.get("train_sessions") or plan.train_sessions) + 1
-        return simulated_sessions(seed, [later], plan.eval_seconds, snr_db=plan.snr_db, progress=progress), \
-            f"personalised (user {seed}, session {later})"
-    return simulated_sessions(seed, [0], plan.eval_seconds, snr_db=plan.snr_db, progress=progress), \
-        f"generic (user {seed}, trained on user {user})"
+    """Files as given, or a simulated later session of a training user / session 0 of an unseen one (test text)."""
+    _check_source(data, simulate)
+    if not simulate:
+        return read_sessions(list(data or []), progress=progress), "files"
+    users = ckpt.meta.get("user_seeds") or ([ckpt.meta["user_seed"]] if ckpt.meta.get("user_seed") is not None
+                                            else [])
+    if int(seed) in [int(u) for u in users]:
+        trained = int(ckpt.meta.get("train_sessions") or plan.train_sessions)
+        return personal_test_sessions(seed, trained, plan, progress), \
+            f"personalised (user {seed}, session {trained + 1})"
+    if ckpt.meta.get("val_user") is not None and int(ckpt.meta["val_user"]) == int(seed):
+        log.warning("keystroke eval: user %d validated this model's training (early stopping); an unseen user "
+                    "scores it fairly", seed)
+    return unseen_user_sessions(seed, plan, progress), f"generic (user {seed}, trained on users {users})"
 
 
 def evaluate(
@@ -354,5 +381,5 @@ def evaluate(
     return out
 
 
-__all__ = ["CPU_SIMULATION", "MODELS", "SimulationPlan", "cpu_train_config", "evaluate", "load_model", "model_emissions", "score_sessions",
-           "stream_emissions", "train", "greedy_decode"]
+__all__ = ["CPU_SIMULATION", "MODELS", "SimulationPlan", "cpu_train_config", "evaluate", "greedy_decode", "load_model",
+           "model_emissions", "score_sessions", "split_examples", "stream_emissions", "train"]

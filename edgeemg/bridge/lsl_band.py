@@ -1,0 +1,183 @@
+"""Lab Streaming Layer streams as bands: ``open_band("lsl:NAME_OR_TYPE[?timeout=S&channels=a,b]")``.
+
+Most EMG amplifiers and acquisition programs (OpenBCI GUI, BrainVision, Delsys,
+g.tec, the BrainFlow LSL bridge) publish an LSL stream. This adapter resolves
+one by name, else by type, opens an inlet and pulls chunks on the polled-band
+reader thread.
+
+Time: LSL stamps each sample on the sender's clock; the inlet's ``clocksync``
+processing adds the sender-to-here offset, so stamps arrive on this machine's
+``local_clock()``. Device time (``Block.timestamp_us``) is that clock, counted
+in samples at the nominal rate from the first stamp and re-anchored to the
+stamp after every gap: sample-exact between gaps, whatever jitter the
+sender's chunking puts on individual stamps. Arrival (for latency) is the
+stamp of a block's last sample, i.e. when the sender took it: latency then
+includes the network and LSL buffering.
+
+Gaps: LSL has no packet counter, so a gap is a stamp later than the previous
+one plus one sample period by more than ``max_jitter_s``; its size is the
+stamp difference in samples. A stamp that goes backwards by more than that
+(sender restarted) is a clock reset.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from edgeemg.bridge.codec import DeviceInfo, Frame
+from edgeemg.bridge.polled import PolledBand, onto_monotonic, pick_channels
+from edgeemg.bridge.protocol import FrameType
+from edgeemg.errors import DeviceError, InvalidInputError, require
+
+log = logging.getLogger(__name__)
+
+
+def _pylsl():
+    try:
+        return require("pylsl", "the lsl: band source and sink")
+    except RuntimeError as exc:  # pylsl imports but finds no liblsl
+        raise DeviceError(f"pylsl cannot load liblsl ({exc}); reinstall pylsl, whose wheels bundle liblsl") from exc
+
+
+def channel_labels(info, n: int) -> list[str]:
+    """Labels from the stream's ``desc/channels/channel/label`` (XDF meta-data convention); ``ch1``... if absent."""
+    out, ch = [], info.desc().child("channels").child("channel")
+    while not ch.empty() and len(out) < n:
+        out.append(ch.child_value("label") or f"ch{len(out) + 1}")
+        ch = ch.next_sibling()
+    return out + [f"ch{i + 1}" for i in range(len(out), n)]
+
+
+def _describe(infos) -> str:
+    return ", ".join(f"'{i.name()}' (type '{i.type()}', {i.channel_count()} ch, {i.nominal_srate():g} Hz)"
+                     for i in infos) or "none"
+
+
+class LslBand(PolledBand):
+    """An LSL stream behind the band interface (see the module docstring).
+
+    Parameters
+    ----------
+    query : str
+        Stream name, or type when no stream has that name (``EMG``).
+    timeout_s : float
+        How long to look for the stream.
+    channels : sequence of str or int, optional
+        Channel labels or 0-based positions to deliver, in this order (default: all).
+    max_jitter_s : float
+        Stamp jitter tolerated before a late stamp counts as a gap (default 10 ms).
+    """
+
+    poll_waits = True  # pull_chunk(min_samples=1) returns as soon as a sample is in: no polling delay
+
+    def __init__(self, query: str, *, timeout_s: float = 5.0, channels: Sequence[int | str] | None = None,
+                 max_jitter_s: float = 0.01, name: str | None = None, **kwargs) -> None:
+        if not query:
+            raise InvalidInputError("lsl: give a stream name or type, e.g. lsl:MyAmp or lsl:EMG")
+        if not timeout_s > 0 or not max_jitter_s >= 0:
+            raise InvalidInputError(f"lsl:{query}: timeout_s must be > 0 and max_jitter_s >= 0, "
+                                    f"got {timeout_s!r}, {max_jitter_s!r}")
+        super().__init__(name or f"lsl:{query}", **kwargs)
+        self.query, self.timeout_s, self.max_jitter_s = query, float(timeout_s), float(max_jitter_s)
+        self._wanted = channels
+        self._inlet = None
+        self._anchor_s: float | None = None  # local-clock stamp of sample 0 of the current run
+        self._k = 0  # samples since the anchor
+
+    def _resolve(self):
+        lsl = _pylsl()
+        q = self.query.replace("'", "")
+        found = lsl.resolve_bypred(f"name='{q}' or type='{q}'", 1, self.timeout_s)
+        if not found:
+            visible = lsl.resolve_streams(0.5)
+            raise DeviceError(f"{self.name}: no LSL stream named or typed '{self.query}' within {self.timeout_s:g} s; "
+                              f"streams visible now: {_describe(visible)}; is the sender running on this network?")
+        named = [i for i in found if i.name() == self.query]
+        if len(named) > 1:
+            raise DeviceError(f"{self.name}: {len(named)} LSL streams are named '{self.query}': {_describe(named)}; "
+                              "stop the extra sender or rename one")
+        return (named or found)[0]
+
+    def _connect(self) -> DeviceInfo:
+        lsl = _pylsl()
+        info = self._resolve()
+        fs = info.nominal_srate()
+        if info.channel_format() == lsl.cf_string or fs <= 0:
+            raise DeviceError(f"{self.name}: stream '{info.name()}' is not a regular-rate signal (format "
+                              f"{info.channel_format()}, nominal rate {fs:g} Hz); it looks like a marker stream")
+        inlet = lsl.StreamInlet(info, max_buflen=60, processing_flags=lsl.proc_clocksync, as_numpy=True)
+        try:
+            full = inlet.info(self.timeout_s)
+            labels = channel_labels(full, full.channel_count())
+            self._sel = pick_channels(labels, self._wanted, self.name)
+            inlet.open_stream(self.timeout_s)
+            inlet.time_correction(self.timeout_s)  # the first clock-sync round trip, here rather than in a poll
+        except lsl.util.TimeoutError as exc:
+            inlet.close_stream()
+            raise DeviceError(f"{self.name}: stream '{info.name()}' was found but did not answer within "
+                              f"{self.timeout_s:g} s ({exc})") from exc
+        except InvalidInputError:
+            inlet.close_stream()
+            raise
+        self._inlet = inlet
+        self.fs_hz = float(fs)
+        self.channel_names = tuple(labels[i] for i in self._sel)
+        return DeviceInfo(self.fs_hz, len(self._sel), f"lsl stream '{info.name()}' (type '{info.type()}', "
+                          f"{info.channel_count()} ch, source_id '{info.source_id()}', host '{info.hostname()}')",
+                          f"liblsl {lsl.library_version()}", 0, "float32", 1.0)
+
+    def _poll(self) -> list[tuple[Frame, float]]:
+        lsl = _pylsl()
+        x, ts = self._inlet.pull_chunk(timeout=self.poll_interval_s, max_samples=4096, min_samples=1)
+        if ts is None or len(ts) == 0:
+            return []
+        x = np.ascontiguousarray(np.asarray(x)[:, self._sel], dtype=np.float32)
+        ts = np.asarray(ts, dtype=np.float64)
+        arrival = onto_monotonic(ts, lsl.local_clock)
+        period = 1.0 / self.fs_hz
+        if self._anchor_s is None:
+            self._anchor_s, self._k = float(ts[0]), 0
+        expected = np.concatenate([[self._anchor_s + self._k * period], ts[:-1] + period])
+        breaks = set(np.flatnonzero(np.abs(ts - expected) > self.max_jitter_s).tolist())
+        out, starts = [], sorted(breaks | {0})
+        for a, b in zip(starts, [*starts[1:], len(ts)]):
+            lost = 0
+            if a in breaks:  # late: samples missing (their count from the stamps); early: the sender restarted
+                lost = max(int(round((ts[a] - expected[a]) / period)), 0)
+                self.lost_samples += lost
+                self._anchor_s, self._k = float(ts[a]), 0
+            t_us = int(round((self._anchor_s + self._k * period) * 1e6))
+            out.append((Frame(FrameType.DATA, 0, t_us, x[a:b], lost), float(arrival[b - 1])))
+            self._k += b - a
+        return out
+
+    def _disconnect(self) -> None:
+        inlet, self._inlet = self._inlet, None
+        if inlet is not None:
+            inlet.close_stream()
+
+
+def open_lsl(spec: str, *, channels: Sequence[int | str] | None = None, **kwargs) -> LslBand:
+    """Open ``NAME_OR_TYPE[?timeout=S&channels=a,b&max_jitter=S]`` (the part after ``lsl:``)."""
+    query, _, qs = spec.partition("?")
+    opts = dict(parse_qsl(qs, keep_blank_values=True))
+    unknown = sorted(set(opts) - {"timeout", "channels", "max_jitter"})
+    if unknown:
+        raise InvalidInputError(f"lsl:{spec}: unknown parameter(s) {unknown}; known: timeout, channels, max_jitter")
+    try:
+        if "timeout" in opts:
+            kwargs.setdefault("timeout_s", float(opts["timeout"]))
+        if "max_jitter" in opts:
+            kwargs.setdefault("max_jitter_s", float(opts["max_jitter"]))
+    except ValueError:
+        raise InvalidInputError(f"lsl:{spec}: timeout and max_jitter are seconds, got {opts}") from None
+    if channels is None and opts.get("channels"):
+        channels = [c.strip() for c in opts["channels"].split(",") if c.strip()]
+    return LslBand(query, channels=channels, name=f"lsl:{spec}", **kwargs).open()
+
+
+__all__ = ["LslBand", "channel_labels", "open_lsl"]

@@ -1,0 +1,123 @@
+"""Lab Streaming Layer in and out, on this machine only: an outlet started by the test plays a simulated gait
+recording in real time; `edgeemg run --source lsl:NAME` decodes it to the events the same samples give offline
+(tests/_tiny_bundle.py's reference), a pause in the outlet is a gap, a stream that does not fit the bundle is
+refused naming both, and `--sink lsl:NAME` events arrive at an inlet stamped with the samples' own LSL times."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import pytest
+from _band_recorder import same_payloads
+from _tiny_bundle import offline_events, tiny_bundle
+
+pylsl = pytest.importorskip("pylsl")
+
+try:  # resolve on this machine only (before liblsl initialises; later calls are ignored)
+    pylsl.set_config_content("[multicast]\nResolveScope = machine\n[ports]\nIPv6 = disable\n")
+except (NotImplementedError, AttributeError):
+    pass
+
+from _lsl_sender import Sender  # noqa: E402
+
+from edgeemg.bridge import open_band  # noqa: E402
+from edgeemg.cli import main  # noqa: E402
+from edgeemg.data.bands import band_signal  # noqa: E402
+from edgeemg.errors import DeviceError  # noqa: E402
+
+SECONDS = 2.0
+
+
+@pytest.fixture(scope="module")
+def sig():
+    return band_signal("gait", SECONDS, seed=4)  # 2 kHz, 6 named sEMG channels
+
+
+@pytest.fixture(scope="module")
+def bundle(sig, tmp_path_factory):
+    # the amplifier's order reversed: the band picks the bundle's channels by label
+    return tiny_bundle(tmp_path_factory.mktemp("lsl") / "b", sig.fs_hz, list(sig.channel_names[::-1]), window=200,
+                       hop=200)
+
+
+def _name(tag):
+    return f"edgeemg-test-{tag}-{uuid.uuid4().hex[:8]}"
+
+
+def test_run_decodes_an_lsl_stream_like_offline_and_reports_the_pause(sig, bundle, capsys):
+    at, n = 1500, 400
+    snd = Sender(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, pause=(at, n))
+    snd.start()
+    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.name}",
+                 "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf", "--metrics-every", "1"])
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    events = [d for d in lines if d["type"] == "event"]
+    x = sig.emg[:, ::-1]  # the bundle's channel order
+    want = offline_events(bundle, x[:at]) + offline_events(bundle, x[at + n:])
+    assert len(want) >= 3
+    same_payloads([{k: e[k] for k in w} for e, w in zip(events, want)], want)
+    assert len(events) == len(want)
+    final = lines[-1]
+    assert final["final"] and final["gaps"] == 1 and final["lost"] == n and final["frames"] > 0
+    # device time is the sender's stamp of the event's newest sample (gap samples counted in sample_index)
+    for e in events:
+        assert abs(e["time_us"] * 1e-6 - (snd.t0 + e["sample_index"] / sig.fs_hz)) < 0.25 / sig.fs_hz
+
+
+def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
+    sink = _name("events")
+    go = threading.Event()
+    snd = Sender(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, go=go)
+    got: dict = {}
+
+    def listen():
+        ev = pylsl.StreamInlet(pylsl.resolve_byprop("name", sink, 1, 20)[0])
+        me = pylsl.StreamInlet(pylsl.resolve_byprop("name", f"{sink}-metrics", 1, 20)[0])
+        ev.open_stream(10)
+        me.open_stream(10)
+        go.set()  # subscribed before the first sample is sent: nothing is missed
+        snd.join(30)
+        got["ev"], got["me"] = [], []
+        for inlet, key in ((ev, "ev"), (me, "me")):
+            while True:
+                s, t = inlet.pull_sample(timeout=2.0)
+                if s is None:
+                    break
+                got[key].append((json.loads(s[0]), t))
+
+    snd.start()
+    th = threading.Thread(target=listen, daemon=True)
+    th.start()
+    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.name}",
+                 "--sink", f"lsl:{sink}", "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf",
+                 "--metrics-every", "0.5"])
+    th.join(40)
+    assert code == 0 and not th.is_alive()
+    want = offline_events(bundle, sig.emg[:, ::-1])
+    events = [d for d, _t in got["ev"]]
+    assert len(want) >= 3 and len(events) == len(want)
+    same_payloads([{k: e[k] for k in w} for e, w in zip(events, want)], want)
+    for d, t in got["ev"]:
+        assert d["type"] == "event" and t == pytest.approx(d["time_us"] * 1e-6, abs=2e-6)
+        assert abs(t - (snd.t0 + d["sample_index"] / sig.fs_hz)) < 0.25 / sig.fs_hz
+    assert got["me"] and all(d["type"] in ("metrics", "health") for d, _t in got["me"])
+    # the sender stops SECONDS in and the daemon runs 2.5 s longer: that silence is a health stretch
+    assert [d["kind"] for d, _t in got["me"] if d["type"] == "health"][:1] == ["no_valid_frames"]
+
+
+def test_a_stream_that_does_not_fit_the_bundle_is_refused_naming_both(sig, bundle, tmp_path, capsys):
+    snd = Sender(_name("wrong"), sig.emg, sig.fs_hz, [f"x{i}" for i in range(6)])  # no labels the bundle knows
+    name = snd.name
+    three = tiny_bundle(tmp_path / "three", sig.fs_hz, ["a", "b", "c"], window=200, hop=200)
+    code = main(["-q", "run", str(three.path), "--source", f"lsl:{name}", "--seconds", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "expects 3 channels but the band has 6" in err and f"lsl stream '{name}'" in err
+    slow = tiny_bundle(tmp_path / "slow", 250.0, list(sig.channel_names), window=25, hop=25)
+    code = main(["-q", "run", str(slow.path), "--source", f"lsl:{name}", "--seconds", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "expects 250 Hz but the band samples at 2000 Hz" in err
+    with pytest.raises(DeviceError, match=r"no LSL stream named or typed 'nope-\w+' within 0.3 s"):
+        open_band(f"lsl:nope-{uuid.uuid4().hex[:6]}?timeout=0.3")
