@@ -14,6 +14,9 @@ sender's chunking puts on individual stamps. Arrival (for latency) is the
 stamp of a block's last sample, i.e. when the sender took it: latency then
 includes the network and LSL buffering.
 
+Units: each channel's ``desc/channels/channel/unit`` (V, mV, µV ...) is converted
+to microvolts; a channel without a unit is taken as microvolts.
+
 Gaps: LSL has no packet counter, so a gap is a stamp later than the previous
 one plus one sample period by more than ``max_jitter_s``; its size is the
 stamp difference in samples. A stamp that goes backwards by more than that
@@ -43,13 +46,26 @@ def _pylsl():
         raise DeviceError(f"pylsl cannot load liblsl ({exc}); reinstall pylsl, whose wheels bundle liblsl") from exc
 
 
-def channel_labels(info, n: int) -> list[str]:
-    """Labels from the stream's ``desc/channels/channel/label`` (XDF meta-data convention); ``ch1``... if absent."""
-    out, ch = [], info.desc().child("channels").child("channel")
-    while not ch.empty() and len(out) < n:
-        out.append(ch.child_value("label") or f"ch{len(out) + 1}")
+def channel_meta(info, n: int) -> tuple[list[str], list[float]]:
+    """Labels and µV-per-unit factors from ``desc/channels/channel`` (the XDF meta-data convention).
+
+    A missing label is ``ch<i>``; a missing unit is taken as microvolts (what EMG senders such as the
+    OpenBCI GUI send); a unit that is not a voltage is kept as sent (factor 1) with a warning.
+    """
+    from edgeemg.data.recording import uv_per_unit
+
+    labels, factors, ch = [], [], info.desc().child("channels").child("channel")
+    while not ch.empty() and len(labels) < n:
+        labels.append(ch.child_value("label") or f"ch{len(labels) + 1}")
+        unit = ch.child_value("unit") or "microvolts"
+        f = uv_per_unit(unit)
+        if f is None:
+            log.warning("LSL stream '%s' channel '%s' has unit '%s', not a voltage; passed on unscaled",
+                        info.name(), labels[-1], unit)
+        factors.append(1.0 if f is None else f)
         ch = ch.next_sibling()
-    return out + [f"ch{i + 1}" for i in range(len(out), n)]
+    k = len(labels)
+    return labels + [f"ch{i + 1}" for i in range(k, n)], factors + [1.0] * (n - k)
 
 
 def _describe(infos) -> str:
@@ -112,8 +128,9 @@ class LslBand(PolledBand):
         inlet = lsl.StreamInlet(info, max_buflen=60, processing_flags=lsl.proc_clocksync, as_numpy=True)
         try:
             full = inlet.info(self.timeout_s)
-            labels = channel_labels(full, full.channel_count())
+            labels, factors = channel_meta(full, full.channel_count())
             self._sel = pick_channels(labels, self._wanted, self.name)
+            self._scale = np.asarray([factors[i] for i in self._sel], dtype=np.float64)
             inlet.open_stream(self.timeout_s)
             inlet.time_correction(self.timeout_s)  # the first clock-sync round trip, here rather than in a poll
         except lsl.util.TimeoutError as exc:
@@ -135,7 +152,7 @@ class LslBand(PolledBand):
         x, ts = self._inlet.pull_chunk(timeout=self.poll_interval_s, max_samples=4096, min_samples=1)
         if ts is None or len(ts) == 0:
             return []
-        x = np.ascontiguousarray(np.asarray(x)[:, self._sel], dtype=np.float32)
+        x = (np.asarray(x, dtype=np.float64)[:, self._sel] * self._scale).astype(np.float32)  # µV
         ts = np.asarray(ts, dtype=np.float64)
         arrival = onto_monotonic(ts, lsl.local_clock)
         period = 1.0 / self.fs_hz
@@ -180,4 +197,4 @@ def open_lsl(spec: str, *, channels: Sequence[int | str] | None = None, **kwargs
     return LslBand(query, channels=channels, name=f"lsl:{spec}", **kwargs).open()
 
 
-__all__ = ["LslBand", "channel_labels", "open_lsl"]
+__all__ = ["LslBand", "channel_meta", "open_lsl"]
