@@ -171,3 +171,38 @@ def test_sink_lsl_maps_a_brainflow_bands_device_time_onto_the_lsl_clock(tmp_path
     stamp = np.array([t for _d, t, _r in got])
     np.testing.assert_allclose(np.diff(stamp), np.diff(dev), atol=2e-3)  # the mapping follows the sample clock
     assert all(t <= r for _d, t, r in got)
+
+
+def test_device_time_follows_a_drifting_jittery_sender_and_finds_only_real_gaps():
+    """A sender whose crystal runs 50 ppm fast and which stamps each chunk at push time (liblsl back-dates the
+    rest of the chunk at the nominal rate), 0-3 ms late, dropping 200 samples once: one gap of 200 samples (to
+    the stamps' jitter), no false gap from the jitter, and device time within half a millisecond of the stamps'
+    mean after a minute."""
+    from edgeemg.bridge import DeviceInfo, Gap
+    from edgeemg.bridge.band import FrameRouter
+    from edgeemg.bridge.lsl_band import LslBand
+
+    fs, n, chunk = 2000.0, 120_000, 40
+    rng = np.random.default_rng(3)
+    true = 100.0 + np.arange(n) / (fs * (1 + 50e-6))
+    keep = np.ones(n, bool)
+    keep[30_000:30_200] = False
+    band = LslBand("fake")
+    band.fs_hz = fs
+    items: list = []
+    router = FrameRouter(items.append, DeviceInfo(fs, 1, "fake", "test"))
+    router.delivering = True
+    err = []
+    for lo in range(0, n, chunk):
+        idx = np.arange(lo, min(lo + chunk, n))
+        idx = idx[keep[idx]]
+        if not idx.size:
+            continue
+        stamps = true[idx[-1]] + rng.uniform(0, 3e-3) - (idx[-1] - idx) / fs
+        for frame, host in band._frames(np.zeros((idx.size, 1), np.float32), stamps, stamps):
+            router.handle([frame], host)
+            err.append(frame.timestamp_us * 1e-6 - (true[idx[0]] + 1.5e-3))  # the stamps' mean lateness is 1.5 ms
+    gaps = [g for g in items if isinstance(g, Gap)]
+    assert [g.kind.value for g in gaps] == ["lost_frames"] and band.lost_samples == gaps[0].samples == gaps[0].frames
+    assert abs(gaps[0].samples - 200) <= 3e-3 * fs  # sized from stamps: exact up to their jitter (3 ms = 6 samples)
+    assert np.abs(err[len(err) // 2:]).max() < 0.5e-3
