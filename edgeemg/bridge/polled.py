@@ -36,7 +36,8 @@ class PolledBand(QueuedBand):
         The source as the user wrote it (``brainflow:synthetic``), for messages.
     poll_interval_s : float
         Sleep between polls that returned nothing; it bounds the latency the
-        polling adds (half of it on average).
+        polling adds (half of it on average), unless the source can wait for
+        data itself (:attr:`poll_waits`).
     queue_frames : int
         Bound of the item queue (see :class:`~edgeemg.bridge.band.BoundedQueue`).
     """
@@ -56,6 +57,10 @@ class PolledBand(QueuedBand):
         self.error: BaseException | None = None
 
     # -- what a subclass provides ----------------------------------------------------
+    #: True when ``_poll`` itself waits up to ``poll_interval_s`` for data (and returns as soon as some
+    #: arrives), so the reader thread need not sleep between empty polls and adds no polling delay.
+    poll_waits = False
+
     def _connect(self) -> DeviceInfo:
         raise NotImplementedError
 
@@ -150,7 +155,8 @@ class PolledBand(QueuedBand):
                 if self.exhausted:
                     self._queue.close()
                     return
-                self._halt.wait(self.poll_interval_s)
+                if not self.poll_waits:
+                    self._halt.wait(self.poll_interval_s)
 
 
 def pick_channels(available: Sequence[str], wanted: Sequence[int | str] | None, source: str) -> list[int]:

@@ -46,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     if args.json:
-        print(json.dumps({"task": args.task.value, "files": [str(p) for p in paths]}))
+        print(json.dumps({"task": args.task.value, "files": [str(p) for p in paths]}), file=args.out)
     else:
         for path in paths:
-            print(path)
+            print(path, file=args.out)
     if not args.quiet:
         print(f"wrote {len(paths)} file(s) for task '{args.task.value}'", file=sys.stderr)
     return 0

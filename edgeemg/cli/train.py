@@ -37,8 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--grid", choices=("13x5-8mm", "8x8-4mm", "8x4-10mm"),
                    help="motor units with --simulate: electrode grid (default 13x5-8mm)")
     t.add_argument("--preset", choices=("seed", "cpu"),
-                   help="motor units: model widths, 'seed' (the paper's 128/128/64/256, 30 epochs) or 'cpu' (half of "
-                        "them, 24 epochs, ~10 min); default: seed on CUDA, cpu on a CPU")
+                   help="gait: 'seed' trains seed 001's centre-labelled CNN or SVM (--model cnn|svm) instead of the "
+                        "default causal decoder; motor units: model widths, 'seed' (the paper's 128/128/64/256, 30 "
+                        "epochs) or 'cpu' (half of them, 24 epochs, ~10 min); default: seed on CUDA, cpu on a CPU")
     t.add_argument("--init", type=Path, metavar="CKPT",
                    help="keystroke: fine-tune this checkpoint's model (e.g. a generic one) instead of starting fresh")
     t.add_argument("--users", type=int, metavar="N",
@@ -84,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
     path = save_checkpoint(args.output, ckpt)
     summary = {"checkpoint": str(path), "task": ckpt.task, "model": ckpt.model, **ckpt.meta.get("summary", {})}
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), file=args.out)
     else:
-        print(path)
+        print(path, file=args.out)
         if not args.quiet:
             print(json.dumps(summary, indent=2), file=sys.stderr)
     return 0
