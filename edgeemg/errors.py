@@ -4,6 +4,13 @@ Every error carries a stable ``code`` (like BrainFlow's exit codes) so that a
 daemon or a script can branch on it, and a message that says *why*: what was
 expected, what arrived, and where (file, field, byte offset, frame number).
 
+``str(error)`` is the message alone, so wrapping one error's text in another's
+never doubles a prefix. The command line prints ``edgeemg VERB: <label>: message``
+(:func:`describe`) and exits with :attr:`EdgeEmgError.exit_code`: 2 for a usage
+error (an invalid argument, option or config value), 1 for every other failure.
+The numeric ``code`` is for programs that catch the exception; it is never an
+exit status.
+
 The classes that describe bad input also derive from ``ValueError`` so that
 callers who only know the standard library can still catch them.
 """
@@ -29,19 +36,27 @@ class ErrorCode(IntEnum):
     MISSING_EXTRA = 9
 
 
+#: Exit statuses of the ``edgeemg`` command (README "Command line").
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
 class EdgeEmgError(Exception):
     """Base class of every error edgeemg raises on purpose."""
 
     code: ErrorCode = ErrorCode.GENERIC
+    exit_code: int = EXIT_FAILURE
 
-    def __str__(self) -> str:  # "INVALID_INPUT:2 message"
-        return f"{self.code.name}:{int(self.code)} {super().__str__()}"
+    @property
+    def label(self) -> str:
+        """What kind of failure this is, as the command line names it ("device error", "usage error")."""
+        return "usage error" if self.exit_code == EXIT_USAGE else f"{self.code.name.lower().replace('_', ' ')} error"
 
 
 class InvalidInputError(EdgeEmgError, ValueError):
     """An argument or array has the wrong shape, dtype, range or value."""
 
     code = ErrorCode.INVALID_INPUT
+    exit_code = EXIT_USAGE
 
 
 class DataFormatError(EdgeEmgError, ValueError):
@@ -126,3 +141,10 @@ def require(module: str, needed_for: str) -> ModuleType:
         if error is None:
             raise
         raise error from None
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the command line: ``"<label>: <message>"`` (the label once, whatever wrapped what)."""
+    if isinstance(exc, EdgeEmgError):
+        return f"{exc.label}: {exc}"
+    return f"error: {exc}"

@@ -66,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     )
     summary = result.to_dict()
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), file=args.out)
     else:
-        print(result.bundle)
+        print(result.bundle, file=args.out)
         if not args.quiet:
             from edgeemg.cli.inspect import format_report
 

@@ -52,4 +52,4 @@ def run(args: argparse.Namespace) -> int:
     return run_daemon(args.bundle, port=args.port, simulate=args.simulate, source=args.source, sink=args.sink,
                       seconds=args.seconds,
                       target=args.target, metrics_every_s=args.metrics_every, precision=args.precision,
-                      speed=args.speed, seed=args.seed, skip_after_ms=args.skip_after_ms)
+                      speed=args.speed, seed=args.seed, skip_after_ms=args.skip_after_ms, out=args.out)

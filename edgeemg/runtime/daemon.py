@@ -1,8 +1,12 @@
 """The on-device daemon behind ``edgeemg run``: band -> engine -> JSON lines on stdout or a Unix socket.
 
 Output is one JSON object per line: ``{"type": "event", ...}`` for each decoded
-event and ``{"type": "metrics", ...}`` every ``metrics_every_s`` seconds (frames,
-lost, dropped, skipped, reconnects, p50/p99 latency) and once more with
+event, ``{"type": "health", ...}`` where the band's samples have a hole or a
+stretch without valid frames or a disconnect begins and ends
+(:mod:`edgeemg.runtime.health`; each also logged as a warning on stderr), and
+``{"type": "metrics", ...}`` every ``metrics_every_s`` seconds (frames, lost,
+dropped, skipped, restarts, reconnects, CRC errors, resyncs, bytes discarded,
+p50/p99 latency; :class:`~edgeemg.runtime.streaming.Metrics`) and once more with
 ``"final": true`` when the daemon stops. SIGTERM and SIGINT stop it cleanly: the
 stream ends at the next band item, the decoder's held-back events and the last
 metrics line are written, the socket file is removed and the exit code is 0.
@@ -225,7 +229,7 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
 
     if [simulate, port is not None, source is not None].count(True) != 1:
         raise InvalidInputError("edgeemg run: give exactly one of --port DEVICE, --source SOURCE or --simulate")
-    bundle = load_bundle(bundle_path)
+    bundle = load_bundle(bundle_path, precision=precision)
     profile = load_target(target) if target else None
     if profile is not None:
         apply_affinity(profile.cpu_affinity)
@@ -238,16 +242,13 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
         elif source is not None:
             band = open_source(source, bundle)
         else:
-            try:
-                band = open_band(port, reconnect=True)
-            except DeviceError as exc:
-                raise DeviceError(
-                    f"{exc}; is the band plugged in and this user in the port's group (dialout)?") from exc
+            band = open_band(port, reconnect=True)  # its errors carry the hints their evidence supports
         # a finite simulation that has been silent for 5 s is over, whatever the pty's byte count says
         st = Stream(band, engine=engine, seconds=None if simulate else seconds,
                     idle_timeout_s=5.0 if simulate and seconds is not None else None,
                     on_event=lambda e: snk.write(e.to_dict()),
-                    on_metrics=lambda m: _metrics(snk, m, sink != "stdout"), metrics_every_s=metrics_every_s)
+                    on_metrics=lambda m: _metrics(snk, m, sink != "stdout", out),
+                    on_health=lambda line: _health(snk, line), metrics_every_s=metrics_every_s)
         if hasattr(snk, "bind"):
             snk.bind(band)  # the LSL sink stamps events with device time on the LSL clock
         log.info("decoding %s (%s, %s %s) from %s -> %s", bundle.path, bundle.task, engine.backend.name, precision,
@@ -263,6 +264,9 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
         finally:
             for sig, h in old.items():
                 signal.signal(sig, h)
+        if getattr(band, "error", None) is not None:  # a brainflow:/lsl: source whose library failed mid-stream
+            raise DeviceError(f"{source}: the source failed while streaming ({band.error}); the events up to "
+                              "there were written") from band.error
         return 0
     finally:
         if band is not None:
@@ -270,12 +274,18 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
         snk.close()
 
 
-def _metrics(snk: Any, m: Any, also_stdout: bool) -> None:
+def _metrics(snk: Any, m: Any, also_stdout: bool, out: TextIO | None) -> None:
     d = m.to_dict()
     snk.write(d)
-    if also_stdout:  # the socket carries data for clients; the journal still gets the health line
-        StdoutSink().write(d)
+    if also_stdout:  # the socket carries data for clients; the journal still gets the metrics line
+        StdoutSink(out).write(d)
     log.info("metrics: %s", d)
+
+
+def _health(snk: Any, line: dict[str, Any]) -> None:
+    """A health line goes to the sink, and to the operator's log as a warning (a gap, garbage or unplug is news)."""
+    snk.write(line)
+    log.warning("band health: %s", " ".join(f"{k}={v}" for k, v in line.items() if k != "type"))
 
 
 __all__ = ["SOCKET_MODE", "StdoutSink", "UnixSocketSink", "apply_affinity", "open_sink", "open_source", "run_daemon"]

@@ -9,7 +9,8 @@ objects the stdout sink prints):
   line. From an ``lsl:`` source the device time *is* that clock; from a serial
   or BrainFlow band the band's clock mapping carries it onto the host clock,
   which LSL's ``local_clock`` shares up to a constant read at publication.
-* ``NAME-metrics`` (type ``Metrics``): the periodic metrics, stamped when sent.
+* ``NAME-metrics`` (type ``Metrics``): the periodic metrics and the health lines (gaps, stretches
+  without valid frames, disconnects; :mod:`edgeemg.runtime.health`), stamped when sent.
 
 The event's own ``emit_s`` and ``latency_ms`` stay in the payload, so a
 consumer sees both when the muscle acted and when the decision was out.
