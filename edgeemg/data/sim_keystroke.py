@@ -102,6 +102,20 @@ _PHYS_NAMES: tuple[str, ...] = tuple(_PHYS)
 _PHYS_INDEX = {n: i for i, n in enumerate(_PHYS_NAMES)}
 
 
+def key_anatomy(key: str) -> tuple[int, int, int, int] | None:
+    """``(hand, finger, row reach, column reach)`` of the touch typist's press of pynput key ``key``.
+
+    hand 0 left / 1 right; finger 0 thumb .. 4 little; row reach -2 (number row)
+    .. +1 (bottom row) from the home row; column reach from the finger's home key.
+    None for a key no single finger presses (``Key.shift``: either little finger).
+    """
+    typed = _TYPED.get(key)
+    if typed is None:
+        return None
+    pk = _PHYS[typed[0]]
+    return pk.hand, pk.finger, pk.drow, pk.dcol
+
+
 # ---- configuration and results ------------------------------------------------------
 @dataclass(frozen=True)
 class KeystrokeSimConfig:
@@ -733,6 +747,7 @@ __all__ = [
     "TEXT_SPLITS",
     "band_signal",
     "corpus_sentences",
+    "key_anatomy",
     "simulate_keystroke",
     "simulate_to_path",
 ]
