@@ -209,7 +209,7 @@ class BrainFlowBand(PolledBand):
             except bs.BrainFlowError:
                 pass
             raise DeviceError(f"{self.name}: BrainFlow could not open the board ({exc}); check the port or "
-                              f"address ({ {k: v for k, v in self.params.items()} }) and that no other program "
+                              f"address ({self.params}) and that no other program "
                               "holds the board") from exc
         self._shim = shim
         if self.params.get("file") and self.board_id == int(bs.BoardIds.PLAYBACK_FILE_BOARD):
