@@ -44,7 +44,8 @@ from edgeemg.export.recipe import load_recipe, recipe_from_dict  # noqa: E402
 from edgeemg.runtime.bundle import load_bundle  # noqa: E402
 
 TASKS = {
-    "gait": {"plan": dict(n_subjects=6, seconds=60.0, eval_subjects=3), "model": "cnn", "epochs": 6},
+    "gait": {"plan": dict(n_subjects=6, seconds=60.0, eval_subjects=3), "model": "cnn", "epochs": 6,
+             "options": {"preset": "seed"}},
     "muscle": {"plan": dict(n_subjects=16, seconds=10.0, eval_subjects=18), "model": "attention", "epochs": 15},
 }
 ROUNDS = 300
@@ -73,7 +74,7 @@ def _exported(task: str, tmp_root: Path) -> tuple:
     mp.setattr(wf, "DEFAULT_SIMULATION", plan)
     try:
         ck = wf.train(None, simulate=True, model=cfg["model"], epochs=cfg["epochs"], device="cpu", seed=0,
-                      progress=False, options={})
+                      progress=False, options=cfg.get("options", {}))
     finally:
         mp.undo()
     tmp = tmp_root / task

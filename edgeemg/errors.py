@@ -4,13 +4,22 @@ Every error carries a stable ``code`` (like BrainFlow's exit codes) so that a
 daemon or a script can branch on it, and a message that says *why*: what was
 expected, what arrived, and where (file, field, byte offset, frame number).
 
+``str(error)`` is the message alone, so wrapping one error's text in another's
+never doubles a prefix. The command line prints ``edgeemg VERB: <label>: message``
+(:func:`describe`) and exits with :attr:`EdgeEmgError.exit_code`: 2 for a usage
+error (an invalid argument, option or config value), 1 for every other failure.
+The numeric ``code`` is for programs that catch the exception; it is never an
+exit status.
+
 The classes that describe bad input also derive from ``ValueError`` so that
 callers who only know the standard library can still catch them.
 """
 
 from __future__ import annotations
 
+import importlib
 from enum import IntEnum
+from types import ModuleType
 
 
 class ErrorCode(IntEnum):
@@ -24,21 +33,30 @@ class ErrorCode(IntEnum):
     BUNDLE = 6
     EXPORT = 7
     CHECKPOINT = 8
+    MISSING_EXTRA = 9
+
+
+#: Exit statuses of the ``edgeemg`` command (README "Command line").
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 class EdgeEmgError(Exception):
     """Base class of every error edgeemg raises on purpose."""
 
     code: ErrorCode = ErrorCode.GENERIC
+    exit_code: int = EXIT_FAILURE
 
-    def __str__(self) -> str:  # "INVALID_INPUT:2 message"
-        return f"{self.code.name}:{int(self.code)} {super().__str__()}"
+    @property
+    def label(self) -> str:
+        """What kind of failure this is, as the command line names it ("device error", "usage error")."""
+        return "usage error" if self.exit_code == EXIT_USAGE else f"{self.code.name.lower().replace('_', ' ')} error"
 
 
 class InvalidInputError(EdgeEmgError, ValueError):
     """An argument or array has the wrong shape, dtype, range or value."""
 
     code = ErrorCode.INVALID_INPUT
+    exit_code = EXIT_USAGE
 
 
 class DataFormatError(EdgeEmgError, ValueError):
@@ -75,3 +93,58 @@ class CheckpointError(EdgeEmgError, ValueError):
     """A training checkpoint is unreadable or belongs to another task or model."""
 
     code = ErrorCode.CHECKPOINT
+
+
+class MissingExtraError(EdgeEmgError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+    code = ErrorCode.MISSING_EXTRA
+
+
+#: Top-level module -> the extra of ``pip install 'edgeemg[EXTRA]'`` that installs it. A board
+#: installs the core only (runtime, DSP, simulators); training, export and file readers need more.
+EXTRA_OF_MODULE = {
+    "torch": "train",
+    "torchao": "train",
+    "onnx": "train",
+    "onnxscript": "train",
+    "sklearn": "train",
+    "matplotlib": "train",
+    "litert_torch": "train",
+    "wfdb": "formats",
+    "h5py": "formats",
+    "ai_edge_litert": "tflite",
+    "brainflow": "devices",
+    "pylsl": "devices",
+    "pyxdf": "devices",
+}
+
+
+def missing_extra(exc: ModuleNotFoundError, needed_for: str) -> MissingExtraError | None:
+    """The error to show for ``exc`` when an extra provides the missing module, else None."""
+    module = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(module)
+    if extra is None:
+        return None
+    return MissingExtraError(
+        f"{needed_for} needs the '{module}' package, which this install of edgeemg leaves out "
+        f"(a board install has the runtime only); install it with: pip install 'edgeemg[{extra}]'"
+    )
+
+
+def require(module: str, needed_for: str) -> ModuleType:
+    """Import an optional dependency, or raise :class:`MissingExtraError` naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        error = missing_extra(exc, needed_for)
+        if error is None:
+            raise
+        raise error from None
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the command line: ``"<label>: <message>"`` (the label once, whatever wrapped what)."""
+    if isinstance(exc, EdgeEmgError):
+        return f"{exc.label}: {exc}"
+    return f"error: {exc}"

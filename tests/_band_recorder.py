@@ -3,6 +3,8 @@ exactly the recording the engine saw (gaps included) offline and compare."""
 
 from __future__ import annotations
 
+import pytest
+
 from edgeemg.bridge import Block, Gap
 
 
@@ -31,3 +33,14 @@ class Recorder:
             else:
                 segs[-1].append(it)
         return [s for s in segs if s]
+
+
+def same_payloads(got: list[dict], want: list[dict]) -> None:
+    """Streamed and offline event payloads agree: same keys and values, floats to rounding (int8 kernels)."""
+    assert [sorted(g) for g in got] == [sorted(w) for w in want]
+    for g, w in zip(got, want):
+        for k, v in w.items():
+            if isinstance(v, (float, dict)):
+                assert g[k] == pytest.approx(v, rel=1e-3, abs=1e-4), (k, g, w)
+            else:
+                assert g[k] == v, (k, g, w)

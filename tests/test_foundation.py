@@ -24,7 +24,8 @@ def test_error_carries_code_and_is_a_value_error():
     err = InvalidInputError("chunk must have 32 channels, got 16")
     assert isinstance(err, ValueError)
     assert err.code is ErrorCode.INVALID_INPUT
-    assert str(err) == "INVALID_INPUT:2 chunk must have 32 channels, got 16"
+    assert str(err) == "chunk must have 32 channels, got 16"  # the message alone: wrapping never doubles a prefix
+    assert (err.exit_code, err.label) == (2, "usage error")
 
 
 @pytest.mark.parametrize(
@@ -111,5 +112,5 @@ def test_cli_help_lists_verbs(capsys):
 
 def test_cli_simulate_refuses_option_the_task_does_not_take(capsys, tmp_path):
     rc = main(["simulate", "gait", "-o", str(tmp_path / "g"), "--level", "0.3"])
-    assert rc == 1
+    assert rc == 2
     assert "--level do not apply to task 'gait'" in capsys.readouterr().err

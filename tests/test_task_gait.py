@@ -171,7 +171,8 @@ def test_board_side_modules_import_without_torch():
                 if name.split(".")[0] in ("torch", "sklearn"):
                     raise ImportError(name + " is blocked on the board")
         sys.meta_path.insert(0, Block())
-        import edgeemg.tasks.gait.decoder, edgeemg.tasks.gait.spec, edgeemg.tasks.classification
+        import edgeemg.tasks.gait.decoder, edgeemg.tasks.gait.spec, edgeemg.tasks.gait.metrics
+        import edgeemg.tasks.classification
         import edgeemg.tasks.muscle_health.decoder, edgeemg.tasks.muscle_health.spec
         """
     )
@@ -226,7 +227,7 @@ def trained(tmp_path_factory):
     try:
         for model in wf.MODELS:
             out[model] = wf.train(None, simulate=True, model=model, epochs=3, device="cpu", seed=0, progress=False,
-                                  options={})
+                                  options={"preset": "seed"})
     finally:
         mp.undo()
     return out
@@ -309,7 +310,7 @@ def test_cli_train_and_eval_json_end_to_end(tmp_path, capsys, monkeypatch):
                  "--seed", "9"]) == 0
     capsys.readouterr()
     ckpt = tmp_path / "svm.ckpt"
-    assert _cli(["-q", "train", "gait", "--data", str(train_dir), "--model", "svm", "-o", str(ckpt), "--json"]) == 0
+    assert _cli(["-q", "train", "gait", "--data", str(train_dir), "--model", "svm", "--preset", "seed", "-o", str(ckpt), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["model"] == "svm" and "val_macro_f1" in summary and "n_params" in summary
     assert _cli(["-q", "eval", str(ckpt), "--data", str(test_dir), "--json", "--plot", str(tmp_path / "p")]) == 0
@@ -320,7 +321,7 @@ def test_cli_train_and_eval_json_end_to_end(tmp_path, capsys, monkeypatch):
     # --simulate, the CNN, a couple of epochs, and training curves
     monkeypatch.setattr(wf, "DEFAULT_SIMULATION", wf.SimulationPlan(n_subjects=3, seconds=15.0, eval_subjects=2))
     ckpt = tmp_path / "cnn.ckpt"
-    assert _cli(["-q", "train", "gait", "--simulate", "--model", "cnn", "--epochs", "1", "--device", "cpu",
+    assert _cli(["-q", "train", "gait", "--simulate", "--preset", "seed", "--model", "cnn", "--epochs", "1", "--device", "cpu",
                  "-o", str(ckpt), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["epochs"] == 1
     assert _cli(["-q", "eval", str(ckpt), "--simulate", "--json", "--plot", str(tmp_path / "p")]) == 0

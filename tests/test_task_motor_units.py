@@ -27,6 +27,7 @@ from edgeemg.tasks.motor_units.metrics import (
 torch = pytest.importorskip("torch")
 
 from edgeemg.tasks.motor_units import workflow as wf  # noqa: E402
+from edgeemg.tasks.motor_units import evaluation as ev  # noqa: E402
 from edgeemg.tasks.motor_units.models import MODCNN, MODCNNConfig  # noqa: E402
 
 TINY = wf.TrainingPlan(epochs=6, trunk_filters=32, c3_filters=32, c4_filters=16, hidden=64, max_units=3,
@@ -335,7 +336,7 @@ def test_on_teacher_units_scores_every_head_the_teacher_mapped_even_failed_ones(
     later = [t[t >= cut] - cut for t in truth]
     decoded = [later[0] + 3, later[2][::2], np.arange(0, 5000, 333)]  # perfect (lagged), half found, garbage
     units = [{"truth_id": 7}, {"truth_id": 9}, {"truth_id": None}]
-    block = wf._on_teacher_units(decoded, rec, cut, units, tolerance=2, max_lag=10)
+    block = ev._on_teacher_units(decoded, rec, cut, units, tolerance=2, max_lag=10)
     assert block["heads"] == 2 and [h["truth_id"] for h in block["per_head"]] == [7, 9]
     # by hand: head 0 all found after removing the lag; head 1 half of unit 9's spikes, none spurious
     assert block["per_head"][0]["f1"] == 1.0
@@ -343,7 +344,7 @@ def test_on_teacher_units_scores_every_head_the_teacher_mapped_even_failed_ones(
     assert block["per_head"][1]["sensitivity"] == pytest.approx(((n9 + 1) // 2) / n9)
     assert block["per_head"][1]["precision"] == 1.0
     assert block["sensitivity"] == pytest.approx((1.0 + ((n9 + 1) // 2) / n9) / 2)
-    assert wf._on_teacher_units(decoded, rec, cut, [{"truth_id": None}] * 3, tolerance=2, max_lag=10) is None
+    assert ev._on_teacher_units(decoded, rec, cut, [{"truth_id": None}] * 3, tolerance=2, max_lag=10) is None
 
 
 def test_preset_follows_the_device_unless_named():

@@ -1,4 +1,4 @@
-"""Host side of the band serial link (no torch): frame codec, serial reader, simulated band, OpenBCI adapter.
+"""Host side of the bands (no torch): frame codec, serial reader, simulated band, OpenBCI, BrainFlow and LSL sources.
 
 See ``firmware_bridge/PROTOCOL.md`` for the wire format. Everything the runtime
 needs is importable from here::
@@ -20,8 +20,9 @@ from edgeemg.bridge.codec import (
 )
 from edgeemg.bridge.openbci import CytonDecoder, encode_cyton_packet, open_cyton
 from edgeemg.bridge.protocol import FrameType, SampleFormat
-from edgeemg.bridge.serial_band import SerialBand, open_band
+from edgeemg.bridge.serial_band import SerialBand
 from edgeemg.bridge.simulated import SimulatedBand, TimedTruthEvent, band_sim_main
+from edgeemg.bridge.sources import open_band
 
 __all__ = [
     "Band", "BandItem", "BandStats", "Block", "BoundedQueue", "ClockMapper", "CytonDecoder", "DecoderStats",

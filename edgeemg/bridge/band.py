@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from edgeemg.bridge.codec import DeviceInfo, Frame
 
-__all__ = ["Band", "BandItem", "BandStats", "Block", "BoundedQueue", "Gap", "GapKind", "GapTracker"]
+__all__ = ["Band", "BandItem", "BandStats", "Block", "BoundedQueue", "Gap", "GapKind", "GapTracker", "QueuedBand"]
 
 
 class GapKind(str, Enum):
@@ -34,7 +34,7 @@ class GapKind(str, Enum):
     LOST_FRAMES = "lost_frames"  # sequence gap on the wire (corrupted or dropped by the device)
     RECONNECT = "reconnect"  # the port disappeared and came back
     DROPPED = "dropped"  # the consumer was too slow; the bounded queue dropped the oldest frames
-    CLOCK_RESET = "clock_reset"  # device timestamps went backwards (device rebooted): timing restarts
+    RESTART = "restart"  # the band rebooted (seq and device clock started again): not a loss; timing re-anchors
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +77,12 @@ class Gap:
     kind : GapKind
     frames : int
         Frames missing (from the sequence numbers, modulo the link's sequence
-        modulus for LOST_FRAMES / RECONNECT; exact for DROPPED). Some missing
-        frames may be non-data frames.
+        modulus for LOST_FRAMES / RECONNECT; exact for DROPPED; 0 for RESTART,
+        whose sequence jump is the band starting again, not a loss). Some
+        missing frames may be non-data frames.
     samples : int
         Samples missing per channel, from device timestamps (authoritative: they
-        do not wrap). -1 when unknown (CLOCK_RESET).
+        do not wrap). -1 when unknown (RESTART: the two sides are on different clocks).
     from_us, to_us : int
         Device time where the missing span starts (first missing sample) and
         the timestamp of the first sample after it.
@@ -109,12 +110,13 @@ class BandStats:
     bytes_read: int = 0
     crc_errors: int = 0
     resyncs: int = 0
-    lost_frames: int = 0  # from sequence gaps, reconnect gaps included
+    lost_frames: int = 0  # from sequence gaps, reconnect gaps included (a restart's sequence jump is not a loss)
     bytes_discarded: int = 0
     dropped_frames: int = 0  # dropped by the bounded queue (slow consumer)
     gaps: int = 0  # Gap notices emitted, all kinds
     disconnects: int = 0
     reconnects: int = 0
+    restarts: int = 0  # band reboots (RESTART gaps)
     device_errors: int = 0  # error frames received from the device
     queue_len: int = 0
     queue_max: int = 0
@@ -146,18 +148,72 @@ class Band(Protocol):
     def __iter__(self) -> Iterator[BandItem]: ...
 
 
+class QueuedBand:
+    """What every threaded band shares: a reader thread fills ``self._queue`` (a :class:`BoundedQueue`) through
+    ``self._router`` (a :class:`FrameRouter`); consumers read, iterate or use the band as a context manager.
+
+    A subclass sets ``_queue``, ``_router`` and ``_started``, provides ``open``/``start``/``close`` and
+    ``_finished()`` (True once no more items can come), and names itself in messages via ``label``.
+    """
+
+    label = "band"
+
+    def _finished(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def clock(self):
+        """The :class:`~edgeemg.bridge.clock.ClockMapper` of this band (device µs -> host s)."""
+        return self._router.clock
+
+    def read(self, timeout: float | None = None) -> BandItem | None:
+        """Next :class:`Block` or :class:`Gap`, or None after ``timeout`` seconds or once stopped."""
+        if not self._started:
+            from edgeemg.errors import DeviceError
+
+            raise DeviceError(f"read() on band '{self.label}' before start(); use `with band:` or call start()")
+        return self._queue.get(timeout)
+
+    def __iter__(self) -> Iterator[BandItem]:
+        """Items until the band is stopped or closed, or its source is finished and the queue drained."""
+        while self._started:
+            item = self.read(0.1)
+            if item is not None:
+                yield item
+            elif self._finished() and len(self._queue) == 0:
+                return
+
+    def __enter__(self):
+        self.open()
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 class GapTracker:
     """Turns a stream of decoded data frames into blocks and explicit gaps.
 
     Sample counts of a gap come from device timestamps (which do not wrap and
     are unaffected by lost non-data frames); frame counts from the decoder's
-    sequence gap.
+    sequence gap. A restart (the decoder flagged a frame whose clock went
+    back, often the device-info frame a rebooting band sends first, or a data
+    frame stamped before the expected time) wins over a reconnect: a band that
+    rebooted while unplugged restarted, and its clock must be re-anchored.
     """
 
     def __init__(self, fs_hz: float) -> None:
         self.fs_hz = float(fs_hz)
         self._next_us: float | None = None  # expected timestamp of the next frame's first sample
         self._reconnected = False
+        self._restarted = False
+        self._lost = 0  # sequence gaps seen since the last data frame (device-info frames carry some)
+
+    def note(self, frame: Frame) -> None:
+        """Any frame, data or not: its sequence gap and restart flag belong to the next data frame's gap."""
+        self._lost += frame.lost_before
+        self._restarted |= frame.restart
 
     def mark_reconnect(self) -> None:
         """The next frame's gap (if any, even an empty one) is reported as a reconnect."""
@@ -168,13 +224,14 @@ class GapTracker:
         ts = frame.timestamp_us
         if self._next_us is not None:
             missing = int(round((ts - self._next_us) * self.fs_hz * 1e-6))
-            if ts < self._next_us - 0.5e6 / self.fs_hz and missing < 0:
-                gap = Gap(GapKind.CLOCK_RESET, frame.lost_before, -1, int(round(self._next_us)), ts, host_s)
+            if self._restarted or (ts < self._next_us - 0.5e6 / self.fs_hz and missing < 0):
+                gap = Gap(GapKind.RESTART, 0, -1, int(round(self._next_us)), ts, host_s)
             elif self._reconnected:
-                gap = Gap(GapKind.RECONNECT, frame.lost_before, max(missing, 0), int(round(self._next_us)), ts, host_s)
-            elif frame.lost_before or missing > 0:
-                gap = Gap(GapKind.LOST_FRAMES, frame.lost_before, max(missing, 0), int(round(self._next_us)), ts, host_s)
-        self._reconnected = False
+                gap = Gap(GapKind.RECONNECT, self._lost, max(missing, 0), int(round(self._next_us)), ts, host_s)
+            elif self._lost or missing > 0:
+                gap = Gap(GapKind.LOST_FRAMES, self._lost, max(missing, 0), int(round(self._next_us)), ts, host_s)
+        self._reconnected = self._restarted = False
+        self._lost = 0
         self._next_us = ts + frame.n_samples * 1e6 / self.fs_hz
         return gap
 
@@ -275,7 +332,7 @@ class FrameRouter:
         self.info_event = threading.Event()
         self.tracker: GapTracker | None = None
         self.delivering = False
-        self.frames = self.samples = self.gaps = self.device_errors = self.frames_before_info = 0
+        self.frames = self.samples = self.gaps = self.restarts = self.device_errors = self.frames_before_info = 0
         self.last_error = None
         if info is not None:
             self._set_info(info)
@@ -304,6 +361,8 @@ class FrameRouter:
         from edgeemg.bridge.protocol import FrameType
 
         for fr in frames:
+            if self.tracker is not None:
+                self.tracker.note(fr)
             if fr.kind is FrameType.DATA:
                 tr = self.tracker
                 if tr is None:
@@ -318,8 +377,9 @@ class FrameRouter:
                     continue
                 gap = tr.check(fr, host_s)
                 if gap is not None:
-                    if gap.kind is GapKind.CLOCK_RESET:
+                    if gap.kind is GapKind.RESTART:  # a new device clock: the old mapping means nothing now
                         self.clock.reset()
+                        self.restarts += 1
                     self.gaps += 1
                     if self.delivering:
                         self._put(gap)

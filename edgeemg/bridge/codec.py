@@ -79,7 +79,8 @@ class Frame:
         Microvolts; empty (0, 0) for non-data frames.
     lost_before : int
         Frames missing between the previous decoded frame and this one, from the
-        sequence gap modulo 2**16 (0 for the first frame after a reset).
+        sequence gap modulo 2**16 (0 for the first frame after a reset, and for
+        the first frame after the band restarted).
     offset : int
         Byte offset of the frame's first sync byte in the decoder's input stream.
     info, error
@@ -94,6 +95,7 @@ class Frame:
     offset: int = 0
     info: DeviceInfo | None = None
     error: DeviceErrorReport | None = None
+    restart: bool = False  # the device clock went backwards: the band rebooted (its seq restarted too)
 
     @property
     def n_samples(self) -> int:
@@ -107,7 +109,9 @@ class DecoderStats:
     ``crc_errors`` counts candidate frames rejected by either CRC (header CRC-16
     or frame CRC-32); ``resyncs`` counts how often the decoder lost frame
     alignment and had to search forward; ``lost_frames`` sums sequence gaps;
-    ``bytes_discarded`` counts input bytes that belonged to no valid frame.
+    ``restarts`` counts band reboots (device clock back to an earlier time),
+    whose sequence jump is not a loss; ``bytes_discarded`` counts input bytes
+    that belonged to no valid frame.
     """
 
     frames: int = 0
@@ -119,6 +123,7 @@ class DecoderStats:
     lost_frames: int = 0
     bytes_discarded: int = 0
     bad_headers: int = 0  # CRC-valid headers with an impossible layout or unknown version/type
+    restarts: int = 0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -296,7 +301,10 @@ class FrameDecoder:
 
     Lost frames are counted from sequence gaps modulo 2**16: a gap of 70 000
     frames reads as 4 464. The band layer cross-checks gaps against device
-    timestamps, which do not wrap.
+    timestamps, which do not wrap. A frame whose device timestamp is earlier
+    than the previous frame's means the band rebooted (its sequence and clock
+    start again): it is flagged ``restart`` and counted in ``restarts``, and
+    its sequence jump is not counted as lost frames.
 
     ``feed`` never raises on malformed input: everything bad is counted in
     :attr:`stats` (and logged at DEBUG), because a decoder on a noisy cable must
@@ -307,6 +315,7 @@ class FrameDecoder:
         self._buf = bytearray()
         self._base = 0  # stream offset of _buf[0]
         self._last_seq: int | None = None
+        self._last_ts: int | None = None
         self._in_sync = True
         self._c = dict.fromkeys(DecoderStats.__dataclass_fields__, 0)
 
@@ -331,7 +340,7 @@ class FrameDecoder:
         self._buf.clear()
         self._in_sync = True
         if not keep_sequence:
-            self._last_seq = None
+            self._last_seq = self._last_ts = None
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Append ``data`` to the stream and return every frame it completes, in order."""
@@ -399,11 +408,14 @@ class FrameDecoder:
             self._in_sync = False
         self._c["bytes_discarded"] += n
 
-    def _track_seq(self, seq: int) -> int:
-        lost = 0 if self._last_seq is None else (seq - self._last_seq - 1) % P.SEQ_MODULUS
-        self._last_seq = seq
+    def _track_seq(self, seq: int, ts: int) -> tuple[int, bool]:
+        """(frames lost before this one, whether the band restarted) from the sequence and the device clock."""
+        restart = self._last_ts is not None and ts < self._last_ts
+        lost = 0 if self._last_seq is None or restart else (seq - self._last_seq - 1) % P.SEQ_MODULUS
+        self._last_seq, self._last_ts = seq, ts
         self._c["lost_frames"] += lost
-        return lost
+        self._c["restarts"] += restart
+        return lost, restart
 
     def _build(self, buf, j, ver, ftype, seq, ch, ns, fmt, ts, scale, plen) -> Frame | None:
         c = self._c
@@ -411,7 +423,7 @@ class FrameDecoder:
         if ver != P.PROTOCOL_VERSION:
             c["bad_headers"] += 1
             logger.warning("frame at byte offset %d has protocol version %d, expected %d; skipped", offset, ver, P.PROTOCOL_VERSION)
-            self._track_seq(seq)
+            self._track_seq(seq, ts)
             return None
         if ftype == FrameType.DATA:
             nbytes = P.SAMPLE_BYTES.get(fmt) if fmt in (1, 2, 3) else None
@@ -421,14 +433,14 @@ class FrameDecoder:
                     "data frame seq %d at byte offset %d: payload_len %d does not match %d samples x %d channels in format %d",
                     seq, offset, plen, ns, ch, fmt,
                 )
-                self._track_seq(seq)
+                self._track_seq(seq, ts)
                 return None
             samples = _decode_samples(buf, j + P.HEADER_SIZE, ns, ch, fmt, scale)
-            lost = self._track_seq(seq)
+            lost, restart = self._track_seq(seq, ts)
             c["frames"] += 1
             c["data_frames"] += 1
             c["samples"] += ns
-            return Frame(FrameType.DATA, seq, ts, samples, lost, offset)
+            return Frame(FrameType.DATA, seq, ts, samples, lost, offset, restart=restart)
         payload = bytes(buf[j + P.HEADER_SIZE : j + P.HEADER_SIZE + plen])
         where = f"frame seq {seq} at byte offset {offset}"
         try:
@@ -445,8 +457,8 @@ class FrameDecoder:
         except ProtocolError as exc:
             c["bad_headers"] += 1
             logger.warning("%s; skipped", exc)
-            self._track_seq(seq)
+            self._track_seq(seq, ts)
             return None
-        lost = self._track_seq(seq)
+        lost, restart = self._track_seq(seq, ts)
         c["frames"] += 1
-        return Frame(FrameType(ftype), seq, ts, _EMPTY, lost, offset, info, err)
+        return Frame(FrameType(ftype), seq, ts, _EMPTY, lost, offset, info, err, restart)

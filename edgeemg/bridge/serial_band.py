@@ -10,14 +10,15 @@ explicit RECONNECT gap sized from device timestamps.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
 import serial
 
-from edgeemg.bridge.band import BandItem, BandStats, BoundedQueue, FrameRouter
+from edgeemg.bridge.band import BandStats, BoundedQueue, FrameRouter, QueuedBand
 from edgeemg.bridge.codec import DeviceInfo, FrameDecoder
 from edgeemg.errors import DeviceError, InvalidInputError
 
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_BAUDRATE = 3_000_000
 
 
-class SerialBand:
+class SerialBand(QueuedBand):
     """An edgeemg band (or another link, via ``decoder_factory``) on a serial port.
 
     Parameters
@@ -115,7 +116,7 @@ class SerialBand:
         try:
             self._ser = self._open_port()
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise DeviceError(f"could not open port '{self.port}': {exc}") from exc
+            raise DeviceError(f"could not open port '{self.port}': {exc}{_open_hint(exc)}") from exc
         self.connected = True
         self._router.delivering = self._buffer_before_start
         self._stop.clear()
@@ -128,9 +129,19 @@ class SerialBand:
             raise DeviceError(
                 f"no device-info frame from '{self.port}' within {self.info_timeout_s} s "
                 f"(received {self._bytes} bytes, {d.frames} valid frames, {d.crc_errors} CRC errors, "
-                f"{d.bytes_discarded} bytes discarded); is an edgeemg band on this port at {self.baudrate} baud?"
+                f"{d.bytes_discarded} bytes discarded); {self._silence_hint(d.frames)}"
             )
         return self
+
+    def _silence_hint(self, valid_frames: int) -> str:
+        """What the bytes that did (or did not) arrive point to; a hint follows the evidence, nothing else."""
+        if self._bytes == 0:
+            return "the port opened but sent nothing: is the band powered on and streaming?"
+        if valid_frames == 0:
+            return (f"bytes arrive but none forms an edgeemg frame: check the line rate (this reader uses "
+                    f"{self.baudrate} baud) and that the device on this port speaks firmware_bridge/PROTOCOL.md")
+        return ("valid frames arrive but no device-info frame: the firmware must send one at start and about every "
+                "second (firmware_bridge/PROTOCOL.md)")
 
     def start(self) -> None:
         """Start queueing blocks; earlier frames only served to learn the device and its clock."""
@@ -158,14 +169,6 @@ class SerialBand:
         self._close_port()
         self._opened = False
 
-    def __enter__(self) -> "SerialBand":
-        self.open()
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     # -- data ----------------------------------------------------------------------
     @property
     def info(self) -> DeviceInfo:
@@ -174,25 +177,12 @@ class SerialBand:
         return self._router.info
 
     @property
-    def clock(self):
-        """The :class:`~edgeemg.bridge.clock.ClockMapper` of this band (device µs -> host s)."""
-        return self._router.clock
+    def label(self) -> str:
+        return self.port
 
-    def read(self, timeout: float | None = None) -> BandItem | None:
-        """Next :class:`Block` or :class:`Gap`, or None after ``timeout`` seconds or once stopped."""
-        if not self._started:
-            raise DeviceError(f"read() on band '{self.port}' before start(); use `with band:` or call start()")
-        return self._queue.get(timeout)
-
-    def __iter__(self) -> Iterator[BandItem]:
-        """Items until the band is stopped or closed, or the port is gone for good (reconnect=False)."""
-        while self._started:
-            item = self.read(0.1)
-            if item is not None:
-                yield item
-            elif self._thread is None or not self._thread.is_alive():
-                if len(self._queue) == 0:
-                    return
+    def _finished(self) -> bool:
+        """The reader thread ended: the port is gone for good (reconnect=False) or the band was closed."""
+        return self._thread is None or not self._thread.is_alive()
 
     @property
     def stats(self) -> BandStats:
@@ -211,6 +201,7 @@ class SerialBand:
             gaps=r.gaps,
             disconnects=self._disconnects,
             reconnects=self._reconnects,
+            restarts=r.restarts,
             device_errors=r.device_errors,
             queue_len=len(q),
             queue_max=q.maxlen,
@@ -270,6 +261,18 @@ class SerialBand:
                 self._bytes += len(data)
                 self._router.handle(self._decoder.feed(data), host_s)
         self._close_port()
+
+
+def _open_hint(exc: BaseException) -> str:
+    """A hint for a port that would not open, from its errno only (no errno: no hint)."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.EACCES, errno.EPERM):
+        return "; this user may not open it: add the user to the port's group (e.g. dialout) and log in again"
+    if code == errno.ENOENT:
+        return "; no such device: is the band plugged in (ls /dev/ttyACM* /dev/ttyUSB*)?"
+    if code in (errno.EBUSY, errno.EAGAIN):
+        return "; another process holds the port (is a second `edgeemg run` or a serial monitor open on it?)"
+    return ""
 
 
 def open_band(port: str, **kwargs) -> SerialBand:

@@ -28,12 +28,13 @@ import threading
 import time
 import tty
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, TextIO
 
 import numpy as np
 
 from edgeemg.bridge.band import BandItem, BandStats, Block, FrameRouter
 from edgeemg.bridge.codec import DeviceInfo, FrameDecoder, encode_device_info, encode_frame
+from edgeemg.bridge.faults import BandFault, FaultPlan
 from edgeemg.data.bands import band_signal
 from edgeemg.data.recording import BandSignal, TruthEvent
 from edgeemg.errors import DeviceError, InvalidInputError
@@ -55,7 +56,8 @@ class TimedTruthEvent:
 class _FrameSource:
     """Produces the device's byte stream frame by frame: a device-info frame at start and every ``info_interval_s``."""
 
-    def __init__(self, task, seed, session, seconds, samples_per_frame, fmt, info_interval_s, chunk_s=30.0):
+    def __init__(self, task, seed, session, seconds, samples_per_frame, fmt, info_interval_s, chunk_s=30.0,
+                 faults=()):
         if seconds is not None and not seconds > 0:
             raise InvalidInputError(f"seconds must be > 0 or None (endless), got {seconds}")
         self.task, self.seed, self.session = task, seed, session
@@ -70,6 +72,8 @@ class _FrameSource:
             self.fs_hz, self.signal.n_channels, self.signal.layout, FIRMWARE, self.spf, fmt, self._scale(self.signal.emg)
         )
         self.info_every = max(1, int(round(info_interval_s * self.fs_hz / self.spf)))
+        self.faults = FaultPlan(faults, self.fs_hz, seed)
+        self._booted: set[int] = set()
         self.truth: list[TimedTruthEvent] = []
         self._add_truth(self.signal, 0)
         self.seq = 0
@@ -85,14 +89,29 @@ class _FrameSource:
         return float(2.0 ** math.ceil(math.log2(max(peak, 1e-3) / lim)))  # power of two: exact in float32
 
     def _add_truth(self, sig: BandSignal, first_sample: int) -> None:
-        base = DEVICE_T0_US + first_sample * 1e6 / self.fs_hz
-        self.truth.extend(TimedTruthEvent(int(round(base + e.time_s * 1e6)), e) for e in sig.events)
+        self.truth.extend(TimedTruthEvent(self.device_us(first_sample + e.time_s * self.fs_hz), e) for e in sig.events)
 
-    def device_us(self, sample_index: int) -> int:
-        return DEVICE_T0_US + int(round(sample_index * 1e6 / self.fs_hz))
+    def device_us(self, sample_index: float) -> int:
+        """The device clock at a sample: from DEVICE_T0_US, or from 0 at the band's last reboot."""
+        boot = self.faults.last_boot(sample_index)
+        t0, first = (DEVICE_T0_US, 0) if boot is None else (0, boot)
+        return t0 + int(round((sample_index - first) * 1e6 / self.fs_hz))
 
     def next_frame(self) -> tuple[bytes, int] | None:
-        """(bytes, index of the sample after this frame) or None at the end of the signal."""
+        """(bytes, index of the sample after this frame) or None at the end of the signal.
+
+        The bytes are what the band sends under its :class:`FaultPlan`: empty
+        while it drops frames or is off, random during garbage.
+        """
+        first = self.sample_index
+        boot = self.faults.last_boot(first)
+        if boot is not None and boot not in self._booted:  # the band boots: seq from 0, device info first
+            self._booted.add(boot)
+            self.seq = self.frames_made = 0
+        item = self._make_frame()
+        return None if item is None else (self.faults.apply(item[0], first), item[1])
+
+    def _make_frame(self) -> tuple[bytes, int] | None:
         if self.frames_made % (self.info_every + 1) == 0:
             b = encode_device_info(self.seq, self.device_us(self.sample_index), self.info)
             self.seq = (self.seq + 1) & 0xFFFF
@@ -273,6 +292,9 @@ class SimulatedBand:
         to exercise clock mapping.
     link_path : str, optional
         pty mode: where the port symlink lives (default: a fresh temporary folder).
+    faults : sequence of BandFault
+        Misbehaviour to act out at given signal times (garbage, dropped frames,
+        a reboot; see :mod:`edgeemg.bridge.faults`).
 
     Notes
     -----
@@ -296,6 +318,7 @@ class SimulatedBand:
         info_interval_s: float = 1.0,
         drift_ppm: float = 0.0,
         link_path: str | None = None,
+        faults: tuple[BandFault, ...] = (),
     ) -> None:
         if not speed > 0:
             raise InvalidInputError(f"speed must be > 0 (inf for as fast as possible), got {speed}")
@@ -305,7 +328,8 @@ class SimulatedBand:
         self.queue_frames = queue_frames
         self.drift_ppm = drift_ppm
         self._link_path = link_path
-        self._source = _FrameSource(task, seed, session, seconds, samples_per_frame, fmt, info_interval_s)
+        self._source = _FrameSource(task, seed, session, seconds, samples_per_frame, fmt, info_interval_s,
+                                    faults=faults)
         self._device: _PtyDevice | None = None
         self._host = None
         self._decoder = FrameDecoder()
@@ -404,6 +428,11 @@ class SimulatedBand:
         return self._device
 
     @property
+    def connected(self) -> bool:
+        """pty mode: whether the host side has the port open (False while unplugged); in-process: always."""
+        return self._host is None or self._host.connected
+
+    @property
     def done(self) -> bool:
         """True once every frame of a finite signal has been sent and delivered."""
         if self._device is not None:
@@ -464,21 +493,29 @@ class SimulatedBand:
         r = self._router
         return BandStats(
             frames=r.frames, samples=r.samples, bytes_read=self._bytes, crc_errors=d.crc_errors, resyncs=d.resyncs,
-            lost_frames=d.lost_frames, bytes_discarded=d.bytes_discarded, gaps=r.gaps, device_errors=r.device_errors,
+            lost_frames=d.lost_frames, bytes_discarded=d.bytes_discarded, gaps=r.gaps, restarts=r.restarts,
+            device_errors=r.device_errors,
         )
 
 
-def band_sim_main(task: str, *, pty: bool, port: str | None, seconds: float | None, seed: int, speed: float) -> int:
+def band_sim_main(task: str, *, pty: bool, port: str | None, seconds: float | None, seed: int, speed: float,
+                  out: TextIO | None = None, progress: bool = True) -> int:
     """Body of ``edgeemg band-sim TASK [--pty | --port DEVICE] [--seconds S]``.
 
-    With ``pty`` it prints the port path (one line, stdout) and streams until the
-    signal ends or SIGINT/SIGTERM; with ``port`` it writes the frames to that
-    serial device or pyserial URL. Returns the exit code (0 ok, 1 device failure,
-    2 usage).
+    With ``pty`` it prints the port path (one line, on ``out``, default stdout)
+    as soon as the port can be opened, and streams until the signal ends or
+    SIGINT/SIGTERM; with ``port`` it writes the frames to that serial device or
+    pyserial URL. Simulating the first stretch of signal takes seconds (more on
+    a loaded board), so a progress line goes to stderr first. Returns the exit
+    code (0 ok, 1 device failure, 2 usage).
     """
     if pty == (port is not None):
         print("band-sim: give exactly one of --pty or --port DEVICE", file=sys.stderr)
         return 2
+    length = f"{seconds:g} s" if seconds is not None else "the first 30 s"
+    if progress:
+        print(f"band-sim: simulating {length} of {task} signal (seed {seed}); the port follows ...", file=sys.stderr,
+              flush=True)
     try:
         source = _FrameSource(task, seed, 0, seconds, None, "int16", 1.0)
     except InvalidInputError as exc:
@@ -493,7 +530,7 @@ def band_sim_main(task: str, *, pty: bool, port: str | None, seconds: float | No
         if pty:
             dev = _PtyDevice(source, speed)
             try:
-                print(dev.port_path, flush=True)
+                print(dev.port_path, file=out if out is not None else sys.stdout, flush=True)
                 dev.start()
                 while not stop.is_set() and not dev.wait(0.1):
                     pass

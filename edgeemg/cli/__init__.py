@@ -1,8 +1,12 @@
 """The `edgeemg` command: one thin verb per module, each calling the library.
 
 stdout carries data (JSON with ``--json``, or the verb's result); stderr carries
-progress and chatter. Exit codes: 0 ok, 1 runtime failure, 2 usage error.
-``--debug`` re-raises instead of printing one line.
+progress and chatter. While a verb runs, everything else that writes to stdout
+(a library's ``print``, torch.onnx's and the converters' C-level writes to file
+descriptor 1) is sent to stderr; the verb writes its data to ``args.out``, the
+real stdout. Exit codes: 0 ok, 1 runtime failure, 2 usage error (argparse's, or
+an :class:`~edgeemg.errors.InvalidInputError`). ``--debug`` re-raises instead of
+printing one line.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import sys
 from collections.abc import Sequence
 
 from edgeemg import __version__
-from edgeemg.errors import EdgeEmgError
+from edgeemg.errors import EXIT_FAILURE, EdgeEmgError, describe, missing_extra
+from edgeemg.stdio import stdout_to_stderr
 
 # verb -> module under edgeemg.cli; each has add_parser(subparsers) and run(args) -> int.
 VERBS: dict[str, str] = {
@@ -65,15 +70,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.quiet, args.verbose)
     try:
-        return int(args.run(args) or 0)
+        with stdout_to_stderr() as args.out:
+            return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except (EdgeEmgError, OSError) as exc:
         if args.debug:
             raise
-        print(f"edgeemg {args.verb}: {exc}", file=sys.stderr)
-        return 1
+        print(f"edgeemg {args.verb}: {describe(exc)}", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, EdgeEmgError) else EXIT_FAILURE
+    except ModuleNotFoundError as exc:  # a board install running a host verb (train, export ...)
+        error = missing_extra(exc, "this command")
+        if error is None or args.debug:
+            raise
+        print(f"edgeemg {args.verb}: {describe(error)}", file=sys.stderr)
+        return error.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

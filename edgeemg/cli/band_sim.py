@@ -26,4 +26,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return band_sim_main(args.task, pty=args.pty, port=args.port, seconds=args.seconds, seed=args.seed, speed=args.speed)
+    return band_sim_main(args.task, pty=args.pty, port=args.port, seconds=args.seconds, seed=args.seed, speed=args.speed,
+                         out=args.out, progress=not args.quiet)

@@ -38,11 +38,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"edgeemg demo: --seconds and --speed must be > 0, got {args.seconds} and {args.speed}", file=sys.stderr)
         return 2
     report = run_demo(args.task.value, seconds=args.seconds, seed=args.seed, speed=args.speed, cache=args.cache,
-                      rebuild=args.rebuild, progress=not args.quiet, out=sys.stderr if args.json else sys.stdout)
+                      rebuild=args.rebuild, progress=not args.quiet, out=sys.stderr if args.json else args.out)
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(json.dumps(report.to_dict()), file=args.out)
     else:
-        print(report.table)
+        print(report.table, file=args.out)
         if not args.quiet:
             print("\n" + REAL_BAND_HOWTO, file=sys.stderr)
     return 0

@@ -41,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         options=task_options(args, ("plot", "split", "lm")),
     )
-    print(json.dumps(metrics) if args.json else json.dumps(metrics, indent=2))
+    print(json.dumps(metrics) if args.json else json.dumps(metrics, indent=2), file=args.out)
     return 0

@@ -41,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     if args.json:
-        print(json.dumps({"files": [str(p) for p in paths]}))
+        print(json.dumps({"files": [str(p) for p in paths]}), file=args.out)
     else:
         for path in paths:
-            print(path)
+            print(path, file=args.out)
         if not args.quiet:
             print(f"wrote {len(paths)} saliency map(s) to {args.output}", file=sys.stderr)
     return 0

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, require
 
 
 def _formats(value: str) -> tuple[str, ...]:
@@ -48,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("torch", "exporting")
     from edgeemg.export.chain import export_checkpoint
     from edgeemg.export.hooks import DataSource
 
@@ -65,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     )
     summary = result.to_dict()
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), file=args.out)
     else:
-        print(result.bundle)
+        print(result.bundle, file=args.out)
         if not args.quiet:
             from edgeemg.cli.inspect import format_report
 

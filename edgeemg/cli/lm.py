@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
     path = lm.save(args.output)
     summary = {"lm": str(path), **lm.to_dict()}
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), file=args.out)
     else:
-        print(path)
+        print(path, file=args.out)
         if not args.quiet:
             print(f"order {lm.order}, {len(lm.vocab)} symbols, {len(lm.logp)} n-grams", file=sys.stderr)
     return 0

@@ -1,4 +1,4 @@
-"""`edgeemg run BUNDLE (--port DEVICE | --simulate) [--sink stdout|unix:PATH] [--seconds S] [--target NAME]`."""
+"""`edgeemg run BUNDLE (--port DEVICE | --source SOURCE | --simulate) [--sink stdout|unix:PATH|lsl:NAME] ...`."""
 
 from __future__ import annotations
 
@@ -16,11 +16,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", metavar="BUNDLE", help="bundle folder from `edgeemg export`")
     src = p.add_argument_group("band").add_mutually_exclusive_group(required=True)
     src.add_argument("--port", metavar="DEVICE", help="serial port of the band, e.g. /dev/ttyACM0")
+    src.add_argument("--source", metavar="SOURCE",
+                     help="brainflow:BOARD[:PORT][?key=value&...] (e.g. brainflow:synthetic, brainflow:cyton:/dev/ttyUSB0) "
+                     "or lsl:NAME_OR_TYPE (an LSL stream); needs `pip install 'edgeemg[devices]'`")
     src.add_argument("--simulate", action="store_true",
                      help="simulate the bundle's task on a pty (the whole serial path, no hardware)")
     g = p.add_argument_group("output")
-    g.add_argument("--sink", default="stdout", metavar="stdout|unix:PATH",
-                   help="where JSON lines go; a Unix socket is created with mode 0660 (default: %(default)s)")
+    g.add_argument("--sink", default="stdout", metavar="stdout|unix:PATH|lsl:NAME",
+                   help="where JSON lines go; a Unix socket is created with mode 0660; lsl:NAME publishes events "
+                   "(and NAME-metrics) as LSL string streams (default: %(default)s)")
     g.add_argument("--metrics-every", type=float, default=5.0, metavar="S", dest="metrics_every",
                    help="seconds between metrics lines (default: %(default)s)")
     e = p.add_argument_group("engine")
@@ -28,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--precision", choices=("int8", "fp32"), default="int8",
                    help="model precision (default: %(default)s)")
     e.add_argument("--seconds", type=float, metavar="S",
-                   help="--port: stop after S seconds; --simulate: length of the simulated signal (default: endless)")
+                   help="--port/--source: stop after S seconds; --simulate: length of the simulated signal (default: endless)")
     e.add_argument("--skip-after-ms", type=float, dest="skip_after_ms", metavar="MS",
                    help="skip model items older than this (default: the target's latency budget, 80 ms)")
     s = p.add_argument_group("simulation")
@@ -45,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_every <= 0:
         print(f"edgeemg run: --metrics-every must be > 0, got {args.metrics_every}", file=sys.stderr)
         return 2
-    return run_daemon(args.bundle, port=args.port, simulate=args.simulate, sink=args.sink, seconds=args.seconds,
+    return run_daemon(args.bundle, port=args.port, simulate=args.simulate, source=args.source, sink=args.sink,
+                      seconds=args.seconds,
                       target=args.target, metrics_every_s=args.metrics_every, precision=args.precision,
-                      speed=args.speed, seed=args.seed, skip_after_ms=args.skip_after_ms)
+                      speed=args.speed, seed=args.seed, skip_after_ms=args.skip_after_ms, out=args.out)

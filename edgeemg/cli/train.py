@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, require
 from edgeemg.tasks.checkpoint import save_checkpoint
 from edgeemg.tasks.registry import TASK_NAMES, task_argument
 
@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--simulate", action="store_true", help="train on freshly simulated data (no files needed)")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="CKPT", help="checkpoint file to write")
     g = p.add_argument_group("training")
-    g.add_argument("--model", help="model name (default: the task's first; see the task's docs)")
+    g.add_argument("--model", help="model name (default: the task's first; see the task's docs; motor units: "
+                                   "mo_dcnn or filters)")
     g.add_argument("--epochs", type=int, help="training epochs (default: the task's)")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: %(default)s")
     g.add_argument("--seed", type=int, default=0, help="seeds data simulation, splits and weights (default: %(default)s)")
@@ -33,9 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--label-delay", type=int, dest="label_delay", metavar="SAMPLES",
                    help="motor units: place the label this many samples after the window centre (lower latency)")
     t.add_argument("--level", type=float, help="motor units with --simulate: plateau excitation (0-1, default 0.3)")
+    t.add_argument("--grid", choices=("13x5-8mm", "8x8-4mm", "8x4-10mm"),
+                   help="motor units with --simulate: electrode grid (default 13x5-8mm)")
     t.add_argument("--preset", choices=("seed", "cpu"),
-                   help="motor units: model widths, 'seed' (the paper's 128/128/64/256, 30 epochs) or 'cpu' (half of "
-                        "them, 24 epochs, ~10 min); default: seed on CUDA, cpu on a CPU")
+                   help="gait: 'seed' trains seed 001's centre-labelled CNN or SVM (--model cnn|svm) instead of the "
+                        "default causal decoder; motor units: model widths, 'seed' (the paper's 128/128/64/256, 30 "
+                        "epochs) or 'cpu' (half of them, 24 epochs, ~10 min); default: seed on CUDA, cpu on a CPU")
     t.add_argument("--init", type=Path, metavar="CKPT",
                    help="keystroke: fine-tune this checkpoint's model (e.g. a generic one) instead of starting fresh")
     t.add_argument("--users", type=int, metavar="N",
@@ -60,6 +64,7 @@ def _init_model(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("torch", "training")  # before simulating or reading data: a board install fails at once
     workflow = importlib.import_module(args.task.package + ".workflow")
     model = args.model or _init_model(args) or workflow.MODELS[0]
     if model not in workflow.MODELS:
@@ -80,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
     path = save_checkpoint(args.output, ckpt)
     summary = {"checkpoint": str(path), "task": ckpt.task, "model": ckpt.model, **ckpt.meta.get("summary", {})}
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), file=args.out)
     else:
-        print(path)
+        print(path, file=args.out)
         if not args.quiet:
             print(json.dumps(summary, indent=2), file=sys.stderr)
     return 0

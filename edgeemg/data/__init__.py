@@ -5,6 +5,7 @@ does) loads neither h5py nor wfdb until a reader is used::
 
     rec = edgeemg.data.read_emg2qwerty("session.hdf5")   # .emg (T, 32), .fs, .time, .keystrokes, .prompts
     rec = edgeemg.data.read_wfdb("S01")                   # PhysioNet records through the wfdb package
+    rec = edgeemg.data.read_xdf("session.xdf", stream="EMG")  # LabRecorder files through pyxdf
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _EXPORTS = {
     "read_gait_record": "edgeemg.data.wfdb_io",
     "read_muscle_record": "edgeemg.data.wfdb_io",
     "find_records": "edgeemg.data.wfdb_io",
+    "read_xdf": "edgeemg.data.xdf_io",
     "read_demuse": "edgeemg.data.demuse",
     "write_demuse": "edgeemg.data.demuse",
     "CHARSET": "edgeemg.data.charset",

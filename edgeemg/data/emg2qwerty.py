@@ -28,12 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.data.charset import CHARSET, Charset, keystrokes_to_label
-from edgeemg.errors import DataFormatError, InvalidInputError
+from edgeemg.errors import DataFormatError, InvalidInputError, require
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +189,7 @@ def read_emg2qwerty(path: str | Path) -> Emg2QwertySession:
     path = Path(path)
     if not path.is_file():
         raise _fail(path, "no such file")
+    h5py = require("h5py", "reading emg2qwerty HDF5 sessions")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -305,6 +305,7 @@ def write_emg2qwerty(
     data["emg_left"] = emg[:, :CHANNELS_PER_BAND]
     data["emg_right"] = emg[:, CHANNELS_PER_BAND:]
     data["time"] = time
+    h5py = require("h5py", "writing emg2qwerty HDF5 sessions")
     with h5py.File(path, "w") as f:
         group = f.create_group(GROUP)
         group.create_dataset(TIMESERIES, data=data)

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import DataFormatError, InvalidInputError
+from edgeemg.data.recording import uv_per_unit
+from edgeemg.errors import DataFormatError, InvalidInputError, require
 
 if TYPE_CHECKING:
     from edgeemg.data.sim_gait import GaitSimulation
@@ -39,7 +40,6 @@ logger = logging.getLogger(__name__)
 GAIT_STATES: tuple[str, ...] = ("stand", "start", "walk", "stop")
 MUSCLE_CLASSES: tuple[str, ...] = ("als", "myopathy", "normal")
 GAIT_ANNOTATION_EXT = "gait"
-_TO_UV = {"v": 1e6, "mv": 1e3, "uv": 1.0, "nv": 1e-3}
 # bytes per sample of the WFDB storage formats, for the truncation check
 _BYTES_PER_SAMPLE = {"8": 1.0, "16": 2.0, "24": 3.0, "32": 4.0, "61": 2.0, "80": 1.0, "160": 2.0,
                      "212": 1.5, "310": 4.0 / 3.0, "311": 4.0 / 3.0}
@@ -50,10 +50,6 @@ _MIN_SWING_S, _MIN_STANCE_S, _BOUT_GAP_S, _ONSET_LEAD_S, _SETTLE_S = 0.2, 0.1, 2
 
 def _norm_name(name: str) -> str:
     return re.sub(r"\s+", "", name).lower()
-
-
-def _norm_unit(unit: str) -> str:
-    return unit.strip().lower().replace("µ", "u").replace("μ", "u")
 
 
 # --------------------------------------------------------------------------- records
@@ -115,7 +111,7 @@ def _record_path(record_path: str | pathlib.Path) -> pathlib.Path:
 
 
 def _check_files(path: pathlib.Path) -> Any:
-    import wfdb
+    wfdb = require("wfdb", "reading WFDB records")
 
     hea = path.parent / (path.name + ".hea")
     if not hea.is_file():
@@ -179,7 +175,7 @@ def read_wfdb(record_path: str | pathlib.Path) -> WfdbRecording:
     >>> rec.emg.shape, rec.fs_hz  # doctest: +SKIP
     ((240000, 8), 2000.0)
     """
-    import wfdb
+    wfdb = require("wfdb", "reading WFDB records")
 
     path = _record_path(record_path)
     _check_files(path)
@@ -192,7 +188,7 @@ def read_wfdb(record_path: str | pathlib.Path) -> WfdbRecording:
     raw_units = list(rec.units or [""] * len(names))
     factors, units = [], []
     for u in raw_units:
-        f = _TO_UV.get(_norm_unit(str(u)))
+        f = uv_per_unit(str(u))
         factors.append(float("nan") if f is None else f)
         units.append(str(u) if f is None else "uV")
     scale = np.array([1.0 if math.isnan(f) else f for f in factors])
@@ -214,11 +210,21 @@ def read_wfdb(record_path: str | pathlib.Path) -> WfdbRecording:
     return WfdbRecording(**{**out.__dict__, "condition": _condition(path.name, out.comment_fields())})
 
 
-def find_records(paths: str | pathlib.Path | Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
-    """Expand files and folders into WFDB record paths (without extension), sorted per folder.
+def read_record(path: str | pathlib.Path) -> WfdbRecording:
+    """A WFDB record, or the ``EMG`` stream of an XDF file (``.xdf`` suffix) with its markers as annotations."""
+    if pathlib.Path(path).suffix.lower() == ".xdf":
+        from edgeemg.data.xdf_io import read_xdf
 
-    A folder contributes every ``*.hea`` below it; a file may be given with or
-    without ``.hea``/``.dat``. This is what the CLI's ``--data`` accepts.
+        return read_xdf(path)
+    return read_wfdb(path)
+
+
+def find_records(paths: str | pathlib.Path | Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
+    """Expand files and folders into WFDB record paths (without extension) and XDF files, sorted per folder.
+
+    A folder contributes every ``*.hea`` and ``*.xdf`` below it; a file may be
+    given with or without ``.hea``/``.dat``, or as an ``.xdf`` file (read by
+    :func:`read_record`). This is what the CLI's ``--data`` accepts.
 
     Raises
     ------
@@ -231,10 +237,15 @@ def find_records(paths: str | pathlib.Path | Iterable[str | pathlib.Path]) -> li
     for raw in paths:
         p = pathlib.Path(raw)
         if p.is_dir():
-            found = sorted(h.with_suffix("") for h in p.rglob("*.hea"))
+            found = sorted([h.with_suffix("") for h in p.rglob("*.hea")] + list(p.rglob("*.xdf")))
             if not found:
-                raise DataFormatError(f"{p}: folder holds no WFDB record (no *.hea file below it)")
+                raise DataFormatError(f"{p}: folder holds no WFDB record or XDF file (no *.hea or *.xdf below it)")
             out.extend(found)
+            continue
+        if p.suffix.lower() == ".xdf":
+            if not p.is_file():
+                raise DataFormatError(f"{p}: no such XDF file")
+            out.append(p)
             continue
         rp = _record_path(p)
         if not (rp.parent / (rp.name + ".hea")).is_file():
@@ -284,7 +295,7 @@ def write_record(
     comments: Sequence[str] = (),
 ) -> pathlib.Path:
     """Write ``x_phys`` (n_samples, n_channels, in ``units``) as WFDB fmt 16, baseline 0."""
-    import wfdb
+    wfdb = require("wfdb", "writing WFDB records")
 
     path = pathlib.Path(path)
     x = np.asarray(x_phys, dtype=np.float64)
@@ -307,7 +318,7 @@ def write_gait_record(path: pathlib.Path, sim: GaitSimulation) -> pathlib.Path:
     each state change; symbol ``"`` (comment) with aux ``HS LT``, ``TO RT``...
     at each heel strike and toe-off.
     """
-    import wfdb
+    wfdb = require("wfdb", "writing WFDB records")
 
     from edgeemg.data.sim_gait import FOOTSWITCH_NAMES
 
@@ -520,7 +531,7 @@ def read_gait_record(path: str | pathlib.Path) -> GaitRecording:
         Missing or truncated files, or a required channel absent (the message
         lists the channels found).
     """
-    rec = read_wfdb(path)
+    rec = read_record(path)
     feet = [_find_channel(rec, n) for n in ("baso LT FOOT", "baso RT FOOT")]
     emg_idx = [i for i, ch in enumerate(rec.channel_names) if _norm_name(ch).startswith("semg")]
     if not emg_idx:
@@ -588,7 +599,7 @@ def read_muscle_record(path: str | pathlib.Path) -> MuscleRecording:
         Missing or truncated files, a channel count other than 1, or a
         non-voltage unit.
     """
-    rec = read_wfdb(path)
+    rec = read_record(path)
     if rec.emg.shape[1] != 1:
         raise DataFormatError(
             f"{rec.path}.hea: a muscle-health record has exactly 1 channel, found {rec.emg.shape[1]}: "

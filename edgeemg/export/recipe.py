@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeemg.errors import InvalidInputError
+from edgeemg.shipped import shipped_dir
 
-RECIPE_DIR = Path(__file__).resolve().parents[2] / "export"
+#: The recipes that ship with edgeemg (the wheel's copy, or the source checkout's export/ folder).
+RECIPE_DIR = shipped_dir("export")
 PRUNE_METHODS = ("none", "l1-filter")
 QUANT_SCHEMES = ("static", "dynamic")
 FORMATS = ("onnx", "tflite")
@@ -34,6 +36,7 @@ class QuantizeConfig:
     per_channel: bool = True
     weight_type: str = "int8"
     activation_type: str = "int8"
+    reduce_range: bool = False  # 7-bit weights: no int16 saturation in x86 AVX2 / AVX-512 (non-VNNI) u8 x s8 kernels
     calibration_windows: int = 512
     calibration_method: str = "minmax"
     dynamic_ops: tuple[str, ...] = ()

@@ -17,38 +17,20 @@ in the bundle instead of failing the whole export.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from edgeemg.stdio import stdout_to_stderr
+
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Send the converter's chatter (it prints progress to stdout, at C and Python level) to stderr.
-
-    ``edgeemg export --json`` promises exactly one JSON object on stdout.
-    """
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def convert_fp32(module: Any, input_shape: tuple[int, ...], path: Path) -> Path:

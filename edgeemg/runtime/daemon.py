@@ -1,8 +1,12 @@
 """The on-device daemon behind ``edgeemg run``: band -> engine -> JSON lines on stdout or a Unix socket.
 
 Output is one JSON object per line: ``{"type": "event", ...}`` for each decoded
-event and ``{"type": "metrics", ...}`` every ``metrics_every_s`` seconds (frames,
-lost, dropped, skipped, reconnects, p50/p99 latency) and once more with
+event, ``{"type": "health", ...}`` where the band's samples have a hole or a
+stretch without valid frames or a disconnect begins and ends
+(:mod:`edgeemg.runtime.health`; each also logged as a warning on stderr), and
+``{"type": "metrics", ...}`` every ``metrics_every_s`` seconds (frames, lost,
+dropped, skipped, restarts, reconnects, CRC errors, resyncs, bytes discarded,
+p50/p99 latency; :class:`~edgeemg.runtime.streaming.Metrics`) and once more with
 ``"final": true`` when the daemon stops. SIGTERM and SIGINT stop it cleanly: the
 stream ends at the next band item, the decoder's held-back events and the last
 metrics line are written, the socket file is removed and the exit code is 0.
@@ -141,13 +145,35 @@ class UnixSocketSink:
             pass
 
 
-def open_sink(spec: str, out: TextIO | None = None) -> StdoutSink | UnixSocketSink:
-    """``stdout`` or ``unix:PATH``."""
+def open_sink(spec: str, out: TextIO | None = None) -> Any:
+    """``stdout``, ``unix:PATH`` or ``lsl:NAME`` (:class:`~edgeemg.runtime.lsl_sink.LslSink`, the devices extra)."""
     if spec == "stdout":
         return StdoutSink(out)
     if spec.startswith("unix:") and len(spec) > 5:
         return UnixSocketSink(spec[5:])
-    raise InvalidInputError(f"--sink must be 'stdout' or 'unix:PATH', got {spec!r}")
+    if spec.startswith("lsl:") and len(spec) > 4:
+        from edgeemg.runtime.lsl_sink import LslSink
+
+        return LslSink(spec[4:])
+    raise InvalidInputError(f"--sink must be 'stdout', 'unix:PATH' or 'lsl:NAME', got {spec!r}")
+
+
+def open_source(source: str, bundle: Any) -> Any:
+    """Open a ``brainflow:`` or ``lsl:`` source, taking the bundle's channels by name where the source has them.
+
+    A source string that names its channels (``?channels=...``) is used as
+    written; otherwise the bundle's channel names are tried first, and a
+    source without those names delivers all its channels (the bundle check
+    then refuses a count that differs, naming both).
+    """
+    from edgeemg.bridge import open_band
+
+    if "channels=" not in source:
+        try:
+            return open_band(source, channels=list(bundle.channel_names))
+        except InvalidInputError as exc:
+            log.info("%s: not selecting the bundle's channels by name (%s); using all of its channels", source, exc)
+    return open_band(source)
 
 
 def apply_affinity(cores: tuple[int, ...]) -> None:
@@ -167,7 +193,7 @@ def apply_affinity(cores: tuple[int, ...]) -> None:
 
 
 def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, simulate: bool = False,
-               sink: str = "stdout", seconds: float | None = None, target: str | None = None,
+               source: str | None = None, sink: str = "stdout", seconds: float | None = None, target: str | None = None,
                metrics_every_s: float = 5.0, precision: str = "int8", speed: float = 1.0, seed: int = 0,
                skip_after_ms: float | None = None, out: TextIO | None = None,
                on_ready: Callable[[Any], None] | None = None) -> int:
@@ -178,28 +204,32 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
     bundle_path : path
     port : str, optional
         Serial device of a real band (exclusive with ``simulate``).
+    source : str, optional
+        ``brainflow:BOARD[:PORT][?...]`` or ``lsl:NAME_OR_TYPE`` (see
+        :func:`edgeemg.bridge.open_band`); channels chosen by :func:`open_source`.
     simulate : bool
         Stream the bundle's task from a :class:`~edgeemg.bridge.SimulatedBand`
         over a pty (the whole serial path, no hardware), for ``seconds`` of
         signal at ``speed`` x real time (endless without ``seconds``).
     sink : str
-        ``stdout`` or ``unix:PATH``.
+        ``stdout``, ``unix:PATH`` or ``lsl:NAME``.
     seconds : float, optional
-        With ``port``: stop after this wall time. With ``simulate``: length of the simulated signal.
+        With ``port`` or ``source``: stop after this wall time. With ``simulate``: length of the simulated signal.
     target : str, optional
         Board profile (backend, providers, threads, CPU affinity, budget).
     on_ready : callable(band), optional
         Called once the band is open and checked (tests use it to find the pty).
     """
-    from edgeemg.bridge import SimulatedBand, open_band
+    from edgeemg.bridge import SimulatedBand
+    from edgeemg.bridge.serial_band import open_band
     from edgeemg.runtime.bundle import load_bundle
     from edgeemg.runtime.engine import Engine
     from edgeemg.runtime.streaming import Stream
     from edgeemg.runtime.targets import load_target
 
-    if simulate == (port is not None):
-        raise InvalidInputError("edgeemg run: give exactly one of --port DEVICE or --simulate")
-    bundle = load_bundle(bundle_path)
+    if [simulate, port is not None, source is not None].count(True) != 1:
+        raise InvalidInputError("edgeemg run: give exactly one of --port DEVICE, --source SOURCE or --simulate")
+    bundle = load_bundle(bundle_path, precision=precision)
     profile = load_target(target) if target else None
     if profile is not None:
         apply_affinity(profile.cpu_affinity)
@@ -209,19 +239,20 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
     try:
         if simulate:
             band = SimulatedBand(bundle.task, seed=seed, seconds=seconds, speed=speed, pty=True).open()
+        elif source is not None:
+            band = open_source(source, bundle)
         else:
-            try:
-                band = open_band(port, reconnect=True)
-            except DeviceError as exc:
-                raise DeviceError(
-                    f"{exc}; is the band plugged in and this user in the port's group (dialout)?") from exc
+            band = open_band(port, reconnect=True)  # its errors carry the hints their evidence supports
         # a finite simulation that has been silent for 5 s is over, whatever the pty's byte count says
         st = Stream(band, engine=engine, seconds=None if simulate else seconds,
                     idle_timeout_s=5.0 if simulate and seconds is not None else None,
                     on_event=lambda e: snk.write(e.to_dict()),
-                    on_metrics=lambda m: _metrics(snk, m, sink != "stdout"), metrics_every_s=metrics_every_s)
+                    on_metrics=lambda m: _metrics(snk, m, sink != "stdout", out),
+                    on_health=lambda line: _health(snk, line), metrics_every_s=metrics_every_s)
+        if hasattr(snk, "bind"):
+            snk.bind(band)  # the LSL sink stamps events with device time on the LSL clock
         log.info("decoding %s (%s, %s %s) from %s -> %s", bundle.path, bundle.task, engine.backend.name, precision,
-                 port or getattr(band, "port_path", "simulated band"), sink)
+                 port or source or getattr(band, "port_path", "simulated band"), sink)
         if on_ready is not None:
             on_ready(band)
         old: dict[int, Any] = {}
@@ -233,6 +264,9 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
         finally:
             for sig, h in old.items():
                 signal.signal(sig, h)
+        if getattr(band, "error", None) is not None:  # a brainflow:/lsl: source whose library failed mid-stream
+            raise DeviceError(f"{source}: the source failed while streaming ({band.error}); the events up to "
+                              "there were written") from band.error
         return 0
     finally:
         if band is not None:
@@ -240,12 +274,18 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
         snk.close()
 
 
-def _metrics(snk: Any, m: Any, also_stdout: bool) -> None:
+def _metrics(snk: Any, m: Any, also_stdout: bool, out: TextIO | None) -> None:
     d = m.to_dict()
     snk.write(d)
-    if also_stdout:  # the socket carries data for clients; the journal still gets the health line
-        StdoutSink().write(d)
+    if also_stdout:  # the socket carries data for clients; the journal still gets the metrics line
+        StdoutSink(out).write(d)
     log.info("metrics: %s", d)
 
 
-__all__ = ["SOCKET_MODE", "StdoutSink", "UnixSocketSink", "apply_affinity", "open_sink", "run_daemon"]
+def _health(snk: Any, line: dict[str, Any]) -> None:
+    """A health line goes to the sink, and to the operator's log as a warning (a gap, garbage or unplug is news)."""
+    snk.write(line)
+    log.warning("band health: %s", " ".join(f"{k}={v}" for k, v in line.items() if k != "type"))
+
+
+__all__ = ["SOCKET_MODE", "StdoutSink", "UnixSocketSink", "apply_affinity", "open_sink", "open_source", "run_daemon"]

@@ -13,9 +13,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from edgeemg.errors import InvalidInputError
+from edgeemg.shipped import shipped_dir
 
-#: Where ``--target NAME`` looks, in order: the current folder's targets/, then the source checkout's.
-SEARCH_DIRS: tuple[Path, ...] = (Path("targets"), Path(__file__).resolve().parents[2] / "targets")
+#: Where ``--target NAME`` looks, in order: the current folder's targets/, then the profiles that
+#: ship with edgeemg (the wheel's copy, or the source checkout's folder).
+SEARCH_DIRS: tuple[Path, ...] = (Path("targets"), shipped_dir("targets"))
+#: The systemd unit that runs the daemon (``python -m edgeemg.runtime.targets --unit`` prints its path).
+SERVICE_UNIT = shipped_dir("targets") / "edgeemg.service"
 BACKENDS = ("onnxruntime", "tflite")
 
 
@@ -69,17 +73,19 @@ def available_targets() -> list[str]:
     return sorted(names)
 
 
+def _find(name: str) -> Path:
+    """The first ``NAME.toml`` along :data:`SEARCH_DIRS`."""
+    found = next((p for d in SEARCH_DIRS if (p := d / f"{name}.toml").is_file()), None)
+    if found is None:
+        raise InvalidInputError(f"unknown target '{name}'; available: {', '.join(available_targets()) or 'none'}")
+    return found
+
+
 def load_target(name_or_path: str | Path) -> TargetProfile:
     """Load a profile by name (``rpi4``) or by path to a ``.toml`` file."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
-        candidates = [d / f"{name_or_path}.toml" for d in SEARCH_DIRS]
-        found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
-            raise InvalidInputError(
-                f"unknown target '{name_or_path}'; available: {', '.join(available_targets()) or 'none'}"
-            )
-        path = found
+        path = _find(str(name_or_path))
     if not path.is_file():
         raise InvalidInputError(f"target profile '{path}' does not exist")
     try:
@@ -87,3 +93,27 @@ def load_target(name_or_path: str | Path) -> TargetProfile:
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInputError(f"target profile '{path}' is not valid TOML: {exc}") from exc
     return TargetProfile.from_dict(data, source=str(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edgeemg.runtime.targets [--unit]``: what ``--target NAME`` finds, and the systemd unit."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m edgeemg.runtime.targets",
+        description="List the board profiles that --target NAME finds (name, file), or print the systemd unit's path "
+        "(install it with: sudo install -D -m 0644 \"$(python -m edgeemg.runtime.targets --unit)\" "
+        "/etc/systemd/system/edgeemg.service).",
+    )
+    parser.add_argument("--unit", action="store_true", help="print only the path of edgeemg.service")
+    args = parser.parse_args(argv)
+    if args.unit:
+        print(SERVICE_UNIT)
+        return 0
+    for name in available_targets():
+        print(f"{name}\t{_find(name).resolve()}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

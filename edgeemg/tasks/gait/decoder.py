@@ -1,4 +1,9 @@
-"""Board-side gait decoder: per-window class scores -> smoothed state-change events.
+"""Board-side gait decoders: seed 001's per-window smoother here, the causal decoder re-exported.
+
+:class:`CausalGaitDecoder` (the default model's: HMM-filtered states plus heel
+strikes and toe-offs) lives in :mod:`edgeemg.tasks.gait.causal_decoder` and is
+imported here because a bundle names its decoder as ``edgeemg.tasks.<task>.decoder:Class``.
+Below: the seed preset's per-window class scores -> smoothed state-change events.
 
 numpy only (the runtime imports this on a board without torch or scikit-learn).
 
@@ -35,9 +40,11 @@ from numpy.typing import NDArray
 
 from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.classification import softmax
+from edgeemg.tasks.gait.causal_decoder import CausalGaitDecoder
 from edgeemg.tasks.gait.spec import HOP_S, LABELS
 
 SMOOTHERS = ("majority", "hmm", "none")
+__all__ = ["CausalGaitDecoder", "GaitDecoder", "SMOOTHERS", "SmootherConfig", "count_changes", "transition_delays"]
 
 
 @dataclass(frozen=True)

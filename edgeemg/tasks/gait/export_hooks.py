@@ -31,7 +31,12 @@ INPUT_NAME = "x"
 
 
 def build_module(ckpt: Checkpoint) -> Any:
-    """The checkpoint's GaitCNN in eval mode (logits out, input (batch, window, n_channels))."""
+    """The checkpoint's network in eval mode: the seed's GaitCNN (logits out, input (batch, window, n_channels))
+    or, for a causal checkpoint, its CausalGaitNet."""
+    if ckpt.meta.get("preset") == "causal":
+        from edgeemg.tasks.gait.causal_export import build_module as build_causal
+
+        return build_causal(ckpt)
     from edgeemg.tasks.gait.models import GaitCNN
     from edgeemg.tasks.torch_support import arrays_to_state
 
@@ -56,6 +61,10 @@ def prune_groups(module: Any) -> list[PruneGroup]:
 def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, progress: bool) -> TaskExport:
     """The gait :class:`~edgeemg.export.hooks.TaskExport` for a CNN checkpoint (an SVM is refused)."""
     refuse_non_torch(ckpt, TORCH_MODELS)
+    if ckpt.meta.get("preset") == "causal":
+        from edgeemg.tasks.gait.causal_export import prepare_causal
+
+        return prepare_causal(ckpt, source=source, calibration_items=calibration_items, progress=progress)
     meta = ckpt.meta
     module = build_module(ckpt)
     seed = int(meta.get("seed", 0))

@@ -1,4 +1,10 @@
-"""Train and evaluate the gait-phase decoders: seed 001's 1D-CNN and its RBF-SVM baseline.
+"""Train and evaluate the gait-phase decoders: the causal decoder (default) and seed 001's models (``preset seed``).
+
+Without a preset, ``train`` builds the causal decoder of
+:mod:`edgeemg.tasks.gait.causal_workflow` (decisions every 20 ms from samples up
+to the newest one, HMM-smoothed, with heel strikes and toe-offs). With
+``preset="seed"`` it builds seed 001's 1D-CNN or RBF SVM, kept so that the
+paper's comparison stays reproducible; the rest of this docstring is theirs.
 
 Data path (identical for both models, so their comparison is fair): recordings
 -> the task's DSP description (20-450 Hz band-pass, z-score fitted on the
@@ -23,7 +29,7 @@ from edgeemg.dsp import Pipeline, ZScore, td_features
 from edgeemg.errors import CheckpointError, DataFormatError, InvalidInputError
 from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.classification import RbfSvm, classification_report, subject_split
-from edgeemg.tasks.gait import spec
+from edgeemg.tasks.gait import metrics, spec
 from edgeemg.tasks.gait.decoder import GaitDecoder, SmootherConfig, count_changes, transition_delays
 from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 
@@ -32,7 +38,8 @@ log = logging.getLogger(__name__)
 TASK = "gait"
 MODELS: tuple[str, ...] = ("cnn", "svm")
 VALIDATION_FRACTION = 0.25
-TRAIN_OPTIONS = ("plot",)
+TRAIN_OPTIONS = ("plot", "preset")
+PRESETS = ("seed",)
 EVAL_OPTIONS = ("plot",)
 
 
@@ -65,6 +72,8 @@ class Recording:
     channel_names: tuple[str, ...]
     subject_id: str
     source: str
+    heel_strikes: tuple[NDArray[np.float64], ...] = ()  # (left, right) seconds, from the foot switches
+    toe_offs: tuple[NDArray[np.float64], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,8 +103,8 @@ class WindowSet:
 
 
 def simulate_recordings(n_subjects: int, *, seed: int, seconds: float, snr_db: float | None, first_subject: int = 0,
-                        progress: bool = False) -> list[Recording]:
-    """``n_subjects`` simulated people (seed-controlled), one record each."""
+                        progress: bool = False, session: int = 0) -> list[Recording]:
+    """``n_subjects`` simulated people (seed-controlled), one record (of ``session``) each."""
     from tqdm import tqdm
 
     from edgeemg.data.sim_gait import simulate_gait
@@ -103,8 +112,9 @@ def simulate_recordings(n_subjects: int, *, seed: int, seconds: float, snr_db: f
     out = []
     for i in tqdm(range(first_subject, first_subject + n_subjects), desc="simulate gait", unit="subject",
                   disable=not progress):
-        sim = simulate_gait(seconds, seed=seed, subject=i, snr_db=snr_db)
-        out.append(Recording(sim.emg, sim.states, sim.fs_hz, tuple(sim.channel_names), sim.subject_id, "simulated"))
+        sim = simulate_gait(seconds, seed=seed, subject=i, snr_db=snr_db, session=session)
+        out.append(Recording(sim.emg, sim.states, sim.fs_hz, tuple(sim.channel_names), sim.subject_id, "simulated",
+                             sim.heel_strikes, sim.toe_offs))
     return out
 
 
@@ -121,7 +131,8 @@ def read_recordings(paths: list[Path], *, progress: bool = False) -> list[Record
         truth = rec.truth_states is not None
         states = rec.truth_states if truth else rec.states
         out.append(Recording(rec.emg, np.asarray(states), rec.fs_hz, tuple(rec.channel_names), rec.subject_id,
-                             f"{path} ({'annotated truth' if truth else 'foot-switch states'})"))
+                             f"{path} ({'annotated truth' if truth else 'foot-switch states'})",
+                             rec.heel_strikes, rec.toe_offs))
     return out
 
 
@@ -193,32 +204,38 @@ def train(
     progress: bool,
     options: dict[str, Any] | None,
 ) -> Checkpoint:
-    """Train ``model`` ("cnn" or "svm") and return its checkpoint (see the module docstring)."""
+    """Train the causal decoder (``model`` "cnn", no preset) or seed 001's "cnn" / "svm" (``options["preset"]="seed"``)."""
     options = check_options("gait", options, TRAIN_OPTIONS, "train")
     check_model_and_epochs("gait", model, MODELS, epochs)
+    preset = options.get("preset")
+    if preset is not None and preset not in PRESETS:
+        raise InvalidInputError(f"gait: --preset must be one of {', '.join(PRESETS)} (seed 001's design), got "
+                                f"'{preset}'; without --preset the causal decoder is trained")
+    if preset is None and model != "cnn":
+        raise InvalidInputError(f"gait: the causal decoder is a CNN; --model {model} exists only as seed 001's "
+                                "baseline: add --preset seed")
     recs = load_recordings(data, simulate, seed=seed, for_eval=False, progress=progress)
     fs_hz, names = check_consistent(recs)
     split = subject_split([r.subject_id for r in recs], test_fraction=VALIDATION_FRACTION, seed=seed)
     train_recs = [r for r in recs if r.subject_id in split.train]
     zs = fit_zscore(train_recs, fs_hz)
+    common = {"labels": list(spec.LABELS), "fs_hz": fs_hz, "channel_names": list(names), "outputs": "logits",
+              "split": split.to_dict(), "data": "simulated" if simulate else [str(p) for p in data or []],
+              "seed": seed}
+    if preset is None:
+        from edgeemg.tasks.gait.causal_workflow import train_causal
+
+        arrays, meta_causal = train_causal(recs, split, zs, fs_hz, epochs=epochs, seed=seed, progress=progress)
+        _plot_history(options, meta_causal, "causal_cnn")
+        return Checkpoint(task=TASK, model=model, arrays=arrays, meta={**common, "preset": "causal", **meta_causal})
     window, hop = spec.window_samples(fs_hz)
     windows = make_windows(recs, spec.dsp_description(fs_hz, zs.to_dict()), fs_hz)
     tr_mask, va_mask = split.masks(windows.subject)
     tr, va = windows.select(tr_mask), windows.select(va_mask)
     log.info("gait: %d training windows (%d subjects), %d validation windows (%d subjects)",
              len(tr.y), len(split.train), len(va.y), len(split.test))
-    meta: dict[str, Any] = {
-        "labels": list(spec.LABELS),
-        "fs_hz": fs_hz,
-        "channel_names": list(names),
-        "window": window,
-        "hop": hop,
-        "outputs": "logits",
-        "decoder": SmootherConfig(hop_s=hop / fs_hz).to_dict(),
-        "split": split.to_dict(),
-        "data": "simulated" if simulate else [str(p) for p in data or []],
-        "seed": seed,
-    }
+    meta: dict[str, Any] = {**common, "preset": "seed", "window": window, "hop": hop,
+                            "decoder": SmootherConfig(hop_s=hop / fs_hz).to_dict()}
     if model == "cnn":
         arrays, meta_model = _train_cnn(tr, va, len(names), window, epochs, device, seed, progress)
         meta["dsp"] = spec.dsp_description(fs_hz, zs.to_dict())
@@ -228,11 +245,15 @@ def train(
         meta["dsp"] = spec.dsp_description(fs_hz, zs.to_dict(), features=True)
         meta["input_shape"] = [len(spec.TD_FEATURES), len(names)]
     meta.update(meta_model)
+    _plot_history(options, meta, model)
+    return Checkpoint(task=TASK, model=model, arrays=arrays, meta=meta)
+
+
+def _plot_history(options: dict[str, Any], meta: dict[str, Any], name: str) -> None:
     if "plot" in options and meta.get("history"):
         from edgeemg.tasks.plots import plot_history
 
-        plot_history(meta["history"], Path(options["plot"]) / f"gait_{model}_training.png", title=f"gait {model}")
-    return Checkpoint(task=TASK, model=model, arrays=arrays, meta=meta)
+        plot_history(meta["history"], Path(options["plot"]) / f"gait_{name}_training.png", title=f"gait {name}")
 
 
 def _train_cnn(tr: WindowSet, va: WindowSet, n_channels: int, window: int, epochs: int | None, device: str,
@@ -311,7 +332,9 @@ def evaluate(
 
     Returns the JSON dict of ``edgeemg eval``: ``accuracy``, ``macro_f1``,
     ``per_class_f1``, ``per_class_recall``, ``confusion`` (per window, unsmoothed,
-    as seed 001 reports), ``model``, and ``smoother`` with the smoothed metrics,
+    as seed 001 reports), ``model``, ``transitions`` (latency of the smoothed
+    decisions against the foot switches, false transitions per minute, as
+    :mod:`edgeemg.tasks.gait.metrics` defines them), and ``smoother`` with the smoothed metrics,
     the flicker (state changes per minute: truth, raw, smoothed) and the added
     latency (documented, and measured as the median delay from a true
     transition to the emitted one, minus the raw classifier's).
@@ -326,6 +349,12 @@ def evaluate(
     overlap = sorted(trained_on & {r.subject_id for r in recs})
     if overlap:
         log.warning("gait eval: subject(s) %s were used in training; their scores are not held-out", overlap)
+    if meta.get("preset") == "causal":
+        from edgeemg.tasks.gait.causal_workflow import evaluate_causal
+
+        report = evaluate_causal(checkpoint, recs, device)
+        report.update(subjects=sorted({r.subject_id for r in recs}), held_out=not overlap)
+        return report
     windows = make_windows(recs, meta["dsp"], fs_hz)
     scores = model_scores(checkpoint, windows, device)
     pred = _predict_ovo_votes(checkpoint, windows, scores)
@@ -335,9 +364,14 @@ def evaluate(
     smoothed = np.empty_like(pred)
     changes = {"truth": 0, "raw": 0, "smoothed": 0}
     delays_raw, delays_smooth = [], []
-    for i in range(len(recs)):
+    pairs, n_false = [], 0
+    for i, rec in enumerate(recs):
         m = windows.record == i
         smoothed[m] = decoder.smooth(scores[m])
+        p, f = metrics.pair_transitions(metrics.true_transitions(rec.states, rec.heel_strikes, rec.toe_offs, fs_hz),
+                                        metrics.emitted_changes(smoothed[m], windows.end_index[m] / fs_hz))
+        pairs += p
+        n_false += f
         changes["truth"] += count_changes(windows.y[m])
         changes["raw"] += count_changes(pred[m])
         changes["smoothed"] += count_changes(smoothed[m])
@@ -350,8 +384,10 @@ def evaluate(
     cfg = decoder.config
     report.update(
         model=checkpoint.model,
+        preset="seed",
         subjects=sorted({r.subject_id for r in recs}),
         held_out=not overlap,
+        transitions=metrics.transition_report(pairs, n_false, minutes, labels),
         smoother={
             "kind": cfg.kind,
             "votes": cfg.votes,

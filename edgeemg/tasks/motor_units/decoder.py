@@ -23,7 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.errors import InvalidInputError
-from edgeemg.tasks.motor_units.spec import FS_HZ, NEURAL_DRIVE_WINDOW_S, STEP, THRESHOLD, WINDOW
+from edgeemg.tasks.motor_units.filter_decoder import FilterSpikeDecoder
+from edgeemg.tasks.motor_units.spec import FS_HZ, NEURAL_DRIVE_WINDOW_S, STEP, THRESHOLD, WINDOW, hann_taps
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,8 @@ class DecoderConfig:
             raise InvalidInputError(f"DecoderConfig.drive_window_s must be > 0 s, got {self.drive_window_s!r}")
 
     def hann_taps(self) -> NDArray[np.float64]:
-        """Hann window at the step rate (``round(drive_window_s * fs / step)`` taps), scaled to pulses/s.
-
-        Scaled so that one unit firing at ``r`` pps gives a drive of ``r``: the
-        taps sum to ``fs / step`` (a spike count per step times steps per second).
-        """
-        n = max(1, int(round(self.drive_window_s * self.fs_hz / self.step)))
-        h = np.hanning(n + 2)[1:-1] if n > 1 else np.ones(1)
-        return h / h.sum() * (self.fs_hz / self.step)
+        """The neural drive's taps at this config's step rate (:func:`~edgeemg.tasks.motor_units.spec.hann_taps`)."""
+        return hann_taps(self.drive_window_s, self.fs_hz, self.step)
 
     def thresholds(self, n_units: int) -> NDArray[np.float64]:
         """The threshold of each of ``n_units`` outputs; a per-unit tuple must have ``n_units`` entries."""
@@ -208,4 +203,6 @@ def spike_trains_from_outputs(outputs: Any, end_index: Any, config: DecoderConfi
     return tuple(e[fired[:, u]] for u in range(p.shape[1]))
 
 
-__all__ = ["DecoderConfig", "MotorUnitDecoder", "causal_neural_drive", "spike_trains_from_outputs"]
+# FilterSpikeDecoder lives in filter_decoder; it is named here because bundles name their decoder in this module
+__all__ = ["DecoderConfig", "FilterSpikeDecoder", "MotorUnitDecoder", "causal_neural_drive",
+           "spike_trains_from_outputs"]

@@ -48,7 +48,11 @@ DECODER_CLASS = "edgeemg.tasks.motor_units.decoder:MotorUnitDecoder"
 
 
 def build_module(ckpt: Checkpoint) -> Any:
-    """The checkpoint's MO-DCNN in eval mode: (batch, window, 64) -> (batch, n_units) probabilities."""
+    """The checkpoint's network in eval mode (:func:`~edgeemg.tasks.motor_units.workflow.load_model`).
+
+    The MO-DCNN maps (batch, window, 64) to (batch, n_units) probabilities, the
+    separation filters (batch, window, 64) to (batch, hop, n_units) sources.
+    """
     return wf.load_model(ckpt)
 
 
@@ -100,6 +104,12 @@ def _unit_trains(ckpt: Checkpoint, rec: wf.Recording) -> list[NDArray[np.int64]]
             raise DataFormatError(f"motor-units export: {rec.source} lacks the checkpoint's units {missing} "
                                   f"(it has {sorted(table)}); pass the recording the checkpoint was trained on")
         return [np.asarray(table[u], dtype=np.int64) for u in ids]
+    return teacher_trains(ckpt, rec)
+
+
+def teacher_trains(ckpt: Checkpoint, rec: wf.Recording) -> list[NDArray[np.int64]]:
+    """Every head's discharges over the whole recording by the teacher's stored filters (real use has no truth)."""
+    meta = ckpt.meta
     key = wf.TEACHER_PREFIX + "filters"
     if key not in ckpt.arrays:
         raise CheckpointError(f"motor-units export: checkpoint has label_source {meta.get('label_source')!r} "
@@ -165,20 +175,41 @@ def truth_events(meta: dict[str, Any]) -> dict[str, Any] | None:
     return {"map": rows, "seed": int(meta.get("seed", 0))} if rows else None
 
 
-def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, progress: bool) -> TaskExport:
-    """The motor-unit :class:`~edgeemg.export.hooks.TaskExport` for an MO-DCNN checkpoint."""
+def checkpoint_recordings(ckpt: Checkpoint, source: DataSource) -> list[wf.Recording]:
+    """The recordings to export from (re-simulated for a ``--simulate`` checkpoint), checked against its grid."""
     meta = ckpt.meta
-    module = build_module(ckpt)
-    seed = int(meta.get("seed", 0))
     data, simulate = resolve_recordings_source(ckpt, source)
     sim_plan = source.plan or (wf.SimulationPlan(**meta["simulation"]) if meta.get("simulation") else None)
-    recs = wf.load_recordings(data, simulate, seed=seed, plan=sim_plan)
+    recs = wf.load_recordings(data, simulate, seed=int(meta.get("seed", 0)), plan=sim_plan)
     names = tuple(meta["channel_names"])
     for r in recs:
         if abs(r.fs_hz - meta["fs_hz"]) > 1e-6 or r.channel_names != names:
             raise DataFormatError(
                 f"motor-units export: {r.source} has {len(r.channel_names)} channels at {r.fs_hz} Hz; the "
                 f"checkpoint expects {len(names)} at {meta['fs_hz']} Hz in its order")
+    return recs
+
+
+def base_manifest(ckpt: Checkpoint) -> dict[str, Any]:
+    """The manifest fields every motor-unit model states the same way (grid, chain, window, heads)."""
+    meta = ckpt.meta
+    names = list(meta["channel_names"])
+    return {"task": wf.TASK, "model": ckpt.model, "fs_hz": float(meta["fs_hz"]), "channel_names": names,
+            "n_channels": len(names), "dsp": meta["dsp"], "window": int(meta["window"]), "hop": int(meta["hop"]),
+            "labels": list(meta["labels"]), "units": meta["units"], "state": []}
+
+
+def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, progress: bool) -> TaskExport:
+    """The motor-unit :class:`~edgeemg.export.hooks.TaskExport` of a checkpoint (``filters``: :mod:`.filter_export`)."""
+    if ckpt.model == "filters":
+        from edgeemg.tasks.motor_units.filter_export import prepare as prepare_filters
+
+        return prepare_filters(ckpt, source=source, calibration_items=calibration_items, progress=progress)
+    meta = ckpt.meta
+    module = build_module(ckpt)
+    seed = int(meta.get("seed", 0))
+    recs = checkpoint_recordings(ckpt, source)
+    names = tuple(meta["channel_names"])
     windows = spec.WindowSpec.from_dict(meta["windows"])
     split = float(meta.get("split", wf.DEFAULT_SPLIT))
     val_fraction = float(meta.get("train_config", {}).get("val_fraction", 0.2))
@@ -200,21 +231,11 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
                               "recordings are too short for the checkpoint's window and split")
     dcfg = DecoderConfig.from_dict(meta["decoder"])
     manifest = {
-        "task": wf.TASK,
-        "model": ckpt.model,
-        "fs_hz": float(meta["fs_hz"]),
-        "channel_names": list(names),
-        "n_channels": len(names),
-        "dsp": meta["dsp"],
-        "window": int(meta["window"]),
-        "hop": int(meta["hop"]),
-        "labels": list(meta["labels"]),
-        "units": meta["units"],
+        **base_manifest(ckpt),
         "decoder": dcfg.to_dict(),
         "decoder_class": DECODER_CLASS,
         "algorithmic_latency_ms": dcfg.latency_ms(),
         "decoder_added_latency_ms": 0.0,
-        "state": [],
         "model_config": meta["model_config"],
         "truth_events": truth_events(meta),
         "outputs": [{"name": "logits", "shape": [None, len(meta["labels"])], "dtype": "float32",
@@ -236,4 +257,5 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
     )
 
 
-__all__ = ["DECODER_CLASS", "build_module", "prepare", "prune_groups", "truth_events", "unit_f1_metric"]
+__all__ = ["DECODER_CLASS", "base_manifest", "build_module", "checkpoint_recordings", "prepare", "prune_groups",
+           "teacher_trains", "truth_events", "unit_f1_metric"]

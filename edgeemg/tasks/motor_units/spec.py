@@ -120,6 +120,31 @@ def dsp_description(max_amplitude_uv: float, n_channels: int, windows: WindowSpe
     ]
 
 
+def separation_dsp_description(max_amplitude_uv: float, n_channels: int, extension: int, hop: int
+                               ) -> list[dict[str, Any]]:
+    """The ``filters`` model's chain: the same band-pass and scale, windows of ``extension + hop - 1`` every ``hop``.
+
+    Each window holds the ``extension`` samples that the first of its ``hop``
+    sources needs, and one more per further source, so consecutive windows
+    yield every sample's source exactly once.
+    """
+    if not (isinstance(extension, int) and extension >= 1 and isinstance(hop, int) and hop >= 1):
+        raise InvalidInputError(f"separation_dsp_description: extension and hop must be ints >= 1 sample, "
+                                f"got {extension!r} and {hop!r}")
+    return dsp_description(max_amplitude_uv, n_channels, WindowSpec(extension + hop - 1, hop, hop // 2))
+
+
+def hann_taps(window_s: float, fs_hz: float, step: int) -> NDArray[np.float64]:
+    """Hann window at the step rate (``round(window_s * fs / step)`` taps), scaled to pulses/s.
+
+    Scaled so that one unit firing at ``r`` pps gives a drive of ``r``: the
+    taps sum to ``fs / step`` (a spike count per step times steps per second).
+    """
+    n = max(1, int(round(window_s * fs_hz / step)))
+    h = np.hanning(n + 2)[1:-1] if n > 1 else np.ones(1)
+    return h / h.sum() * (fs_hz / step)
+
+
 def window_labels(discharges: list[NDArray[np.int64]] | tuple[NDArray[np.int64], ...],
                   end_index: NDArray[np.int64], windows: WindowSpec) -> NDArray[np.float32]:
     """Seed eq. 2: per window and unit, 1 if the unit fires within the window's labelled step.
@@ -154,6 +179,8 @@ __all__ = [
     "WINDOW",
     "WindowSpec",
     "dsp_description",
+    "hann_taps",
     "filter_description",
+    "separation_dsp_description",
     "window_labels",
 ]

@@ -31,15 +31,15 @@ from edgeemg.dsp import Pipeline
 from edgeemg.errors import CheckpointError, DataFormatError, InvalidInputError
 from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.motor_units import spec
-from edgeemg.tasks.motor_units.decoder import DecoderConfig, spike_trains_from_outputs
-from edgeemg.tasks.motor_units.metrics import match_units, score_decoding, spike_score
+from edgeemg.tasks.motor_units.decoder import DecoderConfig
+from edgeemg.tasks.motor_units.metrics import match_units
 from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 
 log = logging.getLogger(__name__)
 
 TASK = "motor-units"
-MODELS: tuple[str, ...] = ("mo_dcnn",)
-TRAIN_OPTIONS = ("labels", "split", "window", "step", "plot", "label_delay", "level", "preset")
+MODELS: tuple[str, ...] = ("mo_dcnn", "filters")
+TRAIN_OPTIONS = ("labels", "split", "window", "step", "plot", "label_delay", "level", "grid", "preset")
 EVAL_OPTIONS = ("plot", "split")
 DEFAULT_SPLIT = 2.0 / 3.0
 TEACHER_PREFIX = "teacher."
@@ -52,6 +52,7 @@ class SimulationPlan:
     seconds: float = 60.0  # the seed's simulated plateau
     level: float = 0.3
     snr_db: float = 20.0
+    grid: str = "13x5-8mm"  # edgeemg.data._mu_muap.GRIDS
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,9 @@ class Recording:
 def _simulate(plan: SimulationPlan, seed: int) -> Recording:
     from edgeemg.data.sim_motor_units import simulate_motor_units
 
-    sim = simulate_motor_units(plan.seconds, seed=seed, level=plan.level, snr_db=plan.snr_db)
-    return Recording(sim.emg, sim.fs_hz, tuple(sim.channel_names), tuple(sim.discharges),
-                     tuple(range(sim.n_units)), f"simulated seed {seed} level {plan.level} snr {plan.snr_db} dB")
+    sim = simulate_motor_units(plan.seconds, seed=seed, level=plan.level, snr_db=plan.snr_db, grid=plan.grid)
+    return Recording(sim.emg, sim.fs_hz, tuple(sim.channel_names), tuple(sim.discharges), tuple(range(sim.n_units)),
+                     f"simulated seed {seed} level {plan.level} snr {plan.snr_db} dB grid {plan.grid}")
 
 
 def _read(paths: list[Path]) -> list[Recording]:
@@ -177,22 +178,30 @@ def _split_point(rec: Recording, split: float) -> int:
     return int(round(split * rec.emg.shape[0]))
 
 
-def _simulation_with_level(simulation: SimulationPlan, level: Any, simulate: bool) -> SimulationPlan:
-    """``--level`` overrides the plan's plateau excitation; it only means something with ``--simulate``.
+def _simulation_options(simulation: SimulationPlan, options: dict[str, Any], simulate: bool) -> SimulationPlan:
+    """``--level`` and ``--grid`` override the simulated contraction's plateau and electrode grid.
 
-    Checked here, before the simulation runs, so a typo costs nothing. The
-    checkpoint records the resulting plan (``meta["simulation"]``), which is how
-    ``eval --simulate`` and the export chain regenerate the same contraction.
+    They only mean something with ``--simulate``. Checked here, before the
+    simulation runs, so a typo costs nothing. The checkpoint records the
+    resulting plan (``meta["simulation"]``), which is how ``eval --simulate``
+    and the export chain regenerate the same contraction.
     """
-    if level is None:
+    from edgeemg.data._mu_muap import GRIDS
+
+    level, grid = options.get("level"), options.get("grid")
+    if level is None and grid is None:
         return simulation
     if not simulate:
-        raise InvalidInputError("motor-units: --level sets the simulated contraction's plateau; it needs --simulate "
-                                "(a recorded contraction has its own level)")
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < float(level) <= 1.0:
+        raise InvalidInputError("motor-units: --level and --grid set the simulated contraction, which needs --simulate "
+                                "(a recorded contraction has its own level and grid)")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))
+                              or not 0.0 < float(level) <= 1.0):
         raise InvalidInputError(f"motor-units: --level must be a fraction of maximum excitation in (0, 1], "
                                 f"got {level!r}")
-    return replace(simulation, level=float(level))
+    if grid is not None and grid not in GRIDS:
+        raise InvalidInputError(f"motor-units: --grid must be one of {sorted(GRIDS)}, got {grid!r}")
+    return replace(simulation, level=float(level) if level is not None else simulation.level,
+                   grid=grid or simulation.grid)
 
 
 def _check_split(split: Any) -> float:
@@ -266,6 +275,17 @@ def _attach_truth_ids(units: list[dict[str, Any]], unit_trains: list[list[NDArra
         u["truth_id"] = int(hit[0]) if ok else None
         u["truth_f1"] = float(hit[1].f1) if hit is not None else 0.0
         u["truth_lag_samples"] = int(hit[1].lag) if ok else None
+
+
+def teacher_heads(recs: list[Recording], split: float, plan: TrainingPlan, progress: bool
+                  ) -> tuple[list[list[NDArray[np.int64]]], list[dict[str, Any]], dict[str, np.ndarray],
+                             dict[str, Any]]:
+    """The teacher's units kept as heads: trains per recording, unit records, checkpoint arrays, teacher meta."""
+    dec, unit_trains, units, _ = _teacher_units(recs, split, plan, progress)
+    _attach_truth_ids(units, unit_trains, recs, split)
+    arrays = {TEACHER_PREFIX + "filters": dec.filters[[u["teacher_index"] for u in units]]}
+    meta = {"config": dec.config.to_dict(), "n_accepted": dec.n_units, "n_tried": dec.n_tried}
+    return unit_trains, units, arrays, meta
 
 
 def _truth_units(recs: list[Recording], split: float, plan: TrainingPlan
@@ -364,8 +384,13 @@ def train(
     from edgeemg.tasks.motor_units.training import FitConfig, fit, mean_f1, predict, tune_thresholds
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
-    options = check_options("motor-units", options, TRAIN_OPTIONS, "train")
     check_model_and_epochs("motor-units", model, MODELS, epochs)
+    if model == "filters":
+        from edgeemg.tasks.motor_units.filter_workflow import train_filters
+
+        return train_filters(data, simulate=simulate, seed=seed, progress=progress, options=options, plan=plan,
+                             simulation=simulation)
+    options = check_options("motor-units", options, TRAIN_OPTIONS, "train")
     labels = options.get("labels", "teacher")
     if labels not in ("teacher", "truth"):
         raise InvalidInputError(f"motor-units: --labels must be 'teacher' or 'truth', got {labels!r}")
@@ -378,19 +403,15 @@ def train(
         preset, plan = training_plan(preset, dev.type)
         log.info("motor-units: '%s' preset (widths %d/%d/%d/%d, %d epochs)", preset, plan.trunk_filters,
                  plan.c3_filters, plan.c4_filters, plan.hidden, plan.epochs)
-    simulation = _simulation_with_level(simulation or DEFAULT_SIMULATION, options.get("level"), simulate)
+    simulation = _simulation_options(simulation or DEFAULT_SIMULATION, options, simulate)
     recs = load_recordings(data, simulate, seed=seed, plan=simulation)
     fs_hz = recs[0].fs_hz
 
-    arrays: dict[str, np.ndarray] = {}
     if labels == "teacher":
-        dec, unit_trains, units, _ = _teacher_units(recs, split, plan, progress)
-        _attach_truth_ids(units, unit_trains, recs, split)
-        arrays[TEACHER_PREFIX + "filters"] = dec.filters[[u["teacher_index"] for u in units]]
-        teacher_meta = {"config": dec.config.to_dict(), "n_accepted": dec.n_units, "n_tried": dec.n_tried}
+        unit_trains, units, arrays, teacher_meta = teacher_heads(recs, split, plan, progress)
     else:
         unit_trains, units = _truth_units(recs, split, plan)
-        teacher_meta = None
+        arrays, teacher_meta = {}, None
     if not units:
         raise DataFormatError(
             f"motor-units: no unit with >= {plan.min_spikes} discharges in the training parts "
@@ -452,12 +473,19 @@ def train(
 
 
 def load_model(ckpt: Checkpoint) -> Any:
-    """The MO-DCNN of a checkpoint (eval mode, CPU); teacher arrays are not model weights and are skipped."""
+    """The checkpoint's network (eval mode, CPU): the MO-DCNN, or the separation filters' Conv1d.
+
+    Teacher arrays are not model weights and are skipped.
+    """
     from edgeemg.tasks.motor_units.models import build_model
     from edgeemg.tasks.torch_support import arrays_to_state
 
-    if ckpt.task != TASK or ckpt.model not in MODELS:
-        raise CheckpointError(f"motor-units: checkpoint is {ckpt.task}/{ckpt.model}, expected {TASK}/{MODELS[0]}")
+    if ckpt.task == TASK and ckpt.model == "filters":
+        from edgeemg.tasks.motor_units.filter_workflow import load_filter_model
+
+        return load_filter_model(ckpt)
+    if ckpt.task != TASK or ckpt.model != "mo_dcnn":
+        raise CheckpointError(f"motor-units: checkpoint is {ckpt.task}/{ckpt.model}, expected {TASK}/mo_dcnn")
     try:
         net = build_model(ckpt.meta["model_config"])
         arrays_to_state(net, {k: v for k, v in ckpt.arrays.items() if not k.startswith(TEACHER_PREFIX)})
@@ -479,148 +507,11 @@ def evaluate(
     progress: bool,
     options: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """Score the held-out part of each recording (see the module docstring).
+    """Score the held-out part of each recording: :func:`edgeemg.tasks.motor_units.evaluation.evaluate`."""
+    from edgeemg.tasks.motor_units.evaluation import evaluate as evaluate_checkpoint
 
-    ``--simulate`` regenerates the training contraction from the checkpoint (the
-    heads are that subject's units) and scores its last part; ``seed`` is not used then.
-
-    Returns the JSON of ``edgeemg eval``: ``sensitivity``, ``precision``, ``f1``,
-    ``rate_of_agreement`` (means over identified units), ``units_identified``,
-    ``units_present``, ``neural_drive_r``, ``algorithmic_latency_ms``, ``per_unit``,
-    the same block for the teacher under ``teacher`` (None when the checkpoint
-    was trained on truth labels or there is no truth to score the teacher against),
-    and ``on_teacher_units`` (:func:`_on_teacher_units`; None without truth ids).
-    """
-    from edgeemg.tasks.motor_units.training import predict
-    from edgeemg.tasks.torch_support import resolve_device
-
-    options = check_options("motor-units", options, EVAL_OPTIONS, "eval")
-    meta = checkpoint.meta
-    if checkpoint.task != TASK:
-        raise CheckpointError(f"motor-units eval: checkpoint is for task '{checkpoint.task}', expected '{TASK}'")
-    split = _check_split(options.get("split", meta.get("split", DEFAULT_SPLIT)))
-    if simulate:
-        if not meta.get("simulation"):
-            raise InvalidInputError("motor-units eval --simulate: the checkpoint was not trained on simulated data; "
-                                    "its heads are the units of the recordings it was trained on: pass --data")
-        recs = load_recordings(None, True, seed=int(meta["seed"]), plan=SimulationPlan(**meta["simulation"]))
-    else:
-        recs = load_recordings(data, False, seed=seed)
-    if abs(recs[0].fs_hz - meta["fs_hz"]) > 1e-6 or list(recs[0].channel_names) != meta["channel_names"]:
-        raise DataFormatError(
-            f"motor-units eval: {recs[0].source} has {len(recs[0].channel_names)} channels at {recs[0].fs_hz} Hz; "
-            f"the checkpoint expects {len(meta['channel_names'])} at {meta['fs_hz']} Hz in its order"
-        )
-    windows = spec.WindowSpec.from_dict(meta["windows"])
-    dcfg = DecoderConfig.from_dict(meta["decoder"])
-    net = load_model(checkpoint).to(resolve_device(device))
-    teacher = None
-    if TEACHER_PREFIX + "filters" in checkpoint.arrays:
-        teacher = Decomposition(discharges=(), sil=np.zeros(0), pnr_db=np.zeros(0),
-                                filters=checkpoint.arrays[TEACHER_PREFIX + "filters"], fs_hz=meta["fs_hz"],
-                                n_channels=len(meta["channel_names"]),
-                                config=DecompositionConfig.from_dict(meta["teacher"]["config"]))
-    fs = meta["fs_hz"]
-    blocks: dict[str, list[dict[str, Any]]] = {"student": [], "teacher": []}
-    plot_payload = None
-    on_teacher = None
-    for r in recs:
-        cut = _split_point(r, split)
-        n_eval = r.emg.shape[0] - cut
-        x, end = windows_of(r, meta["dsp"])
-        sel = windows.label_point(end) >= cut
-        prob = predict(net, x[sel], resolve_device(device))
-        decoded = [t - cut for t in spike_trains_from_outputs(prob, end[sel], dcfg)]
-        teacher_trains = None
-        if teacher is not None:
-            full, _ = teacher.apply(r.emg)
-            teacher_trains = [d[d >= cut] - cut for d in full]
-        if r.discharges is not None:
-            reference = [d[d >= cut] - cut for d in r.discharges]
-            ref_ids: list[Any] = list(r.unit_ids)
-        elif teacher_trains is not None:
-            reference, ref_ids = teacher_trains, [u["teacher_index"] for u in meta["units"]]
-        else:
-            raise DataFormatError(f"motor-units eval: {r.source} has no discharge truth and the checkpoint no teacher "
-                                  "(trained on truth labels): nothing to score against")
-        max_lag = int(round(0.05 * fs))
-        blocks["student"].append(score_decoding(decoded, reference, n_samples=n_eval, fs_hz=fs,
-                                                tolerance=windows.step // 2 + 1, max_lag=max_lag,
-                                                reference_ids=ref_ids))
-        if teacher_trains is not None and r.discharges is not None:
-            blocks["teacher"].append(score_decoding(teacher_trains, reference, n_samples=n_eval, fs_hz=fs,
-                                                    tolerance=max(1, int(round(0.001 * fs))), max_lag=max_lag,
-                                                    reference_ids=ref_ids))
-        if r.discharges is not None and len(recs) == 1:
-            on_teacher = _on_teacher_units(decoded, r, cut, meta["units"], tolerance=windows.step // 2 + 1,
-                                           max_lag=max_lag)
-        if plot_payload is None:
-            plot_payload = (r, cut, decoded, reference, prob, end[sel])
-    report = _merge(blocks["student"])
-    report.update(
-        algorithmic_latency_ms=windows.latency_ms(fs),
-        reference="truth" if all(r.discharges is not None for r in recs) else "teacher",
-        label_source=meta.get("label_source"),
-        split=split,
-        recordings=[r.source for r in recs],
-        n_heads=len(meta["labels"]),
-        teacher=_merge(blocks["teacher"]) if blocks["teacher"] else None,
-        on_teacher_units=on_teacher,
-    )
-    if "plot" in options and plot_payload is not None:
-        from edgeemg.tasks.motor_units.plots import plot_neural_drive, plot_raster
-
-        r, cut, decoded, reference, prob, end = plot_payload
-        out = Path(options["plot"])
-        plot_raster(decoded, reference, report["per_unit"], fs, out / "motor_units_raster.png")
-        plot_neural_drive(prob, end - cut, dcfg, report["per_unit"], reference, r.emg.shape[0] - cut,
-                          out / "motor_units_neural_drive.png")
-    return report
-
-
-def _on_teacher_units(decoded: list[NDArray[np.int64]], rec: Recording, cut: int, units: list[dict[str, Any]], *,
-                      tolerance: int, max_lag: int) -> dict[str, Any] | None:
-    """The student on the units the teacher found: each head scored against the true unit its teacher unit decomposed.
-
-    Why beside the matched block: that one matches heads to whichever true unit
-    agrees best and averages over the heads that pass F1 > 0.7, so a head that
-    failed simply drops out; here every head whose teacher unit was a true unit
-    (``truth_id``, see :func:`_attach_truth_ids`) counts, failed or not, which
-    is the issue's "on the units the teacher found".
-    """
-    table = dict(zip(rec.unit_ids, rec.discharges or ()))
-    heads = [(i, u["truth_id"]) for i, u in enumerate(units) if u.get("truth_id") is not None and u["truth_id"] in table]
-    if not heads:
-        return None
-    scores = [spike_score(decoded[i], table[t][table[t] >= cut] - cut, tolerance=tolerance, max_lag=max_lag)
-              for i, t in heads]
-    return {"heads": len(heads),
-            "sensitivity": float(np.mean([s.sensitivity for s in scores])),
-            "precision": float(np.mean([s.precision for s in scores])),
-            "f1": float(np.mean([s.f1 for s in scores])),
-            "per_head": [{"unit": i, "truth_id": t, "sensitivity": s.sensitivity, "precision": s.precision, "f1": s.f1}
-                         for (i, t), s in zip(heads, scores)]}
-
-
-def _merge(blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    """One block over several recordings: per-unit lists concatenated, means recomputed over identified units."""
-    if len(blocks) == 1:
-        return blocks[0]
-    per_unit = [dict(u, recording=i) for i, b in enumerate(blocks) for u in b["per_unit"]]
-    ident = [u for u in per_unit if u["identified"]]
-
-    def mean(key: str) -> float:
-        return float(np.mean([u[key] for u in ident])) if ident else 0.0
-
-    rs = [b["neural_drive_r"] for b in blocks if b["units_identified"]]
-    return {
-        "sensitivity": mean("sensitivity"), "precision": mean("precision"), "f1": mean("f1"),
-        "rate_of_agreement": mean("rate_of_agreement"), "units_identified": len(ident),
-        "units_present": int(sum(b["units_present"] for b in blocks)),
-        "n_decoded_units": int(sum(b["n_decoded_units"] for b in blocks)),
-        "neural_drive_r": float(np.mean(rs)) if rs else 0.0,
-        "tolerance_samples": blocks[0]["tolerance_samples"], "per_unit": per_unit,
-    }
+    return evaluate_checkpoint(checkpoint, data, simulate=simulate, seed=seed, device=device, progress=progress,
+                               options=options)
 
 
 __all__ = ["MODELS", "Recording", "SimulationPlan", "TrainingPlan", "evaluate", "load_model", "load_recordings",

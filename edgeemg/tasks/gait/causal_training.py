@@ -1,0 +1,162 @@
+"""Training of the causal gait model on whole sequences (torch; training host only).
+
+Why sequences rather than windows: a 1.3 s window every 20 ms would copy each
+sample 65 times (a 600 s record becomes 4.6 GB of windows); the convnet run
+over a crop of a recording computes every frame of the crop at once, sharing
+the work of overlapping windows, so an epoch costs about one pass over the
+signal. Loss: class-weighted cross-entropy on the state plus binary
+cross-entropy on each foot's contact, the best epoch kept by validation macro
+F1 of the state (as the window classifiers are).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+from tqdm import tqdm
+
+from edgeemg.errors import InvalidInputError
+from edgeemg.tasks.classification import confusion_matrix, macro_f1
+from edgeemg.tasks.classifier_training import class_weights
+from edgeemg.tasks.gait.causal_models import CausalGaitNet, frames_in
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SequenceSet:
+    """Recordings ready for the causal model: z-scored signal and per-frame targets on the hop grid.
+
+    ``states[r][j]`` / ``contact[r][j]`` are the targets of frame ``j`` of
+    recording ``r``, whose newest sample is ``rf - 1 + hop * j``.
+    """
+
+    z: list[NDArray[np.float32]]  # (n_samples, n_channels) each
+    states: list[NDArray[np.int64]]  # (n_frames,)
+    contact: list[NDArray[np.float32]]  # (n_frames, n_feet)
+
+
+STEP_BUDGET = 1600
+"""Optimiser steps of a default training: epochs follow from the data (one epoch = one pass), so an hour of
+recordings trains in about the time of ten minutes (at most :data:`MAX_EPOCHS`, at least :data:`MIN_EPOCHS`)."""
+MIN_EPOCHS, MAX_EPOCHS = 4, 40
+
+
+def default_epochs(data: SequenceSet, crop_frames: int, batch_size: int) -> int:
+    """Epochs that make about :data:`STEP_BUDGET` steps on ``data``."""
+    steps = max(1, sum(len(s) // crop_frames for s in data.states) // batch_size)
+    return int(np.clip(round(STEP_BUDGET / steps), MIN_EPOCHS, MAX_EPOCHS))
+
+
+@dataclass(frozen=True)
+class CausalTrainConfig:
+    """Optimiser settings: Adam, crops of ``crop_frames`` frames, ``batch_size`` crops per step.
+
+    ``epochs`` None: :func:`default_epochs`.
+    """
+
+    epochs: int | None = None
+    batch_size: int = 16
+    crop_frames: int = 128
+    lr: float = 2e-3
+    contact_weight: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _crops(data: SequenceSet, crop_frames: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """(recording, first frame) of crops covering every recording about once, at random offsets."""
+    out = []
+    for r, s in enumerate(data.states):
+        n = len(s)
+        if n < crop_frames:
+            continue
+        starts = np.arange(int(rng.integers(0, crop_frames)) % max(1, n - crop_frames + 1), n - crop_frames + 1,
+                           crop_frames)
+        out += [(r, int(j)) for j in starts]
+    rng.shuffle(out)
+    return out
+
+
+def _batch(data: SequenceSet, crops: list[tuple[int, int]], rf: int, hop: int, frames: int,
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    length = rf + (frames - 1) * hop
+    x = np.stack([data.z[r][j * hop : j * hop + length] for r, j in crops])
+    y = np.stack([data.states[r][j : j + frames] for r, j in crops])
+    c = np.stack([data.contact[r][j : j + frames] for r, j in crops])
+    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(c)
+
+
+@torch.no_grad()
+def predict_sequence(net: CausalGaitNet, z: NDArray[np.float32], chunk_frames: int = 2048) -> NDArray[np.float32]:
+    """(n_frames, n_outputs) outputs over a whole recording, chunked (chunks overlap by the receptive field)."""
+    net.eval()
+    rf, hop = net.receptive_field, net.hop
+    n = frames_in(z.shape[0], rf, hop)
+    out = []
+    for j in range(0, n, chunk_frames):
+        m = min(chunk_frames, n - j)
+        seg = torch.from_numpy(np.ascontiguousarray(z[j * hop : j * hop + rf + (m - 1) * hop]))[None]
+        out.append(net.forward_sequence(seg)[0].T.numpy())
+    return np.concatenate(out) if out else np.empty((0, net.n_outputs), np.float32)
+
+
+def _val_f1(net: CausalGaitNet, val: SequenceSet, n_states: int) -> float:
+    pred = np.concatenate([predict_sequence(net, z)[:, :n_states].argmax(1) for z in val.z])
+    return macro_f1(confusion_matrix(np.concatenate(val.states), pred, n_states))
+
+
+def fit_causal(net: CausalGaitNet, train: SequenceSet, val: SequenceSet, *, n_states: int, config: CausalTrainConfig,
+               seed: int, progress: bool) -> tuple[CausalGaitNet, dict[str, list[float]]]:
+    """Train ``net`` (CPU threads as torch has them); return it with the best validation epoch's weights."""
+    if not train.z or not val.z:
+        raise InvalidInputError(f"fit_causal: need training and validation recordings, got {len(train.z)} and "
+                                f"{len(val.z)}")
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    epochs = config.epochs or default_epochs(train, config.crop_frames, config.batch_size)
+    weight = torch.from_numpy(class_weights(np.concatenate(train.states), n_states))
+    ce, bce = nn.CrossEntropyLoss(weight=weight), nn.BCEWithLogitsLoss()
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+    history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_macro_f1": []}
+    best = (-1.0, copy.deepcopy(net.state_dict()))
+    bar = tqdm(range(epochs), desc="gait causal cnn", unit="epoch", disable=not progress, file=sys.stderr)
+    for epoch in bar:
+        net.train()
+        crops = _crops(train, config.crop_frames, rng)
+        if not crops:
+            raise InvalidInputError(f"fit_causal: every training recording is shorter than one crop of "
+                                    f"{config.crop_frames} frames; give longer recordings")
+        total = 0.0
+        for i in range(0, len(crops), config.batch_size):
+            x, y, c = _batch(train, crops[i : i + config.batch_size], net.receptive_field, net.hop, config.crop_frames)
+            out = net.forward_sequence(x)
+            loss = ce(out[:, :n_states], y) + config.contact_weight * bce(out[:, n_states:], c.permute(0, 2, 1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(x)
+        sched.step()
+        f1 = _val_f1(net, val, n_states)
+        history["epoch"].append(epoch + 1)
+        history["train_loss"].append(total / len(crops))
+        history["val_macro_f1"].append(f1)
+        bar.set_postfix(loss=f"{total / len(crops):.3f}", val_f1=f"{f1:.3f}")
+        log.info("causal epoch %d: train loss %.4f, val macro F1 %.3f", epoch + 1, total / len(crops), f1)
+        if f1 > best[0]:
+            best = (f1, copy.deepcopy(net.state_dict()))
+    net.load_state_dict(best[1])
+    return net.eval(), history
+
+
+__all__ = ["CausalTrainConfig", "STEP_BUDGET", "SequenceSet", "default_epochs", "fit_causal", "predict_sequence"]

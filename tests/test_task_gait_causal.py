@@ -1,0 +1,304 @@
+"""Causal gait decoder (issue 14): the HMM forward pass against brute force, fitted transitions against counts,
+causality and board/training equivalence of the network, gait events and transition scoring against the
+simulator's foot-switch truth, and a tiny train -> eval -> export -> engine run."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from edgeemg.data.sim_gait import simulate_gait
+from edgeemg.errors import InvalidInputError
+from edgeemg.tasks.gait import metrics, spec
+from edgeemg.tasks.gait import workflow as wf
+from edgeemg.tasks.gait.causal_decoder import CausalConfig, CausalGaitDecoder, ContactTracker
+from edgeemg.tasks.gait.hmm import ForwardFilter, durations, erlang_stages, fit_duration_hmm, fit_transitions
+
+# ----------------------------------------------------------------------------- HMM
+
+
+def _brute_force_filter(trans, init, lik):
+    """P(state_t | obs_1..t) for every t by summing over every state path (the definition, no recursion)."""
+    n, k = lik.shape
+    out = np.zeros((n, k))
+    for t in range(n):
+        for path in itertools.product(range(k), repeat=t + 1):
+            p = init[path[0]] * lik[0, path[0]]
+            for u in range(1, t + 1):
+                p *= trans[path[u - 1], path[u]] * lik[u, path[u]]
+            out[t, path[-1]] += p
+        out[t] /= out[t].sum()
+    return out
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.4])
+def test_forward_filter_equals_brute_force_path_sums(weight):
+    rng = np.random.default_rng(3)
+    trans = rng.dirichlet(np.ones(3), size=3)
+    init = rng.dirichlet(np.ones(3))
+    lik = rng.uniform(0.05, 1.0, size=(6, 3))
+    want = _brute_force_filter(trans, init, lik**weight)
+    f = ForwardFilter(trans, init, evidence_weight=weight)
+    np.testing.assert_allclose(f.filter(lik), want, rtol=1e-9)
+    f.reset()  # streaming equals offline
+    np.testing.assert_allclose(np.stack([f.step(row) for row in lik]), want, rtol=1e-9)
+
+
+def test_expanded_state_filter_equals_brute_force_over_hidden_paths():
+    """Classes observed through several hidden states: brute force over hidden paths, summed per class."""
+    rng = np.random.default_rng(5)
+    trans = rng.dirichlet(np.ones(4), size=4)
+    groups = np.array([0, 0, 1, 1])
+    init = rng.dirichlet(np.ones(4))
+    lik = rng.uniform(0.05, 1.0, size=(5, 2))
+    hidden = _brute_force_filter(trans, init, lik[:, groups])
+    want = np.stack([hidden[:, groups == c].sum(1) for c in range(2)], axis=1)
+    np.testing.assert_allclose(ForwardFilter(trans, init, groups=groups).filter(lik), want, rtol=1e-9)
+
+
+def test_duration_hmm_matches_the_moments_of_the_training_runs():
+    rng = np.random.default_rng(0)
+    runs = [(s, int(n)) for _ in range(300) for s, n in ((0, rng.integers(60, 140)), (1, rng.integers(95, 105)))]
+    seq = np.concatenate([np.full(n, s) for s, n in runs])
+    d = durations([seq], 2)
+    assert [len(x) for x in d] == [299, 299]  # first and last runs are cut by the sequence's ends: left out
+    for x in d:
+        n, p = erlang_stages(x)
+        assert n / (1 - p) == pytest.approx(x.mean(), rel=1e-6)  # Erlang mean = observed mean
+        if n < 24:  # not capped: the variance matches too
+            assert n * p / (1 - p) ** 2 == pytest.approx(x.var(), rel=0.2)
+    t, groups = fit_duration_hmm([seq], 2)
+    assert np.allclose(t.sum(1), 1.0) and np.bincount(groups).tolist() == [erlang_stages(x)[0] for x in d]
+    assert erlang_stages(d[1])[0] > erlang_stages(d[0])[0]  # the steadier state gets the longer chain
+    # the matrix holds the fitted stay probability on every stage of the chain
+    n1 = int(np.sum(groups == 1))
+    first = int(np.flatnonzero(groups == 1)[0])
+    p = t[first, first]
+    assert n1 / (1 - p) == pytest.approx(d[1].mean(), rel=1e-6)
+
+
+def test_fit_transitions_counts_consecutive_pairs():
+    seqs = [np.array([0, 0, 1, 1, 1, 2]), np.array([2, 2, 0])]
+    got = fit_transitions(seqs, 3, pseudo_count=0.0)
+    counts = np.zeros((3, 3))
+    for s in seqs:
+        for a, b in zip(s[:-1], s[1:]):
+            counts[a, b] += 1
+    np.testing.assert_allclose(got, counts / counts.sum(1, keepdims=True))
+    smoothed = fit_transitions(seqs, 3)
+    assert (smoothed > 0).all() and np.allclose(smoothed.sum(1), 1.0)
+    with pytest.raises(InvalidInputError, match="states must be in 0..2"):
+        fit_transitions([np.array([0, 3])], 3)
+    with pytest.raises(InvalidInputError, match="row-stochastic"):
+        ForwardFilter([[0.5, 0.6], [0.5, 0.5]])
+
+
+def test_hmm_with_fitted_order_ignores_a_backward_blip():
+    """Fitted on stand->start->walk->stop->stand, a one-frame 'start' inside walk is not emitted; argmax would."""
+    cycle = np.repeat([0, 1, 2, 3] * 5, 40)
+    cfg = CausalConfig(transitions=fit_transitions([cycle], 4).tolist(), evidence_weight=0.5)
+    dec = CausalGaitDecoder(spec.LABELS, cfg, n_feet=0)
+    logits = np.full((120, 4), -3.0)
+    logits[:40, 0] = logits[40:80, 1] = logits[80:, 2] = 3.0
+    logits[100] = [-3.0, 3.0, -3.0, -3.0]  # blip back to start
+    states, events = dec.decode(logits, np.arange(120))
+    assert [e["state"] for e in events] == ["stand", "start", "walk"]
+    assert states[100] == 2 and logits.argmax(1)[100] == 1
+
+
+# ----------------------------------------------------------------------------- network
+
+
+def test_causal_net_is_causal_and_board_form_equals_sequence_form():
+    import torch
+
+    from edgeemg.tasks.gait.causal_models import CausalGaitNet
+
+    torch.manual_seed(0)
+    net = CausalGaitNet(6, width=8, dilations=(1, 2)).eval()
+    rf, hop = net.receptive_field, net.hop
+    assert rf == 20 + 10 * 3 + 2 * (1 + 2) * 40 and hop == 40
+    x = torch.randn(1, rf + 5 * hop, 6)
+    with torch.no_grad():
+        seq = net.forward_sequence(x)[0]  # (n_outputs, frames)
+        assert seq.shape == (6, 6)
+        for j in range(6):  # frame j = the window ending at rf - 1 + hop * j
+            np.testing.assert_allclose(net(x[:, j * hop : j * hop + rf]).numpy()[0], seq[:, j].numpy(), atol=1e-5)
+        later = x.clone()
+        later[:, rf:] += 10.0  # samples after frame 0's newest one
+        assert torch.equal(net.forward_sequence(later)[0][:, 0], seq[:, 0])
+        oldest = x.clone()
+        oldest[:, 0] += 10.0  # frame 0's oldest sample is inside its receptive field
+        assert not torch.equal(net.forward_sequence(oldest)[0][:, 0], seq[:, 0])
+
+
+# ----------------------------------------------------------------------------- events against simulator truth
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_gait(40.0, seed=2, subject=1)
+
+
+def test_contact_truth_follows_the_simulated_foot_switches(sim):
+    contact = spec.contact_from_events(len(sim.states), sim.heel_strikes, sim.toe_offs, sim.fs_hz)
+    fsw = sim.footswitch - sim.footswitch.min(axis=0)
+    swing_level = np.array([np.median(fsw[contact[:, f] == 0, f]) for f in range(2)])
+    stance_level = np.array([np.median(fsw[contact[:, f] == 1, f]) for f in range(2)])
+    assert (swing_level < 0.2 * stance_level).all()  # swing is where the foot switch is open
+    assert (contact[sim.states == 0] == 1).all()  # both feet on the ground while standing
+
+
+def test_decoder_events_from_true_contact_match_the_simulator_within_half_a_hop(sim):
+    hop, horizon = 40, 120
+    contact = spec.contact_from_events(len(sim.states), sim.heel_strikes, sim.toe_offs, sim.fs_hz)
+    ends = np.arange(hop - 1, len(sim.states) - 2 * horizon, hop)
+    states, c = spec.frame_targets(sim.states, contact, ends, 2 * horizon, horizon)
+    logits = np.concatenate([8.0 * np.eye(4)[states], 8.0 * (2 * c - 1)], axis=1)
+    cfg = CausalConfig(horizon=2 * horizon, contact_horizon=horizon)
+    _, events = CausalGaitDecoder(spec.LABELS, cfg).decode(logits, ends)
+    decoded = {k: [np.array([e["event_index"] / sim.fs_hz for e in events
+                             if e.get("event") == k and e["foot"] == foot]) for foot in spec.FOOTS]
+               for k in spec.GAIT_EVENTS}
+    rep = metrics.event_report({"heel_strike": list(sim.heel_strikes), "toe_off": list(sim.toe_offs)}, decoded,
+                               minutes=40.0 / 60.0)
+    for kind in spec.GAIT_EVENTS:
+        assert rep[kind]["n"] > 20 and rep[kind]["detection_rate"] == 1.0, rep
+        assert rep[kind]["mae_ms"] <= 1000.0 * hop / 2 / sim.fs_hz + 1.0, rep
+        assert rep[kind]["false_per_min"] == 0.0
+
+
+def test_contact_tracker_hysteresis_and_interpolated_crossing():
+    tr = ContactTracker(margin=0.2)
+    assert tr.step(0.9, 0) is None  # starts in contact
+    assert tr.step(0.45, 40) is None  # below 0.5 but inside the band
+    assert tr.step(0.1, 80) == "toe_off"
+    assert tr.crossing == pytest.approx(40 * (0.9 - 0.5) / (0.9 - 0.45))  # crossed 0.5 between 0 and 40
+
+
+def test_transition_scoring_against_simulator_truth(sim):
+    truth = metrics.true_transitions(sim.states, sim.heel_strikes, sim.toe_offs, sim.fs_hz)
+    first_to = min(float(t[0]) for t in sim.toe_offs)
+    assert [(t.before, t.after) for t in truth[:4]] == [(0, 1), (1, 2), (2, 3), (3, 0)]
+    assert truth[0].footswitch_s == pytest.approx(first_to) and truth[0].label_s < first_to
+    last_hs = max(float(h[h < truth[3].label_s][-1]) for h in sim.heel_strikes)
+    assert truth[3].footswitch_s == pytest.approx(last_hs)  # stop -> stand: feet together
+    # the truth itself, reported per sample: every transition at latency 0 vs its label, no false one
+    t = np.arange(len(sim.states)) / sim.fs_hz
+    pairs, n_false = metrics.pair_transitions(truth, metrics.emitted_changes(sim.states, t))
+    assert n_false == 0 and all(p is not None and p == pytest.approx(tr.label_s) for tr, p in pairs)
+    # a spurious walk -> start blip inside walk adds two false changes; a 50 ms late copy shifts latency by 50 ms
+    s = sim.states.copy()
+    i = int(np.flatnonzero(s == 2)[200])
+    s[i : i + 10] = 1
+    _, n_false = metrics.pair_transitions(truth, metrics.emitted_changes(s, t))
+    assert n_false == 2
+    late = np.concatenate([np.full(100, sim.states[0]), sim.states[:-100]])
+    pairs, _ = metrics.pair_transitions(truth, metrics.emitted_changes(late, t))
+    rep = metrics.transition_report(pairs, 0, 1.0, spec.LABELS)
+    assert rep["per_type"]["walk->stop"]["latency_vs_label_ms"]["median"] == pytest.approx(50.0)
+
+
+def test_match_events_is_one_to_one_and_closest_first():
+    assert metrics.match_events([1.0, 1.05], [1.04, 2.0], 0.1) == [(1, 0)]
+    assert metrics.match_events([], [1.0]) == []
+
+
+# ----------------------------------------------------------------------------- tiny end to end
+
+
+TINY = wf.SimulationPlan(n_subjects=4, seconds=20.0, eval_subjects=2)
+
+
+@pytest.fixture(scope="module")
+def causal_ckpt():
+    mp = pytest.MonkeyPatch()
+    mp.setattr(wf, "DEFAULT_SIMULATION", TINY)
+    try:
+        return wf.train(None, simulate=True, model="cnn", epochs=1, device="cpu", seed=0, progress=False, options={})
+    finally:
+        mp.undo()
+
+
+def test_default_training_is_causal_and_eval_reports_timing(causal_ckpt, monkeypatch):
+    m = causal_ckpt.meta
+    assert m["preset"] == "causal" and 1000.0 * m["hop"] / m["fs_hz"] <= 25.0
+    assert m["decoder"]["transitions"] and np.allclose(np.sum(m["decoder"]["transitions"], 1), 1.0)
+    monkeypatch.setattr(wf, "DEFAULT_SIMULATION", TINY)
+    rep = wf.evaluate(causal_ckpt, None, simulate=True, seed=1, device="cpu", progress=False, options={})
+    assert rep["held_out"] and {"per_class_f1", "macro_f1", "transitions", "gait_events"} <= set(rep)
+    assert set(rep["gait_events"]) >= {"heel_strike", "toe_off"} and "false_per_min" in rep["transitions"]
+
+
+def test_causal_refuses_svm_without_seed_preset():
+    with pytest.raises(InvalidInputError, match="add --preset seed"):
+        wf.train(None, simulate=True, model="svm", epochs=1, device="cpu", seed=0, progress=False, options={})
+    with pytest.raises(InvalidInputError, match="--preset must be one of seed"):
+        wf.train(None, simulate=True, model="cnn", epochs=1, device="cpu", seed=0, progress=False,
+                 options={"preset": "cpu"})
+
+
+def test_exported_bundle_decodes_on_the_engine_like_offline(causal_ckpt, tmp_path, monkeypatch):
+    """Export (ONNX int8), then the engine over a simulated band equals offline DSP + onnxruntime + decoder.
+
+    The one-epoch model's fitted HMM would sit in one state; uniform transitions and no contact hysteresis
+    make it change as often as the model's outputs do, so the comparison covers many gait events.
+    """
+    import dataclasses
+
+    import onnxruntime as ort
+
+    from edgeemg.bridge import Block
+    from edgeemg.dsp import Pipeline
+    from edgeemg.export.chain import export_checkpoint
+    from edgeemg.export.recipe import load_recipe, recipe_from_dict
+    from edgeemg.runtime.bundle import load_bundle
+    from edgeemg.runtime.engine import Engine
+
+    monkeypatch.setattr(wf, "DEFAULT_SIMULATION", TINY)
+    r = load_recipe("gait").to_dict()
+    r["tolerance"]["max_loss_pp"] = 100.0
+    r["quantize"]["calibration_windows"] = 64
+    flicker = {**causal_ckpt.meta["decoder"], "transitions": np.full((4, 4), 0.25).tolist(), "groups": [],
+               "contact_margin": 0.0}
+    ck = dataclasses.replace(causal_ckpt, meta={**causal_ckpt.meta, "decoder": flicker})
+    res = export_checkpoint(ck, tmp_path / "g.int8", recipe=recipe_from_dict(r), formats=("onnx",),
+                            progress=False)
+    b = load_bundle(res.bundle)
+    assert b.manifest["decoder_class"].endswith(":CausalGaitDecoder") and b.manifest["algorithmic_latency_ms"] == 0
+    emg = simulate_gait(12.0, seed=4).emg
+    eng = Engine(b, skip_after_ms=float("inf"))
+    got = []
+    for i in range(0, len(emg), 8):
+        got += [e.payload for e in eng.feed(Block(emg[i : i + 8], i * 500, 0.0, i // 8, 0.0))]
+    frames = Pipeline.from_description(b.manifest["dsp"], b.fs_hz, b.n_channels).process_offline(emg)
+    logits = ort.InferenceSession(str(b.path / "model.int8.onnx")).run(None, {"x": frames.data})[0]
+    want = b.decoder().step(logits, frames.end_index)
+    assert got == want
+    assert any("state" in e for e in want) and sum("event" in e for e in want) >= 3
+
+
+def test_stream_report_scores_the_band_truth_itself_perfectly():
+    """Events that are the band's own truth (states at their label times, gait events at the foot switches)."""
+    from edgeemg.data.sim_gait import band_signal
+
+    sig = band_signal(30.0, seed=3)
+    fs = sig.fs_hz
+    events, prev = [], sig.meta["initial_state"]
+    for ev in sig.events:
+        events.append((int(round(ev.time_s * fs)), {"state": ev.value, "previous": prev}))
+        prev = ev.value
+    for kind, key in (("heel_strike", "heel_strikes"), ("toe_off", "toe_offs")):
+        for foot, times in zip(spec.FOOTS, sig.meta[key]):
+            events += [(int(t * fs), {"event": kind, "foot": foot, "event_index": int(round(t * fs))}) for t in times]
+    rep = CausalGaitDecoder().stream_report(sorted(events, key=lambda e: e[0]), sig)
+    assert rep["transitions"]["false_transitions"] == 0
+    per = rep["transitions"]["per_type"]
+    assert all(v["reported"] == v["n"] > 0 for v in per.values())
+    assert per["stand->start"]["latency_vs_footswitch_ms"]["median"] < 0  # the label leads the first toe-off
+    assert per["start->walk"]["latency_vs_footswitch_ms"]["median"] == pytest.approx(0.0, abs=1.0)
+    for kind in spec.GAIT_EVENTS:
+        assert rep["gait_events"][kind]["detection_rate"] == 1.0 and rep["gait_events"][kind]["mae_ms"] < 1.0
+    assert any(line.startswith("transition latency vs foot switch") for line in rep["lines"])
