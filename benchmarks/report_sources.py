@@ -88,13 +88,12 @@ class Sources:
                        self.bundle)
 
     def lsl(self) -> np.ndarray:
-        from _lsl_sender import Sender
-
         from edgeemg.bridge import open_band
+        from edgeemg.bridge.lsl_publish import LslPlayer
 
-        snd = Sender(f"edgeemg-bench-{uuid.uuid4().hex[:6]}", self.sig.emg, self.sig.fs_hz, self.names, chunk=8)
+        snd = LslPlayer(f"edgeemg-bench-{uuid.uuid4().hex[:6]}", self.sig.emg, self.sig.fs_hz, self.names, chunk=8)
         snd.start()  # it sends once the band's inlet subscribes
-        return _hop_ms(lambda: open_band(f"lsl:{snd.name}"), self.bundle)
+        return _hop_ms(lambda: open_band(f"lsl:{snd.stream_name}"), self.bundle)
 
     def brainflow_playback(self) -> np.ndarray:
         from edgeemg.bridge import open_band
