@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 EXTRAS ?= train,formats,tflite,devices,dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench firmware-test install clean
+.PHONY: demo test bench board-check firmware-test install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: $(STAMP) firmware-test
 
 bench: $(STAMP)
 	$(PY) -m pytest -q benchmarks --benchmark-columns=min,median,max,rounds --benchmark-sort=name $(PYTEST_ARGS)
+
+# The board side on emulated arm64 (Pi 4, Pi 5, Jetson-class cores) vs this host; slow, not part of `make test`.
+# Run before a release and after changes to export, runtime, dsp or packaging. ARM_WORK keeps the set-up.
+BOARD_CHECK_ARGS ?=
+board-check: $(STAMP)
+	$(PY) benchmarks/board_check/check.py $(BOARD_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) firmware_bridge/build .pytest_cache .benchmarks

@@ -12,12 +12,14 @@ class Sender(threading.Thread):
     """An LSL outlet that plays ``x`` in real time once a consumer subscribes, ``chunk`` samples at a time, each sample
     stamped ``t0 + i / fs`` (its acquisition time); ``pause=(at, n)`` drops n samples at ``at`` (a dropout)."""
 
-    def __init__(self, name, x, fs, labels, pause=None, go=None, chunk=20):
+    def __init__(self, name, x, fs, labels, pause=None, go=None, chunk=20, unit="microvolts"):
         super().__init__(daemon=True)
         info = pylsl.StreamInfo(name, "EMG", x.shape[1], fs, pylsl.cf_float32, f"{name}-src")
         chans = info.desc().append_child("channels")
         for lab in labels:
-            chans.append_child("channel").append_child_value("label", lab)
+            ch = chans.append_child("channel")
+            ch.append_child_value("label", lab)
+            ch.append_child_value("unit", unit)
         self.outlet = pylsl.StreamOutlet(info)
         self.name = name
         self.x, self.fs, self.pause, self.go, self.chunk = x, fs, pause, go, chunk

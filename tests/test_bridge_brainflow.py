@@ -127,3 +127,81 @@ def test_playback_board_replays_the_file_with_its_gap_and_decodes_like_offline(t
 def test_a_board_that_is_not_there_is_a_device_error():
     with pytest.raises(DeviceError, match=r"brainflow:cyton:/dev/nonexistent-tty: BrainFlow could not open the board"):
         open_band("brainflow:cyton:/dev/nonexistent-tty")
+
+
+class CytonOnPty:
+    """A Cyton on a pseudo-terminal, as BrainFlow's own CI emulates one: answers ``v`` with a banner ending
+    in ``$$$``, streams ``packets`` on ``b`` (bursts of 25 every 10 ms), stops on ``s``."""
+
+    def __init__(self, packets: list[bytes]) -> None:
+        import os
+        import pty
+        import threading
+
+        self.master, self._slave = pty.openpty()
+        self.port = os.ttyname(self._slave)
+        self.packets = packets
+        self._streaming = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import os
+        import select
+        import time
+
+        sent = 0
+        while True:
+            ready, _, _ = select.select([self.master], [], [], 0.01)
+            if ready:
+                try:
+                    cmds = os.read(self.master, 64)
+                except OSError:
+                    return
+                for c in cmds:
+                    if c == ord("v"):
+                        os.write(self.master, b"OpenBCI V3 8-16 channel\nOn Board ADS1299 Device ID: 0x3E\n$$$")
+                    elif c == ord("b"):
+                        self._streaming.set()
+                    elif c == ord("s"):
+                        self._streaming.clear()
+            if self._streaming.is_set() and sent < len(self.packets):
+                os.write(self.master, b"".join(self.packets[sent:sent + 25]))
+                sent += 25
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        import os
+
+        os.close(self.master)
+        os.close(self._slave)
+
+
+def test_brainflow_cyton_reads_what_the_hand_written_parser_reads():
+    """The same Cyton bytes through BrainFlow's Cyton board (over a pty) and through CytonDecoder give the same µV
+    and the same gap: BrainFlow covers the hand-written parser's ground."""
+    from edgeemg.bridge import CytonDecoder, encode_cyton_packet
+
+    rng = np.random.default_rng(7)
+    numbers = [i for i in range(600) if not 300 <= i < 310]  # 10 samples lost on the radio link
+    counts = rng.integers(-(1 << 23), 1 << 23, size=(600, 8))
+    packets = [encode_cyton_packet(i % 256, counts[i]) for i in numbers]
+    want = CytonDecoder().feed(b"".join(packets))
+    cyton = CytonOnPty(packets)
+    band = open_band(f"brainflow:cyton:{cyton.port}")
+    try:
+        rec = Recorder(band)
+        band.start()
+        items = []
+        while sum(b.n_samples for b in items if isinstance(b, Block)) < len(numbers):
+            item = rec.read(5.0)
+            assert item is not None, "BrainFlow delivered no Cyton sample within 5 s"
+            items.append(item)
+    finally:
+        band.close()
+        cyton.close()
+    got = np.concatenate([b.samples for b in items if isinstance(b, Block)])
+    np.testing.assert_allclose(got, np.concatenate([f.samples for f in want]), rtol=1e-6, atol=1e-6)
+    gaps = [g for g in items if isinstance(g, Gap)]
+    assert [g.samples for g in gaps] == [10] == [f.lost_before for f in want if f.lost_before]
+    assert band.channel_names[:2] == ("Fp1", "Fp2") and band.info.fs_hz == 250.0

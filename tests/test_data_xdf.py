@@ -79,3 +79,44 @@ def test_gait_reader_takes_xdf_like_wfdb(tmp_path):
     for a, b in zip(got.truth_heel_strikes, want.truth_heel_strikes):
         np.testing.assert_allclose(a, b)
     assert find_records([tmp_path]) == sorted([wf, xdf])  # a --data folder lists both kinds
+
+
+def _as_xdf(wfdb_record, folder):
+    """The record's every channel as an EMG stream and its annotations as a marker stream, named by subject."""
+    from edgeemg.data.wfdb_io import read_gait_record
+
+    rec = read_wfdb(wfdb_record)
+    stamps = 10.0 + np.arange(rec.emg.shape[0]) / rec.fs_hz
+    subject = read_gait_record(wfdb_record).subject_id
+    return write_xdf(folder / f"{subject}.xdf", [
+        XdfStream("amp", "EMG", rec.emg, stamps, rec.fs_hz, labels=list(rec.channel_names),
+                  units=["microvolts"] * rec.emg.shape[1]),
+        XdfStream("truth", "Markers", [a for _s, _y, a in rec.annotations],
+                  stamps[[s for s, _y, _a in rec.annotations]], fmt="string"),
+    ], chunk_samples=2000)
+
+
+def test_cli_train_and_eval_take_xdf_like_wfdb(tmp_path, capsys):
+    """`train --data` and `eval --data` on .xdf files made from WFDB records report exactly what the records do."""
+    import json
+
+    from edgeemg.cli import main
+
+    for name, subjects, seed in (("train", "3", "0"), ("test", "2", "9")):
+        assert main(["-q", "simulate", "gait", "-o", str(tmp_path / name), "--seconds", "20", "--subjects", subjects,
+                     "--seed", seed]) == 0
+        (tmp_path / f"{name}-xdf").mkdir()
+        for rec in find_records([tmp_path / name]):
+            _as_xdf(rec, tmp_path / f"{name}-xdf")
+    capsys.readouterr()
+    reports = {}
+    for kind in ("", "-xdf"):
+        ckpt = tmp_path / f"svm{kind}.ckpt"
+        assert main(["-q", "train", "gait", "--data", str(tmp_path / f"train{kind}"), "--preset", "seed",
+                     "--model", "svm", "-o", str(ckpt), "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert main(["-q", "eval", str(ckpt), "--data", str(tmp_path / f"test{kind}"), "--json"]) == 0
+        reports[kind] = (summary["val_macro_f1"], json.loads(capsys.readouterr().out))
+    assert reports["-xdf"][0] == reports[""][0]
+    for key in ("accuracy", "macro_f1", "confusion"):
+        assert reports["-xdf"][1][key] == reports[""][1][key]

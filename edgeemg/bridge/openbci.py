@@ -17,6 +17,15 @@ timestamp and no CRC, so this adapter (unlike the edgeemg protocol):
 * resynchronises on a 0xA0 header whose byte 32 is a valid footer, which a
   random byte pair matches with probability 7/65536; a false lock breaks on the
   next packet.
+
+For a live Cyton, prefer BrainFlow (``edgeemg run --source brainflow:cyton:PORT``,
+the ``devices`` extra): it covers this ground (same µV, same counter gaps: a test
+feeds the same bytes to both over a pty) and more (Daisy, WiFi shield, gain
+commands, the board's handshake). This parser stays because it needs only
+pyserial (a board install without the extra can still read a Cyton), because it
+reads byte streams BrainFlow cannot be handed (a recording of raw packets, a
+pty without the board's handshake), and as the reference the BrainFlow path is
+tested against.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import DeviceError, InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +264,9 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
         finally:
             for sig, h in old.items():
                 signal.signal(sig, h)
+        if getattr(band, "error", None) is not None:  # a brainflow:/lsl: source whose library failed mid-stream
+            raise DeviceError(f"{source}: the source failed while streaming ({band.error}); the events up to "
+                              "there were written") from band.error
         return 0
     finally:
         if band is not None:
