@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeemg.runtime.bench import bench_bundle, format_report
     from edgeemg.runtime.bundle import load_bundle
 
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(args.bundle, precision=args.precision)
     report, x = bench_bundle(bundle, target=args.target, seconds=args.seconds, seed=args.seed, session=args.session,
                              precision=args.precision, reps=args.reps)
     notes = list(report.notes)

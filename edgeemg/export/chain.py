@@ -31,6 +31,7 @@ from edgeemg.export.recipe import FORMATS, Recipe, load_recipe
 from edgeemg.export.verdict import (REFUSED, input_ignoring_scores, judge_int8_loss, loss_refusal_advice,
                                     parity_refusal, usefulness)
 from edgeemg.runtime.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, MANIFEST_NAME, seal_manifest, sha256_file
+from edgeemg.runtime.selfcheck import host_record
 from edgeemg.tasks.checkpoint import Checkpoint, load_checkpoint
 
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
@@ -292,6 +293,17 @@ def export_checkpoint(
     return ExportResult(out, load_bundle(out).manifest)
 
 
+def _golden(te: TaskExport, module: Any, staging: Path, io: dict[str, Any], artifacts: dict[str, Any],
+            scale: float, tol: Any) -> dict[str, Any]:
+    """Write golden.npz and run every artifact's self-check on this host: the manifest's ``self_check``."""
+    from edgeemg.export import golden
+
+    record = golden.write_golden(te, module, staging, output_name=io["outputs"][0]["name"], scale=scale,
+                                 tolerance={"int8": tol.int8_rtol, "fp32": tol.fp32_rtol})
+    record["export_host"] = golden.check_on_host(staging, {**io, "artifacts": artifacts, "self_check": record})
+    return record
+
+
 def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging: Path, work: Path,
                display: StageDisplay, source: DataSource) -> dict[str, Any]:
     from edgeemg.export.prune import model_cost, prune_structured
@@ -447,6 +459,17 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
                 failures.append(msg)
     if failures:
         raise ExportError("export refused, no bundle written: " + " | ".join(failures))
+    in_shape = [1 if te.state else None, *te.input_shape]
+    for ax, dim_name in te.dynamic_axes.items():
+        in_shape[1 + int(ax)] = None
+        log.debug("input axis %d (%s) is dynamic", ax, dim_name)
+    io = {"input": {"name": "x", "shape": in_shape, "dtype": "float32",
+                    "layout": "(batch, *item) as the DSP chain produces items"},
+          "state": [s.to_manifest() for s in te.state] if te.state else te.manifest.get("state", []),
+          # a task may describe its output itself (motor units: multi-output sigmoid "probabilities", one per unit)
+          "outputs": te.manifest.get("outputs") or [{"name": "logits", "shape": [None, len(te.manifest["labels"])],
+                                                     "dtype": "float32", "kind": "logits"}]}
+    self_check = _golden(te, module, staging, io, artifacts, float(np.abs(pruned_scores).max()), tol)
     int8_loss = [a["loss_pp"] for a in artifacts.values() if "loss_pp" in a]
     metrics["max_int8_loss_pp"] = max(int8_loss) if int8_loss else None
     metrics["max_loss_pp"] = tol.max_loss_pp
@@ -457,10 +480,6 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
     for note in loss_notes:  # after the stage line, so it reads as its own line
         log.warning("%s", note)
 
-    in_shape = [1 if te.state else None, *te.input_shape]
-    for ax, dim_name in te.dynamic_axes.items():
-        in_shape[1 + int(ax)] = None
-        log.debug("input axis %d (%s) is dynamic", ax, dim_name)
     for name, src in te.extra_files.items():  # task files the decoder reads (a keystroke LM), hashed with the rest
         if name in ARTIFACT_FILES.values() or name == MANIFEST_NAME:
             raise InvalidInputError(f"task file '{name}' would overwrite a bundle file; rename it")
@@ -470,17 +489,15 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
         "format_version": BUNDLE_FORMAT_VERSION,
         "created_by": f"edgeemg {__version__}",
         **te.manifest,
-        "input": {"name": "x", "shape": in_shape, "dtype": "float32",
-                  "layout": "(batch, *item) as the DSP chain produces items"},
-        "state": [s.to_manifest() for s in te.state] if te.state else te.manifest.get("state", []),
-        # a task may describe its output itself (motor units: multi-output sigmoid "probabilities", one per unit)
-        "outputs": te.manifest.get("outputs") or [{"name": "logits", "shape": [None, len(te.manifest["labels"])],
-                                                   "dtype": "float32", "kind": "logits"}],
+        **io,
         "artifacts": artifacts,
         "default_artifacts": {"onnx": "onnx-int8", "tflite": "tflite-int8"},
         "quantization": {"onnx": quant_record, "per_op": quant_record.get("per_op", {}),
                          "calibration": {**te.calibration.stats(), "notes": te.notes},
-                         "weights": recipe.quantize.weight_type, "activations": recipe.quantize.activation_type},
+                         "weights": recipe.quantize.weight_type, "activations": recipe.quantize.activation_type,
+                         "reduce_range": recipe.quantize.reduce_range},
+        "self_check": self_check,
+        "export_host": host_record(),
         "pruning": pruning,
         "metrics": metrics,
         "recipe": recipe.to_dict(),

@@ -229,7 +229,7 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
 
     if [simulate, port is not None, source is not None].count(True) != 1:
         raise InvalidInputError("edgeemg run: give exactly one of --port DEVICE, --source SOURCE or --simulate")
-    bundle = load_bundle(bundle_path)
+    bundle = load_bundle(bundle_path, precision=precision)
     profile = load_target(target) if target else None
     if profile is not None:
         apply_affinity(profile.cpu_affinity)
