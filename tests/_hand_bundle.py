@@ -30,10 +30,21 @@ def _model(path: Path) -> None:
     onnx.save(model, str(path))
 
 
+def _golden(path: Path) -> dict:
+    """Golden vectors computed in numpy (the model's math, independent of onnxruntime) and their manifest record."""
+    x = np.random.default_rng(0).normal(size=(4, WINDOW, N_CHANNELS)).astype(np.float32)
+    z = x.mean(axis=1) @ np.linspace(-1, 1, 2 * N_CHANNELS, dtype=np.float32).reshape(N_CHANNELS, 2)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    with open(path, "wb") as fh:
+        np.savez(fh, x=x, **{"ref.p": (p / p.sum(axis=1, keepdims=True)).astype(np.float32)})
+    return {"file": path.name, "n_items": len(x), "scale": 1.0, "tolerance": {"int8": 1e-4, "fp32": 1e-4}}
+
+
 def hand_bundle(folder: Path) -> Path:
     """Write the bundle into ``folder`` (created) and return it."""
     folder.mkdir(parents=True)
     _model(folder / "model.int8.onnx")
+    self_check = _golden(folder / "golden.npz")
     manifest = {
         "format": "edgeemg-bundle", "format_version": 1, "task": "gait", "model": "hand", "fs_hz": FS_HZ,
         "n_channels": N_CHANNELS, "channel_names": [f"ch{i}" for i in range(N_CHANNELS)],
@@ -43,7 +54,7 @@ def hand_bundle(folder: Path) -> Path:
         "decoder": {"kind": "none", "votes": 1, "outputs": "probabilities"},
         "decoder_class": "edgeemg.tasks.gait.decoder:GaitDecoder", "algorithmic_latency_ms": 0.0,
         "artifacts": {"onnx-int8": {"file": "model.int8.onnx", "format": "onnx", "precision": "int8"}},
-        "quantization": {}, "metrics": {}, "files": {},
+        "quantization": {}, "metrics": {}, "files": {}, "self_check": self_check,
     }
     (folder / MANIFEST_NAME).write_bytes(seal_manifest(manifest, folder))
     return folder

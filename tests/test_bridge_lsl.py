@@ -9,6 +9,7 @@ import json
 import threading
 import uuid
 
+import numpy as np
 import pytest
 from _band_recorder import same_payloads
 from _tiny_bundle import offline_events, tiny_bundle
@@ -20,9 +21,8 @@ try:  # resolve on this machine only (before liblsl initialises; later calls are
 except (NotImplementedError, AttributeError):
     pass
 
-from _lsl_sender import Sender  # noqa: E402
-
 from edgeemg.bridge import open_band  # noqa: E402
+from edgeemg.bridge.lsl_publish import LslPlayer  # noqa: E402
 from edgeemg.cli import main  # noqa: E402
 from edgeemg.data.bands import band_signal  # noqa: E402
 from edgeemg.errors import DeviceError  # noqa: E402
@@ -48,9 +48,9 @@ def _name(tag):
 
 def test_run_decodes_an_lsl_stream_like_offline_and_reports_the_pause(sig, bundle, capsys):
     at, n = 1500, 400
-    snd = Sender(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, pause=(at, n))
+    snd = LslPlayer(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, drop=(at, n))
     snd.start()
-    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.name}",
+    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.stream_name}",
                  "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf", "--metrics-every", "1"])
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert code == 0
@@ -70,7 +70,7 @@ def test_run_decodes_an_lsl_stream_like_offline_and_reports_the_pause(sig, bundl
 def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     sink = _name("events")
     go = threading.Event()
-    snd = Sender(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, go=go)
+    snd = LslPlayer(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, go=go)
     got: dict = {}
 
     def listen():
@@ -91,7 +91,7 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     snd.start()
     th = threading.Thread(target=listen, daemon=True)
     th.start()
-    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.name}",
+    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.stream_name}",
                  "--sink", f"lsl:{sink}", "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf",
                  "--metrics-every", "0.5"])
     th.join(40)
@@ -109,8 +109,8 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
 
 
 def test_a_stream_that_does_not_fit_the_bundle_is_refused_naming_both(sig, bundle, tmp_path, capsys):
-    snd = Sender(_name("wrong"), sig.emg, sig.fs_hz, [f"x{i}" for i in range(6)])  # no labels the bundle knows
-    name = snd.name
+    snd = LslPlayer(_name("wrong"), sig.emg, sig.fs_hz, [f"x{i}" for i in range(6)])  # no labels the bundle knows
+    name = snd.stream_name
     three = tiny_bundle(tmp_path / "three", sig.fs_hz, ["a", "b", "c"], window=200, hop=200)
     code = main(["-q", "run", str(three.path), "--source", f"lsl:{name}", "--seconds", "1"])
     err = capsys.readouterr().err
@@ -121,3 +121,117 @@ def test_a_stream_that_does_not_fit_the_bundle_is_refused_naming_both(sig, bundl
     assert code == 1 and "expects 250 Hz but the band samples at 2000 Hz" in err
     with pytest.raises(DeviceError, match=r"no LSL stream named or typed 'nope-\w+' within 0.3 s"):
         open_band(f"lsl:nope-{uuid.uuid4().hex[:6]}?timeout=0.3")
+
+
+def test_units_and_channel_choice_from_the_stream_description(sig):
+    """A sender in millivolts arrives in microvolts; ?channels= picks and orders by label."""
+    snd = LslPlayer(_name("mv"), sig.emg[:400] / 1000, sig.fs_hz, sig.channel_names, unit="millivolts", chunk=50)
+    pick = [sig.channel_names[4], sig.channel_names[1]]
+    band = open_band(f"lsl:{snd.stream_name}?channels={','.join(pick)}&timeout=5")
+    try:
+        assert band.channel_names == tuple(pick)
+        band.start()
+        snd.start()
+        blocks = []
+        while sum(len(b.samples) for b in blocks) < 400:
+            item = band.read(5.0)
+            assert item is not None, "no samples from the LSL stream within 5 s"
+            blocks.append(item)
+    finally:
+        band.close()
+    got = np.concatenate([b.samples for b in blocks])
+    want = (sig.emg[:400, [4, 1]] / 1000).astype(np.float32).astype(np.float64) * 1000
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_sink_lsl_maps_a_brainflow_bands_device_time_onto_the_lsl_clock(tmp_path):
+    """From a non-LSL band the stamps come through the band's clock mapping: they keep the device-time spacing of
+    the events and lie before their arrival at the inlet."""
+    pytest.importorskip("brainflow")
+    sink = _name("bf-events")
+    got: list = []
+
+    def listen():
+        inlet = pylsl.StreamInlet(pylsl.resolve_byprop("name", sink, 1, 20)[0])
+        while True:
+            s, t = inlet.pull_sample(timeout=3.0)
+            if s is None:
+                return
+            got.append((json.loads(s[0]), t, pylsl.local_clock()))
+
+    th = threading.Thread(target=listen, daemon=True)
+    th.start()
+    b = tiny_bundle(tmp_path / "b", 250.0, ["Pz", "Fz"])
+    assert main(["-q", "run", str(b.path), "--source", "brainflow:synthetic", "--sink", f"lsl:{sink}",
+                 "--seconds", "3", "--skip-after-ms", "inf"]) == 0
+    th.join(10)
+    assert len(got) >= 3
+    dev = np.array([d["time_us"] * 1e-6 for d, _t, _r in got])
+    stamp = np.array([t for _d, t, _r in got])
+    np.testing.assert_allclose(np.diff(stamp), np.diff(dev), atol=2e-3)  # the mapping follows the sample clock
+    assert all(t <= r for _d, t, r in got)
+
+
+def test_device_time_follows_a_drifting_jittery_sender_and_finds_only_real_gaps():
+    """A sender whose crystal runs 50 ppm fast and which stamps each chunk at push time (liblsl back-dates the
+    rest of the chunk at the nominal rate), 0-3 ms late, dropping 200 samples once: one gap of 200 samples (to
+    the stamps' jitter), no false gap from the jitter, and device time within half a millisecond of the stamps'
+    mean after a minute."""
+    from edgeemg.bridge import DeviceInfo, Gap
+    from edgeemg.bridge.band import FrameRouter
+    from edgeemg.bridge.lsl_band import LslBand
+
+    fs, n, chunk = 2000.0, 120_000, 40
+    rng = np.random.default_rng(3)
+    true = 100.0 + np.arange(n) / (fs * (1 + 50e-6))
+    keep = np.ones(n, bool)
+    keep[30_000:30_200] = False
+    band = LslBand("fake")
+    band.fs_hz = fs
+    items: list = []
+    router = FrameRouter(items.append, DeviceInfo(fs, 1, "fake", "test"))
+    router.delivering = True
+    err = []
+    for lo in range(0, n, chunk):
+        idx = np.arange(lo, min(lo + chunk, n))
+        idx = idx[keep[idx]]
+        if not idx.size:
+            continue
+        stamps = true[idx[-1]] + rng.uniform(0, 3e-3) - (idx[-1] - idx) / fs
+        for frame, host in band._frames(np.zeros((idx.size, 1), np.float32), stamps, stamps):
+            router.handle([frame], host)
+            err.append(frame.timestamp_us * 1e-6 - (true[idx[0]] + 1.5e-3))  # the stamps' mean lateness is 1.5 ms
+    gaps = [g for g in items if isinstance(g, Gap)]
+    assert [g.kind.value for g in gaps] == ["lost_frames"] and band.lost_samples == gaps[0].samples == gaps[0].frames
+    assert abs(gaps[0].samples - 200) <= 3e-3 * fs  # sized from stamps: exact up to their jitter (3 ms = 6 samples)
+    assert np.abs(err[len(err) // 2:]).max() < 0.5e-3
+
+
+def test_band_sim_publishes_the_simulated_band_on_lsl():
+    """`edgeemg band-sim synthetic --lsl NAME` is an amplifier on LSL: the band reads back the simulator's samples."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from edgeemg.data.bands import synthetic_signal
+
+    name = _name("sim")
+    proc = subprocess.Popen([sys.executable, "-m", "edgeemg", "-q", "band-sim", "synthetic", "--lsl", name,
+                             "--seconds", "1", "--speed", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert proc.stdout.readline().strip() == name
+        want = synthetic_signal(1.0, seed=0).emg
+        with open_band(f"lsl:{name}?timeout=20") as band:
+            assert band.info.fs_hz == 2000.0 and band.channel_names == tuple(f"ch{i}" for i in range(8))
+            got = []
+            while sum(len(b.samples) for b in got) < len(want):
+                item = band.read(10.0)
+                assert item is not None, proc.stderr.read() if proc.poll() is not None else "no samples in 10 s"
+                got.append(item)
+        np.testing.assert_array_equal(np.concatenate([b.samples for b in got]), want)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

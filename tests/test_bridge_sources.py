@@ -59,3 +59,24 @@ def test_run_cli_with_brainflow_synthetic_source(tmp_path, capsys):
     code = main(["-q", "run", str(wrong.path), "--source", "brainflow:synthetic", "--seconds", "0.5"])
     err = capsys.readouterr().err
     assert code == 1 and "expects 3 channels but the band has 16" in err and "Synthetic" in err
+
+
+def test_a_source_that_fails_mid_stream_ends_the_run_with_exit_1(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("brainflow")
+    from edgeemg.bridge.brainflow_band import BrainFlowBand
+    from edgeemg.cli import main
+
+    real, calls = BrainFlowBand._poll, []
+
+    def failing(self):
+        calls.append(1)
+        if len(calls) > 20:
+            raise RuntimeError("BOARD_NOT_READY_ERROR:7 unable to get board data")
+        return real(self)
+
+    monkeypatch.setattr(BrainFlowBand, "_poll", failing)
+    bundle = tiny_bundle(tmp_path / "b", 250.0, ["Pz", "Fz"])
+    code = main(["-q", "run", str(bundle.path), "--source", "brainflow:synthetic", "--seconds", "20"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "the source failed while streaming (BOARD_NOT_READY_ERROR:7" in err
+    assert json.loads(out.splitlines()[-1])["final"]  # the last metrics line was still written

@@ -33,8 +33,15 @@ MUSCLE_TINY = muscle_wf.SimulationPlan(n_subjects=6, seconds=5.0, eval_subjects=
 
 # Parity tolerances, relative to the largest |logit| of the PyTorch model on the same inputs
 FP32_RTOL = 1e-4  # float artifacts differ by rounding only
-INT8_P99_RTOL = 0.25  # int8: 99th percentile of per-window error (quantization noise)
-INT8_MIN_AGREEMENT = 0.85  # int8 argmax decisions identical to PyTorch's on at least this share of windows
+INT8_P99_RTOL = 0.25  # int8: 99th percentile of per-window error (quantization noise; the recipe's int8_rtol)
+# What a user sees of int8, judged on any CPU. Measured on this file's gait bundle (96 held-out windows; ONNX and
+# TFLite int8 alike) on AVX-512 VNNI (native), AVX2 (qemu-x86_64 -cpu Haswell) and arm64 (qemu-aarch64 -cpu
+# cortex-a72) with the portable scheme (uint8 activations, reduce_range): identical on all three, max per-window
+# error 0.015-0.018 of scale, 2 of 96 decisions flipped, both at fp32 margins <= 0.004 of scale, macro F1 0.3167
+# vs fp32 0.3183. The scheme shipped before (int8 activations, no reduce_range) on Haswell: max error 0.127,
+# 15 flips at margins up to 0.11, macro F1 0.3683 (+5 pp): that is what these two bounds catch.
+DECISION_MARGIN = 0.05  # int8 decides as PyTorch wherever PyTorch's top-2 logit margin exceeds this share of scale
+INT8_MAX_F1_DIFF_PP = 1.0  # |int8 - fp32| macro F1 on labelled held-out windows (the recipe's max_loss_pp)
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +107,14 @@ def _gait_reference(ck: Checkpoint, x: np.ndarray) -> np.ndarray:
 
 
 def _held_out_windows(ck: Checkpoint, n: int = 96) -> np.ndarray:
+    return _held_out(ck, n)[0]
+
+
+def _held_out(ck: Checkpoint, n: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled windows of a subject the model never saw: (x, y)."""
     recs = gait_wf.simulate_recordings(1, seed=7, seconds=12.0, snr_db=None, first_subject=500)
-    return gait_wf.make_windows(recs, ck.meta["dsp"], ck.meta["fs_hz"]).x[:n]
+    w = gait_wf.make_windows(recs, ck.meta["dsp"], ck.meta["fs_hz"])
+    return w.x[:n], w.y[:n]
 
 
 def _run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
@@ -139,19 +152,29 @@ def _check_parity(name: str, got: np.ndarray, ref: np.ndarray) -> None:
         assert per_item.max() <= FP32_RTOL, (name, per_item.max())
     else:
         assert np.percentile(per_item, 99) <= INT8_P99_RTOL, (name, np.percentile(per_item, 99))
-        assert (got.argmax(1) == ref.argmax(1)).mean() >= INT8_MIN_AGREEMENT, name
+        top2 = np.sort(ref, axis=1)[:, -2:]
+        clear = (top2[:, 1] - top2[:, 0]) / scale > DECISION_MARGIN
+        assert clear.sum() >= len(ref) // 4, "too few clear decisions to judge"
+        flipped = clear & (got.argmax(1) != ref.argmax(1))
+        assert not flipped.any(), (name, np.flatnonzero(flipped), per_item[flipped])
 
 
 def test_gait_bundle_artifacts_agree_with_pytorch(gait_bundle, gait_ckpt):
+    from sklearn.metrics import f1_score
+
     bundle = load_bundle(gait_bundle)
     _, ck = gait_ckpt
-    x = _held_out_windows(ck)
+    x, y = _held_out(ck)
     ref = _gait_reference(ck, x)
+    labels = list(range(ref.shape[1]))
+    f1_ref = 100.0 * f1_score(y, ref.argmax(1), average="macro", labels=labels)
     for name in ("onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8"):
         fmt, precision = name.split("-")
         path = bundle.artifact(fmt, precision)
         got = _run_onnx(path, x) if fmt == "onnx" else _run_tflite(path, x)
         _check_parity(name, got, ref)
+        f1 = 100.0 * f1_score(y, got.argmax(1), average="macro", labels=labels)
+        assert abs(f1 - f1_ref) <= INT8_MAX_F1_DIFF_PP, (name, f1, f1_ref)
     sizes = {n: e["bytes"] for n, e in bundle.manifest["files"].items()}
     assert sizes["model.int8.onnx"] <= 0.30 * sizes["model.fp32.onnx"]
     assert sizes["model.int8.tflite"] <= 0.30 * sizes["model.fp32.tflite"]
@@ -190,7 +213,7 @@ def test_inspect_prints_the_table_and_json(gait_bundle, capsys, plans):
 
 
 @pytest.mark.parametrize("victim", ["manifest.json", "model.fp32.onnx", "model.int8.onnx", "model.fp32.tflite",
-                                    "model.int8.tflite"])
+                                    "model.int8.tflite", "golden.npz"])
 def test_a_changed_byte_in_any_file_is_refused_naming_it(gait_bundle, tmp_path, victim):
     copy = tmp_path / "b"
     shutil.copytree(gait_bundle, copy)
@@ -215,6 +238,103 @@ def test_extra_or_missing_files_are_refused(gait_bundle, tmp_path):
         load_bundle(copy)
     with pytest.raises(BundleError, match="not the expected"):
         load_bundle(gait_bundle, expected_sha256="0" * 64)
+
+
+def _resealed(src: Path, dst: Path, *, golden=None, manifest=None) -> Path:
+    """A copy of bundle ``src`` with golden arrays and/or manifest fields changed, and its hashes made consistent
+    again: what a bundle whose golden vectors this CPU cannot reproduce looks like to the loader."""
+    from edgeemg.runtime.bundle import MANIFEST_NAME, seal_manifest
+
+    shutil.copytree(src, dst)
+    if golden is not None:
+        with np.load(dst / "golden.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+        with open(dst / "golden.npz", "wb") as fh:
+            np.savez(fh, **golden(arrays))
+    m = json.loads((dst / MANIFEST_NAME).read_text())
+    if manifest is not None:
+        manifest(m)
+    (dst / MANIFEST_NAME).write_bytes(seal_manifest(m, dst))
+    return dst
+
+
+def test_golden_vectors_are_pytorchs_outputs_and_pass_here(gait_bundle, gait_ckpt):
+    """golden.npz holds calibration windows and the checkpoint model's outputs (rebuilt independently here);
+    each model's self-check error is what onnxruntime / TFLite give on them, judged on the manifest's scale."""
+    import onnxruntime as ort
+
+    b = load_bundle(gait_bundle)
+    sc, m = b.manifest["self_check"], b.manifest
+    with np.load(gait_bundle / "golden.npz") as z:
+        x, ref = z["x"], z["ref.logits"]
+    assert x.shape == (sc["n_items"], 400, 6) and 8 <= len(x) <= 64
+    np.testing.assert_allclose(ref, _gait_reference(gait_ckpt[1], x), rtol=1e-5, atol=1e-5)
+    assert sc["tolerance"] == {"int8": INT8_P99_RTOL, "fp32": FP32_RTOL}
+    assert b.self_check.ok and b.self_check.artifact == "onnx-int8" and b.self_check.n_items == len(x)
+    sess = ort.InferenceSession(str(b.artifact("onnx", "int8")), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"x": x})[0]
+    expected = np.abs(got - ref).max() / sc["scale"]
+    assert b.self_check.error == pytest.approx(expected, rel=1e-3, abs=1e-6)
+    assert set(sc["export_host"]) == {"onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8"}
+    assert all(r["error"] <= r["tolerance"] for r in sc["export_host"].values())
+    # where it was verified, and with which scheme
+    host = m["export_host"]
+    assert host["runtimes"]["onnxruntime"] == ort.__version__ and host["kernel_family"] and "cpu_features" in host
+    q = m["quantization"]["onnx"]
+    assert {"activation_type", "weight_type", "reduce_range", "per_channel", "per_op"} <= set(q)
+
+
+def test_a_bundle_this_cpu_cannot_reproduce_is_refused_naming_why(gait_bundle, tmp_path, plans, capsys):
+    """Golden outputs that disagree with what the int8 model computes here: load_bundle, the engine and
+    `inspect --verify` refuse, naming the file, the error vs the tolerance, the CPU and the runtime."""
+    import onnxruntime as ort
+
+    from edgeemg.runtime.engine import Engine
+    from edgeemg.runtime.selfcheck import cpu_features
+
+    bad = _resealed(gait_bundle, tmp_path / "bad", golden=lambda a: {**a, "ref.logits": a["ref.logits"] + 5.0})
+    with pytest.raises(BundleError) as info:
+        load_bundle(bad)
+    msg = str(info.value)
+    assert "model.int8.onnx: golden self-check FAILED: max_rel output error" in msg and "> tolerance 0.25" in msg
+    assert f"onnxruntime {ort.__version__}" in msg and " ".join(cpu_features()) in msg
+    assert "reduce_range" in msg and "--precision fp32" in msg
+    with pytest.raises(BundleError, match="golden self-check FAILED"):
+        Engine(load_bundle(bad, precision=None), warmup=False)  # the engine checks its own backend too
+    code, out, _ = _cli(["inspect", bad, "--verify", "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 1 and doc["self_check"]["ok"] is False
+    assert {r["artifact"]: r["ok"] for r in doc["self_check"]["results"]} == {
+        "onnx-fp32": False, "onnx-int8": False, "tflite-fp32": False, "tflite-int8": False}
+
+
+def test_precision_fp32_runs_a_bundle_whose_int8_model_fails_the_check(gait_bundle, tmp_path, plans, capsys):
+    """An int8 tolerance no int8 model meets: int8 is refused, the fp32 model (its own check passes) runs."""
+    from edgeemg.runtime.engine import Engine
+
+    strict = _resealed(gait_bundle, tmp_path / "strict",
+                       manifest=lambda m: m["self_check"]["tolerance"].update(int8=1e-9))
+    with pytest.raises(BundleError, match=r"model\.int8\.onnx: golden self-check FAILED.*> tolerance 1e-09"):
+        load_bundle(strict)
+    b = load_bundle(strict, precision="fp32")
+    assert b.self_check.ok and b.self_check.artifact == "onnx-fp32"
+    assert Engine(b, precision="fp32", warmup=False).self_check is b.self_check
+    code, out, _ = _cli(["inspect", strict, "--verify"], capsys)
+    assert code == 1 and "onnx-int8    FAIL" in out and "onnx-fp32    ok" in out
+
+
+def test_inspect_verify_reports_every_model_on_this_cpu(gait_bundle, capsys, plans):
+    from edgeemg.runtime.selfcheck import cpu_features
+
+    code, out, _ = _cli(["inspect", gait_bundle, "--verify", "--json"], capsys)
+    doc = json.loads(out)
+    sc = doc["self_check"]
+    assert code == 0 and sc["ok"] and sc["device"]["cpu_features"] == cpu_features() and not sc["not_checked"]
+    assert sorted(r["artifact"] for r in sc["results"]) == ["onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8"]
+    assert all(r["ok"] and r["error"] <= r["tolerance"] and r["n_items"] == 16 for r in sc["results"])
+    code, out, _ = _cli(["inspect", gait_bundle, "--verify"], capsys)
+    assert code == 0 and "self-check on" in out and out.count("golden self-check passed") == 4
+    assert "exported on:" in out and "reduce_range" in out
 
 
 def test_load_bundle_imports_no_torch(gait_bundle):
@@ -265,6 +385,7 @@ def test_tolerance_exceeded_exits_nonzero_and_leaves_nothing(gait_ckpt, tmp_path
                            "-o", out_dir / "gait.int8"], capsys)
     assert code == 1 and out == ""
     assert "onnx-int8 macro_f1" in err and "vs fp32" in err and "max_loss_pp 0.5" in err
+    assert "% interval" in err and "to change it: calibrate on more data" in err  # a refusal says what to change
     assert "qdq_loss_debug" in err
     assert list(out_dir.iterdir()) == []  # no bundle, no partial staging folder
 

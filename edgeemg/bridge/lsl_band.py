@@ -8,11 +8,15 @@ reader thread.
 Time: LSL stamps each sample on the sender's clock; the inlet's ``clocksync``
 processing adds the sender-to-here offset, so stamps arrive on this machine's
 ``local_clock()``. Device time (``Block.timestamp_us``) is that clock, counted
-in samples at the nominal rate from the first stamp and re-anchored to the
-stamp after every gap: sample-exact between gaps, whatever jitter the
-sender's chunking puts on individual stamps. Arrival (for latency) is the
+in samples at the nominal rate from the first stamp, re-anchored to the stamp
+after every gap and pulled slowly toward the stamps in between: sample-exact
+spacing whatever jitter the sender's chunking puts on individual stamps, yet
+aligned with them however far the sender's crystal is off its nominal rate. Arrival (for latency) is the
 stamp of a block's last sample, i.e. when the sender took it: latency then
 includes the network and LSL buffering.
+
+Units: each channel's ``desc/channels/channel/unit`` (V, mV, µV ...) is converted
+to microvolts; a channel without a unit is taken as microvolts.
 
 Gaps: LSL has no packet counter, so a gap is a stamp later than the previous
 one plus one sample period by more than ``max_jitter_s``; its size is the
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
 import numpy as np
+from numpy.typing import NDArray
 
 from edgeemg.bridge.codec import DeviceInfo, Frame
 from edgeemg.bridge.polled import PolledBand, onto_monotonic, pick_channels
@@ -43,18 +48,48 @@ def _pylsl():
         raise DeviceError(f"pylsl cannot load liblsl ({exc}); reinstall pylsl, whose wheels bundle liblsl") from exc
 
 
-def channel_labels(info, n: int) -> list[str]:
-    """Labels from the stream's ``desc/channels/channel/label`` (XDF meta-data convention); ``ch1``... if absent."""
-    out, ch = [], info.desc().child("channels").child("channel")
-    while not ch.empty() and len(out) < n:
-        out.append(ch.child_value("label") or f"ch{len(out) + 1}")
+def channel_meta(info, n: int) -> tuple[list[str], list[float]]:
+    """Labels and µV-per-unit factors from ``desc/channels/channel`` (the XDF meta-data convention).
+
+    A missing label is ``ch<i>``; a missing unit is taken as microvolts (what EMG senders such as the
+    OpenBCI GUI send); a unit that is not a voltage is kept as sent (factor 1) with a warning.
+    """
+    from edgeemg.data.recording import uv_per_unit
+
+    labels, factors, ch = [], [], info.desc().child("channels").child("channel")
+    while not ch.empty() and len(labels) < n:
+        labels.append(ch.child_value("label") or f"ch{len(labels) + 1}")
+        unit = ch.child_value("unit") or "microvolts"
+        f = uv_per_unit(unit)
+        if f is None:
+            log.warning("LSL stream '%s' channel '%s' has unit '%s', not a voltage; passed on unscaled",
+                        info.name(), labels[-1], unit)
+        factors.append(1.0 if f is None else f)
         ch = ch.next_sibling()
-    return out + [f"ch{i + 1}" for i in range(len(out), n)]
+    k = len(labels)
+    return labels + [f"ch{i + 1}" for i in range(k, n)], factors + [1.0] * (n - k)
 
 
 def _describe(infos) -> str:
     return ", ".join(f"'{i.name()}' (type '{i.type()}', {i.channel_count()} ch, {i.nominal_srate():g} Hz)"
                      for i in infos) or "none"
+
+
+def stamp_runs(ts: NDArray[np.float64], prev_s: float | None, period_s: float,
+               max_jitter_s: float) -> list[tuple[int, int, int | None]]:
+    """Split a chunk's stamps where they break: ``(start, stop, lost)`` per run, ``lost`` None when the run
+    continues the previous one, else the samples missing before it (0 for a stamp that went back: a restart).
+
+    ``prev_s`` is the stamp of the sample before ``ts[0]`` (None at the start). A stamp is a break when it
+    differs from the previous stamp plus one period by more than ``max_jitter_s``; so a dropout shorter than
+    the jitter tolerance cannot be told from jitter (LSL carries no sample counter).
+    """
+    before = np.concatenate([[ts[0] - period_s if prev_s is None else prev_s], ts[:-1]])
+    late = ts - (before + period_s)
+    breaks = np.flatnonzero(np.abs(late) > max_jitter_s)
+    starts = sorted({0, *breaks.tolist()})
+    lost = {int(i): max(int(round(late[i] / period_s)), 0) for i in breaks}
+    return [(a, b, lost.get(a)) for a, b in zip(starts, [*starts[1:], len(ts)])]
 
 
 class LslBand(PolledBand):
@@ -87,6 +122,7 @@ class LslBand(PolledBand):
         self._inlet = None
         self._anchor_s: float | None = None  # local-clock stamp of sample 0 of the current run
         self._k = 0  # samples since the anchor
+        self._last_ts: float | None = None  # stamp of the last sample received
 
     def _resolve(self):
         lsl = _pylsl()
@@ -112,8 +148,9 @@ class LslBand(PolledBand):
         inlet = lsl.StreamInlet(info, max_buflen=60, processing_flags=lsl.proc_clocksync, as_numpy=True)
         try:
             full = inlet.info(self.timeout_s)
-            labels = channel_labels(full, full.channel_count())
+            labels, factors = channel_meta(full, full.channel_count())
             self._sel = pick_channels(labels, self._wanted, self.name)
+            self._scale = np.asarray([factors[i] for i in self._sel], dtype=np.float64)
             inlet.open_stream(self.timeout_s)
             inlet.time_correction(self.timeout_s)  # the first clock-sync round trip, here rather than in a poll
         except lsl.util.TimeoutError as exc:
@@ -135,24 +172,33 @@ class LslBand(PolledBand):
         x, ts = self._inlet.pull_chunk(timeout=self.poll_interval_s, max_samples=4096, min_samples=1)
         if ts is None or len(ts) == 0:
             return []
-        x = np.ascontiguousarray(np.asarray(x)[:, self._sel], dtype=np.float32)
+        x = (np.asarray(x, dtype=np.float64)[:, self._sel] * self._scale).astype(np.float32)  # µV
         ts = np.asarray(ts, dtype=np.float64)
-        arrival = onto_monotonic(ts, lsl.local_clock)
+        return self._frames(x, ts, onto_monotonic(ts, lsl.local_clock))
+
+    def _frames(self, x: NDArray[np.float32], ts: NDArray[np.float64],
+                arrival: NDArray[np.float64]) -> list[tuple[Frame, float]]:
+        """One pulled chunk -> frames on the sample-count device clock, split where the stamps break.
+
+        The count clock follows the sender's stamps: each run's start pulls it toward its stamp by at most a
+        tenth of a sample (a slow average of the jitter), so a sender whose crystal is off its nominal rate
+        by tens of ppm stays aligned, and no nudge is ever large enough to look like a lost sample.
+        """
         period = 1.0 / self.fs_hz
-        if self._anchor_s is None:
-            self._anchor_s, self._k = float(ts[0]), 0
-        expected = np.concatenate([[self._anchor_s + self._k * period], ts[:-1] + period])
-        breaks = set(np.flatnonzero(np.abs(ts - expected) > self.max_jitter_s).tolist())
-        out, starts = [], sorted(breaks | {0})
-        for a, b in zip(starts, [*starts[1:], len(ts)]):
-            lost = 0
-            if a in breaks:  # late: samples missing (their count from the stamps); early: the sender restarted
-                lost = max(int(round((ts[a] - expected[a]) / period)), 0)
-                self.lost_samples += lost
+        out = []
+        for a, b, lost in stamp_runs(ts, self._last_ts, period, self.max_jitter_s):
+            if lost is not None or self._anchor_s is None:  # a break (or the first sample): restart the count
+                if lost and self._anchor_s is not None:  # size the hole on the count clock: its jitter is averaged
+                    lost = max(int(round((ts[a] - self._anchor_s) / period)) - self._k, 0)
+                self.lost_samples += lost or 0
                 self._anchor_s, self._k = float(ts[a]), 0
+            else:
+                err = ts[a] - (self._anchor_s + self._k * period)
+                self._anchor_s += float(np.clip(0.05 * err, -0.1 * period, 0.1 * period))
             t_us = int(round((self._anchor_s + self._k * period) * 1e6))
-            out.append((Frame(FrameType.DATA, 0, t_us, x[a:b], lost), float(arrival[b - 1])))
+            out.append((Frame(FrameType.DATA, 0, t_us, x[a:b], lost or 0), float(arrival[b - 1])))
             self._k += b - a
+        self._last_ts = float(ts[-1])
         return out
 
     def _disconnect(self) -> None:
@@ -180,4 +226,4 @@ def open_lsl(spec: str, *, channels: Sequence[int | str] | None = None, **kwargs
     return LslBand(query, channels=channels, name=f"lsl:{spec}", **kwargs).open()
 
 
-__all__ = ["LslBand", "channel_labels", "open_lsl"]
+__all__ = ["LslBand", "channel_meta", "open_lsl", "stamp_runs"]

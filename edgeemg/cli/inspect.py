@@ -1,6 +1,8 @@
-"""`edgeemg inspect BUNDLE [--json]`: verify a bundle and print its manifest, sizes and accuracy table.
+"""`edgeemg inspect BUNDLE [--json] [--verify]`: verify a bundle and print its manifest, sizes and accuracy table.
 
 Imports no torch: it runs on a board, through :func:`edgeemg.runtime.bundle.load_bundle`.
+``--verify`` also runs the golden self-check of every model in the bundle on this
+CPU (:mod:`edgeemg.runtime.selfcheck`) and exits 1 if one fails or none could run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Verify every file hash of a bundle, then print what it holds.")
     p.add_argument("bundle", type=Path, metavar="BUNDLE", help="bundle folder from `edgeemg export`")
     p.add_argument("--json", action="store_true", help="print the verified manifest as one JSON object")
+    p.add_argument("--verify", action="store_true",
+                   help="run the bundle's golden vectors through every model on this CPU's kernels (exit 1 on a "
+                        "failure)")
     p.set_defaults(run=run)
 
 
@@ -40,6 +45,23 @@ def format_report(manifest: dict[str, Any]) -> str:
     if pr:
         lines.append(f"pruning: {pr['method']} ratio {pr['ratio']}: params {pr['before']['params']} -> "
                      f"{pr['after']['params']}, MACs {pr['before']['macs']} -> {pr['after']['macs']}")
+    q = m["quantization"].get("onnx") or {}
+    if q:
+        lines.append(f"onnx int8: {q.get('scheme')} {q.get('format')}, activations {q.get('activation_type')}, "
+                     f"weights {q.get('weight_type')}{' per-channel' if q.get('per_channel') else ''}, "
+                     f"reduce_range {q.get('reduce_range', False)}; per op: "
+                     + "; ".join(f"{k} {v}" for k, v in q.get("per_op", {}).items()))
+    host, sc = m.get("export_host"), m.get("self_check")
+    if host:
+        lines.append(f"exported on: {host['kernel_family']} ({host['cpu'] or host['machine']}; int8 features "
+                     f"{' '.join(host['cpu_features']) or 'none'}), "
+                     + ", ".join(f"{k} {v}" for k, v in host["runtimes"].items()))
+    if sc:
+        lines.append(f"golden self-check: {sc['n_items']} items in {sc['file']}, tolerance int8 "
+                     f"{sc['tolerance']['int8']:g} / fp32 {sc['tolerance']['fp32']:g} (relative to {sc['scale']:.3g}); "
+                     "on the export host " + ", ".join(f"{k} {v['error']:.3g}" for k, v in sc["export_host"].items()))
+    else:
+        lines.append("golden self-check: none (exported before it existed; re-export to get it)")
     ref = m["metrics"].get("torch-fp32", {}).get(metric)
     lines.append(f"{'artifact':<12} {'size':>10} {metric:>9} {'loss pp':>8} {'parity':>10}  "
                  f"(held-out: {m['metrics'].get('held_out', {}).get('source', '?')})")
@@ -58,12 +80,33 @@ def format_report(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_self_check(results: list[Any], skipped: dict[str, str], device: dict[str, Any]) -> str:
+    """One line per checked model (the check's own message) and per model not checked, with why."""
+    lines = [f"self-check on {device['kernel_family']} ({device['cpu'] or device['machine']}; "
+             f"int8 features: {' '.join(device['cpu_features']) or 'none'}):"]
+    lines += [f"  {r.artifact:<12} {'ok  ' if r.ok else 'FAIL'} {r.message()}" for r in results]
+    lines += [f"  {name:<12} not checked: {why}" for name, why in skipped.items()]
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from edgeemg.runtime.bundle import load_bundle
 
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(args.bundle, precision=None)
+    report: dict[str, Any] = {"bundle": str(bundle.path), "verified": True}
+    ok = True
+    if args.verify:
+        from edgeemg.runtime.selfcheck import check_all, host_record
+
+        results, skipped = check_all(bundle)
+        ok = bool(results) and all(r.ok for r in results)
+        device = host_record()
+        report["self_check"] = {"ok": ok, "device": device, "results": [r.to_dict() for r in results],
+                                "not_checked": skipped}
     if args.json:
-        print(json.dumps({"bundle": str(bundle.path), "verified": True, "manifest": bundle.manifest}), file=args.out)
+        print(json.dumps({**report, "manifest": bundle.manifest}), file=args.out)
     else:
         print(format_report(bundle.manifest), file=args.out)
-    return 0
+        if args.verify:
+            print(format_self_check(results, skipped, device), file=args.out)
+    return 0 if ok else 1

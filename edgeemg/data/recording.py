@@ -16,6 +16,16 @@ from numpy.typing import NDArray
 from edgeemg.errors import InvalidInputError
 
 
+#: Microvolts per unit, by unit name as files and streams write it (after :func:`uv_per_unit`'s normalising).
+_UV_PER_UNIT = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "microvolts": 1.0, "nv": 1e-3,
+                "nanovolts": 1e-3}
+
+
+def uv_per_unit(unit: str) -> float | None:
+    """Microvolts per ``unit`` (``V``, ``mV``, ``µV``, ``uV``, ``microvolts`` ..., any case); None if not a voltage."""
+    return _UV_PER_UNIT.get(str(unit).strip().lower().replace("µ", "u").replace("μ", "u"))
+
+
 @dataclass(frozen=True)
 class TruthEvent:
     """A physiological event the simulator knows happened.

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from edgeemg.data.recording import uv_per_unit
 from edgeemg.errors import DataFormatError, InvalidInputError, require
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ logger = logging.getLogger(__name__)
 GAIT_STATES: tuple[str, ...] = ("stand", "start", "walk", "stop")
 MUSCLE_CLASSES: tuple[str, ...] = ("als", "myopathy", "normal")
 GAIT_ANNOTATION_EXT = "gait"
-_TO_UV = {"v": 1e6, "mv": 1e3, "uv": 1.0, "nv": 1e-3}
 # bytes per sample of the WFDB storage formats, for the truncation check
 _BYTES_PER_SAMPLE = {"8": 1.0, "16": 2.0, "24": 3.0, "32": 4.0, "61": 2.0, "80": 1.0, "160": 2.0,
                      "212": 1.5, "310": 4.0 / 3.0, "311": 4.0 / 3.0}
@@ -50,10 +50,6 @@ _MIN_SWING_S, _MIN_STANCE_S, _BOUT_GAP_S, _ONSET_LEAD_S, _SETTLE_S = 0.2, 0.1, 2
 
 def _norm_name(name: str) -> str:
     return re.sub(r"\s+", "", name).lower()
-
-
-def _norm_unit(unit: str) -> str:
-    return unit.strip().lower().replace("µ", "u").replace("μ", "u")
 
 
 # --------------------------------------------------------------------------- records
@@ -192,7 +188,7 @@ def read_wfdb(record_path: str | pathlib.Path) -> WfdbRecording:
     raw_units = list(rec.units or [""] * len(names))
     factors, units = [], []
     for u in raw_units:
-        f = _TO_UV.get(_norm_unit(str(u)))
+        f = uv_per_unit(str(u))
         factors.append(float("nan") if f is None else f)
         units.append(str(u) if f is None else "uV")
     scale = np.array([1.0 if math.isnan(f) else f for f in factors])

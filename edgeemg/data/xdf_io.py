@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from edgeemg.data.wfdb_io import WfdbRecording, _condition, _norm_unit
+from edgeemg.data.recording import uv_per_unit
+from edgeemg.data.wfdb_io import WfdbRecording, _condition
 from edgeemg.errors import DataFormatError, require
 
 XDF_SUFFIX = ".xdf"
-_TO_UV = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "microvolts": 1.0, "nv": 1e-3}
 
 
 def _first(info: dict[str, Any], key: str, default: str = "") -> str:
@@ -124,7 +124,7 @@ def read_xdf(path: str | pathlib.Path, stream: str = "EMG") -> WfdbRecording:
                               "it holds events, not a signal")
     x = np.asarray(chosen["time_series"], dtype=np.float64).reshape(len(chosen["time_stamps"]), -1)
     names, raw_units = _channels(info, x.shape[1])
-    factors = [_TO_UV.get(_norm_unit(u), float("nan")) for u in raw_units]
+    factors = [uv_per_unit(u) or float("nan") for u in raw_units]
     units = tuple("uV" if np.isfinite(f) else u for f, u in zip(factors, raw_units))
     emg = (x * np.nan_to_num(np.asarray(factors), nan=1.0)[None, :]).astype(np.float32)
     ts = np.asarray(chosen["time_stamps"], dtype=np.float64)

@@ -143,6 +143,18 @@ def _qtype(name: str) -> Any:
     return table[name]
 
 
+def portable(cfg: QuantizeConfig) -> bool:
+    """Whether ``cfg``'s integer results are exact on every CPU kernel family onnxruntime has.
+
+    x86 AVX2 / AVX-512 without VNNI multiply u8 x s8 pairs into int16 with
+    saturation (``vpmaddubsw``); 7-bit weights (``reduce_range``) or uint8
+    weights (a u8 x u8 kernel that widens first) avoid it. VNNI and arm64
+    kernels accumulate exactly either way. Measured, not argued:
+    ``benchmarks/report_int8_portability.py``.
+    """
+    return cfg.reduce_range or cfg.weight_type == "uint8"
+
+
 def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeConfig, work: Path) -> dict[str, Any]:
     """Static QDQ quantization (per-channel weights), dynamic for ``cfg.dynamic_ops``; returns the manifest record.
 
@@ -164,21 +176,29 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
     if method is None:
         raise ExportError(f"[quantize] calibration_method '{cfg.calibration_method}' is not one of minmax, "
                           "entropy, percentile")
+    if not portable(cfg):
+        log.warning("[quantize] weight_type '%s' without reduce_range is not portable: x86 CPUs without VNNI "
+                    "saturate u8 x s8 products and may decode this model differently (the bundle's self-check "
+                    "will refuse it there); set reduce_range = true", cfg.weight_type)
     record: dict[str, Any] = {"format": "QDQ", "per_channel": cfg.per_channel, "weight_type": cfg.weight_type,
-                              "activation_type": cfg.activation_type, "tool": f"onnxruntime {ort.__version__}"}
+                              "activation_type": cfg.activation_type, "reduce_range": cfg.reduce_range,
+                              "portable": portable(cfg), "symmetric_weights": cfg.weight_type == "int8",
+                              "tool": f"onnxruntime {ort.__version__}"}
     if cfg.scheme == "static":
         static_out = work / "static.onnx" if dynamic_nodes else out_path
         reader.rewind()
         quantize_static(str(pre), str(static_out), reader, quant_format=QuantFormat.QDQ, per_channel=cfg.per_channel,
                         weight_type=_qtype(cfg.weight_type), activation_type=_qtype(cfg.activation_type),
-                        calibrate_method=method, nodes_to_exclude=dynamic_nodes)
+                        calibrate_method=method, nodes_to_exclude=dynamic_nodes, reduce_range=cfg.reduce_range)
         reader.rewind()
         record.update(scheme="static", calibration_method=cfg.calibration_method, calibration_items=reader.n_items)
         if dynamic_nodes:
             quantize_dynamic(str(static_out), str(out_path), op_types_to_quantize=list(cfg.dynamic_ops),
-                             per_channel=cfg.per_channel, weight_type=_qtype(cfg.weight_type))
+                             per_channel=cfg.per_channel, weight_type=_qtype(cfg.weight_type),
+                             reduce_range=cfg.reduce_range)
     else:
-        quantize_dynamic(str(pre), str(out_path), per_channel=cfg.per_channel, weight_type=_qtype(cfg.weight_type))
+        quantize_dynamic(str(pre), str(out_path), per_channel=cfg.per_channel, weight_type=_qtype(cfg.weight_type),
+                         reduce_range=cfg.reduce_range)
         record.update(scheme="dynamic")
         dynamic_nodes = [n.name for n in model.graph.node]
     qmodel = onnx.load(str(out_path))
@@ -194,9 +214,11 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
     # per op type, how it runs in int8 (the manifest's "LSTM quantized dynamically")
     dyn_types = sorted({n.op_type for n in model.graph.node if n.name in set(dynamic_nodes)}) \
         if cfg.scheme == "static" else []
-    per_op = {t: "static QDQ (int8 weights per-channel, int8 activations from calibration)" for t in static_nodes}
+    weights = (f"{cfg.weight_type}{' 7-bit (reduce_range)' if cfg.reduce_range else ''} weights"
+               f"{' per-channel' if cfg.per_channel else ''}")
+    per_op = {t: f"static QDQ ({weights}, {cfg.activation_type} activations from calibration)" for t in static_nodes}
     for t in dyn_types:
-        per_op[t] = "quantized dynamically (int8 weights; activations quantized per call at run time)"
+        per_op[t] = f"quantized dynamically ({weights}; uint8 activations quantized per call at run time)"
     if cfg.scheme != "static":
         per_op = {t: "quantized dynamically" for t in q_ops if t not in ("DynamicQuantizeLinear",)}
     record["per_op"] = per_op
@@ -273,5 +295,5 @@ def layer_losses(float_path: Path, qdq_path: Path, x: Any, work: Path, top: int 
     return rows[:top]
 
 
-__all__ = ["DYNAMO_OPSET", "INPUT_NAME", "OUTPUT_NAME", "export_float", "export_stateful", "run_sequences", "layer_losses", "optimize_offline", "quantize_int8", "run",
+__all__ = ["DYNAMO_OPSET", "INPUT_NAME", "OUTPUT_NAME", "export_float", "export_stateful", "run_sequences", "layer_losses", "optimize_offline", "portable", "quantize_int8", "run",
            "session"]

@@ -36,6 +36,7 @@ class QuantizeConfig:
     per_channel: bool = True
     weight_type: str = "int8"
     activation_type: str = "int8"
+    reduce_range: bool = False  # 7-bit weights: no int16 saturation in x86 AVX2 / AVX-512 (non-VNNI) u8 x s8 kernels
     calibration_windows: int = 512
     calibration_method: str = "minmax"
     dynamic_ops: tuple[str, ...] = ()

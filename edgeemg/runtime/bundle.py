@@ -8,6 +8,16 @@ A bundle is one folder::
       model.int8.onnx        # QDQ int8 (static, per-channel), optimised
       model.fp32.tflite      # litert-torch
       model.int8.tflite      # litert-torch PT2E int8 (when it could be made)
+      golden.npz             # golden vectors: a few inputs (+ state) and PyTorch's outputs for them
+
+Self-check
+----------
+The hashes prove the files are the exported ones, not that this CPU's int8
+kernels compute what the export host's did (they differ between x86 AVX2,
+AVX-512 VNNI and arm64). So :func:`load_bundle` also runs the golden vectors
+through the model it is asked for (``precision``) and refuses a bundle that
+decodes differently here (:mod:`edgeemg.runtime.selfcheck`; the engine repeats
+the check on its own backend when that is another one, e.g. TensorRT).
 
 Integrity
 ---------
@@ -23,8 +33,8 @@ the pair could be replaced together just as easily, and one file is simpler to
 copy. A deployment that wants a pin from outside passes ``expected_sha256``
 (e.g. from a fleet database) to :func:`load_bundle`.
 
-This module imports only the standard library, so a board can verify a bundle
-before numpy, numba or onnxruntime are even loaded.
+This module imports only the standard library, so a board can verify a bundle's
+hashes (``precision=None``) before numpy, numba or onnxruntime are even loaded.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ import importlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +177,8 @@ class Bundle:
 
     path: Path
     manifest: dict[str, Any]
+    self_check: Any = None
+    """The :class:`~edgeemg.runtime.selfcheck.SelfCheck` :func:`load_bundle` ran (None: not run, or no golden file)."""
 
     # -- the fields a runtime reads, under names that carry units
     @property
@@ -296,7 +308,8 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(path: str | os.PathLike[str], *, expected_sha256: str | None = None) -> Bundle:
+def load_bundle(path: str | os.PathLike[str], *, expected_sha256: str | None = None,
+                precision: str | None = "int8") -> Bundle:
     """Open a bundle folder and verify it before anything runs it.
 
     Parameters
@@ -306,6 +319,10 @@ def load_bundle(path: str | os.PathLike[str], *, expected_sha256: str | None = N
     expected_sha256 : str, optional
         Pin: the manifest hash this deployment trusts (``edgeemg inspect``
         prints it). Without it, the bundle is checked for internal consistency.
+    precision : {"int8", "fp32", None}
+        Run the golden self-check of this precision's model on this CPU
+        (onnxruntime's CPU provider if the bundle has that ONNX model, else
+        TFLite); None checks the hashes only and imports nothing.
 
     Returns
     -------
@@ -318,7 +335,10 @@ def load_bundle(path: str | os.PathLike[str], *, expected_sha256: str | None = N
         own hash is wrong, a schema violation (missing key, wrong type,
         channel count disagreeing with the channel names, unsupported format
         version), a listed file missing, with another size or sha256, or a file
-        in the folder that the manifest does not list.
+        in the folder that the manifest does not list; or the golden self-check
+        failing on this CPU (the message names the file, the measured and
+        allowed error, the CPU's int8 features, the runtime version, and what
+        to do).
 
     Notes
     -----
@@ -355,7 +375,12 @@ def load_bundle(path: str | os.PathLike[str], *, expected_sha256: str | None = N
                 "the file was modified or damaged"
             )
     log.debug("bundle %s verified (%d files, manifest %s)", folder, len(listed), manifest[HASH_KEY][:12])
-    return Bundle(folder, manifest)
+    bundle = Bundle(folder, manifest)
+    if precision is None:
+        return bundle
+    from edgeemg.runtime.selfcheck import self_check_default
+
+    return replace(bundle, self_check=self_check_default(bundle, precision))
 
 
 __all__ = ["Bundle", "MANIFEST_NAME", "canonical_json", "load_bundle", "manifest_hash", "seal_manifest",

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import DeviceError, InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
 
     if [simulate, port is not None, source is not None].count(True) != 1:
         raise InvalidInputError("edgeemg run: give exactly one of --port DEVICE, --source SOURCE or --simulate")
-    bundle = load_bundle(bundle_path)
+    bundle = load_bundle(bundle_path, precision=precision)
     profile = load_target(target) if target else None
     if profile is not None:
         apply_affinity(profile.cpu_affinity)
@@ -264,6 +264,9 @@ def run_daemon(bundle_path: str | os.PathLike[str], *, port: str | None = None, 
         finally:
             for sig, h in old.items():
                 signal.signal(sig, h)
+        if getattr(band, "error", None) is not None:  # a brainflow:/lsl: source whose library failed mid-stream
+            raise DeviceError(f"{source}: the source failed while streaming ({band.error}); the events up to "
+                              "there were written") from band.error
         return 0
     finally:
         if band is not None:

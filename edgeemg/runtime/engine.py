@@ -240,6 +240,7 @@ class Engine:
                                    providers=t.providers if t else ("CPUExecutionProvider",),
                                    threads=t.intra_op_threads if t else 1)
         self.backend = backend
+        self.self_check = self._self_check(backend, precision)
         budget = self.target.latency_budget_ms if self.target else 80.0
         self.latency_budget_ms = float(budget)
         self.skip_after_s = (budget if skip_after_ms is None else float(skip_after_ms)) / 1000.0
@@ -271,6 +272,21 @@ class Engine:
         if warmup:
             self.warmup()
         self._reset_chain()
+
+    def _self_check(self, backend: Any, precision: str) -> Any:
+        """The golden self-check on the backend this engine decodes with (skipped if load_bundle ran the same).
+
+        Only real backends are checked: a test's stand-in backend computes nothing to check.
+        """
+        from edgeemg.runtime import selfcheck
+        from edgeemg.runtime.backends import OnnxBackend, TFLiteBackend
+
+        if not isinstance(backend, (OnnxBackend, TFLiteBackend)):
+            return None
+        done = getattr(self.bundle, "self_check", None)
+        if selfcheck.covers(done, backend, precision):
+            return done
+        return selfcheck.require(self.bundle, backend, precision)
 
     def warmup(self) -> None:
         """Run silence through a copy of the chain, the model and the decoder once, then reset.

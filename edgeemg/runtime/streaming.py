@@ -106,7 +106,7 @@ class Stream:
 
             if bundle is None:
                 raise TypeError("Stream needs a bundle or an engine")
-            bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+            bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, precision=precision)
             engine = Engine(bundle, target=target, precision=precision, skip_after_ms=skip_after_ms)
         self.engine = engine
         self.band = band
