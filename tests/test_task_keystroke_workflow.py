@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ def _lm_cli(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("-q", "--quiet", action="store_true")
     lm_cli.add_parser(parser.add_subparsers(dest="verb"))
-    return parser.parse_args(argv)
+    return parser.parse_args(argv, namespace=argparse.Namespace(out=sys.stdout))  # main() sets args.out
 
 
 @pytest.fixture(scope="module")
