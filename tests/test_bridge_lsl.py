@@ -21,9 +21,8 @@ try:  # resolve on this machine only (before liblsl initialises; later calls are
 except (NotImplementedError, AttributeError):
     pass
 
-from _lsl_sender import Sender  # noqa: E402
-
 from edgeemg.bridge import open_band  # noqa: E402
+from edgeemg.bridge.lsl_publish import LslPlayer  # noqa: E402
 from edgeemg.cli import main  # noqa: E402
 from edgeemg.data.bands import band_signal  # noqa: E402
 from edgeemg.errors import DeviceError  # noqa: E402
@@ -49,10 +48,10 @@ def _name(tag):
 
 def test_run_decodes_an_lsl_stream_like_offline_and_reports_the_pause(sig, bundle, capsys):
     at, n = 1500, 400
-    snd = Sender(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, pause=(at, n))
+    snd = LslPlayer(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, drop=(at, n))
     snd.start()
-    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.name}",
-                 "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf", "--metrics-every", "1"])
+    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.stream_name}",
+                 "--seconds", str(SECONDS + 4), "--skip-after-ms", "inf", "--metrics-every", "1"])
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert code == 0
     events = [d for d in lines if d["type"] == "event"]
@@ -71,7 +70,7 @@ def test_run_decodes_an_lsl_stream_like_offline_and_reports_the_pause(sig, bundl
 def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     sink = _name("events")
     go = threading.Event()
-    snd = Sender(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, go=go)
+    snd = LslPlayer(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, go=go)
     got: dict = {}
 
     def listen():
@@ -84,7 +83,7 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
         got["ev"], got["me"] = [], []
         for inlet, key in ((ev, "ev"), (me, "me")):
             while True:
-                s, t = inlet.pull_sample(timeout=2.0)
+                s, t = inlet.pull_sample(timeout=1.0)
                 if s is None:
                     break
                 got[key].append((json.loads(s[0]), t))
@@ -92,8 +91,8 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     snd.start()
     th = threading.Thread(target=listen, daemon=True)
     th.start()
-    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.name}",
-                 "--sink", f"lsl:{sink}", "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf",
+    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.stream_name}",
+                 "--sink", f"lsl:{sink}", "--seconds", str(SECONDS + 4), "--skip-after-ms", "inf",
                  "--metrics-every", "0.5"])
     th.join(40)
     assert code == 0 and not th.is_alive()
@@ -105,13 +104,13 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
         assert d["type"] == "event" and t == pytest.approx(d["time_us"] * 1e-6, abs=2e-6)
         assert abs(t - (snd.t0 + d["sample_index"] / sig.fs_hz)) < 0.25 / sig.fs_hz
     assert got["me"] and all(d["type"] in ("metrics", "health") for d, _t in got["me"])
-    # the sender stops SECONDS in and the daemon runs 2.5 s longer: that silence is a health stretch
+    # the sender stops SECONDS in and the daemon runs 4 s longer: that silence is a health stretch
     assert [d["kind"] for d, _t in got["me"] if d["type"] == "health"][:1] == ["no_valid_frames"]
 
 
 def test_a_stream_that_does_not_fit_the_bundle_is_refused_naming_both(sig, bundle, tmp_path, capsys):
-    snd = Sender(_name("wrong"), sig.emg, sig.fs_hz, [f"x{i}" for i in range(6)])  # no labels the bundle knows
-    name = snd.name
+    snd = LslPlayer(_name("wrong"), sig.emg, sig.fs_hz, [f"x{i}" for i in range(6)])  # no labels the bundle knows
+    name = snd.stream_name
     three = tiny_bundle(tmp_path / "three", sig.fs_hz, ["a", "b", "c"], window=200, hop=200)
     code = main(["-q", "run", str(three.path), "--source", f"lsl:{name}", "--seconds", "1"])
     err = capsys.readouterr().err
@@ -126,9 +125,9 @@ def test_a_stream_that_does_not_fit_the_bundle_is_refused_naming_both(sig, bundl
 
 def test_units_and_channel_choice_from_the_stream_description(sig):
     """A sender in millivolts arrives in microvolts; ?channels= picks and orders by label."""
-    snd = Sender(_name("mv"), sig.emg[:400] / 1000, sig.fs_hz, sig.channel_names, unit="millivolts", chunk=50)
+    snd = LslPlayer(_name("mv"), sig.emg[:400] / 1000, sig.fs_hz, sig.channel_names, unit="millivolts", chunk=50)
     pick = [sig.channel_names[4], sig.channel_names[1]]
-    band = open_band(f"lsl:{snd.name}?channels={','.join(pick)}&timeout=5")
+    band = open_band(f"lsl:{snd.stream_name}?channels={','.join(pick)}&timeout=5")
     try:
         assert band.channel_names == tuple(pick)
         band.start()
@@ -155,7 +154,7 @@ def test_sink_lsl_maps_a_brainflow_bands_device_time_onto_the_lsl_clock(tmp_path
     def listen():
         inlet = pylsl.StreamInlet(pylsl.resolve_byprop("name", sink, 1, 20)[0])
         while True:
-            s, t = inlet.pull_sample(timeout=3.0)
+            s, t = inlet.pull_sample(timeout=1.5)
             if s is None:
                 return
             got.append((json.loads(s[0]), t, pylsl.local_clock()))
@@ -206,3 +205,33 @@ def test_device_time_follows_a_drifting_jittery_sender_and_finds_only_real_gaps(
     assert [g.kind.value for g in gaps] == ["lost_frames"] and band.lost_samples == gaps[0].samples == gaps[0].frames
     assert abs(gaps[0].samples - 200) <= 3e-3 * fs  # sized from stamps: exact up to their jitter (3 ms = 6 samples)
     assert np.abs(err[len(err) // 2:]).max() < 0.5e-3
+
+
+def test_band_sim_publishes_the_simulated_band_on_lsl():
+    """`edgeemg band-sim synthetic --lsl NAME` is an amplifier on LSL: the band reads back the simulator's samples."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from edgeemg.data.bands import synthetic_signal
+
+    name = _name("sim")
+    proc = subprocess.Popen([sys.executable, "-m", "edgeemg", "-q", "band-sim", "synthetic", "--lsl", name,
+                             "--seconds", "1", "--speed", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert proc.stdout.readline().strip() == name
+        want = synthetic_signal(1.0, seed=0).emg
+        with open_band(f"lsl:{name}?timeout=20") as band:
+            assert band.info.fs_hz == 2000.0 and band.channel_names == tuple(f"ch{i}" for i in range(8))
+            got = []
+            while sum(len(b.samples) for b in got) < len(want):
+                item = band.read(10.0)
+                assert item is not None, proc.stderr.read() if proc.poll() is not None else "no samples in 10 s"
+                got.append(item)
+        np.testing.assert_array_equal(np.concatenate([b.samples for b in got]), want)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

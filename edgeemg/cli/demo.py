@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict()), file=args.out)
     else:
         print(report.table, file=args.out)
+        print(report.summary["line"], file=args.out)
         if not args.quiet:
             print("\n" + REAL_BAND_HOWTO, file=sys.stderr)
     return 0

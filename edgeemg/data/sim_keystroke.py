@@ -18,6 +18,31 @@ The model, from the hand inwards:
   ``emd_s`` (the electromechanical delay, 50 ms by default) before the key
   registers, ramps with a key-specific shape, and decays after the press; the
   release fires the finger's extensors. At typing speed these bursts overlap.
+* **What separates keys, physiologically** (issue 15). The finger: each finger
+  has its own compartment of the extrinsic flexors (FDS bellies, FDP slips)
+  and of the extensor digitorum, at different places around the forearm
+  (Schieber & Santello 2004, J Appl Physiol, hand function constraints; Keen &
+  Fuglevand 2004, J Neurophysiol, extensor digitorum compartments), which the
+  band reads, smeared by neighbouring fingers (enslaving, 0.3 here;
+  Zatsiorsky, Li & Latash 2000, Exp Brain Res). The row: reaching above the home row extends
+  the finger at the MCP joint (extensor digitorum) before the flexors strike
+  (Kuo et al. 2006, J Biomech, finger joint coordination in tapping: MCP extension lifts the
+  finger, then flexion presses), so top-row keys carry an extensor "lift"
+  proportional to the rows reached (``lift_gain``). The column: sideways
+  reach is mostly MCP abduction by the interossei, intrinsic hand muscles
+  the wrist band does not cover, so keys of one finger and row differ only
+  through the weak reach tuning of the extrinsic units: they stay hard.
+  Force and timing vary press to press; motor units of one pool receive
+  mostly *common* synaptic input (De Luca & Erim 1994, Trends Neurosci;
+  Farina & Negro 2015, Exerc Sport Sci Rev), so that
+  variability is drawn per press for each finger's flexor and extensor pool
+  (``compartment_gain_sigma``) and only a little per unit
+  (``unit_jitter_sigma``; it was 0.45 per unit with no common part, which
+  scrambled each key's spatial pattern from press to press).
+  What keeps real data hard stays: the band moves between sessions
+  (``session_shift_electrodes``), users differ in anatomy, unit pools and
+  speed, fast typing overlaps bursts, typos are corrected with backspace, and
+  noise, hum and drift are added.
 * **Electrodes.** A unit's action potential (first and second derivatives of a
   Gaussian whose width grows with depth) reaches each electrode with a gain that
   falls with distance, so it shows on neighbouring electrodes with a shape that
@@ -102,6 +127,20 @@ _PHYS_NAMES: tuple[str, ...] = tuple(_PHYS)
 _PHYS_INDEX = {n: i for i, n in enumerate(_PHYS_NAMES)}
 
 
+def key_anatomy(key: str) -> tuple[int, int, int, int] | None:
+    """``(hand, finger, row reach, column reach)`` of the touch typist's press of pynput key ``key``.
+
+    hand 0 left / 1 right; finger 0 thumb .. 4 little; row reach -2 (number row)
+    .. +1 (bottom row) from the home row; column reach from the finger's home key.
+    None for a key no single finger presses (``Key.shift``: either little finger).
+    """
+    typed = _TYPED.get(key)
+    if typed is None:
+        return None
+    pk = _PHYS[typed[0]]
+    return pk.hand, pk.finger, pk.drow, pk.dcol
+
+
 # ---- configuration and results ------------------------------------------------------
 @dataclass(frozen=True)
 class KeystrokeSimConfig:
@@ -122,7 +161,9 @@ class KeystrokeSimConfig:
     units_tonic: int = 8  # per band, postural background
     key_pattern_sd: float = 0.35  # subject-fixed random part of each key's unit weights
     press_gain_sigma: float = 0.35  # log-normal press-to-press force variability
-    unit_jitter_sigma: float = 0.45  # log-normal press-to-press variability of each unit's drive
+    compartment_gain_sigma: float = 0.3  # log-normal press-to-press drive of each finger's flexors / extensors
+    unit_jitter_sigma: float = 0.15  # log-normal press-to-press drive of one unit beyond its pool's common drive
+    lift_gain: float = 0.4  # extensor lift before a press, per row reached above the home row
     noise_uv: float = 7.0  # band-limited (20-450 Hz) background noise RMS per electrode
     white_uv: float = 0.8  # amplifier noise RMS
     hum_uv: float = 4.0  # mains hum amplitude (per-electrode factor 0.5-1.5)
@@ -467,9 +508,15 @@ def _burst_spikes(
     fall = np.clip(1 - (tt - p.press) / decay, 0, 1)
     env_f = np.where(tt <= p.press, rise, np.maximum(fall, p.sustain * (tt <= p.release)))
     env_e = 0.6 * np.exp(-0.5 * ((tt - (p.release - 0.01)) / 0.015) ** 2)
+    lift = cfg.lift_gain * max(0.0, -float(_PHYS[_PHYS_NAMES[p.phys]].drow))  # top row 1x, number row 2x
+    env_e = env_e + lift * np.exp(-0.5 * ((tt - (t0 + 0.012)) / 0.012) ** 2)  # the finger is lifted, then strikes
     gain = rng.lognormal(0, cfg.press_gain_sigma)
     active = np.flatnonzero(w > 0.02)
-    jitter = rng.lognormal(0, cfg.unit_jitter_sigma, active.size)
+    # common drive: a pool's units share most of their input, so the press-to-press variability is mostly
+    # that of each finger's flexor and extensor compartment, and a little each unit's own
+    pool = rng.lognormal(0, cfg.compartment_gain_sigma, (6, 2))  # (finger or -1 tonic, flexor / extensor)
+    jitter = pool[subj.unit_finger[hand][active], np.minimum(kind[active], 1)]
+    jitter = jitter * rng.lognormal(0, cfg.unit_jitter_sigma, active.size)
     env = np.where((kind[active] == 0)[:, None], env_f[None, :], env_e[None, :])
     drive = np.clip(gain * (w[active] * jitter)[:, None] * env, 0, 1.5)  # (A, L)
     thr = subj.unit_thr[hand][active][:, None]
@@ -733,6 +780,7 @@ __all__ = [
     "TEXT_SPLITS",
     "band_signal",
     "corpus_sentences",
+    "key_anatomy",
     "simulate_keystroke",
     "simulate_to_path",
 ]

@@ -51,7 +51,9 @@ from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 log = logging.getLogger(__name__)
 
 TASK = "keystroke"
-MODELS: tuple[str, ...] = ("tds", "cnn_lstm")
+MODELS: tuple[str, ...] = ("tds", "cnn_lstm", "cnn_bilstm")
+"""The streaming decoders (``tds``, ``cnn_lstm``: causal, exported to the board) and the offline one
+(``cnn_bilstm``: seed 000's bidirectional CNN+LSTM, whole prompts on the host)."""
 TRAIN_OPTIONS: tuple[str, ...] = ("plot", "init", "users")
 EVAL_OPTIONS: tuple[str, ...] = ("lm", "plot")
 
@@ -363,7 +365,7 @@ def evaluate(
     emissions = model_emissions(net, sessions, device)
     greedy = score_sessions(emissions, sessions)
     out: dict[str, Any] = {**greedy.to_dict(), "decoder": "greedy",
-                           "algorithmic_latency_ms": float(net.algorithmic_latency_ms), "model": checkpoint.model,
+                           "algorithmic_latency_ms": net.algorithmic_latency_ms, "model": checkpoint.model,
                            "n_params": int(count_parameters(net)), "protocol": protocol,
                            "n_prompts": len(greedy.targets), "n_target_chars": greedy.rates.target_chars,
                            "greedy": greedy.to_dict()}
