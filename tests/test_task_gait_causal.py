@@ -5,6 +5,7 @@ simulator's foot-switch truth, and a tiny train -> eval -> export -> engine run.
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -230,6 +231,7 @@ def test_default_training_is_causal_and_eval_reports_timing(causal_ckpt, monkeyp
     rep = wf.evaluate(causal_ckpt, None, simulate=True, seed=1, device="cpu", progress=False, options={})
     assert rep["held_out"] and {"per_class_f1", "macro_f1", "transitions", "gait_events"} <= set(rep)
     assert set(rep["gait_events"]) >= {"heel_strike", "toe_off"} and "false_per_min" in rep["transitions"]
+    assert json.loads(json.dumps(rep))["preset"] == "causal"  # what `eval --json` prints
 
 
 def test_causal_refuses_svm_without_seed_preset():
