@@ -177,6 +177,9 @@ def test_contact_tracker_hysteresis_and_interpolated_crossing():
     assert tr.step(0.45, 40) is None  # below 0.5 but inside the band
     assert tr.step(0.1, 80) == "toe_off"
     assert tr.crossing == pytest.approx(40 * (0.9 - 0.5) / (0.9 - 0.45))  # crossed 0.5 between 0 and 40
+    # an output of exactly 0.5 (a quantized logit of 0) is on the contact side: the crossing is found after it
+    assert tr.step(0.5, 120) is None and tr.crossing == pytest.approx(120.0)
+    assert tr.step(0.9, 160) == "heel_strike" and tr.crossing == pytest.approx(120.0)
 
 
 def test_transition_scoring_against_simulator_truth(sim):
