@@ -51,7 +51,7 @@ def test_run_decodes_an_lsl_stream_like_offline_and_reports_the_pause(sig, bundl
     snd = LslPlayer(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, drop=(at, n))
     snd.start()
     code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.stream_name}",
-                 "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf", "--metrics-every", "1"])
+                 "--seconds", str(SECONDS + 4), "--skip-after-ms", "inf", "--metrics-every", "1"])
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert code == 0
     events = [d for d in lines if d["type"] == "event"]
@@ -63,8 +63,16 @@ def test_run_decodes_an_lsl_stream_like_offline_and_reports_the_pause(sig, bundl
     final = lines[-1]
     assert final["final"] and final["gaps"] == 1 and final["lost"] == n and final["frames"] > 0
     # device time is the sender's stamp of the event's newest sample (gap samples counted in sample_index)
-    for e in events:
-        assert abs(e["time_us"] * 1e-6 - (snd.t0 + e["sample_index"] / sig.fs_hz)) < 0.25 / sig.fs_hz
+    _on_sender_stamps([e["time_us"] * 1e-6 for e in events], [e["sample_index"] for e in events], snd)
+
+
+def _on_sender_stamps(times_s, sample_index, snd):
+    """Times equal the sender's stamps of those samples, sample-exact relative to each other, and to within
+    LSL's clock-sync estimate in absolute terms (the inlet adds its estimated sender-to-here offset: tens of
+    µs on one machine, more under load)."""
+    off = np.asarray(times_s) - (snd.t0 + np.asarray(sample_index) / snd.fs_hz)
+    assert abs(np.median(off)) < 1e-3
+    assert np.abs(off - np.median(off)).max() < 0.25 / snd.fs_hz
 
 
 def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
@@ -83,7 +91,7 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
         got["ev"], got["me"] = [], []
         for inlet, key in ((ev, "ev"), (me, "me")):
             while True:
-                s, t = inlet.pull_sample(timeout=2.0)
+                s, t = inlet.pull_sample(timeout=1.0)
                 if s is None:
                     break
                 got[key].append((json.loads(s[0]), t))
@@ -92,7 +100,7 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     th = threading.Thread(target=listen, daemon=True)
     th.start()
     code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.stream_name}",
-                 "--sink", f"lsl:{sink}", "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf",
+                 "--sink", f"lsl:{sink}", "--seconds", str(SECONDS + 4), "--skip-after-ms", "inf",
                  "--metrics-every", "0.5"])
     th.join(40)
     assert code == 0 and not th.is_alive()
@@ -102,9 +110,9 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     same_payloads([{k: e[k] for k in w} for e, w in zip(events, want)], want)
     for d, t in got["ev"]:
         assert d["type"] == "event" and t == pytest.approx(d["time_us"] * 1e-6, abs=2e-6)
-        assert abs(t - (snd.t0 + d["sample_index"] / sig.fs_hz)) < 0.25 / sig.fs_hz
+    _on_sender_stamps([t for _d, t in got["ev"]], [d["sample_index"] for d, _t in got["ev"]], snd)
     assert got["me"] and all(d["type"] in ("metrics", "health") for d, _t in got["me"])
-    # the sender stops SECONDS in and the daemon runs 2.5 s longer: that silence is a health stretch
+    # the sender stops SECONDS in and the daemon runs 4 s longer: that silence is a health stretch
     assert [d["kind"] for d, _t in got["me"] if d["type"] == "health"][:1] == ["no_valid_frames"]
 
 
@@ -154,7 +162,7 @@ def test_sink_lsl_maps_a_brainflow_bands_device_time_onto_the_lsl_clock(tmp_path
     def listen():
         inlet = pylsl.StreamInlet(pylsl.resolve_byprop("name", sink, 1, 20)[0])
         while True:
-            s, t = inlet.pull_sample(timeout=3.0)
+            s, t = inlet.pull_sample(timeout=1.5)
             if s is None:
                 return
             got.append((json.loads(s[0]), t, pylsl.local_clock()))

@@ -30,7 +30,7 @@ def sim():
 
 @pytest.fixture(scope="module")
 def dec(sim):
-    return decompose(sim.emg, sim.fs_hz, DecompositionConfig(extension=8, n_sources=30))
+    return decompose(sim.emg, sim.fs_hz, DecompositionConfig(extension=8, n_sources=30, peel_off=False))
 
 
 def _best_truth_f1(found, sim, tol=2, max_lag=60):

@@ -499,15 +499,16 @@ class SimulatedBand:
 
 
 def band_sim_main(task: str, *, pty: bool, port: str | None, seconds: float | None, seed: int, speed: float,
-                  out: TextIO | None = None, progress: bool = True) -> int:
+                  out: TextIO | None = None, progress: bool = True, faults: tuple[BandFault, ...] = ()) -> int:
     """Body of ``edgeemg band-sim TASK [--pty | --port DEVICE] [--seconds S]``.
 
     With ``pty`` it prints the port path (one line, on ``out``, default stdout)
     as soon as the port can be opened, and streams until the signal ends or
     SIGINT/SIGTERM; with ``port`` it writes the frames to that serial device or
     pyserial URL. Simulating the first stretch of signal takes seconds (more on
-    a loaded board), so a progress line goes to stderr first. Returns the exit
-    code (0 ok, 1 device failure, 2 usage).
+    a loaded board), so a progress line goes to stderr first. ``faults`` make
+    the band misbehave (garbage, dropped frames, a reboot) at given signal
+    times. Returns the exit code (0 ok, 1 device failure, 2 usage).
     """
     if pty == (port is not None):
         print("band-sim: give exactly one of --pty or --port DEVICE", file=sys.stderr)
@@ -517,7 +518,7 @@ def band_sim_main(task: str, *, pty: bool, port: str | None, seconds: float | No
         print(f"band-sim: simulating {length} of {task} signal (seed {seed}); the port follows ...", file=sys.stderr,
               flush=True)
     try:
-        source = _FrameSource(task, seed, 0, seconds, None, "int16", 1.0)
+        source = _FrameSource(task, seed, 0, seconds, None, "int16", 1.0, faults=faults)
     except InvalidInputError as exc:
         print(f"band-sim: {exc}", file=sys.stderr)
         return 2

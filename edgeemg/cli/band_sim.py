@@ -1,5 +1,5 @@
-"""`edgeemg band-sim TASK (--pty | --port DEVICE | --lsl NAME) [--seconds S]`: a simulated band on a serial port
-or as a Lab Streaming Layer stream."""
+"""`edgeemg band-sim TASK (--pty | --port DEVICE | --lsl NAME) [--seconds S] [--fault KIND@AT:DURATION]`: a
+simulated band on a serial port or as a Lab Streaming Layer stream."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, help="stream length (default: endless until SIGINT/SIGTERM)")
     p.add_argument("--seed", type=int, default=0, help="simulated subject (default: %(default)s)")
     p.add_argument("--speed", type=float, default=1.0, help="1 = real time (default), 10 = ten times faster")
+    p.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND@AT:DURATION",
+                   help="--pty/--port: misbehave at AT s of signal for DURATION s: garbage (random bytes instead "
+                   "of frames), drop (frames never sent), reboot (silent, then seq and clock from 0); repeatable, "
+                   "e.g. --fault garbage@10:8 --fault reboot@30:2")
     p.set_defaults(run=run)
 
 
@@ -36,4 +40,14 @@ def run(args: argparse.Namespace) -> int:
         return band_sim_lsl(args.task, args.lsl, seconds=args.seconds, seed=args.seed, speed=args.speed,
                             out=args.out, progress=not args.quiet)
     return band_sim_main(args.task, pty=args.pty, port=args.port, seconds=args.seconds, seed=args.seed, speed=args.speed,
-                         out=args.out, progress=not args.quiet)
+                         out=args.out, progress=not args.quiet, faults=tuple(args.fault))
+
+
+def _fault(text: str):
+    from edgeemg.bridge.faults import parse_fault
+    from edgeemg.errors import InvalidInputError
+
+    try:
+        return parse_fault(text)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -10,7 +10,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "run",
         help="on-device daemon: decode a band with a bundle, JSON-lines events and metrics",
         description="Read a band, run the bundle's DSP chain, int8 model and task decoder, and write one JSON "
-        "object per line: decoded events ({'type': 'event'}) and periodic metrics ({'type': 'metrics'}; the last "
+        "object per line: decoded events ({'type': 'event'}), the band's health ({'type': 'health'}: each gap in "
+        "the samples, and the begin and end of a stretch without valid frames or of a disconnect) and periodic "
+        "metrics ({'type': 'metrics'}: lost, dropped, restarts, CRC errors, resyncs, bytes discarded ...; the last "
         "one has 'final': true). SIGTERM/SIGINT stop cleanly. A band that disappears is reopened.",
     )
     p.add_argument("bundle", metavar="BUNDLE", help="bundle folder from `edgeemg export`")

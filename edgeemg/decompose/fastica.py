@@ -24,7 +24,14 @@ The steps and where they come from:
    observation at the detected discharges (the CKC estimate ``c^T C^-1 x``,
    Holobar & Zazula 2007), repeated while the ISI coefficient of variation
    falls (Negro et al. 2016, step 5).
-8. **Acceptance** by silhouette SIL > 0.9 and a minimum number of discharges,
+8. **Peel-off** (Holobar & Zazula 2007; MUniverse's CBSS): an accepted unit's
+   spike-triggered average is subtracted from the whitened data at each of its
+   discharges, so later runs cannot converge on it again at another delay of
+   its MUAP (deflation against one vector does not stop that); the unit is
+   then refined and accepted again on the original data. Measured on a 30 s
+   contraction at 30 % (13 x 5 grid): 10 -> 14 true units at sensitivity /
+   precision 0.990 / 0.995 (+-0.5 ms); 100 instead of 60 runs found no more.
+9. **Acceptance** by silhouette SIL > 0.9 and a minimum number of discharges,
    then **duplicate removal**: units sharing > 30 % of their discharges
    (+-0.5 ms after removing their lag) keep only the one with the higher SIL
    (Negro et al. 2016; Holobar et al. 2014 for PNR, reported per unit).
@@ -81,7 +88,7 @@ class DecompositionConfig:
         Largest lag searched between two units' trains (duplicates) (20 ms: a source
         can lock onto a unit at another delay of its MUAP).
     peel_off : bool
-        After accepting a source, subtract its unit's contribution from the whitened
+        (default True) After accepting a source, subtract its unit's contribution from the whitened
         data (its spike-triggered average over +-``peel_off_window_s`` at every
         discharge; Holobar & Zazula 2007's peel-off, MUniverse's CBSS) so that later
         runs cannot converge on the same unit at another delay of its MUAP, which
@@ -107,7 +114,7 @@ class DecompositionConfig:
     duplicate_fraction: float = 0.3
     duplicate_tolerance_s: float = 0.0005
     max_lag_s: float = 0.02
-    peel_off: bool = False
+    peel_off: bool = True
     peel_off_window_s: float = 0.025
     min_pnr_db: float | None = None
 
