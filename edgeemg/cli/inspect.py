@@ -58,7 +58,9 @@ def format_report(manifest: dict[str, Any]) -> str:
                      + ", ".join(f"{k} {v}" for k, v in host["runtimes"].items()))
     if sc:
         lines.append(f"golden self-check: {sc['n_items']} items in {sc['file']}, tolerance int8 "
-                     f"{sc['tolerance']['int8']:g} / fp32 {sc['tolerance']['fp32']:g} (relative to {sc['scale']:.3g}); "
+                     f"{sc['tolerance']['int8']:g} / fp32 {sc['tolerance']['fp32']:g} vs PyTorch, drift int8 "
+                     f"{sc.get('drift_tolerance', {}).get('int8', float('nan')):g} vs the export host (relative to "
+                     f"{sc['scale']:.3g}); "
                      "on the export host " + ", ".join(f"{k} {v['error']:.3g}" for k, v in sc["export_host"].items()))
     else:
         lines.append("golden self-check: none (exported before it existed; re-export to get it)")
