@@ -86,7 +86,7 @@ def kernel_family(features: list[str] | None = None) -> str:
     """A short name of the int8 kernel family these features select (what a report groups results by)."""
     f = set(cpu_features() if features is None else features)
     machine = platform.machine()
-    if "asimd" in f or machine in ("aarch64", "arm64"):
+    if "asimd" in f or (machine in ("aarch64", "arm64") and not f & {"avx2", "avx512f"}):
         return "arm64 " + ("with dot product" if "asimddp" in f else "without dot product")
     if "avx512vnni" in f or "avxvnni" in f:
         return "x86-64 VNNI"
