@@ -271,7 +271,7 @@ def self_check_rows(tasks: list[str], work: Path, tags: list[str]) -> list[dict[
         for tag in tags:
             path = work / task / f"selfcheck.{tag}.json"
             if path.is_file():
-                rows += [{"task": task, "bundle": "shipped" if b == "bundle" else "old scheme", "cpu": tag, **r}
+                rows += [{**r, "task": task, "bundle": "shipped" if b == "bundle" else "old scheme", "cpu": tag}
                          for b, rep in json.loads(path.read_text()).items() for r in rep["results"]]
     return rows
 

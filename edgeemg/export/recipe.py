@@ -65,14 +65,17 @@ class ToleranceConfig:
     outputs for the bundle's golden vectors may drift from the export host's
     before the board refuses to decode (:mod:`edgeemg.runtime.selfcheck`):
     a portable scheme drifts by exactly 0 across CPU kernel families, the
-    saturating one by 0.05-0.26 (benchmarks/report_int8_portability.py).
+    saturating one by one output step (~0.008 of scale for an 8-bit output)
+    up to 0.26 on AVX2 (benchmarks/report_int8_portability.py); 0.005 is
+    below one step, so an output computed differently is caught, and above
+    the one benign drift measured (TFLite int8 keystroke on Cortex-A76, 0.0033).
     """
 
     metric: str = "accuracy"
     max_loss_pp: float = 1.0
     fp32_rtol: float = 1e-4
     int8_rtol: float = 0.25
-    int8_drift_rtol: float = 0.02
+    int8_drift_rtol: float = 0.005
 
 
 @dataclass(frozen=True)
