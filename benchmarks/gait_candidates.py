@@ -9,7 +9,8 @@ fit and evidence-weight choice) and scored on the same held-out subjects with
 
 * ``tcn``: the default CausalGaitNet (width 24, dilations 1-16, ~1.3 s receptive field);
 * ``short``: the same front end with dilations 1, 2 only (~0.27 s, about the seed's window, but causal);
-* ``long``: width 32, dilations 1-32 (~2.5 s);
+* ``long``: width 32, dilations 1-32 (~2.5 s); ``long24``: width 24, dilations 1-32
+  (``c3``: contact loss x 3; ``ch100``: contacts 100 ms ahead instead of at the newest sample);
 * ``gru``: the same front end, then a GRU(32) carried along the crop (state would travel between hops on a board);
 * ``h0`` / ``h200``: the default at horizon 0 / 200 ms instead of 100 ms.
 
@@ -22,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,6 +57,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "tcn": {},
     "short": {"model_config": {"dilations": [1, 2]}},
     "long": {"model_config": {"width": 32, "dilations": [1, 2, 4, 8, 16, 32]}},
+    "long24": {"model_config": {"dilations": [1, 2, 4, 8, 16, 32]}},
+    "long24c3": {"model_config": {"dilations": [1, 2, 4, 8, 16, 32]}, "train_config": {"contact_weight": 3.0}},
+    "long24ch100": {"model_config": {"dilations": [1, 2, 4, 8, 16, 32]}, "contact_horizon_s": 0.1},
     "gru": {"net": lambda n_ch: FrontGru(n_ch)},
     "h0": {"horizon_s": 0.0},
     "h200": {"horizon_s": 0.2},
@@ -79,12 +84,14 @@ def _row(name: str, rep: dict[str, Any], n_params: int, seconds: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--candidates", default=",".join(CANDIDATES))
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=None, help="default: the workflow's step budget")
+    ap.add_argument("--data", nargs="+", help="training recordings (default: simulated, --subjects x --seconds)")
     ap.add_argument("--subjects", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--eval-subjects", type=int, default=4)
     args = ap.parse_args(argv)
-    recs = wf.simulate_recordings(args.subjects, seed=0, seconds=args.seconds, snr_db=None)
+    recs = (wf.read_recordings([Path(p) for p in args.data]) if args.data
+            else wf.simulate_recordings(args.subjects, seed=0, seconds=args.seconds, snr_db=None))
     held = wf.simulate_recordings(args.eval_subjects, seed=1, seconds=args.seconds, snr_db=None, first_subject=1000)
     fs, _ = wf.check_consistent(recs)
     split = subject_split([r.subject_id for r in recs], test_fraction=wf.VALIDATION_FRACTION, seed=0)

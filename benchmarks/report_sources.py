@@ -2,7 +2,7 @@
 
 Not a pytest module (it streams in real time for ``--seconds`` per source). Run::
 
-    .venv/bin/python benchmarks/report_sources.py --seconds 20 --json sources_report.json
+    .venv/bin/python benchmarks/report_sources.py --seconds 20 --rounds 4 --json sources_report.json
 
 One recording, ``edgeemg.data.bands.synthetic_signal`` (2 kHz, 8 channels, seed 0),
 goes through four paths into the same engine and bundle (a real ONNX model on a
@@ -39,15 +39,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
-def _latencies(band, bundle) -> dict:
+def _hop_ms(open_band, bundle, seconds: float | None = None) -> np.ndarray:
+    """Stream the band ``open_band()`` returns through a fresh engine (built and warmed before the band opens);
+    per model item, ms from the arrival of its newest sample to its emission."""
+    from edgeemg.runtime.engine import Engine
     from edgeemg.runtime.streaming import Stream
 
-    s = Stream(band, bundle, skip_after_ms=float("inf"), idle_timeout_s=3.0)
-    events = list(s)
-    ms = np.array([1e3 * h.latency_s for h in s.engine.hops])
-    return {"items": int(ms.size), "events": len(events), "gaps": s.engine.gaps,
-            "p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3),
-            "max_ms": round(float(ms.max()), 3)}
+    engine = Engine(bundle, skip_after_ms=float("inf"))
+    with open_band() as band:
+        list(Stream(band, engine=engine, idle_timeout_s=3.0, seconds=seconds))
+    return np.array([1e3 * h.latency_s for h in engine.hops])
 
 
 def _playback_csv(path: Path, x: np.ndarray, fs: float, board: str) -> None:
@@ -62,55 +63,69 @@ def _playback_csv(path: Path, x: np.ndarray, fs: float, board: str) -> None:
     np.savetxt(path, table.T, fmt="%.6f", delimiter="\t")
 
 
-def run(seconds: float) -> dict:
-    from _tiny_bundle import tiny_bundle
+class Sources:
+    """The four paths, each a function of nothing returning one round's per-item latencies (ms)."""
 
-    from edgeemg.bridge import SimulatedBand, open_band
-    from edgeemg.data.bands import synthetic_signal
+    def __init__(self, seconds: float, tmp: Path) -> None:
+        from _tiny_bundle import tiny_bundle
 
-    sig = synthetic_signal(seconds, seed=0)
-    tmp = Path(tempfile.mkdtemp(prefix="edgeemg-sources-"))
-    names = list(sig.channel_names)
-    bundle = tiny_bundle(tmp / "b2k", sig.fs_hz, names, window=200, hop=200)
-    from edgeemg.runtime.engine import Engine
+        from edgeemg.data.bands import synthetic_signal
+        from edgeemg.runtime.engine import Engine
 
-    Engine(bundle)  # compile the numba kernels once, before any band streams (each Stream warms its own engine too)
-    out: dict = {"recording": f"synthetic_signal({seconds} s, seed 0): {sig.fs_hz:g} Hz x {len(names)} ch"}
-    with SimulatedBand("synthetic", seed=0, seconds=seconds, speed=1.0, pty=True) as band:
-        out["serial"] = _latencies(band, bundle)
+        self.seconds, self.tmp = seconds, tmp
+        self.sig = synthetic_signal(seconds, seed=0)
+        self.names = list(self.sig.channel_names)
+        self.bundle = tiny_bundle(tmp / "b2k", self.sig.fs_hz, self.names, window=200, hop=200)
+        self.board = "ANT_NEURO_EE_410_BOARD"
+        _playback_csv(tmp / "rec.csv", self.sig.emg, self.sig.fs_hz, self.board)
+        self.b250 = tiny_bundle(tmp / "b250", 250.0, [f"emg{i}" for i in range(8)], window=25, hop=25)
+        Engine(self.bundle), Engine(self.b250)  # compile the numba kernels before any band streams
 
-    from _lsl_sender import Sender
+    def serial(self) -> np.ndarray:
+        from edgeemg.bridge import SimulatedBand
 
-    snd = Sender(f"edgeemg-bench-{uuid.uuid4().hex[:6]}", sig.emg, sig.fs_hz, names, chunk=8)
-    snd.start()
-    band = open_band(f"lsl:{snd.name}")
-    try:
-        out["lsl"] = _latencies(band, bundle)
-    finally:
-        band.close()
+        return _hop_ms(lambda: SimulatedBand("synthetic", seed=0, seconds=self.seconds, speed=1.0, pty=True),
+                       self.bundle)
 
-    board = "ANT_NEURO_EE_410_BOARD"
-    _playback_csv(tmp / "rec.csv", sig.emg, sig.fs_hz, board)
-    band = open_band(f"brainflow:playback:{tmp / 'rec.csv'}?master_board={board}")
-    try:
-        out["brainflow-playback"] = _latencies(band, tiny_bundle(tmp / "bpb", sig.fs_hz, list(band.channel_names),
-                                                                 window=200, hop=200))
-    finally:
-        band.close()
+    def lsl(self) -> np.ndarray:
+        from edgeemg.bridge import open_band
+        from edgeemg.bridge.lsl_publish import LslPlayer
 
-    band = open_band("brainflow:synthetic?channels=0,1,2,3,4,5,6,7")
-    try:
-        from edgeemg.runtime.streaming import Stream
+        snd = LslPlayer(f"edgeemg-bench-{uuid.uuid4().hex[:6]}", self.sig.emg, self.sig.fs_hz, self.names, chunk=8)
+        snd.start()  # it sends once the band's inlet subscribes
+        return _hop_ms(lambda: open_band(f"lsl:{snd.stream_name}"), self.bundle)
 
-        b250 = tiny_bundle(tmp / "b250", 250.0, list(band.channel_names), window=25, hop=25)
-        s = Stream(band, b250, skip_after_ms=float("inf"), seconds=seconds)
-        list(s)
-        ms = np.array([1e3 * h.latency_s for h in s.engine.hops])
-        out["brainflow-synthetic"] = {"items": int(ms.size), "p50_ms": round(float(np.percentile(ms, 50)), 3),
-                                      "p99_ms": round(float(np.percentile(ms, 99)), 3),
-                                      "max_ms": round(float(ms.max()), 3), "note": "250 Hz, 100 ms hop"}
-    finally:
-        band.close()
+    def brainflow_playback(self) -> np.ndarray:
+        from edgeemg.bridge import open_band
+
+        # the EE-410's 8 EXG rows carry the recording, in the bundle's order
+        return _hop_ms(lambda: open_band(f"brainflow:playback:{self.tmp / 'rec.csv'}?master_board={self.board}"),
+                       self.bundle)
+
+    def brainflow_synthetic(self) -> np.ndarray:
+        from edgeemg.bridge import open_band
+
+        return _hop_ms(lambda: open_band("brainflow:synthetic?channels=0,1,2,3,4,5,6,7"), self.b250, self.seconds)
+
+
+def _row(ms: np.ndarray) -> dict:
+    return {"items": int(ms.size), "p50_ms": round(float(np.percentile(ms, 50)), 3),
+            "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 3)}
+
+
+def run(seconds: float, rounds: int) -> dict:
+    """``rounds`` rounds, each source ``seconds / rounds`` per round in turn, so load changes hit all alike."""
+    src = Sources(seconds / rounds, Path(tempfile.mkdtemp(prefix="edgeemg-sources-")))
+    paths = {"serial": src.serial, "lsl": src.lsl, "brainflow-playback": src.brainflow_playback,
+             "brainflow-synthetic": src.brainflow_synthetic}
+    got: dict[str, list[np.ndarray]] = {k: [] for k in paths}
+    for _ in range(rounds):
+        for key, fn in paths.items():
+            got[key].append(fn())
+    out: dict = {"recording": f"synthetic_signal, seed 0: {src.sig.fs_hz:g} Hz x {len(src.names)} ch, "
+                              f"{rounds} rounds x {seconds / rounds:g} s per source",
+                 **{k: _row(np.concatenate(v)) for k, v in got.items()}}
+    out["brainflow-synthetic"]["note"] = "BrainFlow's own 250 Hz signal, 100 ms hop"
     ref = out["serial"]
     for key in ("lsl", "brainflow-playback", "brainflow-synthetic"):
         out[key]["added_p50_ms"] = round(out[key]["p50_ms"] - ref["p50_ms"], 3)
@@ -121,9 +136,10 @@ def run(seconds: float) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="per source, real time (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default: %(default)s)")
     p.add_argument("--json", metavar="PATH", help="also write the report here")
     args = p.parse_args(argv)
-    report = run(args.seconds)
+    report = run(args.seconds, args.rounds)
     print(f"{'source':<20} {'items':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'added p50':>10} {'added p99':>10}",
           file=sys.stderr)
     for key, r in report.items():

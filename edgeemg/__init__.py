@@ -5,7 +5,7 @@ a board and never loads torch::
 
     import edgeemg
     bundle = edgeemg.load_bundle("gait.int8/")        # verifies every file's sha256 and the manifest
-    band = edgeemg.open_band("/dev/ttyACM0")          # or edgeemg.SimulatedBand("keystroke", seed=0)
+    band = edgeemg.open_band("/dev/ttyACM0")          # or "brainflow:synthetic", "lsl:MyEMG", SimulatedBand(...)
     for event in edgeemg.stream(band, bundle):        # events carry .time, .latency_ms and the task's payload
         print(event)
     rec = edgeemg.data.read_emg2qwerty("session.hdf5")

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -69,7 +70,7 @@ class DemoPlan:
 #: grid it was trained on, so the demo trains on the subject its band streams; ``subject`` is set from the band's
 #: seed by :func:`run_demo`); the model is a narrow MO-DCNN (:data:`MOTOR_UNITS_DEMO_TRAINING`).
 DEMO_PLANS: dict[str, DemoPlan] = {
-    "gait": DemoPlan(model="cnn", subjects=8, seconds=40.0, epochs=6, finetune_epochs=3),
+    "gait": DemoPlan(model="cnn", subjects=8, seconds=120.0, epochs=24, finetune_epochs=3),  # the causal decoder
     "muscle": DemoPlan(model="cnn", subjects=9, seconds=10.0, epochs=6, finetune_epochs=3),
     "motor-units": DemoPlan(model="mo_dcnn", subjects=1, seconds=30.0, epochs=8, finetune_epochs=0),
 }
@@ -203,9 +204,55 @@ def describe_event(ev: Any) -> str:
     return f"{ev.time:9.3f} s  latency {ev.latency_ms:6.2f} ms  {ev.task}: " + " ".join(parts)
 
 
+#: Truth kinds that hold until the next one (a state), and the payload key an event states it under.
+STATE_TRUTH = {"gait_state": "state", "class": "class"}
+
+
+def truth_beside(truth: Sequence[Any], ev: Any) -> tuple[str, bool | None]:
+    """What the simulator knows at the event's device time, as a suffix for its line, and whether they agree.
+
+    For a state (gait phase, diagnosis) the truth is the state in force at the
+    event's newest sample, and an event that states one agrees or not; for an
+    instantaneous truth (a key press, a spike) it is the last one before, with
+    how long before (None: nothing to agree on).
+    """
+    before = [t for t in truth if t.device_time_us <= ev.time_us]
+    if not before:
+        return "  | truth: none yet", None
+    last = before[-1]
+    key = STATE_TRUTH.get(last.event.kind)
+    if key is None:
+        return (f"  | last true {last.event.kind}: {last.event.value!r} "
+                f"{(ev.time_us - last.device_time_us) * 1e-6:.2f} s before"), None
+    if key not in ev.payload:
+        return f"  | true {key}: {last.event.value}", None
+    ok = ev.payload[key] == last.event.value
+    return f"  | true {key}: {last.event.value} ({'agrees' if ok else 'DIFFERS'})", ok
+
+
+def summary(agree: list[bool], bench: Any) -> dict[str, Any]:
+    """The demo's last line: live agreement with the truth, true-event latency, the budget verdict and its reason."""
+    parts = []
+    acc = sum(agree) / len(agree) if agree else None
+    if acc is not None:
+        parts.append(f"live accuracy {100 * acc:.0f} % ({sum(agree)}/{len(agree)} events agree with the true state)")
+    lat = bench.true_event
+    if lat is not None:
+        parts.append(f"true event -> report p50 {lat.p50:.0f} ms ({bench.true_events_matched}/{bench.true_events} "
+                     "reported, bench band)")
+    terms = [("algorithmic", bench.algorithmic_ms), ("decoder", bench.decoder_added_ms), ("frame", bench.frame_ms),
+             ("compute p99", bench.stages["total"].p99)]
+    reason = " + ".join(f"{name} {v:.1f}" for name, v in terms if v) + f" = {bench.total_ms:.1f} ms"
+    verdict = "within" if bench.within_budget else "OVER"
+    parts.append(f"budget {verdict}: {reason} {'<=' if bench.within_budget else '>'} {bench.budget_ms:.0f} ms")
+    return {"accuracy": acc, "events_judged": len(agree),
+            "true_event_p50_ms": None if lat is None else lat.p50, "within_budget": bench.within_budget,
+            "budget_reason": reason, "line": "[demo] summary: " + "; ".join(parts)}
+
+
 @dataclass(frozen=True)
 class DemoReport:
-    """What the demo did: the bundle, the live stream's figures and the bench report."""
+    """What the demo did: the bundle, the live stream's figures, the bench report and the one-line summary."""
 
     task: str
     bundle: str
@@ -216,6 +263,7 @@ class DemoReport:
     live: dict[str, Any]
     bench: dict[str, Any]
     table: str
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -228,7 +276,8 @@ def run_demo(task: str = "gait", *, seconds: float = 20.0, seed: int = 1, speed:
              bench_seconds: float = 20.0, progress: bool = True, out: TextIO | None = None) -> DemoReport:
     """Build (first time) or reuse the task's demo bundle, decode a simulated band over a pty live, then bench.
 
-    Events are printed to ``out`` (stdout by default) as they are decoded.
+    Events are printed to ``out`` (stdout by default) as they are decoded, each
+    with the simulator's truth beside it (:func:`truth_beside`).
     """
     from edgeemg.bridge import SimulatedBand
     from edgeemg.cli.bench import torch_eager_ms
@@ -245,10 +294,12 @@ def run_demo(task: str = "gait", *, seconds: float = 20.0, seed: int = 1, speed:
         _say(f"[demo] simulated '{task}' band on {band.port_path} ({band.info.n_channels} ch @ {band.info.fs_hz:g} Hz, "
              f"{seconds:g} s at {speed:g}x real time); decoding with {bundle_path.name}", progress)
         st = stream(band, bundle, skip_after_ms=None if speed <= 1.0 else float("inf"), idle_timeout_s=5.0)
-        n = 0
+        n, agree = 0, []
         for ev in st:
-            print(describe_event(ev), file=out, flush=True)
+            note, ok = truth_beside(band.truth_events, ev)
+            print(describe_event(ev) + note, file=out, flush=True)
             n += 1
+            agree += [] if ok is None else [ok]
         live = st.metrics(final=True).to_dict()
     _say(f"[demo] live: {live['frames']} frames, {live['lost']} lost, {live['skipped']} skipped, {live['items']} hops, "
          f"latency p50 {_ms(live['latency_ms_p50'])} / p99 {_ms(live['latency_ms_p99'])} after arrival", progress)
@@ -261,7 +312,8 @@ def run_demo(task: str = "gait", *, seconds: float = 20.0, seed: int = 1, speed:
     except ImportError:
         report = dataclasses.replace(report, notes=(*report.notes, "torch not installed: no PyTorch eager figure"))
     table = format_report(report)
-    return DemoReport(task, str(bundle_path), str(ckpt_path), built, seconds, n, live, report.to_dict(), table)
+    return DemoReport(task, str(bundle_path), str(ckpt_path), built, seconds, n, live, report.to_dict(), table,
+                      summary(agree, report))
 
 
 def _ms(v: float | None) -> str:
@@ -269,4 +321,4 @@ def _ms(v: float | None) -> str:
 
 
 __all__ = ["DEMO_PLANS", "PER_SUBJECT_TASKS", "DemoPlan", "DemoReport", "REAL_BAND_HOWTO", "cache_root", "demo_bundle",
-           "describe_event", "motor_units_demo_training", "run_demo"]
+           "describe_event", "motor_units_demo_training", "run_demo", "summary", "truth_beside"]

@@ -21,9 +21,8 @@ try:  # resolve on this machine only (before liblsl initialises; later calls are
 except (NotImplementedError, AttributeError):
     pass
 
-from _lsl_sender import Sender  # noqa: E402
-
 from edgeemg.bridge import open_band  # noqa: E402
+from edgeemg.bridge.lsl_publish import LslPlayer  # noqa: E402
 from edgeemg.cli import main  # noqa: E402
 from edgeemg.data.bands import band_signal  # noqa: E402
 from edgeemg.errors import DeviceError  # noqa: E402
@@ -49,10 +48,10 @@ def _name(tag):
 
 def test_run_decodes_an_lsl_stream_like_offline_and_reports_the_pause(sig, bundle, capsys):
     at, n = 1500, 400
-    snd = Sender(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, pause=(at, n))
+    snd = LslPlayer(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, drop=(at, n))
     snd.start()
-    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.name}",
-                 "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf", "--metrics-every", "1"])
+    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.stream_name}",
+                 "--seconds", str(SECONDS + 4), "--skip-after-ms", "inf", "--metrics-every", "1"])
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert code == 0
     events = [d for d in lines if d["type"] == "event"]
@@ -64,14 +63,22 @@ def test_run_decodes_an_lsl_stream_like_offline_and_reports_the_pause(sig, bundl
     final = lines[-1]
     assert final["final"] and final["gaps"] == 1 and final["lost"] == n and final["frames"] > 0
     # device time is the sender's stamp of the event's newest sample (gap samples counted in sample_index)
-    for e in events:
-        assert abs(e["time_us"] * 1e-6 - (snd.t0 + e["sample_index"] / sig.fs_hz)) < 0.25 / sig.fs_hz
+    _on_sender_stamps([e["time_us"] * 1e-6 for e in events], [e["sample_index"] for e in events], snd)
+
+
+def _on_sender_stamps(times_s, sample_index, snd):
+    """Times equal the sender's stamps of those samples, sample-exact relative to each other, and to within
+    LSL's clock-sync estimate in absolute terms (the inlet adds its estimated sender-to-here offset: tens of
+    µs on one machine, more under load)."""
+    off = np.asarray(times_s) - (snd.t0 + np.asarray(sample_index) / snd.fs_hz)
+    assert abs(np.median(off)) < 1e-3
+    assert np.abs(off - np.median(off)).max() < 0.25 / snd.fs_hz
 
 
 def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     sink = _name("events")
     go = threading.Event()
-    snd = Sender(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, go=go)
+    snd = LslPlayer(_name("amp"), sig.emg, sig.fs_hz, sig.channel_names, go=go)
     got: dict = {}
 
     def listen():
@@ -84,7 +91,7 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
         got["ev"], got["me"] = [], []
         for inlet, key in ((ev, "ev"), (me, "me")):
             while True:
-                s, t = inlet.pull_sample(timeout=2.0)
+                s, t = inlet.pull_sample(timeout=1.0)
                 if s is None:
                     break
                 got[key].append((json.loads(s[0]), t))
@@ -92,8 +99,8 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     snd.start()
     th = threading.Thread(target=listen, daemon=True)
     th.start()
-    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.name}",
-                 "--sink", f"lsl:{sink}", "--seconds", str(SECONDS + 2.5), "--skip-after-ms", "inf",
+    code = main(["-q", "run", str(bundle.path), "--source", f"lsl:{snd.stream_name}",
+                 "--sink", f"lsl:{sink}", "--seconds", str(SECONDS + 4), "--skip-after-ms", "inf",
                  "--metrics-every", "0.5"])
     th.join(40)
     assert code == 0 and not th.is_alive()
@@ -103,15 +110,15 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     same_payloads([{k: e[k] for k in w} for e, w in zip(events, want)], want)
     for d, t in got["ev"]:
         assert d["type"] == "event" and t == pytest.approx(d["time_us"] * 1e-6, abs=2e-6)
-        assert abs(t - (snd.t0 + d["sample_index"] / sig.fs_hz)) < 0.25 / sig.fs_hz
+    _on_sender_stamps([t for _d, t in got["ev"]], [d["sample_index"] for d, _t in got["ev"]], snd)
     assert got["me"] and all(d["type"] in ("metrics", "health") for d, _t in got["me"])
-    # the sender stops SECONDS in and the daemon runs 2.5 s longer: that silence is a health stretch
+    # the sender stops SECONDS in and the daemon runs 4 s longer: that silence is a health stretch
     assert [d["kind"] for d, _t in got["me"] if d["type"] == "health"][:1] == ["no_valid_frames"]
 
 
 def test_a_stream_that_does_not_fit_the_bundle_is_refused_naming_both(sig, bundle, tmp_path, capsys):
-    snd = Sender(_name("wrong"), sig.emg, sig.fs_hz, [f"x{i}" for i in range(6)])  # no labels the bundle knows
-    name = snd.name
+    snd = LslPlayer(_name("wrong"), sig.emg, sig.fs_hz, [f"x{i}" for i in range(6)])  # no labels the bundle knows
+    name = snd.stream_name
     three = tiny_bundle(tmp_path / "three", sig.fs_hz, ["a", "b", "c"], window=200, hop=200)
     code = main(["-q", "run", str(three.path), "--source", f"lsl:{name}", "--seconds", "1"])
     err = capsys.readouterr().err
@@ -126,9 +133,9 @@ def test_a_stream_that_does_not_fit_the_bundle_is_refused_naming_both(sig, bundl
 
 def test_units_and_channel_choice_from_the_stream_description(sig):
     """A sender in millivolts arrives in microvolts; ?channels= picks and orders by label."""
-    snd = Sender(_name("mv"), sig.emg[:400] / 1000, sig.fs_hz, sig.channel_names, unit="millivolts", chunk=50)
+    snd = LslPlayer(_name("mv"), sig.emg[:400] / 1000, sig.fs_hz, sig.channel_names, unit="millivolts", chunk=50)
     pick = [sig.channel_names[4], sig.channel_names[1]]
-    band = open_band(f"lsl:{snd.name}?channels={','.join(pick)}&timeout=5")
+    band = open_band(f"lsl:{snd.stream_name}?channels={','.join(pick)}&timeout=5")
     try:
         assert band.channel_names == tuple(pick)
         band.start()
@@ -147,7 +154,7 @@ def test_units_and_channel_choice_from_the_stream_description(sig):
 
 def test_sink_lsl_maps_a_brainflow_bands_device_time_onto_the_lsl_clock(tmp_path):
     """From a non-LSL band the stamps come through the band's clock mapping: they keep the device-time spacing of
-    the events and lie before their arrival at the inlet."""
+    the events (but where the mapping learns a faster transport path) and lie before their arrival at the inlet."""
     pytest.importorskip("brainflow")
     sink = _name("bf-events")
     got: list = []
@@ -155,7 +162,7 @@ def test_sink_lsl_maps_a_brainflow_bands_device_time_onto_the_lsl_clock(tmp_path
     def listen():
         inlet = pylsl.StreamInlet(pylsl.resolve_byprop("name", sink, 1, 20)[0])
         while True:
-            s, t = inlet.pull_sample(timeout=3.0)
+            s, t = inlet.pull_sample(timeout=1.5)
             if s is None:
                 return
             got.append((json.loads(s[0]), t, pylsl.local_clock()))
@@ -169,8 +176,9 @@ def test_sink_lsl_maps_a_brainflow_bands_device_time_onto_the_lsl_clock(tmp_path
     assert len(got) >= 3
     dev = np.array([d["time_us"] * 1e-6 for d, _t, _r in got])
     stamp = np.array([t for _d, t, _r in got])
-    np.testing.assert_allclose(np.diff(stamp), np.diff(dev), atol=2e-3)  # the mapping follows the sample clock
-    assert all(t <= r for _d, t, r in got)
+    # the mapping follows the sample clock; it moves only when it learns a faster path (a lower envelope point)
+    assert np.median(np.abs(np.diff(stamp) - np.diff(dev))) < 1e-3
+    assert all(t <= r for _d, t, r in got)  # a lower bound on arrival: never after the event was received
 
 
 def test_device_time_follows_a_drifting_jittery_sender_and_finds_only_real_gaps():
@@ -206,3 +214,33 @@ def test_device_time_follows_a_drifting_jittery_sender_and_finds_only_real_gaps(
     assert [g.kind.value for g in gaps] == ["lost_frames"] and band.lost_samples == gaps[0].samples == gaps[0].frames
     assert abs(gaps[0].samples - 200) <= 3e-3 * fs  # sized from stamps: exact up to their jitter (3 ms = 6 samples)
     assert np.abs(err[len(err) // 2:]).max() < 0.5e-3
+
+
+def test_band_sim_publishes_the_simulated_band_on_lsl():
+    """`edgeemg band-sim synthetic --lsl NAME` is an amplifier on LSL: the band reads back the simulator's samples."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from edgeemg.data.bands import synthetic_signal
+
+    name = _name("sim")
+    proc = subprocess.Popen([sys.executable, "-m", "edgeemg", "-q", "band-sim", "synthetic", "--lsl", name,
+                             "--seconds", "1", "--speed", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert proc.stdout.readline().strip() == name
+        want = synthetic_signal(1.0, seed=0).emg
+        with open_band(f"lsl:{name}?timeout=20") as band:
+            assert band.info.fs_hz == 2000.0 and band.channel_names == tuple(f"ch{i}" for i in range(8))
+            got = []
+            while sum(len(b.samples) for b in got) < len(want):
+                item = band.read(10.0)
+                assert item is not None, proc.stderr.read() if proc.poll() is not None else "no samples in 10 s"
+                got.append(item)
+        np.testing.assert_array_equal(np.concatenate([b.samples for b in got]), want)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

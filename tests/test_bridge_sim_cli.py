@@ -8,12 +8,13 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from edgeemg.bridge import Block, band_sim_main, open_band
 from edgeemg.data.bands import band_signal
 
 CHILD = (
-    "import sys; from edgeemg.bridge.simulated import band_sim_main; "
+    "import sys; from edgeemg.bridge.band_sim import band_sim_main; "
     "sys.exit(band_sim_main('synthetic', pty=True, port=None, seconds={s}, seed=4, speed=4.0))"
 )
 
@@ -62,11 +63,51 @@ def test_band_sim_finite_stream_ends_by_itself():
             p.wait(timeout=5)
 
 
-def test_band_sim_usage_error():
-    assert band_sim_main("synthetic", pty=False, port=None, seconds=1.0, seed=0, speed=1.0) == 2
+def test_band_sim_usage_and_port_errors(capsys, tmp_path):
+    from edgeemg.cli import main
+    from edgeemg.errors import DeviceError, InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="exactly one of --pty or --port"):
+        band_sim_main("synthetic", pty=False, port=None, seconds=1.0, seed=0, speed=1.0)
+    with pytest.raises(DeviceError, match="could not open port .*no such device"):
+        band_sim_main("synthetic", pty=False, port=str(tmp_path / "ttyUSB9"), seconds=1.0, seed=0, speed=1.0,
+                      progress=False)
+    assert main(["-q", "band-sim", "synthetic", "--port", str(tmp_path / "ttyUSB9"), "--seconds", "1"]) == 1
+    assert capsys.readouterr().err.startswith("edgeemg band-sim: device error: could not open port")
 
 
 def test_bridge_imports_without_torch():
     code = "import sys; sys.modules['torch'] = None; import edgeemg.bridge, edgeemg.bridge.simulated; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_band_sim_fault_option_makes_the_band_misbehave(capsys):
+    """`band-sim --fault drop@0.2:0.1`: the frames of that tenth of a second never arrive; a bad spec is usage."""
+    from edgeemg.bridge.faults import BandFault, FaultKind, parse_fault
+    from edgeemg.cli import main
+
+    assert parse_fault("drop@0.2:0.1") == BandFault(FaultKind.DROP, 0.2, 0.1)
+    assert parse_fault("reboot@30:2").kind is FaultKind.REBOOT
+    with pytest.raises(SystemExit) as exc:
+        main(["band-sim", "synthetic", "--pty", "--fault", "melt@1:2"])
+    assert exc.value.code == 2 and "KIND@AT:DURATION" in capsys.readouterr().err
+    child = CHILD.replace("speed=4.0", "speed=4.0, faults=(__import__('edgeemg.bridge.faults').bridge.faults"
+                          ".parse_fault('drop@0.2:0.1'),)")
+    p = subprocess.Popen([sys.executable, "-c", child.format(s=0.5)], stdout=subprocess.PIPE, text=True)
+    try:
+        path = p.stdout.readline().strip()
+        with open_band(path, info_timeout_s=20, reconnect=False, buffer_before_start=True) as band:
+            items, deadline = [], time.monotonic() + 30
+            while sum(isinstance(i, Block) for i in items) < 100 and time.monotonic() < deadline:
+                item = band.read(0.2)
+                if item is not None:
+                    items.append(item)
+        assert p.wait(timeout=20) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=5)
+    gaps = [i for i in items if not isinstance(i, Block)]
+    assert [(g.kind.value, g.samples, g.frames) for g in gaps] == [("lost_frames", 200, 25)]
+    assert sum(isinstance(i, Block) for i in items) == 100  # 125 frames in 0.5 s, 25 dropped

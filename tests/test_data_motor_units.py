@@ -355,3 +355,22 @@ def test_write_demuse_rejects_what_the_format_cannot_hold(tmp_path):
         write_demuse(tmp_path / "x.mat", np.zeros((10, 64), np.float32), FS, [np.array([3])], ipts=np.zeros((2, 10)))
     with pytest.raises(InvalidInputError, match="meta key 'SIG'"):
         write_demuse(tmp_path / "x.mat", np.zeros((10, 64), np.float32), FS, [], meta={"SIG": 1})
+
+
+def test_grid_layouts_record_the_same_muscle_through_other_electrodes():
+    from edgeemg.data._mu_muap import GRIDS
+
+    base = simulate_motor_units(2.0, seed=4, level=0.3)
+    for name, rows, cols, ied, n in (("8x8-4mm", 8, 8, 4.0, 64), ("8x4-10mm", 8, 4, 10.0, 32)):
+        sim = simulate_motor_units(2.0, seed=4, level=0.3, grid=name)
+        assert sim.emg.shape == (base.emg.shape[0], n) and len(sim.channel_names) == n == GRIDS[name].n_channels
+        assert sim.layout == GRIDS[name].name
+        pos = sim.electrode_positions_mm
+        for axis, count in ((0, rows), (1, cols)):
+            steps = np.diff(np.unique(np.round(pos[:, axis], 6)))
+            assert len(steps) == count - 1 and np.allclose(steps, ied)
+        for a, b in zip(sim.discharges, base.discharges):  # the grid changes what is recorded, not the firing
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(simulate_motor_units(2.0, seed=4, level=0.3, grid="13x5-8mm").emg, base.emg)
+    with pytest.raises(InvalidInputError, match="grid must be one of"):
+        simulate_motor_units(1.0, grid="4x4")

@@ -103,7 +103,7 @@ def test_cli_train_and_eval_take_xdf_like_wfdb(tmp_path, capsys):
     from edgeemg.cli import main
 
     for name, subjects, seed in (("train", "3", "0"), ("test", "2", "9")):
-        assert main(["-q", "simulate", "gait", "-o", str(tmp_path / name), "--seconds", "20", "--subjects", subjects,
+        assert main(["-q", "simulate", "gait", "-o", str(tmp_path / name), "--seconds", "10", "--subjects", subjects,
                      "--seed", seed]) == 0
         (tmp_path / f"{name}-xdf").mkdir()
         for rec in find_records([tmp_path / name]):

@@ -34,6 +34,13 @@ def test_demo_builds_once_then_reuses_the_cache(cache):
     assert r.built and r.bundle.startswith(str(cache)) and os.path.isfile(os.path.join(r.bundle, "manifest.json"))
     lines = out.getvalue().splitlines()
     assert len(lines) == r.events >= 1 and all(" gait: state=" in ln or " gait: event=" in ln for ln in lines)
+    # the simulator's truth beside each event, and the summary counts exactly the lines that were judged
+    assert all("| true state: " in ln or "| truth: none yet" in ln for ln in lines)
+    judged = [ln for ln in lines if ln.endswith(("(agrees)", "(DIFFERS)"))]
+    assert r.summary["events_judged"] == len(judged)
+    if judged:
+        assert r.summary["accuracy"] == sum(ln.endswith("(agrees)") for ln in judged) / len(judged)
+    assert r.summary["line"].startswith("[demo] summary: ") and "budget " in r.summary["line"]
     assert r.live["frames"] == 1000 and r.live["lost"] == 0 and r.live["final"]  # 4 s of 4 ms frames, none lost
     b = r.bench
     assert b["hops"] > 0 and set(b["stages"]) == {"decode", "dsp", "model", "decoder", "total"}
@@ -66,3 +73,35 @@ def test_demo_cli_json_from_cache(cache, capsys, monkeypatch):
     r = json.loads(captured.out)
     assert r["task"] == "gait" and not r["built"] and r["live"]["frames"] == 500
     assert captured.err.count(" gait: state=") + captured.err.count(" gait: event=") == r["events"]
+
+
+def test_truth_beside_an_event_and_the_summary_line():
+    from types import SimpleNamespace
+
+    from edgeemg.bridge import TimedTruthEvent
+    from edgeemg.data.recording import TruthEvent
+    from edgeemg.demo import summary, truth_beside
+    from edgeemg.runtime.bench import Percentiles
+
+    truth = [TimedTruthEvent(1_000_000, TruthEvent(0.0, "gait_state", "stand")),
+             TimedTruthEvent(3_000_000, TruthEvent(2.0, "gait_state", "walk"))]
+
+    def ev(t_us, **payload):
+        return SimpleNamespace(time_us=t_us, payload=payload)
+
+    assert truth_beside(truth, ev(500_000, state="stand")) == ("  | truth: none yet", None)
+    assert truth_beside(truth, ev(2_000_000, state="stand")) == ("  | true state: stand (agrees)", True)
+    assert truth_beside(truth, ev(3_000_000, state="stand")) == ("  | true state: walk (DIFFERS)", False)
+    assert truth_beside(truth, ev(3_100_000, event="heel_strike")) == ("  | true state: walk", None)
+    keys = [TimedTruthEvent(1_000_000, TruthEvent(0.0, "key", "e"))]
+    assert truth_beside(keys, ev(1_250_000, char="e")) == ("  | last true key: 'e' 0.25 s before", None)
+
+    p = Percentiles(1.0, 2.0, 3.0)
+    bench = SimpleNamespace(true_event=Percentiles(250.0, 300.0, 310.0), true_events_matched=9, true_events=10,
+                            algorithmic_ms=99.5, decoder_added_ms=100.0, frame_ms=4.0, total_ms=205.5,
+                            stages={"total": p}, budget_ms=80.0, within_budget=False)
+    s = summary([True, True, False, True], bench)
+    assert s["accuracy"] == 0.75 and s["within_budget"] is False
+    assert s["line"] == ("[demo] summary: live accuracy 75 % (3/4 events agree with the true state); true event -> "
+                         "report p50 250 ms (9/10 reported, bench band); budget OVER: algorithmic 99.5 + decoder "
+                         "100.0 + frame 4.0 + compute p99 2.0 = 205.5 ms > 80 ms")

@@ -404,6 +404,7 @@ def test_tolerance_exceeded_exits_nonzero_and_leaves_nothing(gait_ckpt, tmp_path
                            "-o", out_dir / "gait.int8"], capsys)
     assert code == 1 and out == ""
     assert "onnx-int8 macro_f1" in err and "vs fp32" in err and "max_loss_pp 0.5" in err
+    assert "% interval" in err and "to change it: calibrate on more data" in err  # a refusal says what to change
     assert "qdq_loss_debug" in err
     assert list(out_dir.iterdir()) == []  # no bundle, no partial staging folder
 

@@ -257,6 +257,11 @@ def test_health_monitor_begins_and_ends_stretches_on_the_host_clock():
     assert [(d["state"], d["kind"], d["duration_s"]) for d in end] == [("end", "disconnected", 7.0)]
     gap = h.item(Gap(GapKind.RECONNECT, 1750, 14000, 5_000_000, 12_000_000, 21.1), _Stats(disconnects=1), 21.1)
     assert gap[0]["kind"] == "reconnect" and gap[0]["duration_s"] == 7.0 and h.stalls == 1
+    # a gap notice ends a stall (it arrives with the first valid frame after the hole) and restarts the clock:
+    # the poll right after it must not open the same stretch again
+    h.poll(_Stats(disconnects=1), 23.0)
+    gap_then = h.item(Gap(GapKind.LOST_FRAMES, 5, 40, 0, 5000, 23.5), _Stats(disconnects=1), 23.5)
+    assert [d["state"] for d in gap_then] == ["end", "gap"] and h.poll(_Stats(disconnects=1), 23.6) == []
     # what is still open when the stream stops is closed, and says so
     h.poll(_Stats(disconnects=1), 30.0)
     assert h.finish(_Stats(disconnects=1), 31.0)[0]["open_at_stop"] is True

@@ -14,7 +14,7 @@ from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.gait import metrics, spec
 from edgeemg.tasks.gait import workflow as wf
 from edgeemg.tasks.gait.causal_decoder import CausalConfig, CausalGaitDecoder, ContactTracker
-from edgeemg.tasks.gait.hmm import ForwardFilter, fit_transitions
+from edgeemg.tasks.gait.hmm import ForwardFilter, durations, erlang_stages, fit_duration_hmm, fit_transitions
 
 # ----------------------------------------------------------------------------- HMM
 
@@ -44,6 +44,39 @@ def test_forward_filter_equals_brute_force_path_sums(weight):
     np.testing.assert_allclose(f.filter(lik), want, rtol=1e-9)
     f.reset()  # streaming equals offline
     np.testing.assert_allclose(np.stack([f.step(row) for row in lik]), want, rtol=1e-9)
+
+
+def test_expanded_state_filter_equals_brute_force_over_hidden_paths():
+    """Classes observed through several hidden states: brute force over hidden paths, summed per class."""
+    rng = np.random.default_rng(5)
+    trans = rng.dirichlet(np.ones(4), size=4)
+    groups = np.array([0, 0, 1, 1])
+    init = rng.dirichlet(np.ones(4))
+    lik = rng.uniform(0.05, 1.0, size=(5, 2))
+    hidden = _brute_force_filter(trans, init, lik[:, groups])
+    want = np.stack([hidden[:, groups == c].sum(1) for c in range(2)], axis=1)
+    np.testing.assert_allclose(ForwardFilter(trans, init, groups=groups).filter(lik), want, rtol=1e-9)
+
+
+def test_duration_hmm_matches_the_moments_of_the_training_runs():
+    rng = np.random.default_rng(0)
+    runs = [(s, int(n)) for _ in range(300) for s, n in ((0, rng.integers(60, 140)), (1, rng.integers(95, 105)))]
+    seq = np.concatenate([np.full(n, s) for s, n in runs])
+    d = durations([seq], 2)
+    assert [len(x) for x in d] == [299, 299]  # first and last runs are cut by the sequence's ends: left out
+    for x in d:
+        n, p = erlang_stages(x)
+        assert n / (1 - p) == pytest.approx(x.mean(), rel=1e-6)  # Erlang mean = observed mean
+        if n < 24:  # not capped: the variance matches too
+            assert n * p / (1 - p) ** 2 == pytest.approx(x.var(), rel=0.2)
+    t, groups = fit_duration_hmm([seq], 2)
+    assert np.allclose(t.sum(1), 1.0) and np.bincount(groups).tolist() == [erlang_stages(x)[0] for x in d]
+    assert erlang_stages(d[1])[0] > erlang_stages(d[0])[0]  # the steadier state gets the longer chain
+    # the matrix holds the fitted stay probability on every stage of the chain
+    n1 = int(np.sum(groups == 1))
+    first = int(np.flatnonzero(groups == 1)[0])
+    p = t[first, first]
+    assert n1 / (1 - p) == pytest.approx(d[1].mean(), rel=1e-6)
 
 
 def test_fit_transitions_counts_consecutive_pairs():
@@ -119,12 +152,13 @@ def test_contact_truth_follows_the_simulated_foot_switches(sim):
 
 
 def test_decoder_events_from_true_contact_match_the_simulator_within_half_a_hop(sim):
-    hop, horizon = 40, 200
+    hop, horizon = 40, 120
     contact = spec.contact_from_events(len(sim.states), sim.heel_strikes, sim.toe_offs, sim.fs_hz)
-    ends = np.arange(hop - 1, len(sim.states) - horizon, hop)
-    states, c = spec.frame_targets(sim.states, contact, ends, horizon)
+    ends = np.arange(hop - 1, len(sim.states) - 2 * horizon, hop)
+    states, c = spec.frame_targets(sim.states, contact, ends, 2 * horizon, horizon)
     logits = np.concatenate([8.0 * np.eye(4)[states], 8.0 * (2 * c - 1)], axis=1)
-    _, events = CausalGaitDecoder(spec.LABELS, CausalConfig(horizon=horizon)).decode(logits, ends)
+    cfg = CausalConfig(horizon=2 * horizon, contact_horizon=horizon)
+    _, events = CausalGaitDecoder(spec.LABELS, cfg).decode(logits, ends)
     decoded = {k: [np.array([e["event_index"] / sim.fs_hz for e in events
                              if e.get("event") == k and e["foot"] == foot]) for foot in spec.FOOTS]
                for k in spec.GAIT_EVENTS}
@@ -209,10 +243,15 @@ def test_causal_refuses_svm_without_seed_preset():
 def test_exported_bundle_decodes_on_the_engine_like_offline(causal_ckpt, tmp_path, monkeypatch):
     """Export (ONNX int8), then the engine over a simulated band equals offline DSP + onnxruntime + decoder.
 
-    The one-epoch model's fitted HMM would sit in one state; uniform transitions and no contact hysteresis
-    make it change as often as the model's outputs do, so the comparison covers many gait events.
+    The one-epoch model's fitted HMM would sit in one state and its contact outputs on one side of 0.5:
+    uniform transitions, no contact hysteresis and contact biases that centre its logits on this band make
+    the decoder change as often as the outputs do, so the comparison covers many gait events.
     """
     import dataclasses
+    from types import SimpleNamespace
+
+    from edgeemg.tasks.gait.causal_export import build_module
+    from edgeemg.tasks.gait.causal_workflow import _predict, zscored
 
     import onnxruntime as ort
 
@@ -227,13 +266,18 @@ def test_exported_bundle_decodes_on_the_engine_like_offline(causal_ckpt, tmp_pat
     r = load_recipe("gait").to_dict()
     r["tolerance"]["max_loss_pp"] = 100.0
     r["quantize"]["calibration_windows"] = 64
-    flicker = {**causal_ckpt.meta["decoder"], "transitions": np.full((4, 4), 0.25).tolist(), "contact_margin": 0.0}
-    ck = dataclasses.replace(causal_ckpt, meta={**causal_ckpt.meta, "decoder": flicker})
+    emg = simulate_gait(12.0, seed=4).emg
+    zs = next(s for s in causal_ckpt.meta["dsp"] if s["stage"] == "zscore")
+    z = zscored([SimpleNamespace(emg=emg)], {"mean": zs["mean"], "std": zs["std"]}, 2000.0)[0]
+    arrays = {k: np.array(v) for k, v in causal_ckpt.arrays.items()}
+    arrays["head.bias"][4:] -= np.median(_predict(build_module(causal_ckpt), z)[:, 4:], axis=0).astype(np.float32)
+    flicker = {**causal_ckpt.meta["decoder"], "transitions": np.full((4, 4), 0.25).tolist(), "groups": [],
+               "contact_margin": 0.0, "min_confidence": 0.0}
+    ck = dataclasses.replace(causal_ckpt, arrays=arrays, meta={**causal_ckpt.meta, "decoder": flicker})
     res = export_checkpoint(ck, tmp_path / "g.int8", recipe=recipe_from_dict(r), formats=("onnx",),
                             progress=False)
     b = load_bundle(res.bundle)
     assert b.manifest["decoder_class"].endswith(":CausalGaitDecoder") and b.manifest["algorithmic_latency_ms"] == 0
-    emg = simulate_gait(12.0, seed=4).emg
     eng = Engine(b, skip_after_ms=float("inf"))
     got = []
     for i in range(0, len(emg), 8):
@@ -243,3 +287,27 @@ def test_exported_bundle_decodes_on_the_engine_like_offline(causal_ckpt, tmp_pat
     want = b.decoder().step(logits, frames.end_index)
     assert got == want
     assert any("state" in e for e in want) and sum("event" in e for e in want) >= 3
+
+
+def test_stream_report_scores_the_band_truth_itself_perfectly():
+    """Events that are the band's own truth (states at their label times, gait events at the foot switches)."""
+    from edgeemg.data.sim_gait import band_signal
+
+    sig = band_signal(30.0, seed=3)
+    fs = sig.fs_hz
+    events, prev = [], sig.meta["initial_state"]
+    for ev in sig.events:
+        events.append((int(round(ev.time_s * fs)), {"state": ev.value, "previous": prev}))
+        prev = ev.value
+    for kind, key in (("heel_strike", "heel_strikes"), ("toe_off", "toe_offs")):
+        for foot, times in zip(spec.FOOTS, sig.meta[key]):
+            events += [(int(t * fs), {"event": kind, "foot": foot, "event_index": int(round(t * fs))}) for t in times]
+    rep = CausalGaitDecoder().stream_report(sorted(events, key=lambda e: e[0]), sig)
+    assert rep["transitions"]["false_transitions"] == 0
+    per = rep["transitions"]["per_type"]
+    assert all(v["reported"] == v["n"] > 0 for v in per.values())
+    assert per["stand->start"]["latency_vs_footswitch_ms"]["median"] < 0  # the label leads the first toe-off
+    assert per["start->walk"]["latency_vs_footswitch_ms"]["median"] == pytest.approx(0.0, abs=1.0)
+    for kind in spec.GAIT_EVENTS:
+        assert rep["gait_events"][kind]["detection_rate"] == 1.0 and rep["gait_events"][kind]["mae_ms"] < 1.0
+    assert any(line.startswith("transition latency vs foot switch") for line in rep["lines"])

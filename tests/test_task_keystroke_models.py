@@ -97,3 +97,26 @@ def test_augmentation_is_seeded_and_physical() -> None:
     b2 = augment(x, full, torch.Generator().manual_seed(7))
     assert torch.equal(a, b2)
     assert torch.equal(x, x.clone())  # input untouched
+
+
+@pytest.mark.parametrize("name", ["cnn_lstm", "cnn_bilstm"])
+def test_offline_cnn_lstm_reads_both_sides_and_the_streaming_one_only_the_past(name: str) -> None:
+    """Changing frame 20 moves earlier outputs only for the offline (bidirectional) model."""
+    torch.manual_seed(0)
+    net = build_model(name, PRESETS[name]["tiny"]).eval()
+    x = torch.randn(1, 40, 2, 16, 33)
+    y = x.clone()
+    y[:, 20] += 3.0
+    with torch.no_grad():
+        a, b = net(x)[0], net(y)[0]
+    assert torch.allclose(a.exp().sum(-1), torch.ones(40), atol=1e-5)
+    moved_before = float((a[:20] - b[:20]).abs().max())
+    assert float((a[20:] - b[20:]).abs().max()) > 1e-4
+    if name == "cnn_lstm":
+        assert moved_before == 0.0 and net.algorithmic_latency_ms == pytest.approx(8.0)
+    else:
+        assert moved_before > 1e-4 and net.algorithmic_latency_ms is None
+        with pytest.raises(InvalidInputError, match="cannot stream"):
+            net.forward_streaming(x, *net.initial_state(1))
+        with pytest.raises(InvalidInputError, match="bidirectional"):
+            build_model("cnn_bilstm", {"causal": True})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ def _lm_cli(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("-q", "--quiet", action="store_true")
     lm_cli.add_parser(parser.add_subparsers(dest="verb"))
-    return parser.parse_args(argv)
+    return parser.parse_args(argv, namespace=argparse.Namespace(out=sys.stdout))  # main() sets args.out
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_train_checkpoint_and_eval_with_lm(trained, lm_file) -> None:
 def test_workflow_refuses_bad_arguments(trained) -> None:
     with pytest.raises(InvalidInputError, match="do not apply"):
         wf.evaluate(trained, None, simulate=True, seed=0, device="cpu", progress=False, options={"split": 0.5})
-    with pytest.raises(InvalidInputError, match="Allowed values are tds, cnn_lstm"):
+    with pytest.raises(InvalidInputError, match="Allowed values are tds, cnn_lstm, cnn_bilstm"):
         wf.train(None, simulate=True, model="gru", epochs=1, device="cpu", seed=0, progress=False, options={})
     with pytest.raises(InvalidInputError, match="exactly one data source"):
         wf.evaluate(trained, None, simulate=False, seed=0, device="cpu", progress=False, options={})

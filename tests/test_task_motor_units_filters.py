@@ -207,3 +207,18 @@ def test_streamed_filter_spikes_match_offline_int8_reference(bundle_path):
     # the same int8 graph in the same runtime; a source one int8 step from its threshold may land either side
     # when the batch size differs, so allow a few such spikes, not a different decoding
     assert len(set(got) ^ set(want)) <= max(2, len(want) // 50)
+
+
+def test_filters_options_are_checked_before_any_work():
+    from edgeemg.tasks.motor_units import workflow as wf
+
+    def train(options, simulate=True):
+        return wf.train(None, simulate=simulate, model="filters", epochs=None, device="cpu", seed=0, progress=False,
+                        options=options)
+
+    with pytest.raises(InvalidInputError, match="--grid must be one of"):
+        train({"grid": "4x4"})
+    with pytest.raises(InvalidInputError, match="needs --simulate"):
+        train({"grid": "8x8-4mm"}, simulate=False)
+    with pytest.raises(InvalidInputError, match="window"):
+        train({"window": 60})

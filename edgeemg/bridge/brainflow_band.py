@@ -11,8 +11,9 @@ What BrainFlow gives, and what this adapter makes of it:
 * ``get_board_data()`` drains BrainFlow's ring buffer as one float64 table,
   rows = channels, columns = samples. The EMG rows (``get_emg_channels``, else
   the EXG rows) are the signal; BrainFlow already scales them to microvolts
-  (its data-format convention for EEG/EMG/ECG/EOG), so they are only cast to
-  float32 and transposed into the package's ``(n_samples, n_channels)`` layout.
+  ("For EXG channels BrainFlow returns uV wherever possible", its Data Format
+  Description), so they are only cast to float32 and transposed into the
+  package's ``(n_samples, n_channels)`` layout.
 * Gaps come from the package counter row (``get_package_num_channel``; 0-255
   on OpenBCI boards and the synthetic board): a counter step other than 1
   means lost samples. A counter that wraps cannot tell 3 lost samples from
@@ -209,7 +210,7 @@ class BrainFlowBand(PolledBand):
             except bs.BrainFlowError:
                 pass
             raise DeviceError(f"{self.name}: BrainFlow could not open the board ({exc}); check the port or "
-                              f"address ({ {k: v for k, v in self.params.items()} }) and that no other program "
+                              f"address ({self.params}) and that no other program "
                               "holds the board") from exc
         self._shim = shim
         if self.params.get("file") and self.board_id == int(bs.BoardIds.PLAYBACK_FILE_BOARD):

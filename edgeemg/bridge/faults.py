@@ -45,6 +45,24 @@ class BandFault:
             raise InvalidInputError(f"a band fault needs at_s >= 0 and duration_s > 0, got {self}")
 
 
+def parse_fault(text: str) -> BandFault:
+    """``KIND@AT:DURATION`` (seconds of signal), e.g. ``garbage@10:8`` or ``reboot@30:2``: for ``band-sim --fault``.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the expected form and the kinds.
+    """
+    kinds = ", ".join(k.value for k in FaultKind)
+    try:
+        kind, _, span = text.partition("@")
+        at, _, duration = span.partition(":")
+        return BandFault(FaultKind(kind), float(at), float(duration))
+    except ValueError:
+        raise InvalidInputError(f"--fault takes KIND@AT:DURATION in seconds with KIND one of {kinds} "
+                                f"(e.g. garbage@10:8), got {text!r}") from None
+
+
 class FaultPlan:
     """The faults of one simulated band, looked up by sample index.
 
@@ -82,4 +100,4 @@ class FaultPlan:
         return data
 
 
-__all__ = ["BandFault", "FaultKind", "FaultPlan"]
+__all__ = ["BandFault", "FaultKind", "FaultPlan", "parse_fault"]

@@ -40,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("int8", "fp32"), default="int8", help="engine model (default: %(default)s)")
     p.add_argument("--checkpoint", type=Path, metavar="CKPT",
                    help="checkpoint the bundle was exported from, for the PyTorch eager fp32 reference "
-                   "(default: the path the manifest records, if any)")
+                   "(default: the checkpoint path `edgeemg export` recorded in the manifest, if that file is on "
+                   "this machine and unchanged)")
     p.add_argument("--reps", type=int, default=200, help="model calls per timing (default: %(default)s)")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write latency histograms (PNG) into DIR")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -75,40 +76,17 @@ def torch_eager_ms(checkpoint: Path, x: Any, *, reps: int, threads: int) -> floa
 def _checkpoint_for(bundle: Any, given: Path | None) -> tuple[Path | None, str | None]:
     if given is not None:
         return (given, None) if given.is_file() else (None, f"--checkpoint {given} does not exist")
-    recorded = (bundle.manifest.get("source_checkpoint") or {}).get("path")
-    if recorded and Path(recorded).is_file():
-        return Path(recorded), None
-    return None, "the checkpoint the bundle came from is unknown (pass --checkpoint CKPT)"
+    from edgeemg.runtime.bundle import sha256_file
 
-
-def plot(report: Any, folder: Path) -> list[Path]:
-    """Histograms of per-hop compute and of true-event latency, PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    folder.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    hop = 1000 * np.asarray(report.hop_latency_s)
-    axes[0].hist(hop, bins=60, color="tab:blue")
-    axes[0].set(title=f"compute per hop ({report.task}, {report.backend} {report.precision})", xlabel="ms",
-                ylabel="hops")
-    axes[0].axvline(np.percentile(hop, 99) if hop.size else 0, color="k", ls="--", label="p99")
-    axes[0].legend()
-    true = 1000 * np.asarray(report.true_latency_s)
-    if true.size:
-        axes[1].hist(true, bins=40, color="tab:orange")
-    axes[1].axvline(report.budget_ms, color="r", ls="--", label=f"budget {report.budget_ms:.0f} ms")
-    axes[1].set(title=f"true event -> report ({report.true_events_matched}/{report.true_events})", xlabel="ms",
-                ylabel="events")
-    axes[1].legend()
-    fig.tight_layout()
-    path = folder / f"latency-{report.task}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    source = bundle.manifest.get("source_checkpoint") or {}
+    recorded = source.get("path")
+    if not recorded:
+        return None, "the bundle records no checkpoint path (pass --checkpoint CKPT)"
+    if not Path(recorded).is_file():
+        return None, f"the checkpoint the bundle records, {recorded}, is not on this machine (pass --checkpoint CKPT)"
+    if sha256_file(recorded) != source.get("sha256"):
+        return None, f"{recorded} changed since the export (its sha256 differs; pass --checkpoint CKPT)"
+    return Path(recorded), None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,8 +112,9 @@ def run(args: argparse.Namespace) -> int:
         notes.append(f"PyTorch eager fp32 not measured: {why}; the fp32 ONNX vs int8 ratio stands in")
     report = dataclasses.replace(report, model_ms=model_ms, notes=tuple(notes))
     if args.plot:
-        for path in plot(report, args.plot):
-            print(f"wrote {path}", file=sys.stderr)
+        from edgeemg.tasks.plots import plot_latency
+
+        print(f"wrote {plot_latency(report, args.plot)}", file=sys.stderr)
     print(json.dumps(report.to_dict()) if args.json else format_report(report), file=args.out)
     return 0
 

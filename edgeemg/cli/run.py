@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from edgeemg.errors import InvalidInputError
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
         help="on-device daemon: decode a band with a bundle, JSON-lines events and metrics",
         description="Read a band, run the bundle's DSP chain, int8 model and task decoder, and write one JSON "
-        "object per line: decoded events ({'type': 'event'}) and periodic metrics ({'type': 'metrics'}; the last "
+        "object per line: decoded events ({'type': 'event'}), the band's health ({'type': 'health'}: each gap in "
+        "the samples, and the begin and end of a stretch without valid frames or of a disconnect) and periodic "
+        "metrics ({'type': 'metrics'}: lost, dropped, restarts, CRC errors, resyncs, bytes discarded ...; the last "
         "one has 'final': true). SIGTERM/SIGINT stop cleanly. A band that disappears is reopened.",
     )
     p.add_argument("bundle", metavar="BUNDLE", help="bundle folder from `edgeemg export`")
@@ -42,13 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     from edgeemg.runtime.daemon import run_daemon
 
     if args.metrics_every <= 0:
-        print(f"edgeemg run: --metrics-every must be > 0, got {args.metrics_every}", file=sys.stderr)
-        return 2
+        raise InvalidInputError(f"--metrics-every must be > 0, got {args.metrics_every}")
     return run_daemon(args.bundle, port=args.port, simulate=args.simulate, source=args.source, sink=args.sink,
                       seconds=args.seconds,
                       target=args.target, metrics_every_s=args.metrics_every, precision=args.precision,

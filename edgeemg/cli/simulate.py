@@ -26,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--subjects", type=int, help="one record per subject (gait, muscle; default: the simulator's)")
     g.add_argument("--snr-db", type=float, dest="snr_db", help="signal-to-noise ratio in dB")
     g.add_argument("--level", type=float, help="motor units: plateau excitation as a fraction of maximum (0-1)")
+    g.add_argument("--grid", choices=("13x5-8mm", "8x8-4mm", "8x4-10mm"),
+                   help="motor units: electrode grid (default 13x5-8mm, 64 ch; 8x8-4mm 64 ch; 8x4-10mm 32 ch)")
     p.add_argument("--json", action="store_true", help="print {'task', 'files'} as one JSON object")
     p.set_defaults(run=run)
 
@@ -40,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         subjects=args.subjects,
         snr_db=args.snr_db,
         level=args.level,
+        grid=args.grid,
         progress=not args.quiet,
     )
     if args.json:

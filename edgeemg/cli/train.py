@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--simulate", action="store_true", help="train on freshly simulated data (no files needed)")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="CKPT", help="checkpoint file to write")
     g = p.add_argument_group("training")
-    g.add_argument("--model", help="model name (default: the task's first; see the task's docs)")
+    g.add_argument("--model", help="model name (default: the task's first; see the task's docs; motor units: "
+                                   "mo_dcnn or filters)")
     g.add_argument("--epochs", type=int, help="training epochs (default: the task's)")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: %(default)s")
     g.add_argument("--seed", type=int, default=0, help="seeds data simulation, splits and weights (default: %(default)s)")
@@ -33,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--label-delay", type=int, dest="label_delay", metavar="SAMPLES",
                    help="motor units: place the label this many samples after the window centre (lower latency)")
     t.add_argument("--level", type=float, help="motor units with --simulate: plateau excitation (0-1, default 0.3)")
+    t.add_argument("--grid", choices=("13x5-8mm", "8x8-4mm", "8x4-10mm"),
+                   help="motor units with --simulate: electrode grid (default 13x5-8mm)")
     t.add_argument("--preset", choices=("seed", "cpu"),
                    help="gait: 'seed' trains seed 001's centre-labelled CNN or SVM (--model cnn|svm) instead of the "
                         "default causal decoder; motor units: model widths, 'seed' (the paper's 128/128/64/256, 30 "

@@ -32,6 +32,8 @@ below the 0.5 mm integration step's effect on a >= 4 mm deep source).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 from numpy.typing import NDArray
@@ -45,6 +47,37 @@ MISSING = ((0, 0),)  # the corner without an electrode (row, column), 0-based
 LAYOUT = "hdemg-13x5-8mm"
 LAYOUT_SD = "hdemg-13x5-8mm-sd"
 
+
+@dataclass(frozen=True)
+class GridLayout:
+    """An electrode grid: ``rows`` along the fibres, ``cols`` across, ``ied_mm`` apart, ``missing`` cells skipped.
+
+    The common commercial HD-EMG layouts are in :data:`GRIDS`; the grid is
+    centred over the same muscle whatever its size, so a smaller grid sees
+    fewer units, as it would on a real muscle.
+    """
+
+    name: str
+    rows: int
+    cols: int
+    ied_mm: float
+    missing: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def n_channels(self) -> int:
+        return self.rows * self.cols - len(self.missing)
+
+
+GRIDS: dict[str, GridLayout] = {
+    # 13 x 5 at 8 mm with one corner empty (64 channels; OT Bioelettronica GR08MM1305, seed 004's grid)
+    "13x5-8mm": GridLayout(LAYOUT, GRID_ROWS, GRID_COLS, IED_MM, MISSING),
+    # 8 x 8 at 4 mm (64 channels; OT Bioelettronica GR04MM1608 half, TMSi 8x8 4 mm grids)
+    "8x8-4mm": GridLayout("hdemg-8x8-4mm", 8, 8, 4.0),
+    # 8 x 4 at 10 mm (32 channels; OT Bioelettronica GR10MM0804)
+    "8x4-10mm": GridLayout("hdemg-8x4-10mm", 8, 4, 10.0),
+}
+DEFAULT_GRID = "13x5-8mm"
+
 FIBRES_PER_UNIT = 10
 DX_MM = 0.5
 ANISOTROPY = 0.2  # sigma_radial / sigma_longitudinal of muscle
@@ -55,28 +88,29 @@ TEMPLATE_SAMPLES = 96  # 46.9 ms at 2048 Hz: the slowest, longest fibre's MUAP f
 UV_PER_MODEL_UNIT = 20.0
 
 
-def grid_cells() -> list[tuple[int, int]]:
-    """Electrode (row, column) pairs in channel order: row-major, missing corner skipped."""
-    return [(r, c) for r in range(GRID_ROWS) for c in range(GRID_COLS) if (r, c) not in MISSING]
+def grid_cells(grid: GridLayout = GRIDS[DEFAULT_GRID]) -> list[tuple[int, int]]:
+    """Electrode (row, column) pairs in channel order: row-major, missing cells skipped."""
+    return [(r, c) for r in range(grid.rows) for c in range(grid.cols) if (r, c) not in grid.missing]
 
 
-def channel_names(differential: bool = False) -> tuple[str, ...]:
+def channel_names(differential: bool = False, grid: GridLayout = GRIDS[DEFAULT_GRID]) -> tuple[str, ...]:
     """``R01C2``-style names (1-based, as DEMUSE's SIG{r,c}); ``R02C1-R01C1`` for single differential."""
     if not differential:
-        return tuple(f"R{r + 1:02d}C{c + 1}" for r, c in grid_cells())
-    return tuple(f"R{r + 2:02d}C{c + 1}-R{r + 1:02d}C{c + 1}" for r, c in sd_pairs())
+        return tuple(f"R{r + 1:02d}C{c + 1}" for r, c in grid_cells(grid))
+    return tuple(f"R{r + 2:02d}C{c + 1}-R{r + 1:02d}C{c + 1}" for r, c in sd_pairs(grid))
 
 
-def sd_pairs() -> list[tuple[int, int]]:
+def sd_pairs(grid: GridLayout = GRIDS[DEFAULT_GRID]) -> list[tuple[int, int]]:
     """Upper electrode (row, column) of each longitudinal single-differential pair, in order."""
-    present = set(grid_cells())
-    return [(r, c) for r in range(GRID_ROWS - 1) for c in range(GRID_COLS) if (r, c) in present and (r + 1, c) in present]
+    present = set(grid_cells(grid))
+    return [(r, c) for r in range(grid.rows - 1) for c in range(grid.cols)
+            if (r, c) in present and (r + 1, c) in present]
 
 
-def sd_matrix() -> NDArray[np.float32]:
-    """(64, n_sd) matrix D so that ``x_mono @ D`` is the single-differential signal (lower minus upper)."""
-    index = {rc: i for i, rc in enumerate(grid_cells())}
-    pairs = sd_pairs()
+def sd_matrix(grid: GridLayout = GRIDS[DEFAULT_GRID]) -> NDArray[np.float32]:
+    """(n_electrodes, n_sd) matrix D so that ``x_mono @ D`` is the single-differential signal (lower minus upper)."""
+    index = {rc: i for i, rc in enumerate(grid_cells(grid))}
+    pairs = sd_pairs(grid)
     d = np.zeros((len(index), len(pairs)), dtype=np.float32)
     for j, (r, c) in enumerate(pairs):
         d[index[(r + 1, c)], j] = 1.0
@@ -84,18 +118,19 @@ def sd_matrix() -> NDArray[np.float32]:
     return d
 
 
-def electrode_positions(shift_mm: tuple[float, float] = (0.0, 0.0)) -> NDArray[np.float64]:
-    """Electrode centres (64, 2) in mm: column 0 along the fibres, column 1 across; grid centred at 0."""
-    cells = np.array(grid_cells(), dtype=np.float64)
-    x = (cells[:, 0] - (GRID_ROWS - 1) / 2.0) * IED_MM + shift_mm[0]
-    y = (cells[:, 1] - (GRID_COLS - 1) / 2.0) * IED_MM + shift_mm[1]
+def electrode_positions(shift_mm: tuple[float, float] = (0.0, 0.0), grid: GridLayout = GRIDS[DEFAULT_GRID]
+                        ) -> NDArray[np.float64]:
+    """Electrode centres (n_electrodes, 2) in mm: column 0 along the fibres, column 1 across; grid centred at 0."""
+    cells = np.array(grid_cells(grid), dtype=np.float64)
+    x = (cells[:, 0] - (grid.rows - 1) / 2.0) * grid.ied_mm + shift_mm[0]
+    y = (cells[:, 1] - (grid.cols - 1) / 2.0) * grid.ied_mm + shift_mm[1]
     return np.stack([x, y], axis=1)
 
 
 def muap_templates(
     pool: MotorUnitPool, positions_mm: NDArray[np.float64], fs_hz: float, rng: np.random.Generator, gain: float
 ) -> NDArray[np.float32]:
-    """Monopolar MUAP of every unit at every electrode, shape (n_units, TEMPLATE_SAMPLES, 64), microvolts.
+    """Monopolar MUAP of every unit at every electrode, shape (n_units, TEMPLATE_SAMPLES, n_electrodes), microvolts.
 
     Sample 0 is the discharge instant (excitation of the end-plates); the MUAP
     starts there because nothing precedes the generation at the end-plate.

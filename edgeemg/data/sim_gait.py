@@ -452,7 +452,11 @@ def simulate_gait(
 
 
 def band_signal(seconds: float, *, seed: int = 0, session: int = 0) -> BandSignal:
-    """What a leg band streams: the 6 sEMG channels, with a TruthEvent at each state change."""
+    """What a leg band streams: the 6 sEMG channels, with a TruthEvent at each state change.
+
+    ``meta`` also holds the foot-switch events (``heel_strikes`` / ``toe_offs``: seconds, left then
+    right foot), so a bench can time decoded transitions and gait events against the foot.
+    """
     sim = simulate_gait(seconds, seed=seed, session=session)
     change = np.flatnonzero(np.diff(sim.states)) + 1
     events = tuple(TruthEvent(float(i / sim.fs_hz), "gait_state", GAIT_STATES[sim.states[i]]) for i in change)
@@ -462,7 +466,8 @@ def band_signal(seconds: float, *, seed: int = 0, session: int = 0) -> BandSigna
         layout="lowerlimb-2x3",
         channel_names=sim.channel_names,
         events=events,
-        meta={"initial_state": GAIT_STATES[int(sim.states[0])] if sim.states.size else "stand", **sim.meta},
+        meta={"initial_state": GAIT_STATES[int(sim.states[0])] if sim.states.size else "stand", **sim.meta,
+              "heel_strikes": [h.tolist() for h in sim.heel_strikes], "toe_offs": [t.tolist() for t in sim.toe_offs]},
     )
 
 

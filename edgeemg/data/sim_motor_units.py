@@ -61,7 +61,7 @@ class MotorUnitSimulation:
     channel_names : tuple of str
         ``R01C2`` (row along the fibres, column across, 1-based) or ``R02C1-R01C1``.
     layout : str
-        ``"hdemg-13x5-8mm"`` (monopolar) or ``"hdemg-13x5-8mm-sd"``.
+        ``"hdemg-13x5-8mm"`` (monopolar) or ``"hdemg-13x5-8mm-sd"``; the other grids likewise.
     electrode_positions_mm : ndarray of float64, shape (n_channels, 2)
         Along the fibres, across; the midpoint of the pair for differential channels.
     discharges : tuple of ndarray of int64
@@ -162,6 +162,7 @@ def simulate_motor_units(
     differential: bool = False,
     fs_hz: float = 2048.0,
     common_drive_cv: float = COMMON_DRIVE_CV,
+    grid: str = muap.DEFAULT_GRID,
 ) -> MotorUnitSimulation:
     """Simulate ``seconds`` of HD-EMG during a trapezoidal contraction.
 
@@ -192,6 +193,11 @@ def simulate_motor_units(
         SD of the slow (< 2.5 Hz) fluctuation shared by all units' excitation,
         relative to the trapezoid (:func:`edgeemg.data._mu_pool.common_drive`);
         0 gives the bare trapezoid.
+    grid : str
+        Electrode layout, a key of :data:`edgeemg.data._mu_muap.GRIDS`: ``"13x5-8mm"``
+        (64 channels, the seed's), ``"8x8-4mm"`` (64) or ``"8x4-10mm"`` (32).
+        The grid changes what is recorded, not the muscle: every random
+        stream is the same, so the default grid's recording is unchanged.
 
     Returns
     -------
@@ -217,6 +223,9 @@ def simulate_motor_units(
     _check("fs_hz", fs_hz, isinstance(fs_hz, (int, float)) and 500 <= fs_hz <= 20000, "in [500, 20000] Hz")
     _check("common_drive_cv", common_drive_cv,
            isinstance(common_drive_cv, (int, float)) and 0 <= common_drive_cv <= 0.5, "in [0, 0.5]")
+    if grid not in muap.GRIDS:
+        raise InvalidInputError(f"grid must be one of {sorted(muap.GRIDS)}, got {grid!r}")
+    layout = muap.GRIDS[grid]
     if ramp_s is None:
         ramp_s = min(MAX_RAMP_S, seconds / 6.0)
     _check("ramp_s", ramp_s, isinstance(ramp_s, (int, float)) and 0 <= ramp_s, ">= 0 s")
@@ -228,7 +237,7 @@ def simulate_motor_units(
     subject_gain = anatomy_rng.uniform(0.8, 1.25)  # skin-electrode and tissue differences
     place_rng = np.random.default_rng([int(seed), int(session), mupool.STREAM_PLACEMENT])
     shift = (float(GRID_SHIFT_SD_MM * place_rng.standard_normal()), float(GRID_SHIFT_SD_MM * place_rng.standard_normal()))
-    positions = muap.electrode_positions(shift)
+    positions = muap.electrode_positions(shift, layout)
     templates = muap.muap_templates(pool, positions, fs_hz, anatomy_rng, subject_gain)
 
     target = mupool.trapezoid(n_samples, fs_hz, float(level), float(ramp_s))
@@ -238,12 +247,12 @@ def simulate_motor_units(
     fire_rng = np.random.default_rng([int(seed), int(session), mupool.STREAM_DISCHARGES, level_key])
     trains = mupool.discharges(pool, excitation, fs_hz, fire_rng)
 
-    names = muap.channel_names(differential)
+    names = muap.channel_names(differential, layout)
     if differential:
-        d = muap.sd_matrix()
+        d = muap.sd_matrix(layout)
         templates = np.ascontiguousarray(np.einsum("ulc,cd->uld", templates, d), dtype=np.float32)
-        upper = {rc: i for i, rc in enumerate(muap.grid_cells())}
-        positions = np.array([positions[upper[(r, c)]] + [muap.IED_MM / 2.0, 0.0] for r, c in muap.sd_pairs()])
+        upper = {rc: i for i, rc in enumerate(muap.grid_cells(layout))}
+        positions = np.array([positions[upper[(r, c)]] + [layout.ied_mm / 2.0, 0.0] for r, c in muap.sd_pairs(layout)])
 
     emg = np.zeros((n_samples, templates.shape[2]), dtype=np.float32)
     spikes = np.concatenate([*trains, np.zeros(0, np.int64)]).astype(np.int64)
@@ -267,7 +276,7 @@ def simulate_motor_units(
         emg=emg,
         fs_hz=float(fs_hz),
         channel_names=names,
-        layout=muap.LAYOUT_SD if differential else muap.LAYOUT,
+        layout=layout.name + "-sd" if differential else layout.name,
         electrode_positions_mm=positions,
         discharges=trains,
         templates=templates,
@@ -318,6 +327,7 @@ def simulate_to_path(
     subjects: int | None = None,
     snr_db: float | None = None,
     level: float | None = None,
+    grid: str | None = None,
     progress: bool = True,
 ) -> list[Path]:
     """Write simulated recordings as DEMUSE-style ``.mat`` files and return their paths.
@@ -335,7 +345,8 @@ def simulate_to_path(
     Each file holds SIG, fsamp, IED, montage, MUPulses (1-based), IPTs (the
     true binary spike trains), ref_signal (the excitation), MUIDs (pool unit
     index of each MUPulses entry: only units that fire are written) and an
-    ``edgeemg`` struct (seed, session, level, snr_db, layout, units).
+    ``edgeemg`` struct (seed, session, level, snr_db, layout, units). ``grid`` None is
+    the seed's 13 x 5 grid (:func:`simulate_motor_units`).
     """
     from edgeemg.data.demuse import write_demuse  # local: demuse imports nothing of ours back
 
@@ -353,7 +364,8 @@ def simulate_to_path(
     with tqdm(total=len(jobs) * 2, desc="motor-units", unit="step", file=sys.stderr, disable=not progress) as bar:
         for s, lv in jobs:
             bar.set_postfix_str(f"seed {s} level {lv:.2f}: simulate")
-            sim = simulate_motor_units(seconds, seed=s, session=session, snr_db=snr_db, level=lv)
+            sim = simulate_motor_units(seconds, seed=s, session=session, snr_db=snr_db, level=lv,
+                                       grid=grid or muap.DEFAULT_GRID)
             bar.update(1)
             path = out if single else folder / f"mu_s{s:03d}_k{session}_l{round(lv * 100):02d}.mat"
             active = sim.active_units
@@ -366,7 +378,7 @@ def simulate_to_path(
                 sim.emg,
                 sim.fs_hz,
                 [sim.discharges[u] for u in active],
-                ied_mm=muap.IED_MM,
+                ied_mm=muap.GRIDS[grid or muap.DEFAULT_GRID].ied_mm,
                 ipts=ipts,
                 meta={
                     "seed": s,

@@ -3,7 +3,7 @@
 A convolutive blind-source separation in the CKC / FastICA family (Holobar &
 Zazula 2007; Negro et al. 2016): band-pass, extension, whitening, activity-index
 initialisation, skew fixed-point iteration with deflation, k-means spike
-detection, CKC refinement, SIL > 0.9 acceptance and duplicate removal.
+detection, CKC refinement, peel-off, SIL > 0.9 acceptance and duplicate removal.
 :mod:`edgeemg.decompose.fastica` says which step follows which paper;
 :mod:`edgeemg.decompose.spikes` holds the per-source measures (SIL, PNR).
 

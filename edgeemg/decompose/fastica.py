@@ -24,7 +24,14 @@ The steps and where they come from:
    observation at the detected discharges (the CKC estimate ``c^T C^-1 x``,
    Holobar & Zazula 2007), repeated while the ISI coefficient of variation
    falls (Negro et al. 2016, step 5).
-8. **Acceptance** by silhouette SIL > 0.9 and a minimum number of discharges,
+8. **Peel-off** (Holobar & Zazula 2007; MUniverse's CBSS): an accepted unit's
+   spike-triggered average is subtracted from the whitened data at each of its
+   discharges, so later runs cannot converge on it again at another delay of
+   its MUAP (deflation against one vector does not stop that); the unit is
+   then refined and accepted again on the original data. Measured on a 30 s
+   contraction at 30 % (13 x 5 grid): 10 -> 14 true units at sensitivity /
+   precision 0.990 / 0.995 (+-0.5 ms); 100 instead of 60 runs found no more.
+9. **Acceptance** by silhouette SIL > 0.9 and a minimum number of discharges,
    then **duplicate removal**: units sharing > 30 % of their discharges
    (+-0.5 ms after removing their lag) keep only the one with the higher SIL
    (Negro et al. 2016; Holobar et al. 2014 for PNR, reported per unit).
@@ -80,6 +87,19 @@ class DecompositionConfig:
     max_lag_s : float
         Largest lag searched between two units' trains (duplicates) (20 ms: a source
         can lock onto a unit at another delay of its MUAP).
+    peel_off : bool
+        (default True) After accepting a source, subtract its unit's contribution from the whitened
+        data (its spike-triggered average over +-``peel_off_window_s`` at every
+        discharge; Holobar & Zazula 2007's peel-off, MUniverse's CBSS) so that later
+        runs cannot converge on the same unit at another delay of its MUAP, which
+        deflation against one separation vector does not prevent. Each unit found on
+        peeled data is then refined and accepted again on the original data, the
+        data its filter will be applied to.
+    peel_off_window_s : float
+        Half-width of the peeled waveform, seconds.
+    min_pnr_db : float or None
+        Also require this pulse-to-noise ratio (Holobar et al. 2014 call >= 30 dB
+        accurate); None: SIL alone.
     """
 
     band_hz: tuple[float, float] = (20.0, 500.0)
@@ -94,6 +114,9 @@ class DecompositionConfig:
     duplicate_fraction: float = 0.3
     duplicate_tolerance_s: float = 0.0005
     max_lag_s: float = 0.02
+    peel_off: bool = True
+    peel_off_window_s: float = 0.025
+    min_pnr_db: float | None = None
 
     def __post_init__(self) -> None:
         lo, hi = self.band_hz
@@ -272,6 +295,26 @@ def _refine(z: NDArray[np.float32], w: NDArray[np.float64], fs_hz: float, cfg: D
     return best[0], best[1], best[2]
 
 
+def _acceptable(s: NDArray[np.float64], det: Any, cfg: DecompositionConfig) -> bool:
+    """SIL above the threshold, enough discharges, and the PNR floor where one is set."""
+    if not (silhouette(det) > cfg.sil_threshold and det.spikes.size >= cfg.min_spikes):
+        return False
+    return cfg.min_pnr_db is None or pulse_to_noise_ratio(s, det.spikes) >= cfg.min_pnr_db
+
+
+def _peel(z: NDArray[np.float32], spikes: NDArray[np.int64], half: int) -> None:
+    """Subtract the spike-triggered average of ``z`` (+-``half`` samples) at every discharge, in place."""
+    spikes = spikes[(spikes >= half) & (spikes < z.shape[0] - half)]
+    if spikes.size == 0:
+        return
+    sta = np.zeros((2 * half + 1, z.shape[1]), np.float64)
+    for t in spikes:
+        sta += z[t - half: t + half + 1]
+    sta = (sta / spikes.size).astype(np.float32)
+    for t in spikes:
+        z[t - half: t + half + 1] -= sta
+
+
 def _common_fraction(a: NDArray[np.int64], b: NDArray[np.int64], tol: int, max_lag: int) -> float:
     """Fraction (of the larger train) of discharges common to ``a`` and ``b`` after their best lag."""
     from edgeemg.data._mu_baseline import match_spikes
@@ -331,15 +374,17 @@ def decompose(
     z, wmat = whiten(ext)
     del ext
     log.info("decompose: %d samples, %d channels, extension %d -> %d whitened dimensions", n, c, r, z.shape[1])
+    z0 = z.copy() if cfg.peel_off else z  # the data the filters will be applied to
     activity = np.einsum("tk,tk->t", z, z)
     guard = max(r, int(0.005 * fs_hz))
     basis = np.zeros((0, z.shape[1]))
     units: list[tuple[NDArray[np.int64], float, float, NDArray[np.float64]]] = []
+    used: list[int] = []
     for _ in tqdm(range(cfg.n_sources), desc="decompose", unit="source", file=sys.stderr, disable=not progress):
         t0 = int(np.argmax(activity))
         if activity[t0] <= 0:
             break
-        activity[max(0, t0 - guard): t0 + guard + 1] = 0.0
+        used.append(t0)
         w = z[t0].astype(np.float64)
         if basis.shape[0]:
             w -= basis.T @ (basis @ w)
@@ -350,9 +395,14 @@ def decompose(
         if np.linalg.norm(b) > 1e-8:
             basis = np.vstack([basis, b / np.linalg.norm(b)])
         w_ref, s, det = _refine(z, w, fs_hz, cfg)
-        sil = silhouette(det)
-        if sil > cfg.sil_threshold and det.spikes.size >= cfg.min_spikes:
-            units.append((det.spikes, sil, pulse_to_noise_ratio(s, det.spikes), w_ref))
+        if cfg.peel_off and _acceptable(s, det, cfg):
+            _peel(z, det.spikes, int(round(cfg.peel_off_window_s * fs_hz)))
+            activity = np.einsum("tk,tk->t", z, z)
+            w_ref, s, det = _refine(z0, w_ref, fs_hz, cfg)
+        for t in used:
+            activity[max(0, t - guard): t + guard + 1] = 0.0
+        if _acceptable(s, det, cfg):
+            units.append((det.spikes, silhouette(det), pulse_to_noise_ratio(s, det.spikes), w_ref))
     kept = _remove_duplicates(units, fs_hz, cfg)
     filters = np.stack([(wmat.T @ u[3]).reshape(r, c) for u in kept]).astype(np.float32) if kept else \
         np.zeros((0, r, c), np.float32)

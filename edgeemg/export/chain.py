@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,9 @@ from edgeemg import __version__
 from edgeemg.errors import ExportError, InvalidInputError
 from edgeemg.export.hooks import DataSource, TaskExport, task_export
 from edgeemg.export.recipe import FORMATS, Recipe, load_recipe
-from edgeemg.runtime.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, MANIFEST_NAME, seal_manifest
+from edgeemg.export.verdict import (REFUSED, input_ignoring_scores, judge_int8_loss, loss_refusal_advice,
+                                    parity_refusal, usefulness)
+from edgeemg.runtime.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, MANIFEST_NAME, seal_manifest, sha256_file
 from edgeemg.runtime.selfcheck import host_record
 from edgeemg.tasks.checkpoint import Checkpoint, load_checkpoint
 
@@ -44,23 +47,50 @@ ARTIFACT_FILES = {
 
 
 class StageDisplay:
-    """One line per stage on stderr (``[3/8] onnx int8 ... 1.4 s``); silent when ``enabled`` is False."""
+    """One line per stage on stderr (``[3/8] onnx int8 ... 1.4 s``); silent when ``enabled`` is False.
 
-    def __init__(self, stages: list[str], enabled: bool) -> None:
+    A stage that runs longer than ``tick_s`` (simulating a keystroke user's
+    sessions takes minutes on a small board) gets the elapsed time appended
+    every ``tick_s`` seconds (``[1/6] prepare data ... 10 s 20 s ...``), so a
+    long step is never silent.
+    """
+
+    def __init__(self, stages: list[str], enabled: bool, tick_s: float = 10.0) -> None:
         self.stages, self.enabled, self._i, self._t = stages, enabled, 0, 0.0
         self.seconds: dict[str, float] = {}
+        self.tick_s = tick_s
+        self._ticker: tuple[threading.Thread, threading.Event] | None = None
 
     def start(self, name: str) -> None:
         self._i = self.stages.index(name) + 1
         self._name, self._t = name, time.perf_counter()
         if self.enabled:
             print(f"[{self._i}/{len(self.stages)}] {name} ...", end="", file=sys.stderr, flush=True)
+            stop = threading.Event()
+            thread = threading.Thread(target=self._tick, args=(stop,), name="edgeemg-export-ticker", daemon=True)
+            thread.start()
+            self._ticker = (thread, stop)
+
+    def _tick(self, stop: threading.Event) -> None:
+        k = 1
+        while not stop.wait(self.tick_s * k - (time.perf_counter() - self._t)):
+            print(f" {self.tick_s * k:.0f} s", end="", file=sys.stderr, flush=True)
+            k += 1
+
+    def _stop_ticker(self) -> None:
+        if self._ticker is not None:
+            thread, stop = self._ticker
+            stop.set()
+            thread.join()
+            self._ticker = None
 
     def fail(self) -> None:
+        self._stop_ticker()
         if self.enabled and self._t:
             print(" failed", file=sys.stderr, flush=True)
 
     def done(self, note: str = "") -> None:
+        self._stop_ticker()
         dt = time.perf_counter() - self._t
         self.seconds[self._name] = dt
         self._t = 0.0
@@ -84,7 +114,7 @@ class ExportResult:
             "model": m["model"],
             "manifest_sha256": m["manifest_sha256"],
             "files": m["files"],
-            "artifacts": {k: {kk: v.get(kk) for kk in ("status", "file", "bytes", "metric", "parity", "reason")
+            "artifacts": {k: {kk: v.get(kk) for kk in ("status", "file", "bytes", "metric", "parity", "loss", "reason")
                               if kk in v} for k, v in m["artifacts"].items()},
             "metrics": m["metrics"],
             "pruning": m["pruning"],
@@ -240,6 +270,9 @@ def export_checkpoint(
         with tempfile.TemporaryDirectory(prefix="edgeemg-export-") as work_dir:
             manifest = _run_chain(ckpt, recipe_obj, fmts, staging, Path(work_dir), display, source or DataSource())
         manifest["target"] = target_profile
+        if not isinstance(checkpoint, Checkpoint):  # where `edgeemg bench` finds the float model for torch eager
+            manifest["source_checkpoint"].update(path=str(Path(checkpoint).resolve()),
+                                                 sha256=sha256_file(checkpoint))
         display.start("write bundle")
         (staging / MANIFEST_NAME).write_bytes(seal_manifest(manifest, staging))
         if out.exists():
@@ -284,12 +317,18 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
                                 "expected a keystroke checkpoint")
     metric_name = recipe.tolerance.metric
     x_held, y_held = te.held_out.x, te.held_out.y
-    ref_metrics = te.metric(y_held, _torch_scores(te.module, x_held, te.state))
+    ref_scores = _torch_scores(te.module, x_held, te.state)
+    ref_metrics = te.metric(y_held, ref_scores)
     if metric_name not in ref_metrics:
         raise InvalidInputError(
             f"recipe [tolerance] metric '{metric_name}' is not reported by task '{ckpt.task}'; "
             f"it reports {sorted(ref_metrics)}")
     display.done(f"{te.calibration.n_items} calibration items, {len(y_held)} held-out items")
+    useful = usefulness(metric_name, ref_metrics[metric_name],
+                        te.metric(y_held, input_ignoring_scores(ref_scores))[metric_name],
+                        te.metric_lower_is_better, te.metric_in_percent)
+    if "warning" in useful:
+        log.warning("%s", useful["warning"])
 
     display.start("prune + fine-tune")
     state_shapes = tuple(tuple(s.shape) for s in te.state)
@@ -376,7 +415,7 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
     metrics: dict[str, Any] = {"metric": metric_name, "held_out": {"n_items": int(len(y_held)),
                                                                     "source": te.held_out.source},
                                "torch-fp32": ref_metrics, "torch-pruned-fp32": pruned_metrics}
-    failures = []
+    failures, loss_notes = [], []
     for name, art in artifacts.items():
         if art.get("status") == "unavailable":
             continue
@@ -390,16 +429,22 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
         art["metric"] = te.metric(y_held, scores)
         art["bytes"] = path.stat().st_size
         metrics[name] = art["metric"]
-        if par[judged] > limit:
-            failures.append(f"{name} disagrees with PyTorch: {judged} {par[judged]:.3g} > tolerance {limit:g} "
-                            f"(max abs error {par['max_abs']:.3g})")
+        loss = None
         if art["precision"] == "int8":
-            loss_pp = _loss_pp(te, ref_metrics[metric_name], art["metric"][metric_name])
-            art["loss_pp"] = loss_pp
-            if loss_pp > tol.max_loss_pp:
+            loss = judge_int8_loss(name, metric_name, lambda y, s: te.metric(y, s)[metric_name],
+                                   lambda ref, got: _loss_pp(te, ref, got), y_held, ref_scores, scores,
+                                   tol.max_loss_pp, block=1 if te.state else None)
+            art["loss_pp"], art["loss"] = loss.interval.loss_pp, loss.to_dict()
+            loss_notes += [loss.warning()] if loss.warning() else []
+        if par[judged] > limit:
+            failures.append(parity_refusal(name, art["precision"], judged, par[judged], limit, par["max_abs"],
+                                           recipe.quantize.calibration_windows, loss))
+        if loss is not None:
+            if loss.status == REFUSED:
                 msg = (f"{name} {metric_name} {art['metric'][metric_name]:.4f} vs fp32 {ref_metrics[metric_name]:.4f}: "
-                       f"loses {loss_pp:.2f} pp > max_loss_pp {tol.max_loss_pp:g} (pruned fp32: "
-                       f"{pruned_metrics[metric_name]:.4f})")
+                       f"{loss.describe()} > max_loss_pp {tol.max_loss_pp:g} (pruned fp32: "
+                       f"{pruned_metrics[metric_name]:.4f}); "
+                       f"{loss_refusal_advice(recipe.quantize.calibration_windows)}")
                 prune_loss = _loss_pp(te, ref_metrics[metric_name], pruned_metrics[metric_name])
                 if prune_loss > tol.max_loss_pp:
                     msg += (f"; pruning alone loses {prune_loss:.2f} pp: lower [prune] ratio or raise "
@@ -429,9 +474,12 @@ def _run_chain(ckpt: Checkpoint, recipe: Recipe, fmts: tuple[str, ...], staging:
     int8_loss = [a["loss_pp"] for a in artifacts.values() if "loss_pp" in a]
     metrics["max_int8_loss_pp"] = max(int8_loss) if int8_loss else None
     metrics["max_loss_pp"] = tol.max_loss_pp
+    metrics["fp32_usefulness"] = useful
     metrics["direction"] = "lower is better" if te.metric_lower_is_better else "higher is better"
     display.done(f"{metric_name}: fp32 {ref_metrics[metric_name]:.4f}, " + ", ".join(
         f"{k} {v['metric'][metric_name]:.4f}" for k, v in artifacts.items() if "metric" in v))
+    for note in loss_notes:  # after the stage line, so it reads as its own line
+        log.warning("%s", note)
 
     for name, src in te.extra_files.items():  # task files the decoder reads (a keystroke LM), hashed with the rest
         if name in ARTIFACT_FILES.values() or name == MANIFEST_NAME:

@@ -32,6 +32,10 @@ machine, per hop:
   in ``truth_events`` instead: truth values and event decisions are aligned in
   order (:func:`match_sequence`, the pairing CER counts as correct), each pair
   allowed only when the event is ``lo``..``hi`` ms after its truth event.
+* task timing: a task decoder with a ``stream_report(events, signal)`` method
+  (gait: transition latency against the foot switches, heel strikes and
+  toe-offs) scores the emitted events against the simulated band's truth
+  itself; its ``lines`` are printed under the table.
 
 The PyTorch-eager comparison needs torch, so it lives outside the runtime
 (:mod:`edgeemg.cli.bench`); :func:`time_model` here measures the bundle's
@@ -100,6 +104,7 @@ class BenchReport:
     notes: tuple[str, ...] = ()
     hop_latency_s: tuple[float, ...] = ()  # per-hop compute, for plots
     true_latency_s: tuple[float, ...] = ()
+    task_timing: dict[str, Any] | None = None  # the decoder's own stream_report, where it has one
 
     @property
     def within_budget(self) -> bool:
@@ -115,7 +120,7 @@ class BenchReport:
             "within_budget": self.within_budget, "realtime_factor": self.realtime_factor,
             "true_event": None if self.true_event is None else self.true_event.to_dict(),
             "true_events_matched": self.true_events_matched, "true_events": self.true_events,
-            "model_ms": dict(self.model_ms), "notes": list(self.notes),
+            "model_ms": dict(self.model_ms), "notes": list(self.notes), "task_timing": self.task_timing,
         }
 
 
@@ -361,6 +366,8 @@ def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed
         true_lat.append((ev.time_us - t_us) * 1e-6 + frame_wait + ev.latency_ms / 1000.0)
     if not truth and not notes:
         notes.append("the simulator gave no truth events for this task")
+    scorer = getattr(eng.decoder, "stream_report", None)
+    task_timing = scorer([(e.sample_index, e.payload) for e in events], sig) if callable(scorer) else None
     x = _items(bundle, sig.emg)
     model_ms = {}
     for prec in ("int8", "fp32"):
@@ -384,7 +391,7 @@ def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed
         true_event=Percentiles.of(true_lat) if true_lat else None,
         true_events_matched=len(true_lat), true_events=len(truth), model_ms=model_ms,
         notes=tuple(([eng.self_check.message()] if eng.self_check is not None else []) + notes),
-        hop_latency_s=tuple(h.total_s for h in hops), true_latency_s=tuple(true_lat),
+        hop_latency_s=tuple(h.total_s for h in hops), true_latency_s=tuple(true_lat), task_timing=task_timing,
     )
     return report, x
 
@@ -427,6 +434,7 @@ def format_report(r: BenchReport) -> str:
                      f"max {r.true_event.max:.1f} ({r.true_events_matched} of {r.true_events} truth events reported)")
     else:
         lines.append(f"true event -> report  none of {r.true_events} truth events was reported")
+    lines += (r.task_timing or {}).get("lines", [])
     if r.model_ms:
         parts = [f"{k} {v:.3f} ms" for k, v in r.model_ms.items()]
         lines.append("model, batch 1 median: " + ", ".join(parts))

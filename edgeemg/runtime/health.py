@@ -69,11 +69,10 @@ class HealthMonitor:
 
         lines = self._connection(stats, now_s, connected=True)
         lines += self._end("no_valid_frames", stats, now_s)  # a gap notice comes with the frame after it
-        if isinstance(item, Block):
-            self._last_block_s = now_s
-            self._at_last_block = _counters(stats)
-        else:
+        if not isinstance(item, Block):
             lines.append(self._gap_line(item))
+        self._last_block_s = now_s
+        self._at_last_block = _counters(stats)
         return lines
 
     def poll(self, stats: Any, now_s: float, connected: bool = True) -> list[dict[str, Any]]:

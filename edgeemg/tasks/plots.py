@@ -53,29 +53,84 @@ def plot_confusion(cm: Any, labels: Sequence[str], path: str | Path, *, title: s
     return path
 
 
-def plot_history(history: dict[str, list[float]], path: str | Path, *, title: str = "") -> Path:
-    """Training curves: losses (left) and validation accuracy / macro F1 (right) per epoch."""
+def history_figure(history: dict[str, list[float]], *, title: str = "") -> Any:
+    """Training curves per epoch: the ``*_loss`` series (left) and the other ``val_*`` metrics (right).
+
+    The right panel exists only when the history has validation metrics, and is
+    scaled to [0, 1] only when they are fractions (a keystroke CER is in percent),
+    so no task gets an empty or clipped panel. Other series (learning rate,
+    CPU seconds) are not training curves and are left out.
+    """
     epochs = history.get("epoch") or list(range(1, len(history.get("train_loss", [])) + 1))
-    fig = _figure(9.0, 3.4)
-    ax1 = fig.add_subplot(1, 2, 1)
-    for key in ("train_loss", "val_loss"):
-        if history.get(key):
-            ax1.plot(epochs, history[key], marker="o", ms=3, label=key.replace("_", " "))
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("cross-entropy")
-    ax1.legend()
-    ax2 = fig.add_subplot(1, 2, 2)
-    for key in ("val_accuracy", "val_macro_f1"):
-        if history.get(key):
-            ax2.plot(epochs, history[key], marker="o", ms=3, label=key.replace("_", " "))
-    ax2.set_xlabel("epoch")
-    ax2.set_ylim(0.0, 1.0)
-    ax2.legend()
+    losses = [k for k, v in history.items() if k.endswith("_loss") and v]
+    metrics = [k for k, v in history.items() if k.startswith("val_") and not k.endswith("_loss") and v]
+    panels = [p for p in (losses, metrics) if p]
+    fig = _figure(4.5 * max(len(panels), 1), 3.4)
+    for i, keys in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for key in keys:
+            ax.plot(epochs[: len(history[key])], history[key], marker="o", ms=3, label=key.replace("_", " "))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss" if keys is losses else "validation")
+        if keys is metrics and all(0.0 <= v <= 1.0 for k in keys for v in history[k]):
+            ax.set_ylim(0.0, 1.0)
+        ax.legend()
     fig.suptitle(title or "training curves")
     fig.tight_layout()
+    return fig
+
+
+def plot_history(history: dict[str, list[float]], path: str | Path, *, title: str = "") -> Path:
+    """Write :func:`history_figure` as a PNG."""
+    fig = history_figure(history, title=title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
+    log.info("wrote %s", path)
+    return path
+
+
+def latency_figure(report: Any) -> Any:
+    """``edgeemg bench --plot``: compute per hop (left) and true event -> report latency (right).
+
+    Compute per hop has a long tail (a scheduler hiccup or a page fault costs
+    100x the median), which squashes a linear histogram into one bar, so both
+    are drawn on log-spaced bins with a log time axis; the median, p99 and max
+    are marked. Counts are integers, and the axes say so.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(10.0, 3.6)
+    panels = [(1000 * np.asarray(report.hop_latency_s), f"compute per hop ({report.task}, {report.backend} "
+               f"{report.precision})", "hops", "tab:blue"),
+              (1000 * np.asarray(report.true_latency_s), f"true event -> report ({report.true_events_matched}/"
+               f"{report.true_events})", "events", "tab:orange")]
+    for i, (ms, title, unit, colour) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ms = ms[ms > 0]
+        if ms.size:
+            lo, hi = float(ms.min()), float(ms.max())
+            ax.hist(ms, bins=np.geomspace(lo, hi * 1.0001 if hi > lo else lo * 2, 80), color=colour)
+            for q, style in ((50, ":"), (99, "--")):
+                ax.axvline(np.percentile(ms, q), color="k", ls=style, label=f"p{q} {np.percentile(ms, q):.3g} ms")
+            ax.axvline(hi, color="grey", ls="-.", label=f"max {hi:.3g} ms")
+        else:
+            ax.text(0.5, 0.5, f"no {unit}", ha="center", va="center", transform=ax.transAxes)
+        if i == 1:
+            ax.axvline(report.budget_ms, color="r", ls="--", label=f"budget {report.budget_ms:.0f} ms")
+        ax.set_xscale("log")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(title=title, xlabel="ms (log scale)", ylabel=unit)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latency(report: Any, folder: str | Path) -> Path:
+    """Write :func:`latency_figure` as ``latency-<task>.png`` in ``folder``."""
+    path = Path(folder) / f"latency-{report.task}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    latency_figure(report).savefig(path)
     log.info("wrote %s", path)
     return path
 

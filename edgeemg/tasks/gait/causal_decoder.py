@@ -1,17 +1,17 @@
 """Board-side decoder of the causal gait model: HMM-smoothed states and heel-strike / toe-off events (numpy only).
 
 The model emits, every hop, ``n_states`` state logits followed by one contact
-logit per foot, all about the instant ``horizon`` samples after the newest
-sample it saw. This decoder
+logit per foot: the states about the instant ``horizon`` samples after the
+newest sample it saw, the contacts ``contact_horizon`` samples after it. This decoder
 
 * runs the states through a causal HMM forward pass (:class:`~edgeemg.tasks.gait.hmm.ForwardFilter`,
-  transitions fitted on training labels) and emits an event when the filtered
-  state changes;
+  durations and transitions fitted on training labels) and emits an event when the
+  most probable state changes and its posterior reaches ``min_confidence``;
 * turns each foot's contact probability into heel strikes (swing -> contact)
   and toe-offs (contact -> swing) with a hysteresis (a change needs the
   probability past ``0.5 ± contact_margin``), timing each event where the
   probability crossed 0.5, linearly interpolated between two hops, plus the
-  horizon.
+  contact horizon.
 
 It is exposed as ``edgeemg.tasks.gait.decoder:CausalGaitDecoder`` (the runtime
 only loads decoders from a task's ``decoder`` module).
@@ -38,19 +38,28 @@ class CausalConfig:
     Attributes
     ----------
     transitions : list of list of float
-        Frame-rate transition matrix of the states (fitted on training labels).
+        Frame-rate transition matrix of the hidden states (fitted on training labels).
+    groups : list of int
+        The gait state of each hidden state (:func:`~edgeemg.tasks.gait.hmm.fit_duration_hmm`);
+        empty: one hidden state per gait state.
     evidence_weight : float
         Exponent on each frame's posterior in the forward pass (chosen on validation subjects).
-    horizon : int
-        Samples between a frame's newest sample and the instant its outputs describe.
+    horizon, contact_horizon : int
+        Samples between a frame's newest sample and the instant its state / contact outputs describe.
     contact_margin : float
         Hysteresis half-width around 0.5 for the foot-contact probability.
+    min_confidence : float
+        The filtered state changes only to a state whose posterior reaches this (0: plain argmax);
+        a near-tie between two states then cannot flip the output back and forth.
     """
 
     transitions: list[list[float]] = field(default_factory=list)
+    groups: list[int] = field(default_factory=list)
     evidence_weight: float = 1.0
     horizon: int = 0
+    contact_horizon: int = 0
     contact_margin: float = 0.15
+    min_confidence: float = 0.0
     kind: str = "causal"
 
     def __post_init__(self) -> None:
@@ -58,8 +67,9 @@ class CausalConfig:
             raise InvalidInputError(f"CausalConfig.kind must be 'causal', got {self.kind!r}")
         if not 0.0 <= float(self.contact_margin) < 0.5:
             raise InvalidInputError(f"CausalConfig.contact_margin must be in [0, 0.5), got {self.contact_margin!r}")
-        if int(self.horizon) < 0:
-            raise InvalidInputError(f"CausalConfig.horizon must be >= 0 samples, got {self.horizon!r}")
+        if min(int(self.horizon), int(self.contact_horizon)) < 0:
+            raise InvalidInputError(f"CausalConfig: horizon and contact_horizon must be >= 0 samples, got "
+                                    f"{self.horizon!r} and {self.contact_horizon!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,10 +133,11 @@ class CausalGaitDecoder:
         self.config = config or CausalConfig()
         k = len(self.labels)
         trans = self.config.transitions or (np.full((k, k), 0.01 / (k - 1)) + np.eye(k) * (0.99 - 0.01 / (k - 1)))
-        self.hmm = ForwardFilter(trans, evidence_weight=self.config.evidence_weight)
-        if self.hmm.log_t.shape[0] != k:
-            raise InvalidInputError(f"CausalGaitDecoder: {k} labels but a {self.hmm.log_t.shape[0]}-state transition "
-                                    "matrix; the bundle's manifest is inconsistent, re-export it")
+        self.hmm = ForwardFilter(trans, evidence_weight=self.config.evidence_weight,
+                                 groups=self.config.groups or None)
+        if self.hmm.n_classes != k:
+            raise InvalidInputError(f"CausalGaitDecoder: {k} labels but an HMM over {self.hmm.n_classes} states; "
+                                    "the bundle's manifest is inconsistent, re-export it")
         self.feet = [ContactTracker(self.config.contact_margin) for _ in range(n_feet)]
         self.reset()
 
@@ -164,12 +175,12 @@ class CausalGaitDecoder:
         if idx.shape[0] != states.shape[0]:
             raise InvalidInputError(f"CausalGaitDecoder.step: end_index must have one entry per frame "
                                     f"({states.shape[0]}), got {idx.shape[0]}")
-        h = int(self.config.horizon)
+        h, hc = int(self.config.horizon), int(self.config.contact_horizon)
         events: list[dict[str, Any]] = []
         for post, p_feet, e in zip(states, contact, idx):
             alpha = self.hmm.step(post)
             s = int(np.argmax(alpha))
-            if s != self.current:
+            if s != self.current and (self.current is None or alpha[s] >= self.config.min_confidence):
                 events.append({"state": self.labels[s], "probability": float(alpha[s]),
                                "previous": None if self.current is None else self.labels[self.current],
                                "end_index": int(e), "predicts_index": int(e) + h})
@@ -178,12 +189,30 @@ class CausalGaitDecoder:
                 name = tracker.step(float(p), int(e))
                 if name is not None:
                     events.append({"event": name, "foot": FOOTS[foot],
-                                   "event_index": int(round(tracker.crossing)) + h, "end_index": int(e)})
+                                   "event_index": int(round(tracker.crossing)) + hc, "end_index": int(e)})
         return events
 
     def finish(self) -> list[dict[str, Any]]:
         """End of stream: nothing is held back."""
         return []
+
+    def stream_report(self, events: list[tuple[int, dict[str, Any]]], signal: Any) -> dict[str, Any]:
+        """Score a decoded stream (newest sample index, payload) against a simulated band's truth.
+
+        ``signal`` is the :class:`~edgeemg.data.recording.BandSignal` the events were decoded from:
+        its state-change truth events give the labels, its ``meta`` the foot-switch events. The
+        report of :func:`~edgeemg.tasks.gait.metrics.stream_report` plus its human ``lines``.
+        """
+        from edgeemg.tasks.gait import metrics
+
+        n, fs = signal.emg.shape[0], float(signal.fs_hz)
+        states = np.full(n, self.labels.index(signal.meta.get("initial_state", self.labels[0])), np.int64)
+        for ev in signal.events:
+            states[int(round(ev.time_s * fs)) :] = self.labels.index(ev.value)
+        feet = tuple(np.asarray(signal.meta.get(k, [[], []])[f], float) for k in ("heel_strikes", "toe_offs")
+                     for f in range(len(FOOTS)))
+        rep = metrics.stream_report(events, states, feet[:2], feet[2:], fs, self.labels)
+        return {**rep, "lines": metrics.summary_lines(rep)}
 
     def decode(self, outputs: Any, end_index: Any) -> tuple[NDArray[np.int64], list[dict[str, Any]]]:
         """Offline: (filtered state after every frame, all events), from a reset decoder."""

@@ -89,7 +89,7 @@ def prepare_causal(ckpt: Checkpoint, *, source: DataSource, calibration_items: i
     cal = windows_at(z_tr, _spread([len(frame_ends(len(z), window, hop)) for z in z_tr], calibration_items, rng),
                      window, hop)
     z_ho = zscored(held_recs, zs, fs_hz)
-    ho_seq = sequences(held_recs, z_ho, window, hop, horizon)
+    ho_seq = sequences(held_recs, z_ho, window, hop, horizon, int(meta["decoder"]["contact_horizon"]))
     ho_frames = _spread([len(s) for s in ho_seq.states], MAX_HELD_OUT_WINDOWS, rng)
     x_ho = windows_at(z_ho, ho_frames, window, hop)
     y_ho = np.concatenate([s[f] for s, f in zip(ho_seq.states, ho_frames)])

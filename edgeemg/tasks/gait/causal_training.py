@@ -44,11 +44,26 @@ class SequenceSet:
     contact: list[NDArray[np.float32]]  # (n_frames, n_feet)
 
 
+STEP_BUDGET = 1600
+"""Optimiser steps of a default training: epochs follow from the data (one epoch = one pass), so an hour of
+recordings trains in about the time of ten minutes (at most :data:`MAX_EPOCHS`, at least :data:`MIN_EPOCHS`)."""
+MIN_EPOCHS, MAX_EPOCHS = 4, 40
+
+
+def default_epochs(data: SequenceSet, crop_frames: int, batch_size: int) -> int:
+    """Epochs that make about :data:`STEP_BUDGET` steps on ``data``."""
+    steps = max(1, sum(len(s) // crop_frames for s in data.states) // batch_size)
+    return int(np.clip(round(STEP_BUDGET / steps), MIN_EPOCHS, MAX_EPOCHS))
+
+
 @dataclass(frozen=True)
 class CausalTrainConfig:
-    """Optimiser settings: Adam, crops of ``crop_frames`` frames, ``batch_size`` crops per step."""
+    """Optimiser settings: Adam, crops of ``crop_frames`` frames, ``batch_size`` crops per step.
 
-    epochs: int = 15
+    ``epochs`` None: :func:`default_epochs`.
+    """
+
+    epochs: int | None = None
     batch_size: int = 16
     crop_frames: int = 128
     lr: float = 2e-3
@@ -108,13 +123,14 @@ def fit_causal(net: CausalGaitNet, train: SequenceSet, val: SequenceSet, *, n_st
                                 f"{len(val.z)}")
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
+    epochs = config.epochs or default_epochs(train, config.crop_frames, config.batch_size)
     weight = torch.from_numpy(class_weights(np.concatenate(train.states), n_states))
     ce, bce = nn.CrossEntropyLoss(weight=weight), nn.BCEWithLogitsLoss()
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.epochs))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_macro_f1": []}
     best = (-1.0, copy.deepcopy(net.state_dict()))
-    bar = tqdm(range(config.epochs), desc="gait causal cnn", unit="epoch", disable=not progress, file=sys.stderr)
+    bar = tqdm(range(epochs), desc="gait causal cnn", unit="epoch", disable=not progress, file=sys.stderr)
     for epoch in bar:
         net.train()
         crops = _crops(train, config.crop_frames, rng)
@@ -143,4 +159,4 @@ def fit_causal(net: CausalGaitNet, train: SequenceSet, val: SequenceSet, *, n_st
     return net.eval(), history
 
 
-__all__ = ["CausalTrainConfig", "SequenceSet", "fit_causal", "predict_sequence"]
+__all__ = ["CausalTrainConfig", "STEP_BUDGET", "SequenceSet", "default_epochs", "fit_causal", "predict_sequence"]

@@ -3,12 +3,12 @@
 Data path: recordings -> 20-450 Hz band-pass -> z-score (fitted on the
 training subjects) -> :class:`~edgeemg.tasks.gait.causal_models.CausalGaitNet`
 over whole sequences (one frame every 20 ms, each seeing only samples up to
-its newest one) -> per frame the state and each foot's contact ``horizon``
-samples ahead -> :class:`~edgeemg.tasks.gait.causal_decoder.CausalGaitDecoder`
-(HMM forward pass with transitions counted on the training labels; heel
+its newest one) -> per frame the state ``horizon`` samples ahead and each
+foot's contact ``contact_horizon`` samples ahead -> :class:`~edgeemg.tasks.gait.causal_decoder.CausalGaitDecoder`
+(HMM forward pass, state durations and transitions fitted on the training labels; heel
 strikes and toe-offs from the contact probabilities). The evidence weight of
-the HMM is chosen on the validation subjects: the largest (fastest) that keeps
-false transitions at or under :data:`MAX_FALSE_PER_MIN`.
+the HMM and the decoder's confidence threshold are chosen on the validation
+subjects (:func:`choose_smoothing`).
 """
 
 from __future__ import annotations
@@ -24,14 +24,16 @@ from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.classification import SubjectSplit, classification_report
 from edgeemg.tasks.gait import metrics, spec
 from edgeemg.tasks.gait.causal_decoder import CausalConfig, CausalGaitDecoder
-from edgeemg.tasks.gait.hmm import fit_transitions
+from edgeemg.tasks.gait.hmm import fit_duration_hmm
 
 log = logging.getLogger(__name__)
 
-EVIDENCE_WEIGHTS: tuple[float, ...] = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)
-"""Candidates for the HMM's evidence weight, fastest first."""
-MAX_FALSE_PER_MIN = 1.0
-DEFAULT_MODEL_CONFIG: dict[str, Any] = {"width": 24, "front": [[20, 10], [4, 4]], "dilations": [1, 2, 4, 8, 16],
+EVIDENCE_WEIGHTS: tuple[float, ...] = (1.0, 0.5, 0.25, 0.1, 0.05)
+"""Candidates for the HMM's evidence weight."""
+MIN_CONFIDENCES: tuple[float, ...] = (0.0, 0.8, 0.95)
+"""Candidates for the decoder's ``min_confidence``."""
+VALIDATION_FALSE_PER_MIN = 0.5
+DEFAULT_MODEL_CONFIG: dict[str, Any] = {"width": 24, "front": [[20, 10], [4, 4]], "dilations": [1, 2, 4, 8, 16, 32],
                                         "kernel": 3}
 
 
@@ -48,7 +50,8 @@ def frame_ends(n_samples: int, receptive_field: int, hop: int) -> NDArray[np.int
     return receptive_field - 1 + hop * np.arange(frames_in(n_samples, receptive_field, hop), dtype=np.int64)
 
 
-def sequences(recs: list[Any], z: list[NDArray[np.float32]], receptive_field: int, hop: int, horizon: int) -> Any:
+def sequences(recs: list[Any], z: list[NDArray[np.float32]], receptive_field: int, hop: int, horizon: int,
+              contact_horizon: int) -> Any:
     """The :class:`~edgeemg.tasks.gait.causal_training.SequenceSet` of ``recs``: signal and frame targets."""
     from edgeemg.tasks.gait.causal_training import SequenceSet
 
@@ -56,7 +59,7 @@ def sequences(recs: list[Any], z: list[NDArray[np.float32]], receptive_field: in
     for r, zi in zip(recs, z):
         ends = frame_ends(zi.shape[0], receptive_field, hop)
         c = spec.contact_from_events(zi.shape[0], r.heel_strikes, r.toe_offs, r.fs_hz)
-        s, cf = spec.frame_targets(r.states, c, ends, horizon)
+        s, cf = spec.frame_targets(r.states, c, ends, horizon, contact_horizon)
         states.append(s)
         contact.append(cf)
     return SequenceSet(z, states, contact)
@@ -64,10 +67,12 @@ def sequences(recs: list[Any], z: list[NDArray[np.float32]], receptive_field: in
 
 def train_causal(recs: list[Any], split: SubjectSplit, zs: ZScore, fs_hz: float, *, epochs: int | None, seed: int,
                  progress: bool, model_config: dict[str, Any] | None = None, horizon_s: float = spec.HORIZON_S,
+                 contact_horizon_s: float = spec.CONTACT_HORIZON_S, train_config: dict[str, Any] | None = None,
                  net: Any = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Fit the network, the HMM transitions and the evidence weight; return (arrays, meta fields).
 
-    ``model_config`` overrides :data:`DEFAULT_MODEL_CONFIG` keys; ``net`` replaces the
+    ``model_config`` overrides :data:`DEFAULT_MODEL_CONFIG` keys, ``train_config`` those of
+    :class:`~edgeemg.tasks.gait.causal_training.CausalTrainConfig`; ``net`` replaces the
     network by another with its interface (``forward_sequence``, ``receptive_field``,
     ``hop``, ``n_outputs``), which is how ``benchmarks/gait_candidates.py`` measures
     other model families through the same training and scoring.
@@ -84,22 +89,24 @@ def train_causal(recs: list[Any], split: SubjectSplit, zs: ZScore, fs_hz: float,
               **(model_config or {})}
     net = net if net is not None else CausalGaitNet(**config)
     rf, hop, horizon = net.receptive_field, net.hop, int(round(horizon_s * fs_hz))
+    c_horizon = int(round(contact_horizon_s * fs_hz))
     tr_recs = [r for r in recs if r.subject_id in split.train]
     va_recs = [r for r in recs if r.subject_id in split.test]
-    tr = sequences(tr_recs, zscored(tr_recs, zs.to_dict(), fs_hz), rf, hop, horizon)
-    va = sequences(va_recs, zscored(va_recs, zs.to_dict(), fs_hz), rf, hop, horizon)
+    tr = sequences(tr_recs, zscored(tr_recs, zs.to_dict(), fs_hz), rf, hop, horizon, c_horizon)
+    va = sequences(va_recs, zscored(va_recs, zs.to_dict(), fs_hz), rf, hop, horizon, c_horizon)
     log.info("gait causal: %d training frames (%d subjects), %d validation frames, receptive field %d samples",
              sum(map(len, tr.states)), len(split.train), sum(map(len, va.states)), rf)
-    tc = CausalTrainConfig(**({"epochs": epochs} if epochs else {}))
+    tc = CausalTrainConfig(**{**(train_config or {}), **({"epochs": epochs} if epochs else {})})
     net, history = fit_causal(net, tr, va, n_states=len(spec.LABELS), config=tc, seed=seed, progress=progress)
-    transitions = fit_transitions(tr.states, len(spec.LABELS))
-    base = CausalConfig(transitions=transitions.tolist(), horizon=horizon)
+    transitions, groups = fit_duration_hmm(tr.states, len(spec.LABELS))
+    base = CausalConfig(transitions=transitions.tolist(), groups=groups.tolist(), horizon=horizon,
+                        contact_horizon=c_horizon)
     val_outputs = [_predict(net, z) for z in va.z]
-    weight, val_report = choose_evidence_weight(base, va_recs, val_outputs, rf, hop)
-    decoder = CausalConfig(**{**base.to_dict(), "evidence_weight": weight})
+    decoder, val_report = choose_smoothing(base, va_recs, val_outputs, rf, hop)
     summary = {"n_params": count_parameters(net), "receptive_field": rf, "hop": hop, "horizon": horizon,
-               "epochs": tc.epochs, "best_epoch": int(np.argmax(history["val_macro_f1"]) + 1),
-               "val_macro_f1_raw": float(max(history["val_macro_f1"])), "evidence_weight": weight,
+               "epochs": len(history["epoch"]), "best_epoch": int(np.argmax(history["val_macro_f1"]) + 1),
+               "val_macro_f1_raw": float(max(history["val_macro_f1"])), "evidence_weight": decoder.evidence_weight,
+               "min_confidence": decoder.min_confidence,
                "val_macro_f1": val_report["macro_f1"], "val_false_per_min": val_report["transitions"]["false_per_min"]}
     meta = {"model_config": config, "train_config": tc.to_dict(), "history": history, "summary": summary,
             "window": rf, "hop": hop, "horizon": horizon, "decoder": decoder.to_dict(),
@@ -114,21 +121,30 @@ def _predict(net: Any, z: NDArray[np.float32]) -> NDArray[np.float64]:
     return predict_sequence(net, z).astype(np.float64)
 
 
-def choose_evidence_weight(base: CausalConfig, recs: list[Any], outputs: list[NDArray[np.float64]], rf: int,
-                           hop: int) -> tuple[float, dict[str, Any]]:
-    """The largest :data:`EVIDENCE_WEIGHTS` entry whose false transitions per minute stay within budget
-    on ``recs`` (else the one with the fewest); returns it with its report."""
-    best: tuple[float, dict[str, Any]] | None = None
+def choose_smoothing(base: CausalConfig, recs: list[Any], outputs: list[NDArray[np.float64]], rf: int,
+                     hop: int) -> tuple[CausalConfig, dict[str, Any]]:
+    """The :data:`EVIDENCE_WEIGHTS` x :data:`MIN_CONFIDENCES` pair for ``recs`` (validation subjects).
+
+    Among the pairs whose false transitions per minute stay within :data:`VALIDATION_FALSE_PER_MIN`
+    (half the goal: held-out people differ from the validation ones), the one reporting stand -> start
+    and walk -> stop earliest (sum of the median latencies); if none does, the one with the fewest
+    false transitions. Returns the config and its validation report.
+    """
+    scored = []
     for w in EVIDENCE_WEIGHTS:
-        cfg = CausalConfig(**{**base.to_dict(), "evidence_weight": w})
-        rep = score(recs, outputs, cfg, rf, hop)
-        fpm = rep["transitions"]["false_per_min"]
-        if fpm <= MAX_FALSE_PER_MIN:
-            return w, rep
-        if best is None or fpm < best[1]["transitions"]["false_per_min"]:
-            best = (w, rep)
-    assert best is not None
-    return best
+        for c in MIN_CONFIDENCES:
+            cfg = CausalConfig(**{**base.to_dict(), "evidence_weight": w, "min_confidence": c})
+            scored.append((cfg, score(recs, outputs, cfg, rf, hop)))
+    ok = [(cfg, rep) for cfg, rep in scored if rep["transitions"]["false_per_min"] <= VALIDATION_FALSE_PER_MIN]
+    if ok:
+        return min(ok, key=lambda item: _start_stop_latency(item[1]))
+    return min(scored, key=lambda item: item[1]["transitions"]["false_per_min"])
+
+
+def _start_stop_latency(rep: dict[str, Any]) -> float:
+    per = rep["transitions"]["per_type"]
+    meds = [per.get(k, {}).get("latency_vs_footswitch_ms", {}).get("median") for k in ("stand->start", "walk->stop")]
+    return sum(np.inf if m is None else m for m in meds)
 
 
 def score(recs: list[Any], outputs: list[NDArray[np.float64]], cfg: CausalConfig, rf: int, hop: int,
@@ -186,4 +202,4 @@ def evaluate_causal(ckpt: Checkpoint, recs: list[Any], device: str) -> dict[str,
     return rep
 
 
-__all__ = ["choose_evidence_weight", "evaluate_causal", "frame_ends", "score", "sequences", "train_causal", "zscored"]
+__all__ = ["choose_smoothing", "evaluate_causal", "frame_ends", "score", "sequences", "train_causal", "zscored"]

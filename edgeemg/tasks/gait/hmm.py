@@ -12,6 +12,13 @@ for likelihoods up to a constant (the "scaled likelihood" of hybrid HMMs).
 Consecutive frames overlap heavily (a 1.3 s receptive field every 20 ms), so
 their evidence is far from independent; ``evidence_weight`` (< 1) discounts
 each frame's log-likelihood, a tempering chosen on validation data.
+
+A plain HMM state has a geometric duration, most likely one frame: it cannot
+tell a 0.2 s "start" (flicker) from a 2.5 s one (gait initiation).
+:func:`fit_duration_hmm` therefore gives each gait state a chain of ``n``
+hidden stages (an Erlang duration, the classic expanded-state HMM), ``n`` and
+the stay probability fitted to the mean and variance of that state's
+durations in the training labels, and the exits between states counted there.
 """
 
 from __future__ import annotations
@@ -43,6 +50,61 @@ def fit_transitions(sequences: list[Any], n_states: int, *, pseudo_count: float 
     return counts / counts.sum(axis=1, keepdims=True)
 
 
+MAX_STAGES = 24
+"""Most hidden stages per gait state (bounds the forward pass to ~100 states)."""
+
+
+def durations(sequences: list[Any], n_states: int) -> list[NDArray[np.float64]]:
+    """Run lengths (frames) of every state in the sequences, runs cut by a sequence's ends left out."""
+    out: list[list[int]] = [[] for _ in range(n_states)]
+    for seq in sequences:
+        s = np.asarray(seq, dtype=np.int64)
+        cuts = np.flatnonzero(s[1:] != s[:-1]) + 1
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            out[int(s[a])].append(int(b - a))
+    return [np.asarray(d, dtype=np.float64) for d in out]
+
+
+def erlang_stages(d: NDArray[np.float64], max_stages: int = MAX_STAGES) -> tuple[int, float]:
+    """(stages n, stay probability p) whose Erlang duration matches the mean and variance of ``d``.
+
+    Moments: mean = n / (1 - p), variance = n p / (1 - p)^2, so n = mean^2 / (variance + mean)
+    (at least 1, at most ``max_stages``) and p = 1 - n / mean. With no observed run: one stage, p = 0.99.
+    """
+    if d.size == 0:
+        return 1, 0.99
+    mean, var = float(d.mean()), float(d.var())
+    n = int(np.clip(round(mean * mean / (var + mean)), 1, max_stages))
+    return n, float(np.clip(1.0 - n / mean, 0.0, 1.0 - 1e-6))
+
+
+def fit_duration_hmm(sequences: list[Any], n_states: int, *, max_stages: int = MAX_STAGES,
+                     pseudo_count: float = PSEUDO_COUNT) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Expanded-state transition matrix and the gait state of each hidden stage (module docstring).
+
+    Stage ``k`` of state ``i`` stays with probability ``p_i`` and moves to stage
+    ``k + 1`` otherwise; the last stage leaves state ``i`` with probability
+    ``1 - p_i``, to state ``j``'s first stage in proportion to the counted
+    ``i -> j`` changes (plus ``pseudo_count``).
+    """
+    exits = fit_transitions(sequences, n_states, pseudo_count=pseudo_count)
+    np.fill_diagonal(exits, 0.0)
+    exits /= exits.sum(axis=1, keepdims=True)
+    stages = [erlang_stages(d, max_stages) for d in durations(sequences, n_states)]
+    first = np.cumsum([0] + [n for n, _ in stages])
+    groups = np.repeat(np.arange(n_states), [n for n, _ in stages])
+    t = np.zeros((len(groups), len(groups)))
+    for i, (n, p) in enumerate(stages):
+        for k in range(n):
+            row = first[i] + k
+            t[row, row] = p
+            if k + 1 < n:
+                t[row, row + 1] = 1.0 - p
+            else:
+                t[row, first[:-1]] += (1.0 - p) * exits[i]
+    return t, groups
+
+
 def _logsumexp(a: NDArray[np.float64], axis: int) -> NDArray[np.float64]:
     m = a.max(axis=axis, keepdims=True)
     return np.squeeze(m, axis=axis) + np.log(np.exp(a - m).sum(axis=axis))
@@ -56,19 +118,33 @@ class ForwardFilter:
     transitions : array (n, n)
         Row-stochastic transition matrix.
     initial : array (n,) or None
-        Prior of the first frame (uniform when None).
+        Prior of the first frame over hidden states (None: uniform over classes, on each class's first state).
     evidence_weight : float
         Exponent ``w`` on each frame's likelihood (see the module docstring).
+    groups : array (n,) of int or None
+        The observed class of each hidden state (expanded-state HMMs): likelihoods
+        are given per class and posteriors returned per class. None: one state per class.
     """
 
-    def __init__(self, transitions: Any, initial: Any = None, evidence_weight: float = 1.0) -> None:
+    def __init__(self, transitions: Any, initial: Any = None, evidence_weight: float = 1.0,
+                 groups: Any = None) -> None:
         t = np.asarray(transitions, dtype=np.float64)
         if t.ndim != 2 or t.shape[0] != t.shape[1] or not np.allclose(t.sum(axis=1), 1.0, atol=1e-6) or (t < 0).any():
             raise InvalidInputError(f"ForwardFilter: transitions must be a square row-stochastic matrix, got {t!r}")
         if not 0.0 < float(evidence_weight) <= 1.0:
             raise InvalidInputError(f"ForwardFilter: evidence_weight must be in (0, 1], got {evidence_weight!r}")
         n = t.shape[0]
-        pi = np.full(n, 1.0 / n) if initial is None else np.asarray(initial, dtype=np.float64)
+        self.groups = np.arange(n) if groups is None else np.asarray(groups, dtype=np.int64)
+        if self.groups.shape != (n,) or self.groups.min() < 0:
+            raise InvalidInputError(f"ForwardFilter: groups must give a class >= 0 for each of the {n} states of "
+                                    f"the transition matrix, got {self.groups.shape[0]} entries (min "
+                                    f"{self.groups.min() if self.groups.size else None})")
+        self.n_classes = int(self.groups.max()) + 1
+        if initial is None:
+            pi = np.zeros(n)
+            pi[[int(np.flatnonzero(self.groups == c)[0]) for c in np.unique(self.groups)]] = 1.0
+        else:
+            pi = np.asarray(initial, dtype=np.float64)
         if pi.shape != (n,):
             raise InvalidInputError(f"ForwardFilter: initial must have {n} entries, got shape {pi.shape}")
         self.log_t = np.log(np.clip(t, 1e-300, None))
@@ -80,18 +156,19 @@ class ForwardFilter:
         self.log_alpha: NDArray[np.float64] | None = None
 
     def step(self, likelihood: Any) -> NDArray[np.float64]:
-        """Feed one frame's likelihoods (or posteriors); return the filtered posterior P(state | frames so far)."""
+        """Feed one frame's class likelihoods (or posteriors); return P(class | frames so far)."""
         log_lik = self.weight * np.log(np.clip(np.asarray(likelihood, dtype=np.float64), 1e-12, None))
         prior = self.log_pi if self.log_alpha is None else _logsumexp(self.log_alpha[:, None] + self.log_t, axis=0)
-        la = prior + log_lik
+        la = prior + log_lik[self.groups]
         self.log_alpha = la - _logsumexp(la, axis=0)
-        return np.exp(self.log_alpha)
+        return np.bincount(self.groups, weights=np.exp(self.log_alpha), minlength=self.n_classes)
 
     def filter(self, likelihoods: Any) -> NDArray[np.float64]:
         """Offline: the filtered posterior after every frame (resets first); same arithmetic as :meth:`step`."""
         self.reset()
         lik = np.asarray(likelihoods, dtype=np.float64)
-        return np.stack([self.step(row) for row in lik]) if len(lik) else np.empty((0, self.log_t.shape[0]))
+        return np.stack([self.step(row) for row in lik]) if len(lik) else np.empty((0, self.n_classes))
 
 
-__all__ = ["ForwardFilter", "PSEUDO_COUNT", "fit_transitions"]
+__all__ = ["ForwardFilter", "MAX_STAGES", "PSEUDO_COUNT", "durations", "erlang_stages", "fit_duration_hmm",
+           "fit_transitions"]

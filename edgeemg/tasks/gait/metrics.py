@@ -157,5 +157,41 @@ def event_report(truth: dict[str, list[Any]], decoded: dict[str, list[Any]], min
     return out
 
 
+def stream_report(events: list[tuple[int, dict[str, Any]]], states: Any, heel_strikes: tuple[Any, ...],
+                  toe_offs: tuple[Any, ...], fs_hz: float, labels: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Score a decoded stream against its truth: ``events`` are (newest sample index, decoder payload).
+
+    State events report at their newest sample; gait events are timed by their ``event_index``.
+    """
+    labels = list(labels)
+    changes = [(i / fs_hz, labels.index(p["previous"]) if p.get("previous") else -1, labels.index(p["state"]))
+               for i, p in events if "state" in p]
+    pairs, n_false = pair_transitions(true_transitions(states, heel_strikes, toe_offs, fs_hz),
+                                      [c for c in changes if c[1] >= 0])
+    minutes = len(states) / fs_hz / 60.0
+    decoded = {k: [np.array([p["event_index"] / fs_hz for _, p in events
+                             if p.get("event") == k and p.get("foot") == foot]) for foot in FOOTS]
+               for k in GAIT_EVENTS}
+    return {"transitions": transition_report(pairs, n_false, minutes, labels),
+            "gait_events": event_report({"heel_strike": list(heel_strikes), "toe_off": list(toe_offs)}, decoded,
+                                        minutes)}
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """Human lines of :func:`stream_report` / an eval report: latency vs foot switch, false transitions, events."""
+    parts = []
+    for kind, v in report["transitions"]["per_type"].items():
+        med = v["latency_vs_footswitch_ms"]["median"]
+        parts.append(f"{kind} {'n/a' if med is None else f'{med:+.0f} ms'} ({v['reported']}/{v['n']})")
+    lines = ["transition latency vs foot switch (median, reported/true): " + ", ".join(parts),
+             f"false transitions     {report['transitions']['false_per_min']:.2f} per min"]
+    ev = report.get("gait_events")
+    if ev:
+        lines.append("gait events           " + ", ".join(
+            f"{k.replace('_', ' ')} {ev[k]['detected']}/{ev[k]['n']} detected, MAE "
+            + ("n/a" if ev[k]["mae_ms"] is None else f"{ev[k]['mae_ms']:.0f} ms") for k in GAIT_EVENTS))
+    return lines
+
+
 __all__ = ["EARLY_S", "EVENT_TOLERANCE_S", "Transition", "emitted_changes", "event_report", "match_events",
-           "pair_transitions", "transition_report", "true_transitions"]
+           "pair_transitions", "stream_report", "summary_lines", "transition_report", "true_transitions"]

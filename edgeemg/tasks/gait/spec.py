@@ -103,6 +103,10 @@ HORIZON_S = 0.1
 sample). EMG leads the movement it causes by >= 120 ms (Guerra 2024), so 100 ms ahead is inside what the
 signal can know; eval reports the realised latency against the foot switches, not this number."""
 
+CONTACT_HORIZON_S = 0.0
+"""The same for the foot-contact outputs: heel strikes and toe-offs are timed where the signal already shows
+them (the foot-lowering and toe-clearance bursts surround the event), so they are decoded at the newest sample."""
+
 FOOTS: tuple[str, ...] = ("left", "right")
 """Foot order of the contact outputs and of the simulator's / reader's heel strikes and toe-offs."""
 
@@ -140,10 +144,13 @@ def contact_from_events(n_samples: int, heel_strikes: tuple[Any, ...], toe_offs:
 
 
 def frame_targets(states: NDArray[np.integer], contact: NDArray[np.int8], end_index: NDArray[np.int64],
-                  horizon: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    """Training targets of causal frames: state and foot contact ``horizon`` samples after each newest sample.
+                  horizon: int, contact_horizon: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Training targets of causal frames: the state ``horizon`` and each foot's contact ``contact_horizon``
+    samples after each newest sample.
 
     Frames whose target time falls past the recording's end take its last sample's labels.
     """
-    ref = np.minimum(np.asarray(end_index, dtype=np.int64) + int(horizon), states.shape[0] - 1)
-    return np.asarray(states)[ref].astype(np.int64), contact[ref].astype(np.float32)
+    end = np.asarray(end_index, dtype=np.int64)
+    ref = np.minimum(end + int(horizon), states.shape[0] - 1)
+    ref_c = np.minimum(end + int(contact_horizon), states.shape[0] - 1)
+    return np.asarray(states)[ref].astype(np.int64), contact[ref_c].astype(np.float32)

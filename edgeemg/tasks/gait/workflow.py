@@ -29,7 +29,7 @@ from edgeemg.dsp import Pipeline, ZScore, td_features
 from edgeemg.errors import CheckpointError, DataFormatError, InvalidInputError
 from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.classification import RbfSvm, classification_report, subject_split
-from edgeemg.tasks.gait import spec
+from edgeemg.tasks.gait import metrics, spec
 from edgeemg.tasks.gait.decoder import GaitDecoder, SmootherConfig, count_changes, transition_delays
 from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 
@@ -103,8 +103,8 @@ class WindowSet:
 
 
 def simulate_recordings(n_subjects: int, *, seed: int, seconds: float, snr_db: float | None, first_subject: int = 0,
-                        progress: bool = False) -> list[Recording]:
-    """``n_subjects`` simulated people (seed-controlled), one record each."""
+                        progress: bool = False, session: int = 0) -> list[Recording]:
+    """``n_subjects`` simulated people (seed-controlled), one record (of ``session``) each."""
     from tqdm import tqdm
 
     from edgeemg.data.sim_gait import simulate_gait
@@ -112,7 +112,7 @@ def simulate_recordings(n_subjects: int, *, seed: int, seconds: float, snr_db: f
     out = []
     for i in tqdm(range(first_subject, first_subject + n_subjects), desc="simulate gait", unit="subject",
                   disable=not progress):
-        sim = simulate_gait(seconds, seed=seed, subject=i, snr_db=snr_db)
+        sim = simulate_gait(seconds, seed=seed, subject=i, snr_db=snr_db, session=session)
         out.append(Recording(sim.emg, sim.states, sim.fs_hz, tuple(sim.channel_names), sim.subject_id, "simulated",
                              sim.heel_strikes, sim.toe_offs))
     return out
@@ -332,7 +332,9 @@ def evaluate(
 
     Returns the JSON dict of ``edgeemg eval``: ``accuracy``, ``macro_f1``,
     ``per_class_f1``, ``per_class_recall``, ``confusion`` (per window, unsmoothed,
-    as seed 001 reports), ``model``, and ``smoother`` with the smoothed metrics,
+    as seed 001 reports), ``model``, ``transitions`` (latency of the smoothed
+    decisions against the foot switches, false transitions per minute, as
+    :mod:`edgeemg.tasks.gait.metrics` defines them), and ``smoother`` with the smoothed metrics,
     the flicker (state changes per minute: truth, raw, smoothed) and the added
     latency (documented, and measured as the median delay from a true
     transition to the emitted one, minus the raw classifier's).
@@ -362,9 +364,14 @@ def evaluate(
     smoothed = np.empty_like(pred)
     changes = {"truth": 0, "raw": 0, "smoothed": 0}
     delays_raw, delays_smooth = [], []
-    for i in range(len(recs)):
+    pairs, n_false = [], 0
+    for i, rec in enumerate(recs):
         m = windows.record == i
         smoothed[m] = decoder.smooth(scores[m])
+        p, f = metrics.pair_transitions(metrics.true_transitions(rec.states, rec.heel_strikes, rec.toe_offs, fs_hz),
+                                        metrics.emitted_changes(smoothed[m], windows.end_index[m] / fs_hz))
+        pairs += p
+        n_false += f
         changes["truth"] += count_changes(windows.y[m])
         changes["raw"] += count_changes(pred[m])
         changes["smoothed"] += count_changes(smoothed[m])
@@ -377,8 +384,10 @@ def evaluate(
     cfg = decoder.config
     report.update(
         model=checkpoint.model,
+        preset="seed",
         subjects=sorted({r.subject_id for r in recs}),
         held_out=not overlap,
+        transitions=metrics.transition_report(pairs, n_false, minutes, labels),
         smoother={
             "kind": cfg.kind,
             "votes": cfg.votes,

@@ -36,7 +36,6 @@ looks ``(k - 1) - (k - 1) // 2`` frames ahead (4 blocks x 16 frames = 512 ms for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,141 +44,8 @@ from torch import Tensor, nn
 
 from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.keystroke import spec
-
-
-class SpectrogramNorm(nn.Module):
-    """Per-electrode normalisation of the log-spectra (emg2qwerty's SpectrogramNorm).
-
-    A ``BatchNorm2d`` over the 32 electrode channels, statistics pooled over
-    batch, frequency and time. In eval mode it is a fixed per-electrode affine
-    map, so it streams without state and folds into the export.
-    """
-
-    def __init__(self, channels: int = spec.N_CHANNELS) -> None:
-        super().__init__()
-        self.channels = channels
-        self.batch_norm = nn.BatchNorm2d(channels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        n, t, b, c, f = x.shape  # (N, T, bands, electrodes, freq)
-        y = x.reshape(n, t, b * c, f)  # (N, T, bands*electrodes, freq)
-        y = y.permute(0, 2, 3, 1)  # (N, bands*electrodes, freq, T)
-        y = self.batch_norm(y)
-        y = y.permute(0, 3, 1, 2)  # (N, T, bands*electrodes, freq)
-        return y.reshape(n, t, b, c, f)  # (N, T, bands, electrodes, freq)
-
-
-class RotationInvariantMLP(nn.Module):
-    """An MLP over one band's (electrodes x freq) features, averaged over electrode rotations.
-
-    emg2qwerty's answer to a band that sits a little rotated from session to
-    session: the same MLP sees the band rolled by each of ``offsets`` electrodes,
-    and the outputs are mean-pooled, so a one-electrode shift changes little.
-    """
-
-    def __init__(self, in_features: int, mlp_features: Sequence[int], offsets: Sequence[int] = (-1, 0, 1)) -> None:
-        super().__init__()
-        if not mlp_features:
-            raise InvalidInputError("RotationInvariantMLP: mlp_features must name at least one layer size")
-        layers: list[nn.Module] = []
-        for width in mlp_features:
-            layers += [nn.Linear(in_features, width), nn.ReLU()]
-            in_features = width
-        self.mlp = nn.Sequential(*layers)
-        self.offsets = tuple(int(o) for o in offsets) or (0,)
-
-    def forward(self, x: Tensor) -> Tensor:
-        # (N, T, electrodes, freq) -> (N, T, rotations, electrodes, freq)
-        y = torch.stack([x.roll(o, dims=2) for o in self.offsets], dim=2)
-        y = self.mlp(y.flatten(start_dim=3))  # (N, T, rotations, mlp_features[-1])
-        return y.mean(dim=2)  # (N, T, mlp_features[-1])
-
-
-class BandFrontEnd(nn.Module):
-    """SpectrogramNorm, then one rotation-invariant MLP per band; frame-wise (no temporal state)."""
-
-    def __init__(self, mlp_features: int) -> None:
-        super().__init__()
-        self.norm = SpectrogramNorm()
-        in_features = spec.N_ELECTRODES * spec.N_FREQ  # 528
-        self.left = RotationInvariantMLP(in_features, [mlp_features])
-        self.right = RotationInvariantMLP(in_features, [mlp_features])
-        self.out_features = 2 * mlp_features
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.norm(x)  # (N, T, bands, electrodes, freq)
-        left = self.left(x[:, :, 0])  # (N, T, mlp)
-        right = self.right(x[:, :, 1])  # (N, T, mlp)
-        return torch.cat([left, right], dim=2)  # (N, T, 2*mlp)
-
-
-class TDSConv2dBlock(nn.Module):
-    """emg2qwerty's time-depth-separable convolution, with an explicit left context.
-
-    Features (C = channels x width) are viewed as ``channels`` maps of ``width``
-    and convolved over time with a (1, k) kernel shared across the width, then
-    ReLU, residual, LayerNorm. ``forward(x, cache)`` prepends ``cache`` (the
-    previous ``k - 1`` input frames; zeros at the start) and returns the new one.
-    With ``causal=False`` it is emg2qwerty's centred block: zero padding on both
-    sides, offline only.
-    """
-
-    def __init__(self, channels: int, width: int, kernel_width: int, causal: bool = True) -> None:
-        super().__init__()
-        self.channels, self.width, self.kernel_width, self.causal = channels, width, kernel_width, causal
-        self.conv2d = nn.Conv2d(channels, channels, kernel_size=(1, kernel_width))
-        self.relu = nn.ReLU()
-        self.layer_norm = nn.LayerNorm(channels * width)
-
-    @property
-    def lookahead(self) -> int:
-        """Future frames an output needs (0 when causal)."""
-        return 0 if self.causal else (self.kernel_width - 1) - (self.kernel_width - 1) // 2
-
-    def forward(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
-        n, t, c = x.shape  # (N, T, C)
-        k1 = self.kernel_width - 1
-        if self.causal:
-            buf = torch.cat([cache, x], dim=1)  # (N, k-1+T, C)
-            new_cache = buf[:, t:]  # (N, k-1, C): the last k-1 frames
-        else:
-            right = self.lookahead
-            buf = torch.cat([x.new_zeros(n, k1 - right, c), x, x.new_zeros(n, right, c)], dim=1)
-            new_cache = cache
-        y = buf.permute(0, 2, 1)  # (N, C, k-1+T)
-        y = y.reshape(n, self.channels, self.width, t + k1)  # (N, channels, width, k-1+T)
-        y = self.relu(self.conv2d(y))  # (N, channels, width, T)
-        y = y.reshape(n, c, t).permute(0, 2, 1)  # (N, T, C)
-        return self.layer_norm(y + x), new_cache
-
-
-class FullyConnectedBlock(nn.Module):
-    """emg2qwerty's TDS fully connected block: Linear-ReLU-Linear, residual, LayerNorm (frame-wise)."""
-
-    def __init__(self, features: int) -> None:
-        super().__init__()
-        self.fc = nn.Sequential(nn.Linear(features, features), nn.ReLU(), nn.Linear(features, features))
-        self.layer_norm = nn.LayerNorm(features)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layer_norm(self.fc(x) + x)  # (N, T, C)
-
-
-class CausalConvBlock(nn.Module):
-    """Conv1d over time with an explicit left context, ReLU, residual, LayerNorm (CNN+LSTM's extractor)."""
-
-    def __init__(self, features: int, kernel_size: int) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.conv = nn.Conv1d(features, features, kernel_size)
-        self.relu = nn.ReLU()
-        self.layer_norm = nn.LayerNorm(features)
-
-    def forward(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
-        t = x.shape[1]
-        buf = torch.cat([cache, x], dim=1)  # (N, k-1+T, C)
-        y = self.relu(self.conv(buf.permute(0, 2, 1)))  # (N, C, T)
-        return self.layer_norm(y.permute(0, 2, 1) + x), buf[:, t:]  # (N, T, C), (N, k-1, C)
+from edgeemg.tasks.keystroke.layers import (BandFrontEnd, CausalConvBlock, FullyConnectedBlock,
+                                            RotationInvariantMLP, SpectrogramNorm, TDSConv2dBlock)
 
 
 # ------------------------------------------------------------------------------ configs
@@ -222,18 +88,22 @@ class TDSConfig:
 
 @dataclass(frozen=True)
 class CnnLstmConfig:
-    """Seed 000's CNN+LSTM: the band front end, causal conv blocks, then an LSTM.
+    """Seed 000's CNN+LSTM: the band front end, conv blocks, then an LSTM.
 
     Attributes
     ----------
     mlp_features : int
         Rotation-invariant MLP width per band.
     conv_blocks : int
-        Causal convolution blocks (residual, LayerNorm) at 2 x mlp_features.
+        Convolution blocks (residual, LayerNorm) at 2 x mlp_features.
     kernel_size : int
         Their temporal kernel in frames.
     lstm_hidden, lstm_layers : int
-        Unidirectional LSTM (a bidirectional one could not stream).
+        LSTM size (per direction).
+    causal : bool
+        True: causal convolutions and a unidirectional LSTM, the streaming
+        decoder. False: centred convolutions and a bidirectional LSTM, seed
+        000's offline model (each output sees the whole prompt; it cannot stream).
     """
 
     mlp_features: int = 384
@@ -246,11 +116,22 @@ class CnnLstmConfig:
     def __post_init__(self) -> None:
         if self.conv_blocks < 1 or self.kernel_size < 1 or self.lstm_layers < 1 or self.lstm_hidden < 1:
             raise InvalidInputError(f"CnnLstmConfig: every size must be >= 1, got {self}")
-        if not self.causal:
-            raise InvalidInputError("CnnLstmConfig: only the causal (streaming) form exists")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class BiCnnLstmConfig(CnnLstmConfig):
+    """The offline CNN+LSTM (``cnn_bilstm``): :class:`CnnLstmConfig` with ``causal=False``."""
+
+    causal: bool = field(default=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.causal:
+            raise InvalidInputError("BiCnnLstmConfig: the offline model is bidirectional; for a causal one use "
+                                    "model 'cnn_lstm'")
 
 
 BLANK_PRIOR = 0.95
@@ -286,6 +167,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "tiny": {"mlp_features": 16, "conv_blocks": 1, "kernel_size": 3, "lstm_hidden": 32, "lstm_layers": 1},
     },
 }
+PRESETS["cnn_bilstm"] = PRESETS["cnn_lstm"]  # same sizes, per LSTM direction
 """Model sizes: ``full`` is the published size (for a GPU), ``small`` trains on a CPU in minutes,
 ``tiny`` in seconds (tests)."""
 
@@ -352,7 +234,9 @@ class TDSConvCTC(nn.Module):
 class CnnLstmCTC(nn.Module):
     """CNN+LSTM -> (N, T, 99) log-probabilities; ``forward(x)`` is the offline form.
 
-    Algorithmic latency: 8 ms (causal convolutions, unidirectional LSTM).
+    Algorithmic latency: 8 ms when causal (causal convolutions, unidirectional
+    LSTM). The offline form (``causal=False``) reads the whole input in both
+    directions: its latency is the rest of the prompt (reported as None).
     """
 
     def __init__(self, config: CnnLstmConfig | None = None) -> None:
@@ -362,16 +246,18 @@ class CnnLstmCTC(nn.Module):
         self.front = BandFrontEnd(cfg.mlp_features)
         feats = self.front.out_features
         self.features = feats
-        self.convs = nn.ModuleList(CausalConvBlock(feats, cfg.kernel_size) for _ in range(cfg.conv_blocks))
-        self.lstm = nn.LSTM(feats, cfg.lstm_hidden, num_layers=cfg.lstm_layers, batch_first=True)
-        self.head = nn.Linear(cfg.lstm_hidden, spec.N_CLASSES)
+        self.convs = nn.ModuleList(CausalConvBlock(feats, cfg.kernel_size, cfg.causal)
+                                   for _ in range(cfg.conv_blocks))
+        self.lstm = nn.LSTM(feats, cfg.lstm_hidden, num_layers=cfg.lstm_layers, batch_first=True,
+                            bidirectional=not cfg.causal)
+        self.head = nn.Linear(cfg.lstm_hidden * (1 if cfg.causal else 2), spec.N_CLASSES)
         init_blank_bias(self.head)
 
     lookahead_frames = 0
 
     @property
-    def algorithmic_latency_ms(self) -> float:
-        return 1000.0 * spec.FRAME_S
+    def algorithmic_latency_ms(self) -> float | None:
+        return 1000.0 * spec.FRAME_S if self.config.causal else None
 
     def initial_state(self, batch: int = 1) -> tuple[Tensor, Tensor, Tensor]:
         """Zero (conv_cache (N, n_blocks, k-1, C), h (layers, N, H), c (layers, N, H))."""
@@ -384,6 +270,9 @@ class CnnLstmCTC(nn.Module):
     def forward_streaming(self, x: Tensor, conv_cache: Tensor, h: Tensor, c: Tensor
                           ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """One chunk with its state -> (emissions (N, T, 99), conv_cache', h', c')."""
+        if not self.config.causal:
+            raise InvalidInputError("CnnLstmCTC: the offline (bidirectional) CNN+LSTM reads the whole prompt and "
+                                    "cannot stream; train model 'cnn_lstm' for the board")
         y = self.front(x)  # (N, T, C)
         caches = []
         for i, conv in enumerate(self.convs):
@@ -394,8 +283,14 @@ class CnnLstmCTC(nn.Module):
         return out, torch.stack(caches, dim=1), h2, c2
 
     def forward(self, x: Tensor) -> Tensor:
-        state = [s.to(x.dtype) for s in self.initial_state(x.shape[0])]
-        return self.forward_streaming(x, *state)[0]
+        if self.config.causal:
+            state = [s.to(x.dtype) for s in self.initial_state(x.shape[0])]
+            return self.forward_streaming(x, *state)[0]
+        y = self.front(x)
+        dummy = y.new_zeros(0)
+        for conv in self.convs:
+            y = conv(y, dummy)[0]
+        return torch.log_softmax(self.head(self.lstm(y)[0]), dim=2)  # (N, T, 99)
 
 
 class StreamingTDS(nn.Module):
@@ -433,7 +328,8 @@ class StreamingCnnLstm(nn.Module):
         return self.model.forward_streaming(x, conv_cache, h, c)
 
 
-MODEL_CLASSES = {"tds": (TDSConvCTC, TDSConfig), "cnn_lstm": (CnnLstmCTC, CnnLstmConfig)}
+MODEL_CLASSES = {"tds": (TDSConvCTC, TDSConfig), "cnn_lstm": (CnnLstmCTC, CnnLstmConfig),
+                 "cnn_bilstm": (CnnLstmCTC, BiCnnLstmConfig)}
 
 
 def build_model(name: str, config: dict[str, Any] | None = None) -> TDSConvCTC | CnnLstmCTC:
@@ -459,6 +355,6 @@ def streaming_module(model: TDSConvCTC | CnnLstmCTC) -> StreamingTDS | Streaming
 
 
 __all__ = [
-    "PRESETS", "CnnLstmCTC", "CnnLstmConfig", "SpectrogramNorm", "RotationInvariantMLP", "StreamingCnnLstm",
+    "PRESETS", "BiCnnLstmConfig", "CnnLstmCTC", "CnnLstmConfig", "SpectrogramNorm", "RotationInvariantMLP", "StreamingCnnLstm",
     "StreamingTDS", "TDSConfig", "TDSConvCTC", "build_model", "streaming_module",
 ]

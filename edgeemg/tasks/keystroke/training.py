@@ -25,7 +25,10 @@ What emg2qwerty does, in one loop without Lightning or Hydra:
 * Batch rows are cut from the session to the longest example's span (no zero
   padding, which SpectrogramNorm's batch statistics would count).
 * The epoch with the best validation CER (greedy) is kept, ties (every
-  all-blank epoch is 100 %) broken by the validation CTC loss.
+  all-blank epoch is 100 %) broken by the validation CTC loss; with
+  ``patience`` the run stops once that many epochs brought no better one.
+  Validation is a separate session (:mod:`.protocol`), so this is early
+  stopping on how the model reads a session it never trained on.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class TrainConfig:
     amp: bool = True
     key_ce_weight: float = 1.0  # weight of the key-time cross-entropy beside CTC (0: CTC alone)
     key_ce_frames: tuple[int, ...] = (1, 2, 3, 4)  # frames after a key's press frame that it supervises
+    patience: int = 0  # stop after this many epochs without a better validation CER (0: run every epoch)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,8 +96,9 @@ class Example:
     key_frames: tuple[int, ...] = ()
 
 
-def examples_of(sessions: list[PreparedSession]) -> list[Example]:
-    return [Example(i, s.start, s.end, s.classes, s.key_frames) for i, ses in enumerate(sessions)
+def examples_of(sessions: list[PreparedSession], first: int = 0) -> list[Example]:
+    """Every prompt segment of ``sessions`` as an example; session indices count from ``first``."""
+    return [Example(first + i, s.start, s.end, s.classes, s.key_frames) for i, ses in enumerate(sessions)
             for s in ses.segments]
 
 
@@ -307,6 +312,7 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
                                        "cpu_s": []}
     cpu0 = time.process_time()
     best = ((math.inf, math.inf), copy.deepcopy(model.state_dict()))
+    best_epoch = 0
     bar = tqdm(range(config.epochs), desc=desc, unit="epoch", disable=not progress or rank != 0, file=sys.stderr)
     for epoch in bar:
         net.train()
@@ -344,6 +350,10 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
                  tot_loss / max(n_batches, 1), cer, val_loss)
         if (cer, val_loss) < best[0]:  # CER first, the validation loss breaks ties (all-blank epochs)
             best = ((cer, val_loss), copy.deepcopy(model.state_dict()))
+            best_epoch = epoch
+        elif config.patience and epoch - best_epoch >= config.patience:
+            log.info("early stop after epoch %d: no better validation CER for %d epochs", epoch + 1, config.patience)
+            break
     model.load_state_dict(best[1])
     if ddp:
         import torch.distributed as dist

@@ -204,4 +204,5 @@ def spike_trains_from_outputs(outputs: Any, end_index: Any, config: DecoderConfi
 
 
 # FilterSpikeDecoder lives in filter_decoder; it is named here because bundles name their decoder in this module
-__all__ = ["DecoderConfig", "FilterSpikeDecoder", "MotorUnitDecoder", "causal_neural_drive", "spike_trains_from_outputs"]
+__all__ = ["DecoderConfig", "FilterSpikeDecoder", "MotorUnitDecoder", "causal_neural_drive",
+           "spike_trains_from_outputs"]

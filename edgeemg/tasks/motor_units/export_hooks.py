@@ -257,5 +257,5 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
     )
 
 
-__all__ = ["DECODER_CLASS", "base_manifest", "build_module", "checkpoint_recordings", "prepare", "prune_groups", "teacher_trains", "truth_events",
-           "unit_f1_metric"]
+__all__ = ["DECODER_CLASS", "base_manifest", "build_module", "checkpoint_recordings", "prepare", "prune_groups",
+           "teacher_trains", "truth_events", "unit_f1_metric"]

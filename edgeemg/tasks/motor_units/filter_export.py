@@ -86,6 +86,23 @@ def truth_events(meta: dict[str, Any]) -> dict[str, Any] | None:
     return {"map": rows, "seed": int(meta.get("seed", 0))} if rows else None
 
 
+def _balanced(x: NDArray[np.float32], fire: NDArray[np.bool_], seed: int) -> NDArray[np.float32]:
+    """As many windows in which a unit discharges as windows drawn from the rest, for calibration.
+
+    Why: a discharge is a few samples in a hundred, so windows drawn at random
+    hold few MUAP peaks, and a histogram calibrator (TFLite's PT2E) then clips
+    the input range at the peaks, which are exactly the samples the filters
+    key on. Measured on the 10 % contraction (subject 0): TFLite int8 parity
+    p99 0.34 of the output range with random windows.
+    """
+    pos, neg = np.flatnonzero(fire), np.flatnonzero(~fire)
+    k = min(pos.size, neg.size)
+    if k == 0:
+        return x
+    rest = np.random.default_rng(seed).choice(neg, size=k, replace=False)
+    return x[np.sort(np.concatenate([pos[:k], rest]))]
+
+
 def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, progress: bool) -> TaskExport:
     """The :class:`~edgeemg.export.hooks.TaskExport` of a ``filters`` checkpoint."""
     del progress
@@ -95,19 +112,22 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
     recs = checkpoint_recordings(ckpt, source)
     hop, window, n_units = int(meta["hop"]), int(meta["window"]), len(meta["labels"])
     split = float(meta.get("split", wf.DEFAULT_SPLIT))
-    tr_x, ho_x, ho_y = [], [], []
+    tr_x, tr_fire, ho_x, ho_y = [], [], [], []
     for r in recs:
         cut = int(round(split * r.emg.shape[0]))
         x, end = wf.windows_of(r, meta["dsp"])
         marks = np.zeros((r.emg.shape[0], n_units), np.int64)
         for u, t in enumerate(teacher_trains(ckpt, r)):
             marks[t, u] = 1
+        rows = end[:, None] - np.arange(hop - 1, -1, -1)[None, :]  # (n, hop) sample of each output row
+        fires = marks[rows].any(axis=(1, 2))
         tr_x.append(x[end < cut])
+        tr_fire.append(fires[end < cut])
         held = end - hop + 1 >= cut
-        rows = end[held][:, None] - np.arange(hop - 1, -1, -1)[None, :]  # (n, hop) sample of each output row
         ho_x.append(x[held])
-        ho_y.append(marks[rows])
+        ho_y.append(marks[rows[held]])
     xtr, xho = np.concatenate(tr_x), np.concatenate(ho_x)
+    fire = np.concatenate(tr_fire)
     if len(xtr) == 0 or len(xho) == 0:
         raise DataFormatError(f"motor-units export: {len(xtr)} training and {len(xho)} held-out windows; the "
                               "recordings are too short for the checkpoint's split")
@@ -127,13 +147,15 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
         module=module,
         input_shape=(window, len(meta["channel_names"])),
         prune_groups=[],
-        calibration=WindowCalibrationReader(xtr, calibration_items, input_name=INPUT_NAME, seed=seed),
+        calibration=WindowCalibrationReader(_balanced(xtr, fire, seed), calibration_items, input_name=INPUT_NAME,
+                                            seed=seed),
         held_out=HeldOut(xho, np.concatenate(ho_y), f"last {100 * (1 - split):.0f} % of {len(recs)} recording(s) "
                          "in time, spikes vs the teacher's stored filters"),
         metric=spike_metric(dcfg, max_lag),
         finetune=lambda module, epochs, progress: module,
         manifest=manifest,
-        notes=[f"calibration from the first {100 * split:.0f} % of {len(recs)} recording(s) ({len(xtr)} windows)"],
+        notes=[f"calibration from the first {100 * split:.0f} % of {len(recs)} recording(s): windows with a teacher "
+               f"discharge and as many without ({int(fire.sum())} of {len(xtr)} windows hold one)"],
     )
 
 

@@ -34,7 +34,7 @@ from edgeemg.tasks.motor_units.separation import SeparationFilters, fit_separati
 from edgeemg.tasks.workflow_support import check_options
 
 
-FILTER_OPTIONS = ("split", "level", "plot")
+FILTER_OPTIONS = ("split", "level", "grid", "plot")
 PREFIX = "separation."
 
 
@@ -57,7 +57,7 @@ def train_filters(data: list[Path] | None, *, simulate: bool, seed: int, progres
     options = check_options("motor-units --model filters", options, FILTER_OPTIONS, "train")
     plan = plan or wf.DEFAULT_TRAINING
     split = wf._check_split(options.get("split", wf.DEFAULT_SPLIT))
-    simulation = wf._simulation_with_level(simulation or wf.DEFAULT_SIMULATION, options.get("level"), simulate)
+    simulation = wf._simulation_options(simulation or wf.DEFAULT_SIMULATION, options, simulate)
     recs = wf.load_recordings(data, simulate, seed=seed, plan=simulation)
     fs_hz, n_ch = recs[0].fs_hz, recs[0].emg.shape[1]
     unit_trains, units, arrays, teacher_meta = wf.teacher_heads(recs, split, plan, progress)

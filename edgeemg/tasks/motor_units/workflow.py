@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 TASK = "motor-units"
 MODELS: tuple[str, ...] = ("mo_dcnn", "filters")
-TRAIN_OPTIONS = ("labels", "split", "window", "step", "plot", "label_delay", "level", "preset")
+TRAIN_OPTIONS = ("labels", "split", "window", "step", "plot", "label_delay", "level", "grid", "preset")
 EVAL_OPTIONS = ("plot", "split")
 DEFAULT_SPLIT = 2.0 / 3.0
 TEACHER_PREFIX = "teacher."
@@ -52,6 +52,7 @@ class SimulationPlan:
     seconds: float = 60.0  # the seed's simulated plateau
     level: float = 0.3
     snr_db: float = 20.0
+    grid: str = "13x5-8mm"  # edgeemg.data._mu_muap.GRIDS
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,9 @@ class Recording:
 def _simulate(plan: SimulationPlan, seed: int) -> Recording:
     from edgeemg.data.sim_motor_units import simulate_motor_units
 
-    sim = simulate_motor_units(plan.seconds, seed=seed, level=plan.level, snr_db=plan.snr_db)
-    return Recording(sim.emg, sim.fs_hz, tuple(sim.channel_names), tuple(sim.discharges),
-                     tuple(range(sim.n_units)), f"simulated seed {seed} level {plan.level} snr {plan.snr_db} dB")
+    sim = simulate_motor_units(plan.seconds, seed=seed, level=plan.level, snr_db=plan.snr_db, grid=plan.grid)
+    return Recording(sim.emg, sim.fs_hz, tuple(sim.channel_names), tuple(sim.discharges), tuple(range(sim.n_units)),
+                     f"simulated seed {seed} level {plan.level} snr {plan.snr_db} dB grid {plan.grid}")
 
 
 def _read(paths: list[Path]) -> list[Recording]:
@@ -177,22 +178,30 @@ def _split_point(rec: Recording, split: float) -> int:
     return int(round(split * rec.emg.shape[0]))
 
 
-def _simulation_with_level(simulation: SimulationPlan, level: Any, simulate: bool) -> SimulationPlan:
-    """``--level`` overrides the plan's plateau excitation; it only means something with ``--simulate``.
+def _simulation_options(simulation: SimulationPlan, options: dict[str, Any], simulate: bool) -> SimulationPlan:
+    """``--level`` and ``--grid`` override the simulated contraction's plateau and electrode grid.
 
-    Checked here, before the simulation runs, so a typo costs nothing. The
-    checkpoint records the resulting plan (``meta["simulation"]``), which is how
-    ``eval --simulate`` and the export chain regenerate the same contraction.
+    They only mean something with ``--simulate``. Checked here, before the
+    simulation runs, so a typo costs nothing. The checkpoint records the
+    resulting plan (``meta["simulation"]``), which is how ``eval --simulate``
+    and the export chain regenerate the same contraction.
     """
-    if level is None:
+    from edgeemg.data._mu_muap import GRIDS
+
+    level, grid = options.get("level"), options.get("grid")
+    if level is None and grid is None:
         return simulation
     if not simulate:
-        raise InvalidInputError("motor-units: --level sets the simulated contraction's plateau; it needs --simulate "
-                                "(a recorded contraction has its own level)")
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < float(level) <= 1.0:
+        raise InvalidInputError("motor-units: --level and --grid set the simulated contraction, which needs --simulate "
+                                "(a recorded contraction has its own level and grid)")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))
+                              or not 0.0 < float(level) <= 1.0):
         raise InvalidInputError(f"motor-units: --level must be a fraction of maximum excitation in (0, 1], "
                                 f"got {level!r}")
-    return replace(simulation, level=float(level))
+    if grid is not None and grid not in GRIDS:
+        raise InvalidInputError(f"motor-units: --grid must be one of {sorted(GRIDS)}, got {grid!r}")
+    return replace(simulation, level=float(level) if level is not None else simulation.level,
+                   grid=grid or simulation.grid)
 
 
 def _check_split(split: Any) -> float:
@@ -394,7 +403,7 @@ def train(
         preset, plan = training_plan(preset, dev.type)
         log.info("motor-units: '%s' preset (widths %d/%d/%d/%d, %d epochs)", preset, plan.trunk_filters,
                  plan.c3_filters, plan.c4_filters, plan.hidden, plan.epochs)
-    simulation = _simulation_with_level(simulation or DEFAULT_SIMULATION, options.get("level"), simulate)
+    simulation = _simulation_options(simulation or DEFAULT_SIMULATION, options, simulate)
     recs = load_recordings(data, simulate, seed=seed, plan=simulation)
     fs_hz = recs[0].fs_hz
 

@@ -1,0 +1,147 @@
+"""Gait evidence table (issue 14): the causal decoder beside seed 001's CNN (``--preset seed``) on the same subjects.
+
+Not a pytest module (no ``test_`` prefix): it trains, so it takes minutes. Run::
+
+    edgeemg simulate gait -o gait600 --seconds 600                       # 10 subjects x 600 s
+    .venv/bin/python benchmarks/report_gait.py --data gait600 --json gait_report.json [--export DIR]
+    .venv/bin/python benchmarks/report_gait.py --subjects 12 --seconds 120 ...    # simulated in memory instead
+
+Both models train on the same recordings (the same subject-wise split) and
+are scored by ``edgeemg eval``'s code on the same held-out people: fresh
+simulated subjects (``--eval-subjects`` of seed ``--eval-seed``, numbered
+after the training ones) in ``--eval-session`` (a walk no model trained on).
+Per model: training wall time, macro and per-class F1 (each model against the
+state at the instant its decisions describe: the seed's window centre, the
+causal decoder's newest sample + horizon), transition latency against the
+foot switches (median / p90 per transition type), false transitions per
+minute, and for the causal decoder heel-strike / toe-off detection and timing
+error. With ``--export`` the causal checkpoint is exported to int8 and benched
+(total = algorithmic + frame + compute p99, fp32 vs int8 macro F1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+TYPES = ("stand->start", "start->walk", "walk->stop", "stop->stand")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", nargs="+", type=Path, help="training recordings (default: simulated, see --subjects)")
+    p.add_argument("--subjects", type=int, default=12, help="without --data: simulated training people (default: "
+                   "%(default)s)")
+    p.add_argument("--seconds", type=float, default=120.0, help="without --data: seconds each (default: %(default)s)")
+    p.add_argument("--epochs-seed", type=int, default=None, help="seed CNN epochs (default: the workflow's, 20)")
+    p.add_argument("--epochs", type=int, default=None, help="causal epochs (default: the workflow's)")
+    p.add_argument("--eval-subjects", type=int, default=4, help="default: %(default)s")
+    p.add_argument("--eval-seconds", type=float, default=300.0, help="default: %(default)s")
+    p.add_argument("--eval-seed", type=int, default=1, help="default: %(default)s")
+    p.add_argument("--eval-session", type=int, default=1, help="default: %(default)s")
+    p.add_argument("--ckpt-dir", type=Path, default=Path("gait_report_ckpts"),
+                   help="checkpoints are written here and reused when present (default: %(default)s)")
+    p.add_argument("--export", type=Path, metavar="DIR", help="export the causal checkpoint to DIR and bench it")
+    p.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
+    return p.parse_args(argv)
+
+
+def train_or_load(name: str, options: dict[str, Any], epochs: int | None, args: argparse.Namespace) -> tuple[Any, float]:
+    """The checkpoint ``name`` (trained now unless ``--ckpt-dir`` has it) and its training seconds."""
+    from edgeemg.tasks.checkpoint import load_checkpoint, save_checkpoint
+    from edgeemg.tasks.gait import workflow as wf
+
+    path = args.ckpt_dir / f"{name}.ckpt"
+    if path.is_file():
+        ck = load_checkpoint(path)
+        return ck, float(ck.meta.get("train_seconds", float("nan")))
+    t0, c0 = time.perf_counter(), time.process_time()
+    ck = wf.train(args.data, simulate=not args.data, model="cnn", epochs=epochs, device="cpu", seed=0,
+                  progress=True, options=options)
+    seconds = time.perf_counter() - t0
+    ck.meta["train_seconds"] = seconds
+    ck.meta["train_cpu_seconds"] = time.process_time() - c0  # all threads: the wall time of an idle machine x threads
+    save_checkpoint(path, ck)
+    return ck, seconds
+
+
+def _lat(rep: dict[str, Any], kind: str) -> str:
+    v = rep["transitions"]["per_type"].get(kind, {}).get("latency_vs_footswitch_ms", {})
+    return "n/a" if v.get("median") is None else f"{v['median']:+.0f}/{v['p90']:+.0f}"
+
+
+def _ev(rep: dict[str, Any], kind: str) -> str:
+    e = rep.get("gait_events", {}).get(kind)
+    return "-" if not e or e["detection_rate"] is None else f"{100 * e['detection_rate']:.1f}%/{e['mae_ms'] or 0:.0f}"
+
+
+def table(rows: dict[str, dict[str, Any]]) -> str:
+    head = (f"{'model':<14}{'train s':>8}{'macroF1':>8}  {'per-class F1 (stand/start/walk/stop)':<37}"
+            + "".join(f"{t:>15}" for t in TYPES) + f"{'false/min':>10}{'HS det/MAE':>12}{'TO det/MAE':>12}")
+    lines = [head, "  (latency vs foot switch, ms: median/p90; negative = ahead of the foot)"]
+    for name, r in rows.items():
+        rep = r["eval"]
+        f1 = "/".join(f"{v:.2f}" for v in rep["per_class_f1"].values()) if isinstance(rep["per_class_f1"], dict) \
+            else "/".join(f"{v:.2f}" for v in rep["per_class_f1"])
+        lines.append(f"{name:<14}{r['train_s']:>8.0f}{rep['macro_f1']:>8.3f}  {f1:<37}"
+                     + "".join(f"{_lat(rep, t):>15}" for t in TYPES)
+                     + f"{rep['transitions']['false_per_min']:>10.2f}{_ev(rep, 'heel_strike'):>12}{_ev(rep, 'toe_off'):>12}")
+    return "\n".join(lines)
+
+
+def export_and_bench(ck_path: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from edgeemg.export.chain import export_checkpoint
+    from edgeemg.export.hooks import DataSource
+    from edgeemg.runtime.bench import bench_bundle, format_report
+    from edgeemg.runtime.bundle import load_bundle
+
+    res = export_checkpoint(ck_path, out, formats=("onnx",), overwrite=True, progress=False,
+                            source=DataSource(data=tuple(args.data)) if args.data else None)
+    bundle = load_bundle(res.bundle)
+    report, _ = bench_bundle(bundle, seconds=60.0, seed=args.eval_seed + 100, session=args.eval_session)
+    print(format_report(report), file=sys.stderr)
+    return {"bench": report.to_dict(), "metrics": bundle.manifest.get("metrics")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from edgeemg.tasks.gait import workflow as wf
+
+    args = parse_args(argv)
+    torch.set_num_threads(2)
+    wf.DEFAULT_SIMULATION = wf.SimulationPlan(n_subjects=args.subjects, seconds=args.seconds)
+    args.ckpt_dir.mkdir(parents=True, exist_ok=True)
+    held = wf.simulate_recordings(args.eval_subjects, seed=args.eval_seed, seconds=args.eval_seconds, snr_db=None,
+                                  first_subject=wf.DEFAULT_SIMULATION.eval_subject_offset, session=args.eval_session)
+    rows: dict[str, dict[str, Any]] = {}
+    wf.load_recordings = _given(held, wf.load_recordings)  # every model is scored on exactly these people
+    for name, options, epochs in (("causal", {}, args.epochs), ("seed-cnn", {"preset": "seed"}, args.epochs_seed)):
+        ck, seconds = train_or_load(name, options, epochs, args)
+        rep = wf.evaluate(ck, None, simulate=True, seed=args.eval_seed, device="cpu", progress=False, options={})
+        rows[name] = {"train_s": seconds, "eval": rep}
+    print(table(rows))
+    out: dict[str, Any] = {"rows": rows, "eval": {"subjects": rows["causal"]["eval"]["subjects"],
+                                                   "session": args.eval_session, "seconds": args.eval_seconds}}
+    if args.export:
+        out["export"] = export_and_bench(args.ckpt_dir / "causal.ckpt", args.export, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+    return 0
+
+
+def _given(recs: list[Any], original: Any) -> Any:
+    """A ``load_recordings`` that returns ``recs`` for evaluation and defers to ``original`` otherwise."""
+
+    def load(data: Any, simulate: bool, *, for_eval: bool, **kw: Any) -> list[Any]:
+        return recs if for_eval else original(data, simulate, for_eval=for_eval, **kw)
+
+    return load
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""Seed 000's table on simulated typing: model x (from scratch, fine-tuned from generic, generic on an unseen user).
+
+For each model it trains, on this machine's CPU, with the workflow's defaults
+unless told otherwise (:mod:`edgeemg.tasks.keystroke.workflow`):
+
+* **scratch**: user ``--user``'s training sessions, validation on a separate
+  session, scored on a later session with test-split text (:mod:`.protocol`);
+* **generic**: ``--users`` other simulated users (``--generic-seed ..``), early
+  stopping on one more unseen user, scored on user ``--user`` whom it never saw;
+* **fine-tuned**: the generic model fine-tuned on user ``--user``'s sessions
+  for the same epochs as scratch, scored like scratch;
+
+each decoded greedily and with the beam search + the built-in character LM
+(order ``--lm-order``, from ``lm_corpus.txt``, which shares no sentence with the
+prompts). For the streaming models the scratch checkpoint is exported to an
+int8 bundle (with the LM) and benched: median character latency from each
+key's burst end, model compute p99 per 40 ms hop, and the int8 CER loss the
+export measured. Training time is this process's CPU seconds.
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --quick      # minutes
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py              # the CLI defaults
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+RATES = ("cer", "ier", "der", "ser")
+
+
+def _plans(a: argparse.Namespace) -> tuple[Any, Any]:
+    from edgeemg.tasks.keystroke import workflow as wf
+
+    base = wf.CPU_SIMULATION
+    personal = dataclasses.replace(base, **{k: v for k, v in (("train_sessions", a.train_sessions),
+                                                               ("seconds", a.seconds), ("eval_seconds", a.seconds))
+                                            if v is not None})
+    generic = dataclasses.replace(personal, train_sessions=a.generic_sessions)
+    return personal, generic
+
+
+def _scores(ckpt: Any, seed: int, plan: Any, lm: Path) -> dict[str, Any]:
+    from edgeemg.tasks.keystroke import workflow as wf
+
+    out = wf.evaluate(ckpt, None, simulate=True, seed=seed, device="cpu", progress=False, options={"lm": str(lm)},
+                      plan=plan)
+    return {"greedy": {k: out["greedy"][k] for k in RATES}, "beam_lm": {k: out["beam_lm"][k] for k in RATES},
+            "protocol": out["protocol"], "n_params": out["n_params"]}
+
+
+def _board(ckpt: Any, plan: Any, lm: Path, folder: Path, user: int) -> dict[str, Any]:
+    """Export ``ckpt`` to int8 (with the LM) and bench it: char latency, compute per hop, int8 CER loss."""
+    from edgeemg.errors import ExportError
+    from edgeemg.export.chain import export_checkpoint
+    from edgeemg.export.hooks import DataSource
+    from edgeemg.runtime.bench import bench_bundle
+    from edgeemg.runtime.bundle import load_bundle
+    from edgeemg.tasks.checkpoint import save_checkpoint
+
+    path = save_checkpoint(folder / f"{ckpt.model}.npz", ckpt)
+    try:
+        res = export_checkpoint(path, folder / f"{ckpt.model}.int8", formats=("onnx",), progress=False,
+                                overwrite=True, source=DataSource(plan=plan, lm=lm))
+    except ExportError as exc:  # e.g. int8 loses more CER than the recipe allows: report it, go on
+        return {"export_refused": str(exc)}
+    m = res.to_dict()["metrics"]
+    cer = {"fp32": m["torch-fp32"].get("cer"), "int8": m.get("onnx-int8", {}).get("cer")}
+    report, _ = bench_bundle(load_bundle(res.bundle), seconds=20.0, seed=user, session=plan.train_sessions + 1)
+    d = report.to_dict()
+    return {"char_latency_p50_ms": (d["true_event"] or {}).get("p50_ms"),
+            "model_p99_ms": d["stages"].get("model", {}).get("p99_ms"),
+            "hop_total_p99_ms": d["stages"].get("total", {}).get("p99_ms"), "held_out_greedy_cer": cer}
+
+
+def _partial(model: str, variant: str, rows: dict[str, Any]) -> None:
+    """Each result on stderr as soon as it exists (a long run can be read before it ends)."""
+    print(f"{model} {variant}: {json.dumps(rows[variant])}", file=sys.stderr, flush=True)
+
+
+def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict[str, Any]:
+    """Train the three variants of ``model`` and score them (see the module docstring)."""
+    from edgeemg.tasks.keystroke import workflow as wf
+
+    personal, generic_plan = _plans(a)
+    kw = dict(simulate=True, model=model, device="cpu", progress=not a.quiet, preset=a.preset)
+    rows: dict[str, Any] = {}
+    scratch = wf.train(None, epochs=a.epochs, seed=a.user, options={}, plan=personal, **kw)
+    rows["scratch"] = {**_scores(scratch, a.user, personal, lm), "train_cpu_s": scratch.meta["summary"]["train_cpu_s"]}
+    _partial(model, "scratch", rows)
+    generic = wf.train(None, epochs=a.generic_epochs, seed=a.generic_seed, options={"users": a.users},
+                       plan=generic_plan, **kw)
+    rows["generic"] = {**_scores(generic, a.user, personal, lm),
+                       "train_cpu_s": generic.meta["summary"]["train_cpu_s"]}
+    _partial(model, "generic", rows)
+    tuned = wf.train(None, epochs=a.epochs, seed=a.user, options={}, plan=personal, init=generic, **kw)
+    rows["fine-tuned"] = {**_scores(tuned, a.user, personal, lm), "train_cpu_s": tuned.meta["summary"]["train_cpu_s"]}
+    _partial(model, "fine-tuned", rows)
+    if model != "cnn_bilstm" and not a.no_board:
+        rows["scratch"]["board"] = _board(scratch, personal, lm, folder, a.user)
+        _partial(model, "scratch", rows)
+    return rows
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    head = (f"{'model':<11}{'variant':<12}{'greedy CER/IER/DER/SER %':>27}{'beam+LM CER/IER/DER/SER %':>29}"
+            f"{'train CPU s':>12}{'params':>9}{'char lat ms':>12}{'hop p99 ms':>11}")
+    lines = [head, "-" * len(head)]
+    for model, rows in results.items():
+        for variant, r in rows.items():
+            g = "/".join(f"{r['greedy'][k]:.1f}" for k in RATES)
+            b = "/".join(f"{r['beam_lm'][k]:.1f}" for k in RATES)
+            board = r.get("board", {})
+            lat, hop = board.get("char_latency_p50_ms"), board.get("model_p99_ms")
+            lines.append(f"{model:<11}{variant:<12}{g:>27}{b:>29}{r['train_cpu_s']:>12.0f}{r['n_params']:>9}"
+                         f"{'' if lat is None else f'{lat:.0f}':>12}{'' if hop is None else f'{hop:.2f}':>11}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="tds,cnn_lstm,cnn_bilstm")
+    p.add_argument("--user", type=int, default=0, help="the personal user (default: %(default)s)")
+    p.add_argument("--users", type=int, default=20, help="users of the generic model (default: %(default)s)")
+    p.add_argument("--generic-seed", type=int, default=100, help="first generic user (default: %(default)s)")
+    p.add_argument("--generic-sessions", type=int, default=1, help="sessions per generic user (default: %(default)s)")
+    p.add_argument("--train-sessions", type=int, help="personal training sessions (default: the CLI's)")
+    p.add_argument("--seconds", type=float, help="session length (default: the CLI's)")
+    p.add_argument("--epochs", type=int, help="scratch and fine-tune epochs (default: the CLI's)")
+    p.add_argument("--generic-epochs", type=int, help="generic epochs (default: the CLI's)")
+    p.add_argument("--preset", help="model size (default: the CLI's on a CPU)")
+    p.add_argument("--lm-order", type=int, default=6)
+    p.add_argument("--no-board", action="store_true", help="skip the int8 export and bench")
+    p.add_argument("--quick", action="store_true", help="2 x 40 s, 4 generic users, 3 epochs: the mechanics in minutes")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-q", "--quiet", action="store_true")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.train_sessions, a.seconds, a.users = a.train_sessions or 2, a.seconds or 40.0, min(a.users, 4)
+        a.epochs, a.generic_epochs = a.epochs or 3, a.generic_epochs or 3
+    from edgeemg.tasks.keystroke.lm import build_lm, builtin_corpus_text
+
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="report-keystroke-") as tmp:
+        lm = Path(tmp) / "lm.bin"
+        build_lm(builtin_corpus_text(), order=a.lm_order).save(lm)
+        for model in a.models.split(","):
+            results[model] = run_model(model, a, lm, Path(tmp))
+    print(json.dumps(results) if a.json else format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
