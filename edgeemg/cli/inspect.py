@@ -58,8 +58,11 @@ def format_report(manifest: dict[str, Any]) -> str:
                      + ", ".join(f"{k} {v}" for k, v in host["runtimes"].items()))
     if sc:
         lines.append(f"golden self-check: {sc['n_items']} items in {sc['file']}, tolerance int8 "
-                     f"{sc['tolerance']['int8']:g} / fp32 {sc['tolerance']['fp32']:g} (relative to {sc['scale']:.3g}); "
-                     "on the export host " + ", ".join(f"{k} {v['error']:.3g}" for k, v in sc["export_host"].items()))
+                     f"{sc['tolerance']['int8']:g} / fp32 {sc['tolerance']['fp32']:g} vs PyTorch, drift int8 "
+                     f"{sc.get('drift_tolerance', {}).get('int8', float('nan')):g} vs the export host (relative to "
+                     f"{sc['scale']:.3g}); "
+                     "on the export host " + (", ".join(f"{k} {v['error']:.3g}" for k, v in
+                                                       sc.get("export_host", {}).items()) or "not recorded"))
     else:
         lines.append("golden self-check: none (exported before it existed; re-export to get it)")
     ref = m["metrics"].get("torch-fp32", {}).get(metric)
@@ -75,7 +78,7 @@ def format_report(manifest: dict[str, Any]) -> str:
         loss = _loss_cell(art)
         par = art.get("parity", {})
         lines.append(f"{name:<12} {_fmt_bytes(m['files'][art['file']]['bytes']):>10} "
-                     f"{value if value is None else format(value, '.4f'):>9} {loss:>24} "
+                     f"{'-' if value is None else format(value, '.4f'):>9} {loss:>24} "
                      f"{par.get(par.get('judged_on', 'max_rel'), float('nan')):>10.2e}")
     useful = m["metrics"].get("fp32_usefulness") or {}
     if useful.get("warning"):
