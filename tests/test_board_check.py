@@ -61,6 +61,13 @@ def test_missing_or_empty_runs_fail(tmp_path: Path) -> None:
     assert not check.compare_events(nothing, nothing, tol=0.05)["ok"]  # no events: nothing was compared
 
 
+def test_a_run_that_dropped_frames_is_not_a_match(tmp_path: Path) -> None:
+    final = {"type": "metrics", "final": True, "dropped": 6, "lost": 0, "gaps": 1}
+    got = check.compare_events(_write(tmp_path / "h.jsonl", HOST), _write(tmp_path / "b.jsonl", [*HOST, final]),
+                               tol=0.05)
+    assert got["lost"] == 7 and not got["ok"]
+
+
 def test_self_check_cell() -> None:
     good = {"code": 0, "report": {"self_check": {"ok": True, "results": [{"ok": True}, {"ok": True}]}}}
     bad = {"code": 1, "report": {"self_check": {"ok": False, "results": [{"ok": True}, {"ok": False}]}}}
