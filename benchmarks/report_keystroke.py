@@ -78,6 +78,11 @@ def _board(ckpt: Any, plan: Any, lm: Path, folder: Path, user: int) -> dict[str,
             "hop_total_p99_ms": d["stages"].get("total", {}).get("p99_ms"), "held_out_greedy_cer": cer}
 
 
+def _partial(model: str, variant: str, rows: dict[str, Any]) -> None:
+    """Each result on stderr as soon as it exists (a long run can be read before it ends)."""
+    print(f"{model} {variant}: {json.dumps(rows[variant])}", file=sys.stderr, flush=True)
+
+
 def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict[str, Any]:
     """Train the three variants of ``model`` and score them (see the module docstring)."""
     from edgeemg.tasks.keystroke import workflow as wf
@@ -87,14 +92,18 @@ def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict
     rows: dict[str, Any] = {}
     scratch = wf.train(None, epochs=a.epochs, seed=a.user, options={}, plan=personal, **kw)
     rows["scratch"] = {**_scores(scratch, a.user, personal, lm), "train_cpu_s": scratch.meta["summary"]["train_cpu_s"]}
+    _partial(model, "scratch", rows)
     generic = wf.train(None, epochs=a.generic_epochs, seed=a.generic_seed, options={"users": a.users},
                        plan=generic_plan, **kw)
     rows["generic"] = {**_scores(generic, a.user, personal, lm),
                        "train_cpu_s": generic.meta["summary"]["train_cpu_s"]}
+    _partial(model, "generic", rows)
     tuned = wf.train(None, epochs=a.epochs, seed=a.user, options={}, plan=personal, init=generic, **kw)
     rows["fine-tuned"] = {**_scores(tuned, a.user, personal, lm), "train_cpu_s": tuned.meta["summary"]["train_cpu_s"]}
+    _partial(model, "fine-tuned", rows)
     if model != "cnn_bilstm" and not a.no_board:
         rows["scratch"]["board"] = _board(scratch, personal, lm, folder, a.user)
+        _partial(model, "scratch", rows)
     return rows
 
 
@@ -142,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
         build_lm(builtin_corpus_text(), order=a.lm_order).save(lm)
         for model in a.models.split(","):
             results[model] = run_model(model, a, lm, Path(tmp))
-            print(f"{model}: {json.dumps(results[model])}", file=sys.stderr)
     print(json.dumps(results) if a.json else format_table(results))
     return 0
 

@@ -63,8 +63,16 @@ def test_run_decodes_an_lsl_stream_like_offline_and_reports_the_pause(sig, bundl
     final = lines[-1]
     assert final["final"] and final["gaps"] == 1 and final["lost"] == n and final["frames"] > 0
     # device time is the sender's stamp of the event's newest sample (gap samples counted in sample_index)
-    for e in events:
-        assert abs(e["time_us"] * 1e-6 - (snd.t0 + e["sample_index"] / sig.fs_hz)) < 0.25 / sig.fs_hz
+    _on_sender_stamps([e["time_us"] * 1e-6 for e in events], [e["sample_index"] for e in events], snd)
+
+
+def _on_sender_stamps(times_s, sample_index, snd):
+    """Times equal the sender's stamps of those samples, sample-exact relative to each other, and to within
+    LSL's clock-sync estimate in absolute terms (the inlet adds its estimated sender-to-here offset: tens of
+    µs on one machine, more under load)."""
+    off = np.asarray(times_s) - (snd.t0 + np.asarray(sample_index) / snd.fs_hz)
+    assert abs(np.median(off)) < 1e-3
+    assert np.abs(off - np.median(off)).max() < 0.25 / snd.fs_hz
 
 
 def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
@@ -102,7 +110,7 @@ def test_sink_lsl_publishes_events_at_their_samples_lsl_time(sig, bundle):
     same_payloads([{k: e[k] for k in w} for e, w in zip(events, want)], want)
     for d, t in got["ev"]:
         assert d["type"] == "event" and t == pytest.approx(d["time_us"] * 1e-6, abs=2e-6)
-        assert abs(t - (snd.t0 + d["sample_index"] / sig.fs_hz)) < 0.25 / sig.fs_hz
+    _on_sender_stamps([t for _d, t in got["ev"]], [d["sample_index"] for d, _t in got["ev"]], snd)
     assert got["me"] and all(d["type"] in ("metrics", "health") for d, _t in got["me"])
     # the sender stops SECONDS in and the daemon runs 4 s longer: that silence is a health stretch
     assert [d["kind"] for d, _t in got["me"] if d["type"] == "health"][:1] == ["no_valid_frames"]
@@ -146,7 +154,7 @@ def test_units_and_channel_choice_from_the_stream_description(sig):
 
 def test_sink_lsl_maps_a_brainflow_bands_device_time_onto_the_lsl_clock(tmp_path):
     """From a non-LSL band the stamps come through the band's clock mapping: they keep the device-time spacing of
-    the events and lie before their arrival at the inlet."""
+    the events (but where the mapping learns a faster transport path) and lie before their arrival at the inlet."""
     pytest.importorskip("brainflow")
     sink = _name("bf-events")
     got: list = []
@@ -168,8 +176,9 @@ def test_sink_lsl_maps_a_brainflow_bands_device_time_onto_the_lsl_clock(tmp_path
     assert len(got) >= 3
     dev = np.array([d["time_us"] * 1e-6 for d, _t, _r in got])
     stamp = np.array([t for _d, t, _r in got])
-    np.testing.assert_allclose(np.diff(stamp), np.diff(dev), atol=2e-3)  # the mapping follows the sample clock
-    assert all(t <= r for _d, t, r in got)
+    # the mapping follows the sample clock; it moves only when it learns a faster path (a lower envelope point)
+    assert np.median(np.abs(np.diff(stamp) - np.diff(dev))) < 1e-3
+    assert all(t <= r for _d, t, r in got)  # a lower bound on arrival: never after the event was received
 
 
 def test_device_time_follows_a_drifting_jittery_sender_and_finds_only_real_gaps():

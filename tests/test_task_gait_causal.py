@@ -5,6 +5,7 @@ simulator's foot-switch truth, and a tiny train -> eval -> export -> engine run.
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -176,6 +177,9 @@ def test_contact_tracker_hysteresis_and_interpolated_crossing():
     assert tr.step(0.45, 40) is None  # below 0.5 but inside the band
     assert tr.step(0.1, 80) == "toe_off"
     assert tr.crossing == pytest.approx(40 * (0.9 - 0.5) / (0.9 - 0.45))  # crossed 0.5 between 0 and 40
+    # an output of exactly 0.5 (a quantized logit of 0) is on the contact side: the crossing is found after it
+    assert tr.step(0.5, 120) is None and tr.crossing == pytest.approx(120.0)
+    assert tr.step(0.9, 160) == "heel_strike" and tr.crossing == pytest.approx(120.0)
 
 
 def test_transition_scoring_against_simulator_truth(sim):
@@ -230,6 +234,7 @@ def test_default_training_is_causal_and_eval_reports_timing(causal_ckpt, monkeyp
     rep = wf.evaluate(causal_ckpt, None, simulate=True, seed=1, device="cpu", progress=False, options={})
     assert rep["held_out"] and {"per_class_f1", "macro_f1", "transitions", "gait_events"} <= set(rep)
     assert set(rep["gait_events"]) >= {"heel_strike", "toe_off"} and "false_per_min" in rep["transitions"]
+    assert json.loads(json.dumps(rep))["preset"] == "causal"  # what `eval --json` prints
 
 
 def test_causal_refuses_svm_without_seed_preset():
@@ -243,10 +248,15 @@ def test_causal_refuses_svm_without_seed_preset():
 def test_exported_bundle_decodes_on_the_engine_like_offline(causal_ckpt, tmp_path, monkeypatch):
     """Export (ONNX int8), then the engine over a simulated band equals offline DSP + onnxruntime + decoder.
 
-    The one-epoch model's fitted HMM would sit in one state; uniform transitions and no contact hysteresis
-    make it change as often as the model's outputs do, so the comparison covers many gait events.
+    The one-epoch model's fitted HMM would sit in one state and its contact outputs on one side of 0.5:
+    uniform transitions, no contact hysteresis and contact biases that centre its logits on this band make
+    the decoder change as often as the outputs do, so the comparison covers many gait events.
     """
     import dataclasses
+    from types import SimpleNamespace
+
+    from edgeemg.tasks.gait.causal_export import build_module
+    from edgeemg.tasks.gait.causal_workflow import _predict, zscored
 
     import onnxruntime as ort
 
@@ -261,14 +271,18 @@ def test_exported_bundle_decodes_on_the_engine_like_offline(causal_ckpt, tmp_pat
     r = load_recipe("gait").to_dict()
     r["tolerance"]["max_loss_pp"] = 100.0
     r["quantize"]["calibration_windows"] = 64
+    emg = simulate_gait(12.0, seed=4).emg
+    zs = next(s for s in causal_ckpt.meta["dsp"] if s["stage"] == "zscore")
+    z = zscored([SimpleNamespace(emg=emg)], {"mean": zs["mean"], "std": zs["std"]}, 2000.0)[0]
+    arrays = {k: np.array(v) for k, v in causal_ckpt.arrays.items()}
+    arrays["head.bias"][4:] -= np.median(_predict(build_module(causal_ckpt), z)[:, 4:], axis=0).astype(np.float32)
     flicker = {**causal_ckpt.meta["decoder"], "transitions": np.full((4, 4), 0.25).tolist(), "groups": [],
-               "contact_margin": 0.0}
-    ck = dataclasses.replace(causal_ckpt, meta={**causal_ckpt.meta, "decoder": flicker})
+               "contact_margin": 0.0, "min_confidence": 0.0}
+    ck = dataclasses.replace(causal_ckpt, arrays=arrays, meta={**causal_ckpt.meta, "decoder": flicker})
     res = export_checkpoint(ck, tmp_path / "g.int8", recipe=recipe_from_dict(r), formats=("onnx",),
                             progress=False)
     b = load_bundle(res.bundle)
     assert b.manifest["decoder_class"].endswith(":CausalGaitDecoder") and b.manifest["algorithmic_latency_ms"] == 0
-    emg = simulate_gait(12.0, seed=4).emg
     eng = Engine(b, skip_after_ms=float("inf"))
     got = []
     for i in range(0, len(emg), 8):

@@ -5,8 +5,8 @@ logit per foot: the states about the instant ``horizon`` samples after the
 newest sample it saw, the contacts ``contact_horizon`` samples after it. This decoder
 
 * runs the states through a causal HMM forward pass (:class:`~edgeemg.tasks.gait.hmm.ForwardFilter`,
-  transitions fitted on training labels) and emits an event when the filtered
-  state changes;
+  durations and transitions fitted on training labels) and emits an event when the
+  most probable state changes and its posterior reaches ``min_confidence``;
 * turns each foot's contact probability into heel strikes (swing -> contact)
   and toe-offs (contact -> swing) with a hysteresis (a change needs the
   probability past ``0.5 ± contact_margin``), timing each event where the
@@ -48,6 +48,9 @@ class CausalConfig:
         Samples between a frame's newest sample and the instant its state / contact outputs describe.
     contact_margin : float
         Hysteresis half-width around 0.5 for the foot-contact probability.
+    min_confidence : float
+        The filtered state changes only to a state whose posterior reaches this (0: plain argmax);
+        a near-tie between two states then cannot flip the output back and forth.
     """
 
     transitions: list[list[float]] = field(default_factory=list)
@@ -56,6 +59,7 @@ class CausalConfig:
     horizon: int = 0
     contact_horizon: int = 0
     contact_margin: float = 0.15
+    min_confidence: float = 0.0
     kind: str = "causal"
 
     def __post_init__(self) -> None:
@@ -91,7 +95,8 @@ class ContactTracker:
         self._cross = 0.0  # interpolated index of the latest 0.5 crossing
 
     def step(self, p: float, index: int) -> str | None:
-        if self._prev is not None and (self._prev[0] - 0.5) * (p - 0.5) < 0:
+        # sides by p >= 0.5, so an output of exactly 0.5 (an int8 logit of 0) still marks its crossing
+        if self._prev is not None and (self._prev[0] >= 0.5) != (p >= 0.5):
             p0, i0 = self._prev
             self._cross = i0 + (index - i0) * (0.5 - p0) / (p - p0)
         self._prev = (p, index)
@@ -176,7 +181,7 @@ class CausalGaitDecoder:
         for post, p_feet, e in zip(states, contact, idx):
             alpha = self.hmm.step(post)
             s = int(np.argmax(alpha))
-            if s != self.current:
+            if s != self.current and (self.current is None or alpha[s] >= self.config.min_confidence):
                 events.append({"state": self.labels[s], "probability": float(alpha[s]),
                                "previous": None if self.current is None else self.labels[self.current],
                                "end_index": int(e), "predicts_index": int(e) + h})

@@ -96,8 +96,9 @@ class Example:
     key_frames: tuple[int, ...] = ()
 
 
-def examples_of(sessions: list[PreparedSession]) -> list[Example]:
-    return [Example(i, s.start, s.end, s.classes, s.key_frames) for i, ses in enumerate(sessions)
+def examples_of(sessions: list[PreparedSession], first: int = 0) -> list[Example]:
+    """Every prompt segment of ``sessions`` as an example; session indices count from ``first``."""
+    return [Example(first + i, s.start, s.end, s.classes, s.key_frames) for i, ses in enumerate(sessions)
             for s in ses.segments]
 
 

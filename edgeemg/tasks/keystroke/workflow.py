@@ -78,11 +78,14 @@ def cpu_train_config() -> Any:
     idle core (the CLI's :data:`CPU_SIMULATION` is now 4 x 120 s). The key-time term weighs 3: at 1 the keys are named as often but
     the blank still wins the argmax at most presses (CER 82 %, deletions).
     Augmentation is off: on a minute of data it only delays leaving the plateau.
+    Patience 8: on a separate validation session the CPU models overfit minutes
+    of typing after 10-15 epochs (issue 15: the ``small`` TDS's validation CER
+    55.6 % at epoch 11, 85 % by epoch 25), so later epochs only cost CPU.
     """
     from edgeemg.tasks.keystroke.training import TrainConfig
 
     return TrainConfig(epochs=25, batch_size=4, lr=3e-3, chunk_keys=(1, 4), rotation_offsets=(0,), jitter_frames=0,
-                       time_masks=0, freq_masks=0, segment_jitter_frames=0, key_ce_weight=3.0)
+                       time_masks=0, freq_masks=0, segment_jitter_frames=0, key_ce_weight=3.0, patience=8)
 
 
 def _check_source(data: list[Path] | None, simulate: bool) -> None:
@@ -90,17 +93,11 @@ def _check_source(data: list[Path] | None, simulate: bool) -> None:
         raise InvalidInputError("keystroke: give exactly one data source, --data PATH... or --simulate")
 
 
-def _examples(sessions: list[PreparedSession], first: int = 0) -> list:
-    """Every prompt segment of ``sessions`` as a training example (session indices from ``first``)."""
-    from edgeemg.tasks.keystroke.training import Example
-
-    return [Example(first + i, s.start, s.end, s.classes, s.key_frames)
-            for i, ses in enumerate(sessions) for s in ses.segments]
-
-
 def split_examples(data: TrainingData) -> tuple[list[PreparedSession], list, list]:
     """All sessions (training first), the training examples and the validation examples (separate sessions)."""
-    train_ex, val_ex = _examples(data.train), _examples(data.val, len(data.train))
+    from edgeemg.tasks.keystroke.training import examples_of
+
+    train_ex, val_ex = examples_of(data.train), examples_of(data.val, len(data.train))
     if not train_ex or not val_ex:
         raise InvalidInputError(f"keystroke: {data.description}: {len(train_ex)} training and {len(val_ex)} "
                                 f"validation prompts with keys; both need at least one (longer sessions?)")
