@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     host_dir.mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     bundles = json.loads(subprocess.run([sys.executable, HERE / "bundles.py", work / "bundles"], check=True, env=env,
-                                        capture_output=True, text=True).stdout.splitlines()[-1])
+                                        stdout=subprocess.PIPE, text=True).stdout.splitlines()[-1])
     bundles = {k: v for k, v in bundles.items() if not a.tasks or k in a.tasks or k.split("-tflite")[0] in a.tasks}
     tflite_target = work / "rpi4-tflite.toml"  # the Pi 4 profile with the tflite backend (a profile given by path)
     tflite_target.write_text((ROOT / "targets" / "rpi4.toml").read_text().replace(
