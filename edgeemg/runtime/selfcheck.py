@@ -213,7 +213,7 @@ def check_backend(bundle: Any, backend: Any, precision: str) -> SelfCheck | None
     Does not raise on a failed check: :func:`require` does. Costs one model
     call per golden item for a stateful model, one batch call otherwise.
     """
-    golden = load_golden(bundle) if backend is not None else None
+    golden = load_golden(bundle)
     if golden is None:
         return None
     names = [o["name"] for o in bundle.manifest["outputs"]]
@@ -246,6 +246,11 @@ def _largest_item_diff(got: dict[str, np.ndarray], golden: dict[str, np.ndarray]
                 for name, y in got.items() if prefix + name in golden), default=0.0)
 
 
+def _warn_unchecked(bundle: Any, precision: str) -> None:
+    log.warning("bundle %s has no %s (exported before the golden self-check): its %s model is not checked on this "
+                "CPU; re-export it to get the check", bundle.path, GOLDEN_FILE, precision)
+
+
 def require(bundle: Any, backend: Any, precision: str) -> SelfCheck | None:
     """:func:`check_backend`, raising :class:`BundleError` (the one-line refusal) when the check fails.
 
@@ -255,8 +260,7 @@ def require(bundle: Any, backend: Any, precision: str) -> SelfCheck | None:
     """
     result = check_backend(bundle, backend, precision)
     if result is None:
-        log.warning("bundle %s has no %s (exported before the golden self-check): its %s model is not checked "
-                    "on this CPU; re-export it to get the check", bundle.path, GOLDEN_FILE, precision)
+        _warn_unchecked(bundle, precision)
         return None
     if not result.ok:
         raise BundleError(result.message())
@@ -281,7 +285,8 @@ def self_check_default(bundle: Any, precision: str) -> SelfCheck | None:
     if fmt is None:
         return None
     if load_golden(bundle) is None:
-        return require(bundle, None, precision)
+        _warn_unchecked(bundle, precision)
+        return None
     try:
         backend = open_backend(bundle, backend="onnxruntime" if fmt == "onnx" else "tflite", precision=precision)
     except (DeviceError, ImportError) as exc:
