@@ -149,6 +149,8 @@ def build_task(task: str, schemes: list[str], work: Path) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             onnx_export.quantize_int8(fp32, d / f"{name}.onnx", te.calibration, cfg, Path(tmp))
     export_bundle(ck, plan, recipe, d / "bundle")
+    old = replace(recipe, quantize=replace(recipe.quantize, **SCHEMES[OLD_SCHEME[task]]))
+    export_bundle(ck, plan, old, d / "bundle-old")
     ref = _torch_scores(te.module, te.held_out.x, te.state)
     np.savez(d / "data.npz", x=te.held_out.x, ref=ref)
     (d / "spec.json").write_text(json.dumps({"state": [s.to_manifest() for s in te.state],
@@ -168,17 +170,16 @@ def export_bundle(ck: Any, plan: Any, recipe: Any, out: Path) -> None:
 
 
 def self_checks(work: Path, tag: str) -> None:
-    """``inspect --verify`` of every task's bundle on this CPU, written as ``selfcheck.<tag>.json``."""
+    """``inspect --verify`` of every task's bundles (shipped and old scheme) on this CPU: ``selfcheck.<tag>.json``."""
     from edgeemg.runtime.bundle import load_bundle
     from edgeemg.runtime.selfcheck import check_all
 
     for d in sorted(p for p in work.iterdir() if (p / "bundle").is_dir()):
-        t0 = time.perf_counter()
-        bundle = load_bundle(d / "bundle", precision=None)
-        t_hash = time.perf_counter() - t0
-        results, skipped = check_all(bundle)
-        (d / f"selfcheck.{tag}.json").write_text(json.dumps(
-            {"load_ms": 1000.0 * t_hash, "results": [r.to_dict() for r in results], "not_checked": skipped}))
+        out = {}
+        for name in ("bundle", "bundle-old"):
+            results, skipped = check_all(load_bundle(d / name, precision=None))
+            out[name] = {"results": [r.to_dict() for r in results], "not_checked": skipped}
+        (d / f"selfcheck.{tag}.json").write_text(json.dumps(out))
 
 
 # -- either side: run every model of a task folder ----------------------------------------------------
@@ -270,7 +271,8 @@ def self_check_rows(tasks: list[str], work: Path, tags: list[str]) -> list[dict[
         for tag in tags:
             path = work / task / f"selfcheck.{tag}.json"
             if path.is_file():
-                rows += [{"task": task, "cpu": tag, **r} for r in json.loads(path.read_text())["results"]]
+                rows += [{**r, "task": task, "bundle": "shipped" if b == "bundle" else "old scheme", "cpu": tag}
+                         for b, rep in json.loads(path.read_text()).items() for r in rep["results"]]
     return rows
 
 
@@ -299,10 +301,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['task']:12} {r['scheme']:9} {r['cpu']:18} {r['metric']:9} {r['fp32']:8.4f} {r['int8']:8.4f} "
               f"{r['loss_pp']:8.2f} {r['p99_rel']:8.4f} {ms} {r['vs_old']:9.2f}")
     checks = self_check_rows(args.tasks, work, ["host", *tags])
-    print(f"\n{'task':12} {'cpu':18} {'artifact':12} {'self-check':10} {'error':>8} {'tolerance':>9} {'ms':>8}")
+    print(f"\n{'task':12} {'bundle':10} {'cpu':18} {'artifact':12} {'check':6} {'error':>7} {'tol':>6} "
+          f"{'drift':>7} {'allowed':>7} {'ms':>8}")
     for r in checks:
-        print(f"{r['task']:12} {r['cpu']:18} {r['artifact']:12} {'ok' if r['ok'] else 'FAIL':10} {r['error']:8.4f} "
-              f"{r['tolerance']:9.2g} {r['ms']:8.2f}")
+        drift = "-" if r["drift"] is None else f"{r['drift']:.4f}"
+        print(f"{r['task']:12} {r['bundle']:10} {r['cpu']:18} {r['artifact']:12} {'ok' if r['ok'] else 'FAIL':6} "
+              f"{r['error']:7.4f} {r['tolerance']:6.2g} {drift:>7} {r['drift_tolerance']:7.2g} {r['ms']:8.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"host_cpu": cpu_flags(), "rows": rows, "self_checks": checks},
                                               indent=1, default=float))

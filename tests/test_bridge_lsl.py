@@ -154,7 +154,7 @@ def test_units_and_channel_choice_from_the_stream_description(sig):
 
 def test_sink_lsl_maps_a_brainflow_bands_device_time_onto_the_lsl_clock(tmp_path):
     """From a non-LSL band the stamps come through the band's clock mapping: they keep the device-time spacing of
-    the events and lie before their arrival at the inlet."""
+    the events (but where the mapping learns a faster transport path) and lie before their arrival at the inlet."""
     pytest.importorskip("brainflow")
     sink = _name("bf-events")
     got: list = []
@@ -176,8 +176,9 @@ def test_sink_lsl_maps_a_brainflow_bands_device_time_onto_the_lsl_clock(tmp_path
     assert len(got) >= 3
     dev = np.array([d["time_us"] * 1e-6 for d, _t, _r in got])
     stamp = np.array([t for _d, t, _r in got])
-    np.testing.assert_allclose(np.diff(stamp), np.diff(dev), atol=2e-3)  # the mapping follows the sample clock
-    assert all(t <= r for _d, t, r in got)
+    # the mapping follows the sample clock; it moves only when it learns a faster path (a lower envelope point)
+    assert np.median(np.abs(np.diff(stamp) - np.diff(dev))) < 1e-3
+    assert all(t <= r for _d, t, r in got)  # a lower bound on arrival: never after the event was received
 
 
 def test_device_time_follows_a_drifting_jittery_sender_and_finds_only_real_gaps():

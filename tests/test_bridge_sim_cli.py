@@ -14,7 +14,7 @@ from edgeemg.bridge import Block, band_sim_main, open_band
 from edgeemg.data.bands import band_signal
 
 CHILD = (
-    "import sys; from edgeemg.bridge.simulated import band_sim_main; "
+    "import sys; from edgeemg.bridge.band_sim import band_sim_main; "
     "sys.exit(band_sim_main('synthetic', pty=True, port=None, seconds={s}, seed=4, speed=4.0))"
 )
 
@@ -63,8 +63,17 @@ def test_band_sim_finite_stream_ends_by_itself():
             p.wait(timeout=5)
 
 
-def test_band_sim_usage_error():
-    assert band_sim_main("synthetic", pty=False, port=None, seconds=1.0, seed=0, speed=1.0) == 2
+def test_band_sim_usage_and_port_errors(capsys, tmp_path):
+    from edgeemg.cli import main
+    from edgeemg.errors import DeviceError, InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="exactly one of --pty or --port"):
+        band_sim_main("synthetic", pty=False, port=None, seconds=1.0, seed=0, speed=1.0)
+    with pytest.raises(DeviceError, match="could not open port .*no such device"):
+        band_sim_main("synthetic", pty=False, port=str(tmp_path / "ttyUSB9"), seconds=1.0, seed=0, speed=1.0,
+                      progress=False)
+    assert main(["-q", "band-sim", "synthetic", "--port", str(tmp_path / "ttyUSB9"), "--seconds", "1"]) == 1
+    assert capsys.readouterr().err.startswith("edgeemg band-sim: device error: could not open port")
 
 
 def test_bridge_imports_without_torch():

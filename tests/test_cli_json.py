@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -100,6 +101,9 @@ def test_train_eval_export_inspect_bench_explain_demo_print_one_object(work, cap
     assert loss["ci_low_pp"] <= loss["loss_pp"] <= loss["ci_high_pp"] and loss["status"] == "within tolerance"
     assert set(doc["metrics"]["fp32_usefulness"]) >= {"useful", "fp32", "input_ignoring_baseline"}
     assert _one_object(capfd, ["inspect", w["bundle"]])["verified"] is True
+    assert main(["-q", "inspect", str(w["bundle"])]) == 0  # the human table shows the interval too
+    table = capfd.readouterr().out
+    assert "loss pp (95 % interval)" in table and re.search(r"onnx-int8 .* -?\d+\.\d\d \(-?\d+\.\d\d to ", table)
     doc = _one_object(capfd, ["bench", w["bundle"], "--seconds", "3", "--reps", "5"])
     assert doc["hops"] > 0 and doc["model_ms"]["torch-eager"] > 0  # the checkpoint the manifest records
     files = _one_object(capfd, ["explain", w["ckpt"], "--simulate", "--per-class", "1", "-o", w["tmp"] / "sal"])

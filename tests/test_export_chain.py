@@ -266,15 +266,18 @@ def test_golden_vectors_are_pytorchs_outputs_and_pass_here(gait_bundle, gait_ckp
     b = load_bundle(gait_bundle)
     sc, m = b.manifest["self_check"], b.manifest
     with np.load(gait_bundle / "golden.npz") as z:
-        x, ref = z["x"], z["ref.logits"]
+        x, ref, host = z["x"], z["ref.logits"], z["host.onnx-int8.logits"]
     assert x.shape == (sc["n_items"], 400, 6) and 8 <= len(x) <= 64
     np.testing.assert_allclose(ref, _gait_reference(gait_ckpt[1], x), rtol=1e-5, atol=1e-5)
     assert sc["tolerance"] == {"int8": INT8_P99_RTOL, "fp32": FP32_RTOL}
+    assert sc["drift_tolerance"] == {"int8": 0.005, "fp32": FP32_RTOL}
     assert b.self_check.ok and b.self_check.artifact == "onnx-int8" and b.self_check.n_items == len(x)
     sess = ort.InferenceSession(str(b.artifact("onnx", "int8")), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"x": x})[0]
     expected = np.abs(got - ref).max() / sc["scale"]
     assert b.self_check.error == pytest.approx(expected, rel=1e-3, abs=1e-6)
+    np.testing.assert_array_equal(got, host)  # the export host's int8 outputs: this is that host, so no drift
+    assert b.self_check.drift == 0.0
     assert set(sc["export_host"]) == {"onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-int8"}
     assert all(r["error"] <= r["tolerance"] for r in sc["export_host"].values())
     # where it was verified, and with which scheme
@@ -306,6 +309,22 @@ def test_a_bundle_this_cpu_cannot_reproduce_is_refused_naming_why(gait_bundle, t
     assert code == 1 and doc["self_check"]["ok"] is False
     assert {r["artifact"]: r["ok"] for r in doc["self_check"]["results"]} == {
         "onnx-fp32": False, "onnx-int8": False, "tflite-fp32": False, "tflite-int8": False}
+
+
+def test_int8_outputs_that_drift_from_the_export_hosts_are_refused(gait_bundle, tmp_path):
+    """A CPU whose int8 kernels compute other outputs than the export host's (as saturating AVX2 kernels did, by
+    0.008-0.26 of scale) is refused on the drift even while the error vs PyTorch stays inside int8_rtol."""
+    def shifted(a):
+        scale = json.loads((gait_bundle / "manifest.json").read_text())["self_check"]["scale"]
+        return {**a, "host.onnx-int8.logits": a["host.onnx-int8.logits"] + 0.01 * scale}
+
+    drifted = _resealed(gait_bundle, tmp_path / "drift", golden=shifted)
+    with pytest.raises(BundleError) as info:
+        load_bundle(drifted)
+    msg = str(info.value)
+    assert "model.int8.onnx: golden self-check FAILED: max_rel output error vs PyTorch" in msg
+    assert "<= tolerance 0.25; drift from the export host's outputs 0.01 > allowed 0.005" in msg
+    assert load_bundle(drifted, precision="fp32").self_check.drift == 0.0  # the fp32 model's own outputs untouched
 
 
 def test_precision_fp32_runs_a_bundle_whose_int8_model_fails_the_check(gait_bundle, tmp_path, plans, capsys):

@@ -112,3 +112,13 @@ def test_a_long_export_stage_shows_its_elapsed_time(capsys):
     assert line.endswith("  ok\n") and line.count("\n") == 1
     time.sleep(0.2)
     assert capsys.readouterr().err == ""  # no tick after the stage ended
+
+
+def test_a_single_held_out_sequence_is_judged_on_its_point_loss():
+    """A streaming model's one held-out session cannot be resampled: the verdict is the plain comparison."""
+    y = np.array([2])
+    right, wrong = _scores(y, []), _scores(y, [0])
+    for got, status in ((right, WITHIN), (wrong, REFUSED)):
+        v = judge_int8_loss("onnx-int8", "accuracy", _accuracy, lambda r, g: 100 * (r - g), y, right, got, 1.0)
+        assert v.status == status and v.interval.n_boot == 0
+        assert v.interval.low_pp == v.interval.loss_pp == v.interval.high_pp == (0.0 if status == WITHIN else 100.0)

@@ -5,6 +5,7 @@ simulator's foot-switch truth, and a tiny train -> eval -> export -> engine run.
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -176,6 +177,9 @@ def test_contact_tracker_hysteresis_and_interpolated_crossing():
     assert tr.step(0.45, 40) is None  # below 0.5 but inside the band
     assert tr.step(0.1, 80) == "toe_off"
     assert tr.crossing == pytest.approx(40 * (0.9 - 0.5) / (0.9 - 0.45))  # crossed 0.5 between 0 and 40
+    # an output of exactly 0.5 (a quantized logit of 0) is on the contact side: the crossing is found after it
+    assert tr.step(0.5, 120) is None and tr.crossing == pytest.approx(120.0)
+    assert tr.step(0.9, 160) == "heel_strike" and tr.crossing == pytest.approx(120.0)
 
 
 def test_transition_scoring_against_simulator_truth(sim):
@@ -230,6 +234,7 @@ def test_default_training_is_causal_and_eval_reports_timing(causal_ckpt, monkeyp
     rep = wf.evaluate(causal_ckpt, None, simulate=True, seed=1, device="cpu", progress=False, options={})
     assert rep["held_out"] and {"per_class_f1", "macro_f1", "transitions", "gait_events"} <= set(rep)
     assert set(rep["gait_events"]) >= {"heel_strike", "toe_off"} and "false_per_min" in rep["transitions"]
+    assert json.loads(json.dumps(rep))["preset"] == "causal"  # what `eval --json` prints
 
 
 def test_causal_refuses_svm_without_seed_preset():

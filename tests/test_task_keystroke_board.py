@@ -133,13 +133,16 @@ def test_golden_self_check_runs_each_item_with_its_state(bundle_path):
     sc = b.manifest["self_check"]
     with np.load(bundle_path / "golden.npz") as z:
         g = {k: z[k] for k in z.files}
-    assert set(g) == {"x", "state.conv_cache", "ref.logits"} and len(g["x"]) == sc["n_items"] == 16
+    assert set(g) == {"x", "state.conv_cache", "ref.logits", "host.onnx-fp32.logits", "host.onnx-int8.logits"}
+    assert len(g["x"]) == sc["n_items"] == 16
     assert np.abs(g["state.conv_cache"]).max() > 0  # real carried state, not zeros
     sess = ort.InferenceSession(str(bundle_path / "model.int8.onnx"), providers=["CPUExecutionProvider"])
     got = np.stack([sess.run(["logits"], {"x": g["x"][i : i + 1], "conv_cache": g["state.conv_cache"][i]})[0][0]
                     for i in range(len(g["x"]))])
     err = np.abs(got - g["ref.logits"]).reshape(len(got), -1).max(axis=1).max() / sc["scale"]
     assert b.self_check.ok and b.self_check.error == pytest.approx(err, rel=1e-3, abs=1e-6)
+    np.testing.assert_array_equal(got, g["host.onnx-int8.logits"])  # same CPU, same kernels: no drift at all
+    assert b.self_check.drift == 0.0
     assert b.self_check.error <= sc["tolerance"]["int8"]
 
 

@@ -59,7 +59,7 @@ def _keystroke(cache: Path) -> Path:
     out = cache / "keystroke.int8"
     if out.is_dir():
         return out
-    plan = SimulationPlan(train_sessions=2, seconds=20.0, eval_seconds=10.0)
+    plan = SimulationPlan(train_sessions=2, seconds=20.0, eval_seconds=30.0)
     ckpt = workflow.train(None, simulate=True, model="tds", epochs=1, device="cpu", seed=0, progress=True,
                           options={}, preset="tiny", plan=plan)
     ckpt.arrays["head.weight"] = ckpt.arrays["head.weight"] * 20.0

@@ -21,7 +21,8 @@ from edgeemg.bridge.codec import (
 from edgeemg.bridge.openbci import CytonDecoder, encode_cyton_packet, open_cyton
 from edgeemg.bridge.protocol import FrameType, SampleFormat
 from edgeemg.bridge.serial_band import SerialBand
-from edgeemg.bridge.simulated import SimulatedBand, TimedTruthEvent, band_sim_main
+from edgeemg.bridge.band_sim import band_sim_main
+from edgeemg.bridge.simulated import SimulatedBand, TimedTruthEvent
 from edgeemg.bridge.sources import open_band
 
 __all__ = [

@@ -140,6 +140,7 @@ def band_sim_lsl(task: str, name: str, *, seconds: float | None, seed: int, spee
         player.start()
         while player.is_alive():
             player.join(0.1)
+        player.halt.wait(1.0)  # linger: liblsl sends on its own threads; exiting now would drop the last chunks
         log.info("band-sim: %d samples published on LSL stream '%s'", player.sent, name)
         return 0
     finally:

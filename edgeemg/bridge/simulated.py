@@ -21,14 +21,12 @@ import logging
 import math
 import os
 import select
-import signal
-import sys
 import tempfile
 import threading
 import time
 import tty
 from dataclasses import dataclass
-from typing import Iterator, TextIO
+from typing import Iterator
 
 import numpy as np
 
@@ -496,79 +494,3 @@ class SimulatedBand:
             lost_frames=d.lost_frames, bytes_discarded=d.bytes_discarded, gaps=r.gaps, restarts=r.restarts,
             device_errors=r.device_errors,
         )
-
-
-def band_sim_main(task: str, *, pty: bool, port: str | None, seconds: float | None, seed: int, speed: float,
-                  out: TextIO | None = None, progress: bool = True, faults: tuple[BandFault, ...] = ()) -> int:
-    """Body of ``edgeemg band-sim TASK [--pty | --port DEVICE] [--seconds S]``.
-
-    With ``pty`` it prints the port path (one line, on ``out``, default stdout)
-    as soon as the port can be opened, and streams until the signal ends or
-    SIGINT/SIGTERM; with ``port`` it writes the frames to that serial device or
-    pyserial URL. Simulating the first stretch of signal takes seconds (more on
-    a loaded board), so a progress line goes to stderr first. ``faults`` make
-    the band misbehave (garbage, dropped frames, a reboot) at given signal
-    times. Returns the exit code (0 ok, 1 device failure, 2 usage).
-    """
-    if pty == (port is not None):
-        print("band-sim: give exactly one of --pty or --port DEVICE", file=sys.stderr)
-        return 2
-    length = f"{seconds:g} s" if seconds is not None else "the first 30 s"
-    if progress:
-        print(f"band-sim: simulating {length} of {task} signal (seed {seed}); the port follows ...", file=sys.stderr,
-              flush=True)
-    try:
-        source = _FrameSource(task, seed, 0, seconds, None, "int16", 1.0, faults=faults)
-    except InvalidInputError as exc:
-        print(f"band-sim: {exc}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    old = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, lambda *_: stop.set())
-    try:
-        if pty:
-            dev = _PtyDevice(source, speed)
-            try:
-                print(dev.port_path, file=out if out is not None else sys.stdout, flush=True)
-                dev.start()
-                while not stop.is_set() and not dev.wait(0.1):
-                    pass
-                stop.wait(1.0)  # linger: closing the master would discard bytes the reader has not read yet
-            finally:
-                dev.close()
-            logger.info("band-sim: %d bytes written, %d frames lost while unplugged", dev.bytes_written, dev.frames_lost)
-            return 0
-        return _stream_to_port(source, port, speed, stop)
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
-
-
-def _stream_to_port(source: _FrameSource, port: str, speed: float, stop: threading.Event) -> int:
-    import serial
-
-    try:
-        ser = serial.serial_for_url(port, baudrate=3_000_000, write_timeout=1.0)
-    except (serial.SerialException, OSError, ValueError) as exc:
-        print(f"band-sim: could not open port '{port}': {exc}", file=sys.stderr)
-        return 1
-    t0 = time.monotonic()
-    try:
-        while not stop.is_set():
-            item = source.next_frame()
-            if item is None:
-                return 0
-            data, end_sample = item
-            if math.isfinite(speed):
-                delay = t0 + end_sample / source.fs_hz / speed - time.monotonic()
-                if delay > 0 and stop.wait(delay):
-                    break
-            ser.write(data)
-        return 0
-    except (serial.SerialException, OSError) as exc:
-        print(f"band-sim: write to '{port}' failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        ser.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgeemg.bridge.simulated import band_sim_main
+from edgeemg.bridge.band_sim import band_sim_main
 from edgeemg.data.bands import BAND_TASKS
 
 

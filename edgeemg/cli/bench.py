@@ -96,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     from edgeemg.runtime.bundle import load_bundle
 
     bundle = load_bundle(args.bundle, precision=args.precision)
+    if not args.quiet:  # simulating and decoding the band takes seconds to minutes on a small board
+        print(f"bench: simulating {args.seconds:g} s of '{bundle.task}' band (seed {args.seed}) and decoding it, "
+              f"then timing each model {args.reps} times ...", file=sys.stderr, flush=True)
     report, x = bench_bundle(bundle, target=args.target, seconds=args.seconds, seed=args.seed, session=args.session,
                              precision=args.precision, reps=args.reps)
     notes = list(report.notes)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.registry import TASK_NAMES, parse_task, task_argument
 
 
@@ -35,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeemg.demo import REAL_BAND_HOWTO, run_demo
 
     if not args.seconds > 0 or not args.speed > 0:
-        print(f"edgeemg demo: --seconds and --speed must be > 0, got {args.seconds} and {args.speed}", file=sys.stderr)
-        return 2
+        raise InvalidInputError(f"--seconds and --speed must be > 0, got {args.seconds} and {args.speed}")
     report = run_demo(args.task.value, seconds=args.seconds, seed=args.seed, speed=args.speed, cache=args.cache,
                       rebuild=args.rebuild, progress=not args.quiet, out=sys.stderr if args.json else args.out)
     if args.json:

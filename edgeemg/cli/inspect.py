@@ -58,26 +58,41 @@ def format_report(manifest: dict[str, Any]) -> str:
                      + ", ".join(f"{k} {v}" for k, v in host["runtimes"].items()))
     if sc:
         lines.append(f"golden self-check: {sc['n_items']} items in {sc['file']}, tolerance int8 "
-                     f"{sc['tolerance']['int8']:g} / fp32 {sc['tolerance']['fp32']:g} (relative to {sc['scale']:.3g}); "
-                     "on the export host " + ", ".join(f"{k} {v['error']:.3g}" for k, v in sc["export_host"].items()))
+                     f"{sc['tolerance']['int8']:g} / fp32 {sc['tolerance']['fp32']:g} vs PyTorch, drift int8 "
+                     f"{sc.get('drift_tolerance', {}).get('int8', float('nan')):g} vs the export host (relative to "
+                     f"{sc['scale']:.3g}); "
+                     "on the export host " + (", ".join(f"{k} {v['error']:.3g}" for k, v in
+                                                       sc.get("export_host", {}).items()) or "not recorded"))
     else:
         lines.append("golden self-check: none (exported before it existed; re-export to get it)")
     ref = m["metrics"].get("torch-fp32", {}).get(metric)
-    lines.append(f"{'artifact':<12} {'size':>10} {metric:>9} {'loss pp':>8} {'parity':>10}  "
+    lines.append(f"{'artifact':<12} {'size':>10} {metric:>9} {'loss pp (95 % interval)':>24} {'parity':>10}  "
                  f"(held-out: {m['metrics'].get('held_out', {}).get('source', '?')})")
     if ref is not None:
-        lines.append(f"{'torch-fp32':<12} {'-':>10} {ref:>9.4f} {'':>8} {'reference':>10}")
+        lines.append(f"{'torch-fp32':<12} {'-':>10} {ref:>9.4f} {'':>24} {'reference':>10}")
     for name, art in m["artifacts"].items():
         if art.get("status") == "unavailable":
             lines.append(f"{name:<12} unavailable: {art.get('reason')}")
             continue
         value = art.get("metric", {}).get(metric)
-        loss = f"{art['loss_pp']:.2f}" if "loss_pp" in art else ""
+        loss = _loss_cell(art)
         par = art.get("parity", {})
         lines.append(f"{name:<12} {_fmt_bytes(m['files'][art['file']]['bytes']):>10} "
-                     f"{value if value is None else format(value, '.4f'):>9} {loss:>8} "
+                     f"{'-' if value is None else format(value, '.4f'):>9} {loss:>24} "
                      f"{par.get(par.get('judged_on', 'max_rel'), float('nan')):>10.2e}")
+    useful = m["metrics"].get("fp32_usefulness") or {}
+    if useful.get("warning"):
+        lines.append(f"WARNING: {useful['warning']}")
     return "\n".join(lines)
+
+
+def _loss_cell(art: dict[str, Any]) -> str:
+    """``0.23 (-1.10 to 1.60)``, plus the verdict unless within tolerance; older bundles: the loss alone."""
+    loss = art.get("loss")
+    if loss is None:
+        return f"{art['loss_pp']:.2f}" if "loss_pp" in art else ""
+    cell = f"{loss['loss_pp']:.2f} ({loss['ci_low_pp']:.2f} to {loss['ci_high_pp']:.2f})"
+    return cell if loss["status"] == "within tolerance" else f"{cell} {loss['status']}"
 
 
 def format_self_check(results: list[Any], skipped: dict[str, str], device: dict[str, Any]) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from edgeemg.errors import InvalidInputError
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -44,13 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     from edgeemg.runtime.daemon import run_daemon
 
     if args.metrics_every <= 0:
-        print(f"edgeemg run: --metrics-every must be > 0, got {args.metrics_every}", file=sys.stderr)
-        return 2
+        raise InvalidInputError(f"--metrics-every must be > 0, got {args.metrics_every}")
     return run_daemon(args.bundle, port=args.port, simulate=args.simulate, source=args.source, sink=args.sink,
                       seconds=args.seconds,
                       target=args.target, metrics_every_s=args.metrics_every, precision=args.precision,

@@ -299,7 +299,8 @@ def _golden(te: TaskExport, module: Any, staging: Path, io: dict[str, Any], arti
     from edgeemg.export import golden
 
     record = golden.write_golden(te, module, staging, output_name=io["outputs"][0]["name"], scale=scale,
-                                 tolerance={"int8": tol.int8_rtol, "fp32": tol.fp32_rtol})
+                                 tolerance={"int8": tol.int8_rtol, "fp32": tol.fp32_rtol},
+                                 drift_tolerance={"int8": tol.int8_drift_rtol, "fp32": tol.fp32_rtol})
     record["export_host"] = golden.check_on_host(staging, {**io, "artifacts": artifacts, "self_check": record})
     return record
 

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.errors import ExportError
-from edgeemg.runtime.selfcheck import GOLDEN_FILE, check_all
+from edgeemg.runtime.selfcheck import GOLDEN_FILE, check_all, load_golden, run_golden
 
 #: Items in golden.npz: enough to cover the calibration range, few enough to run in milliseconds on a Pi.
 N_GOLDEN = 16
@@ -55,7 +55,7 @@ def _reference(module: Any, x: NDArray[np.float32], state: dict[str, NDArray[np.
 
 
 def write_golden(te: Any, module: Any, folder: Path, *, output_name: str, scale: float,
-                 tolerance: dict[str, float]) -> dict[str, Any]:
+                 tolerance: dict[str, float], drift_tolerance: dict[str, float]) -> dict[str, Any]:
     """Write ``golden.npz`` into ``folder``; returns the manifest's ``self_check`` record (host results added later).
 
     Parameters
@@ -67,8 +67,8 @@ def write_golden(te: Any, module: Any, folder: Path, *, output_name: str, scale:
         The manifest's output name the reference is stored under.
     scale : float
         Largest |output| of ``module`` on the held-out data (the parity scale).
-    tolerance : dict
-        ``{"int8": int8_rtol, "fp32": fp32_rtol}`` from the recipe.
+    tolerance, drift_tolerance : dict
+        ``{"int8": ..., "fp32": ...}`` from the recipe (``int8_rtol`` / ``int8_drift_rtol``, ``fp32_rtol``).
     """
     x, state = _items(te, N_GOLDEN)
     ref = _reference(module, x, state, te)
@@ -76,6 +76,7 @@ def write_golden(te: Any, module: Any, folder: Path, *, output_name: str, scale:
     with open(folder / GOLDEN_FILE, "wb") as fh:
         np.savez(fh, **arrays)
     return {"file": GOLDEN_FILE, "n_items": int(len(x)), "scale": float(scale), "tolerance": dict(tolerance),
+            "drift_tolerance": dict(drift_tolerance),
             "statistic": "largest per-item max |artifact output - PyTorch output| / scale",
             "reference": "PyTorch float model (pruned) the export verified against",
             "items": "calibration inputs spread over the calibration set" + (", with the state the float model "
@@ -83,14 +84,26 @@ def write_golden(te: Any, module: Any, folder: Path, *, output_name: str, scale:
 
 
 def check_on_host(folder: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Run the golden self-check of every artifact on the export host; refuse the export if one fails.
+    """Store every artifact's outputs for the golden inputs in golden.npz (what a board's drift is measured
+    against), then run the self-check of every artifact here; refuse the export if one fails.
 
     ``manifest`` needs ``input``, ``outputs``, ``state``, ``artifacts`` and ``self_check``.
     Returns ``{artifact: {"error", "tolerance", "ms"}}`` for the manifest.
     """
+    from edgeemg.runtime.backends import open_backend
     from edgeemg.runtime.bundle import Bundle
 
-    results, skipped = check_all(Bundle(folder, manifest))
+    bundle = Bundle(folder, manifest)
+    golden = load_golden(bundle)
+    if golden is None:
+        raise ExportError(f"{folder / GOLDEN_FILE}: golden vectors were not written")
+    for name in bundle.available_artifacts():
+        fmt, precision = name.split("-")
+        backend = open_backend(bundle, backend="onnxruntime" if fmt == "onnx" else "tflite", precision=precision)
+        golden.update({f"host.{name}.{out}": y for out, y in run_golden(bundle, backend, golden).items()})
+    with open(folder / GOLDEN_FILE, "wb") as fh:
+        np.savez(fh, **golden)
+    results, skipped = check_all(bundle)
     if skipped:
         raise ExportError(f"{folder}: golden self-check could not run on the export host: {skipped}")
     failures = [r.message() for r in results if not r.ok]

@@ -72,12 +72,20 @@ def judge_int8_loss(artifact: str, metric: str, metric_of: Callable[[Any, NDArra
     ``metric_of(y, scores)`` gives the task metric's value; ``loss_pp(ref, got)``
     turns two values into the loss in percentage points (the chain's direction
     and unit rules). ``block``: 1 when items are whole sequences.
+
+    One held-out item (a streaming model's single held-out session, as every
+    simulated keystroke export has) cannot be resampled: the interval is then
+    the point loss itself (``n_boot`` 0), so the verdict is the plain
+    comparison with ``max_loss_pp``.
     """
     y = np.asarray(y)
 
     def loss_of(idx: NDArray[np.int64]) -> float:
         return loss_pp(metric_of(y[idx], ref_scores[idx]), metric_of(y[idx], got_scores[idx]))
 
+    if len(y) < 2:
+        point = loss_of(np.arange(len(y)))
+        return LossVerdict(artifact, metric, LossInterval(point, point, point, 0.95, len(y), 1, 0), max_loss_pp)
     return LossVerdict(artifact, metric, paired_bootstrap(loss_of, len(y), block=block, seed=seed), max_loss_pp)
 
 

@@ -389,7 +389,8 @@ def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed
         frame_ms=frame_ms, total_ms=total, budget_ms=eng.latency_budget_ms,
         realtime_factor=float(seconds / wall) if wall > 0 else math.inf,
         true_event=Percentiles.of(true_lat) if true_lat else None,
-        true_events_matched=len(true_lat), true_events=len(truth), model_ms=model_ms, notes=tuple(notes),
+        true_events_matched=len(true_lat), true_events=len(truth), model_ms=model_ms,
+        notes=tuple(([eng.self_check.message()] if eng.self_check is not None else []) + notes),
         hop_latency_s=tuple(h.total_s for h in hops), true_latency_s=tuple(true_lat), task_timing=task_timing,
     )
     return report, x

@@ -17,7 +17,11 @@ inferring it from frozen metrics. Two kinds of line, both ``{"type": "health"}``
   counters say whether garbage or nothing is arriving) and ends at the next
   valid frame; ``disconnected`` begins when the port vanishes and ends when it
   is reopened. The ``end`` line carries ``duration_s`` and what the decoder
-  counted meanwhile (``crc_errors``, ``bytes_discarded``, ``resyncs``).
+  counted meanwhile (``bytes_read``, ``crc_errors``, ``bytes_discarded``,
+  ``resyncs``), as increases of the band's counters since they were read at
+  the last valid frame; the reader thread may have decoded a few more bytes by
+  then, so these are close to, not exactly, the stretch's (the metrics line's
+  totals are exact).
 
 :class:`HealthMonitor` is fed the band's items and polled with its counters
 and the host time, so it runs without a band in tests.

@@ -95,7 +95,8 @@ class ContactTracker:
         self._cross = 0.0  # interpolated index of the latest 0.5 crossing
 
     def step(self, p: float, index: int) -> str | None:
-        if self._prev is not None and (self._prev[0] - 0.5) * (p - 0.5) < 0:
+        # sides by p >= 0.5, so an output of exactly 0.5 (an int8 logit of 0) still marks its crossing
+        if self._prev is not None and (self._prev[0] >= 0.5) != (p >= 0.5):
             p0, i0 = self._prev
             self._cross = i0 + (index - i0) * (0.5 - p0) / (p - p0)
         self._prev = (p, index)
