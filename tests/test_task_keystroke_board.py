@@ -288,3 +288,17 @@ def test_bench_measures_character_latency_from_the_burst_end(bundle_path):
     assert report.true_events == len(sim.bursts) > 5
     lo, hi = -0.2, 0.5 + 0.004 + 1.0  # window + frame wait + generous compute
     assert all(lo <= x <= hi for x in report.true_latency_s)
+
+
+def test_held_out_pieces_keep_each_key_once_with_its_frame():
+    """The export scores the held-out session in pieces (the int8-loss bootstrap needs several items)."""
+    from edgeemg.tasks.keystroke.export_hooks import held_out_pieces
+    from edgeemg.tasks.keystroke.sessions import PreparedSession, Segment
+
+    frames = [5, 30, 48, 49, 60, 99]
+    segs = (Segment(0, 40, (1, 2), (5, 30)), Segment(40, 100, (3, 4, 5, 6), (48, 49, 60, 99)))
+    ses = PreparedSession(np.arange(100, dtype=np.float32)[:, None], np.array(frames), np.arange(1, 7), segs, "s", "u")
+    p0, p1 = held_out_pieces([ses])  # 100 frames -> two pieces of 50
+    assert [list(g.key_frames) for g in p0.segments] == [[5, 30], [48]]  # a key in a piece's last frame is left out
+    assert [list(g.classes) for g in p1.segments] == [[5]] and list(p1.segments[0].key_frames) == [10]
+    assert p1.x[0, 0] == 50 and p1.segments[0].start == 0 and p1.segments[0].end == 50

@@ -152,3 +152,12 @@ def test_training_refuses_data_that_cannot_validate_or_export(tmp_path) -> None:
     with pytest.raises(InvalidInputError, match="--users N"):
         wf.train(one, simulate=False, model="tds", epochs=1, device="cpu", seed=0, progress=False,
                  options={"users": 3})
+
+
+def test_cli_fine_tune_needs_no_model_flag(generic) -> None:
+    """`edgeemg train keystroke --init CKPT` trains the checkpoint's model when --model is not given."""
+    from edgeemg.cli.train import _init_model
+    from edgeemg.tasks.registry import task_argument
+
+    assert _init_model(argparse.Namespace(init=generic, task=task_argument("keystroke"))) == "tds"
+    assert _init_model(argparse.Namespace(init=None, task=task_argument("keystroke"))) is None

@@ -84,8 +84,9 @@ def suite(spec_path: str, out_dir: str) -> dict:
         t = time.perf_counter()
         code, text, err = _cli(["inspect", b["path"], "--verify", "--json"])
         verify = {"code": code, "report": _json_or_none(text), "stderr": err}
-        run_argv = ["-q", "run", b["path"], "--simulate", "--seconds", str(spec["seconds"]), "--seed", str(spec["seed"]),
-                    "--speed", str(spec.get("speed", 1.0)), "--skip-after-ms", "1e9"] + (["--target", b["target"]] if b.get("target") else [])
+        run_argv = ["-q", "run", b["path"], "--simulate", "--seconds", str(spec["seconds"]),
+                    "--seed", str(spec["seed"]), "--speed", str(spec.get("speed", 1.0)), "--skip-after-ms", "1e9"]
+        run_argv += ["--target", b["target"]] if b.get("target") else []
         code, _, err = _cli(run_argv, out / f"{name}.jsonl")
         report["bundles"][name] = {"verify": verify, "run": {"code": code, "stderr": err},
                                    "seconds": time.perf_counter() - t}

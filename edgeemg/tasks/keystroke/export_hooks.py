@@ -56,6 +56,10 @@ Late: the beam commits a character at most ``max_delay_frames`` (64 ms by defaul
 one 40 ms hop. A wider window only adds chance pairings of a poor model's characters with other keys."""
 HELD_OUT_SECONDS = 60.0
 """Default held-out length when the checkpoint was trained on simulated typing (a later session)."""
+HELD_OUT_PIECE_S = 10.0
+"""The held-out session is scored in pieces this long (at least two), each streamed from zero state: the chain
+judges the int8 CER loss with a bootstrap over held-out items (``edgeemg.export.significance``), which needs
+several; one whole session was one item. A piece starts cold, as the board does after it starts."""
 
 
 def _torch_wrappers() -> tuple[type, type, type]:
@@ -186,6 +190,32 @@ def _cut_segments(segments: tuple[Any, ...], n_frames: int) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def held_out_pieces(sessions: list[Any]) -> list[Any]:
+    """Each session cut into equal pieces of :data:`HELD_OUT_PIECE_S` (or half the session, if shorter).
+
+    A piece keeps the keys pressed inside it (a prompt cut by a piece boundary
+    keeps its keys on each side), frames counted from the piece's start; pieces
+    without a key are left out (their CER is undefined).
+    """
+    out = []
+    for ses in sessions:
+        n = ses.x.shape[0]
+        length = int(min(HELD_OUT_PIECE_S / spec.FRAME_S, n // 2)) // CHUNK_FRAMES * CHUNK_FRAMES
+        for a in range(0, n - length + 1, length) if length >= CHUNK_FRAMES else ():
+            b = a + length
+            segs = []
+            for g in ses.segments:
+                keep = [i for i, f in enumerate(g.key_frames) if a <= f < b - 1]
+                if keep:
+                    segs.append(dataclasses.replace(g, start=max(g.start, a) - a, end=min(g.end, b) - a,
+                                                    classes=tuple(g.classes[i] for i in keep),
+                                                    key_frames=tuple(g.key_frames[i] - a for i in keep)))
+            if segs:
+                out.append(dataclasses.replace(ses, x=ses.x[a:b], segments=tuple(segs),
+                                               name=f"{ses.name} frames {a}-{b}"))
+    return out
+
+
 def cer_metric(sessions: list[Any]):
     """``metric(seq_index, scores (n_seq, n_chunks, 5, 99)) -> {"cer", "ier", "der", "ser"}`` in percent, greedy.
 
@@ -243,11 +273,12 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
     cal_sessions, held_sessions, held_text = _sessions(ckpt, source)
     cal_seqs = [chunks(dsp_frames(s.x)) for s in cal_sessions]
     feeds = calibration_feeds(board, state, cal_seqs, max_chunks=max(4 * calibration_items, 256))
+    held_sessions = held_out_pieces(held_sessions)
     held = [chunks(dsp_frames(s.x)) for s in held_sessions]
-    n = min(len(h) for h in held)
-    if n < 2:
-        raise DataFormatError(f"keystroke export: the held-out session has {n} chunks of {CHUNK_FRAMES} frames; "
-                              "expected a few seconds at least")
+    n = min((len(h) for h in held), default=0)
+    if len(held) < 2 or n < 2:
+        raise DataFormatError(f"keystroke export: the held-out session gives {len(held)} pieces of {n} chunks of "
+                              f"{CHUNK_FRAMES} frames; expected a few seconds at least")
     x_held = np.stack([h[:n] for h in held])
     net = board.stream.model
     dcfg = DecoderConfig.from_dict({**meta.get("decoder", {}), "kind": "greedy"}).to_dict()
@@ -315,4 +346,4 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
 
 
 __all__ = ["CHUNK_FRAMES", "DECODER_CLASS", "board_module", "build_module", "calibration_feeds", "cer_metric",
-           "chunks", "dsp_frames", "prepare"]
+           "chunks", "dsp_frames", "held_out_pieces", "prepare"]
