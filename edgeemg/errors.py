@@ -18,8 +18,10 @@ callers who only know the standard library can still catch them.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from enum import IntEnum
 from types import ModuleType
+from typing import Any
 
 
 class ErrorCode(IntEnum):
@@ -118,6 +120,18 @@ EXTRA_OF_MODULE = {
     "pylsl": "devices",
     "pyxdf": "devices",
 }
+
+
+def reject_unknown_keys(config_class: type, d: Mapping[str, Any]) -> None:
+    """Refuse keys that the config dataclass ``config_class`` does not have, naming them and the allowed ones.
+
+    Every ``from_dict`` of a manifest or recipe config calls this first: a misspelt key must be an
+    error, not a silently ignored option (onnxruntime's ``extra_options`` shows the cost).
+    """
+    fields = config_class.__dataclass_fields__  # type: ignore[attr-defined]
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise InvalidInputError(f"{config_class.__name__}: unknown key(s) {unknown}; allowed {sorted(fields)}")
 
 
 def missing_extra(exc: ModuleNotFoundError, needed_for: str) -> MissingExtraError | None:

@@ -51,7 +51,7 @@ from tqdm import tqdm
 
 from edgeemg.decompose.spikes import detect_spikes, isi_cov, pulse_to_noise_ratio, silhouette
 from edgeemg.dsp import bandpass_sos
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, reject_unknown_keys
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +144,7 @@ class DecompositionConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DecompositionConfig:
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise InvalidInputError(
-                f"DecompositionConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}"
-            )
+        reject_unknown_keys(cls, d)
         d = dict(d)
         if "band_hz" in d:
             d["band_hz"] = tuple(d["band_hz"])

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, reject_unknown_keys
 from edgeemg.tasks.classification import softmax
 from edgeemg.tasks.gait.hmm import ForwardFilter
 from edgeemg.tasks.gait.spec import FOOTS, LABELS
@@ -76,9 +76,7 @@ class CausalConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CausalConfig:
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise InvalidInputError(f"CausalConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}")
+        reject_unknown_keys(cls, d)
         return cls(**d)
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, reject_unknown_keys
 from edgeemg.tasks.classification import softmax
 from edgeemg.tasks.gait.causal_decoder import CausalGaitDecoder
 from edgeemg.tasks.gait.spec import HOP_S, LABELS
@@ -100,11 +100,7 @@ class SmootherConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SmootherConfig:
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise InvalidInputError(
-                f"SmootherConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}"
-            )
+        reject_unknown_keys(cls, d)
         return cls(**d)
 
 

@@ -53,7 +53,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.data.charset import BACKSPACE, CHARSET, ENTER, Charset, apply_backspaces
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, reject_unknown_keys
 from edgeemg.tasks.keystroke.lm import BOS, CharNgramLM
 
 DECODERS = ("greedy", "beam")
@@ -115,10 +115,7 @@ class DecoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DecoderConfig:
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise InvalidInputError(
-                f"DecoderConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}")
+        reject_unknown_keys(cls, d)
         return cls(**d)
 
 

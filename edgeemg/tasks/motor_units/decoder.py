@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, reject_unknown_keys
 from edgeemg.tasks.motor_units.filter_decoder import FilterSpikeDecoder
 from edgeemg.tasks.motor_units.spec import FS_HZ, NEURAL_DRIVE_WINDOW_S, STEP, THRESHOLD, WINDOW, hann_taps
 
@@ -91,11 +91,7 @@ class DecoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DecoderConfig:
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise InvalidInputError(
-                f"DecoderConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}"
-            )
+        reject_unknown_keys(cls, d)
         return cls(**d)
 
 

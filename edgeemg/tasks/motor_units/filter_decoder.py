@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, reject_unknown_keys
 from edgeemg.tasks.motor_units.spec import FS_HZ, NEURAL_DRIVE_WINDOW_S, hann_taps
 
 FILTER_HOP = 8
@@ -103,10 +103,7 @@ class FilterDecoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FilterDecoderConfig:
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise InvalidInputError(
-                f"FilterDecoderConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}")
+        reject_unknown_keys(cls, d)
         return cls(**{k: tuple(v) if k == "threshold" else v for k, v in d.items()})
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, reject_unknown_keys
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,7 @@ class MODCNNConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MODCNNConfig:
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise InvalidInputError(
-                f"MODCNNConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}"
-            )
+        reject_unknown_keys(cls, d)
         return cls(**d)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, reject_unknown_keys
 
 FS_HZ = 2048.0
 N_CHANNELS = 64
@@ -94,9 +94,7 @@ class WindowSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WindowSpec:
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise InvalidInputError(f"WindowSpec: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}")
+        reject_unknown_keys(cls, d)
         return cls(**d)
 
 

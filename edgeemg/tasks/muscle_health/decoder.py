@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import InvalidInputError, reject_unknown_keys
 from edgeemg.tasks.classification import softmax
 from edgeemg.tasks.muscle_health.spec import LABELS
 
@@ -54,11 +54,7 @@ class DecisionConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DecisionConfig:
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise InvalidInputError(
-                f"DecisionConfig: unknown key(s) {unknown}; allowed {sorted(cls.__dataclass_fields__)}"
-            )
+        reject_unknown_keys(cls, d)
         return cls(**d)
 
 
