@@ -9,7 +9,8 @@ from scipy import signal as sps
 
 from edgeemg.data import sim_gait
 from edgeemg.data.sim_gait import GAIT_STATES, simulate_gait, simulate_to_path
-from edgeemg.data.wfdb_io import find_records, read_gait_record, read_wfdb, subject_split, write_record
+from edgeemg.data.gait_record import read_gait_record
+from edgeemg.data.wfdb_io import find_records, read_wfdb, subject_split, write_record
 from edgeemg.errors import DataFormatError, InvalidInputError
 
 FS = 2000.0

@@ -484,12 +484,12 @@ def simulate_to_path(
     """Write one WFDB record per subject (``S01``, ``S02``...) plus its ``.gait`` annotations.
 
     Defaults: 120 s per record and 10 subjects (enough for an 8:2 subject-wise
-    split). See :func:`edgeemg.data.wfdb_io.write_gait_record` for the format.
+    split). See :func:`edgeemg.data.gait_record.write_gait_record` for the format.
     Returns the record paths (without extension).
     """
     from tqdm import tqdm
 
-    from edgeemg.data.wfdb_io import write_gait_record
+    from edgeemg.data.gait_record import write_gait_record
 
     n_sub = 10 if subjects is None else int(subjects)
     if n_sub < 1:

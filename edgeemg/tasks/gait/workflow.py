@@ -123,7 +123,8 @@ def read_recordings(paths: list[Path], *, progress: bool = False) -> list[Record
     present, else the states the reader derives from the foot switches (as for PhysioNet data)."""
     from tqdm import tqdm
 
-    from edgeemg.data.wfdb_io import find_records, read_gait_record
+    from edgeemg.data.gait_record import read_gait_record
+    from edgeemg.data.wfdb_io import find_records
 
     out = []
     for path in tqdm(find_records(paths), desc="read gait records", unit="record", disable=not progress):
