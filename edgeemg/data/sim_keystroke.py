@@ -10,7 +10,8 @@ The model, from the hand inwards:
   hold ``Key.shift`` with the other hand's little finger; typos hit a neighbouring
   key and are corrected with ``Key.backspace``; each prompt ends with ``Key.enter``.
 * **Muscles** (:mod:`edgeemg.data._ks_muscles`). Each hand has a pool of flexor and extensor motor units per finger,
-  each at an angle and depth in the wrist, with a preferred reach direction. A
+  and one per wrist mover (FCR, FCU, ECR, ECU), each unit at an angle and depth in the wrist, with a preferred
+  reach direction. A
   press drives the units of its finger (and, weaker, its neighbours': finger
   enslaving) with a weight that depends on the key's reach and on a per-key
   random pattern fixed for the subject, so keys of one finger differ in which
@@ -18,43 +19,20 @@ The model, from the hand inwards:
   ``emd_s`` (the electromechanical delay, 50 ms by default) before the key
   registers, ramps with a key-specific shape, and decays after the press; the
   release fires the finger's extensors. At typing speed these bursts overlap.
-* **What separates keys, physiologically** (issue 15). The finger: each finger
-  has its own compartment of the extrinsic flexors (FDS bellies, FDP slips)
-  and of the extensor digitorum, at different places around the forearm
-  (Schieber & Santello 2004, J Appl Physiol, hand function constraints; Keen &
-  Fuglevand 2004, J Neurophysiol, extensor digitorum compartments), which the
-  band reads, smeared by neighbouring fingers (enslaving, 0.3 here;
-  Zatsiorsky, Li & Latash 2000, Exp Brain Res). The row: reaching above the home row extends
-  the finger at the MCP joint (extensor digitorum) before the flexors strike
-  (Kuo et al. 2006, J Biomech, finger joint coordination in tapping: MCP extension lifts the
-  finger, then flexion presses), so top-row keys carry an extensor "lift"
-  proportional to the rows reached (``lift_gain``). The column: sideways
-  reach is mostly MCP abduction by the interossei, intrinsic hand muscles
-  the wrist band does not cover, so keys of one finger and row differ only
-  through the weak reach tuning of the extrinsic units: they stay hard.
-  Force and timing vary press to press; motor units of one pool receive
-  mostly *common* synaptic input (De Luca & Erim 1994, Trends Neurosci;
-  Farina & Negro 2015, Exerc Sport Sci Rev), so that
-  variability is drawn per press for each finger's flexor and extensor pool
-  (``compartment_gain_sigma``) and only a little per unit
-  (``unit_jitter_sigma``; it was 0.45 per unit with no common part, which
-  scrambled each key's spatial pattern from press to press).
+* **What separates keys, physiologically**, with the sources and the
+  difficulty table before and after each change: :mod:`edgeemg.data._ks_muscles`.
+  In short, finger compartments of the extrinsic flexors and extensors at
+  different places around the wrist, the extensor lift of a row reach, the
+  wrist movers of a sideways or upward reach, and enough units firing at
+  ballistic rates for a press's spatial pattern to show through the band.
   What keeps real data hard stays: the band moves between sessions
-  (``session_shift_electrodes``), users differ in anatomy, unit pools and
-  speed, fast typing overlaps bursts, typos are corrected with backspace, and
-  noise, hum and drift are added.
-
-  Difficulty, ``benchmarks/baseline_keystroke.py`` (logistic regression on the
-  log-spectra around each *true* press; user 0, 2 x 120 s; key / finger / hand
-  accuracy %), before -> after the two changes above: in session 43.9 / 67.4 /
-  99.5 -> 45.0 / 68.2 / 98.9; next session 43.3 / 61.9 / 99.3 -> 40.8 / 59.3 /
-  98.0; other user 24.9 / 31.5 / 96.7 -> 22.6 / 28.0 / 95.3 (chance 16-17 / 17-20
-  / 51-53). Key identity barely moved and the session and user drops grew: what
-  caps a key classifier here is the band's spatial mixing of deep units and the
-  overlap of neighbouring presses, not the press-to-press scatter.
+  (``session_shift_electrodes``), users differ in anatomy, unit pools, wrist
+  use and speed, fast typing overlaps bursts, typos are corrected with
+  backspace, and noise, hum and drift are added.
 * **Electrodes** (:mod:`edgeemg.data._ks_electrodes`). A unit's action potential (first and second derivatives of a
   Gaussian whose width grows with depth) reaches each electrode with a gain that
-  falls with distance, so it shows on neighbouring electrodes with a shape that
+  falls as a power of the distance, so deep units are small everywhere and a
+  superficial one shows on its neighbouring electrodes with a shape that
   changes across them. Background: tonic postural units, band-limited noise,
   50 or 60 Hz hum and a slow baseline drift. Bands can be rotated by whole
   electrodes (``rotation``), emg2qwerty's augmentation.
@@ -103,9 +81,17 @@ class KeystrokeSimConfig:
     iki_sigma: float = 0.28  # log-normal spread of one interval
     hold_mean_s: float = 0.095  # press -> release
     typo_rate_range: tuple[float, float] = (0.01, 0.04)  # per lower-case letter
-    units_flexor: int = 16  # per finger (thumb: half)
-    units_extensor: int = 8
+    units_flexor: int = 48  # per finger (thumb: half)
+    units_extensor: int = 24
+    units_wrist: int = 24  # per wrist mover (FCR, FCU, ECR, ECU)
     units_tonic: int = 8  # per band, postural background
+    unit_spread_rad: float = 0.28  # SD of a unit's angle around its compartment's centre
+    depth_range_mm: tuple[float, float] = (3.0, 13.0)  # units' depth under the skin (uniform)
+    muap_uv: float = 130.0  # action potential of a low-threshold unit at ``ref_distance_mm``
+    ref_distance_mm: float = 3.0
+    decay_power: float = 1.7  # amplitude ~ distance ** -decay_power
+    peak_rate_hz: float = 80.0  # a unit's discharge rate at full drive (8 Hz at its threshold)
+    wrist_gain: float = 0.5  # drive of the wrist movers relative to the striking finger's flexors
     key_pattern_sd: float = 0.35  # subject-fixed random part of each key's unit weights
     press_gain_sigma: float = 0.35  # log-normal press-to-press force variability
     compartment_gain_sigma: float = 0.3  # log-normal press-to-press drive of each finger's flexors / extensors
@@ -252,7 +238,7 @@ def simulate_keystroke(
     half = MUAP_LEN // 2
     for hand in range(2):
         contact = rng_sig.lognormal(0, 0.1, N_ELECTRODES)
-        tmpl = muap_templates(subj, hand, subj.band_angle[hand] + shift[hand], contact, fs_hz)
+        tmpl = muap_templates(subj, hand, subj.band_angle[hand] + shift[hand], contact, fs_hz, cfg)
         x = np.zeros((n, N_ELECTRODES))
         if spikes[hand]:
             s = np.concatenate([a for a, _ in spikes[hand]])
