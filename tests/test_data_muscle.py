@@ -10,7 +10,8 @@ import wfdb
 
 from edgeemg.data import sim_muscle
 from edgeemg.data.sim_muscle import CONDITIONS, condition_of, simulate_muscle, simulate_to_path
-from edgeemg.data.wfdb_io import find_records, read_muscle_record, write_record
+from edgeemg.data.muscle_record import read_muscle_record
+from edgeemg.data.wfdb_io import find_records, write_record
 from edgeemg.errors import DataFormatError, InvalidInputError
 
 FS = 4000.0

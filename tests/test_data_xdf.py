@@ -10,7 +10,8 @@ from _xdf_writer import XdfStream, write_xdf
 
 pytest.importorskip("pyxdf")
 
-from edgeemg.data.wfdb_io import find_records, read_gait_record, read_wfdb, write_gait_record  # noqa: E402
+from edgeemg.data.gait_record import read_gait_record, write_gait_record  # noqa: E402
+from edgeemg.data.wfdb_io import find_records, read_wfdb  # noqa: E402
 from edgeemg.data.xdf_io import read_xdf  # noqa: E402
 from edgeemg.errors import DataFormatError  # noqa: E402
 
@@ -83,7 +84,7 @@ def test_gait_reader_takes_xdf_like_wfdb(tmp_path):
 
 def _as_xdf(wfdb_record, folder):
     """The record's every channel as an EMG stream and its annotations as a marker stream, named by subject."""
-    from edgeemg.data.wfdb_io import read_gait_record
+    from edgeemg.data.gait_record import read_gait_record
 
     rec = read_wfdb(wfdb_record)
     stamps = 10.0 + np.arange(rec.emg.shape[0]) / rec.fs_hz

@@ -19,7 +19,7 @@ from _hand_bundle import hand_bundle
 
 from edgeemg.bridge import Block, SimulatedBand, open_band
 from edgeemg.bridge.faults import BandFault, FaultPlan
-from edgeemg.bridge.simulated import DEVICE_T0_US, _FrameSource
+from edgeemg.bridge.sim_source import DEVICE_T0_US, FrameSource
 from edgeemg.errors import DeviceError
 from edgeemg.runtime.bundle import load_bundle
 from edgeemg.runtime.health import HealthMonitor
@@ -55,7 +55,7 @@ def _stream(band, bundle, *, stall_after_s=30.0, **kw):
 
 def _expected(seconds, fault):
     """What the band sends under ``fault``: (frames hit, bytes garbled, sync pairs in the garbage)."""
-    src = _FrameSource("synthetic", 0, 0, seconds, None, "int16", 1.0, faults=(fault,))
+    src = FrameSource("synthetic", 0, 0, seconds, None, "int16", 1.0, faults=(fault,))
     plan = FaultPlan((fault,), FS)
     hit, garbage = 0, bytearray()
     while True:

@@ -23,7 +23,7 @@ from typing import Iterator, Protocol, Union, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.bridge.codec import DeviceInfo, Frame
+from edgeemg.bridge.frames import DeviceInfo, Frame
 
 __all__ = ["Band", "BandItem", "BandStats", "Block", "BoundedQueue", "Gap", "GapKind", "GapTracker", "QueuedBand"]
 

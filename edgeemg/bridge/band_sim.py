@@ -1,6 +1,6 @@
 """``edgeemg band-sim``: a simulated band's frames on a pseudo-terminal or a serial port, for any reader.
 
-The frame source and the pty device are :mod:`edgeemg.bridge.simulated`'s;
+The frame source and the pty device are :mod:`edgeemg.bridge.sim_source`'s and :mod:`edgeemg.bridge.pty_device`'s;
 this is the command around them: progress on stderr, the port path on stdout,
 signals, and writing to a real port.
 """
@@ -16,7 +16,8 @@ import time
 from typing import TextIO
 
 from edgeemg.bridge.faults import BandFault
-from edgeemg.bridge.simulated import _FrameSource, _PtyDevice
+from edgeemg.bridge.pty_device import PtyDevice
+from edgeemg.bridge.sim_source import FrameSource
 from edgeemg.errors import DeviceError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def band_sim_main(task: str, *, pty: bool, port: str | None, seconds: float | No
     if progress:
         print(f"band-sim: simulating {length} of {task} signal (seed {seed}); the port follows ...", file=sys.stderr,
               flush=True)
-    source = _FrameSource(task, seed, 0, seconds, None, "int16", 1.0, faults=faults)
+    source = FrameSource(task, seed, 0, seconds, None, "int16", 1.0, faults=faults)
     stop = threading.Event()
     old = {}
     if threading.current_thread() is threading.main_thread():
@@ -55,7 +56,7 @@ def band_sim_main(task: str, *, pty: bool, port: str | None, seconds: float | No
             old[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         if pty:
-            dev = _PtyDevice(source, speed)
+            dev = PtyDevice(source, speed)
             try:
                 print(dev.port_path, file=out if out is not None else sys.stdout, flush=True)
                 dev.start()
@@ -72,7 +73,7 @@ def band_sim_main(task: str, *, pty: bool, port: str | None, seconds: float | No
             signal.signal(sig, h)
 
 
-def _stream_to_port(source: _FrameSource, port: str, speed: float, stop: threading.Event) -> int:
+def _stream_to_port(source: FrameSource, port: str, speed: float, stop: threading.Event) -> int:
     import serial
 
     from edgeemg.bridge.serial_band import _open_hint

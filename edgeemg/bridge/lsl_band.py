@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.bridge.codec import DeviceInfo, Frame
+from edgeemg.bridge.frames import DeviceInfo, Frame
 from edgeemg.bridge.polled import PolledBand, onto_monotonic, pick_channels
 from edgeemg.bridge.protocol import FrameType
 from edgeemg.errors import DeviceError, InvalidInputError, require

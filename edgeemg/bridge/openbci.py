@@ -34,7 +34,7 @@ import logging
 
 import numpy as np
 
-from edgeemg.bridge.codec import DecoderStats, DeviceInfo, Frame
+from edgeemg.bridge.frames import DecoderStats, DeviceInfo, Frame
 from edgeemg.bridge.protocol import FrameType
 from edgeemg.errors import InvalidInputError
 

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.bridge.band import BandStats, BoundedQueue, FrameRouter, QueuedBand
-from edgeemg.bridge.codec import DeviceInfo, Frame
+from edgeemg.bridge.frames import DeviceInfo, Frame
 from edgeemg.errors import DeviceError, InvalidInputError
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from typing import Callable
 import serial
 
 from edgeemg.bridge.band import BandStats, BoundedQueue, FrameRouter, QueuedBand
-from edgeemg.bridge.codec import DeviceInfo, FrameDecoder
+from edgeemg.bridge.decoder import FrameDecoder
+from edgeemg.bridge.frames import DeviceInfo
 from edgeemg.errors import DeviceError, InvalidInputError
 
 logger = logging.getLogger(__name__)

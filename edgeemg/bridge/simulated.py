@@ -17,253 +17,18 @@ continuously. ``speed`` scales the real rate (``float('inf')``: as fast as possi
 
 from __future__ import annotations
 
-import logging
 import math
-import os
-import select
-import tempfile
-import threading
 import time
-import tty
-from dataclasses import dataclass
 from typing import Iterator
 
-import numpy as np
-
-from edgeemg.bridge.band import BandItem, BandStats, Block, FrameRouter
-from edgeemg.bridge.codec import DeviceInfo, FrameDecoder, encode_device_info, encode_frame
-from edgeemg.bridge.faults import BandFault, FaultPlan
-from edgeemg.data.bands import band_signal
-from edgeemg.data.recording import BandSignal, TruthEvent
+from edgeemg.bridge.band import BandItem, BandStats, FrameRouter
+from edgeemg.bridge.decoder import FrameDecoder
+from edgeemg.bridge.faults import BandFault
+from edgeemg.bridge.frames import DeviceInfo
+from edgeemg.bridge.pty_device import PtyDevice
+from edgeemg.bridge.sim_source import FrameSource, TimedTruthEvent
+from edgeemg.data.recording import BandSignal
 from edgeemg.errors import DeviceError, InvalidInputError
-
-logger = logging.getLogger(__name__)
-
-FIRMWARE = "edgeemg-sim/1"
-DEVICE_T0_US = 1_000_000  # the simulated device clock does not start at 0, so nothing may assume it does
-
-
-@dataclass(frozen=True)
-class TimedTruthEvent:
-    """A simulator truth event with the device time (µs) it happened at, for latency accounting."""
-
-    device_time_us: int
-    event: TruthEvent
-
-
-class _FrameSource:
-    """Produces the device's byte stream frame by frame: a device-info frame at start and every ``info_interval_s``."""
-
-    def __init__(self, task, seed, session, seconds, samples_per_frame, fmt, info_interval_s, chunk_s=30.0,
-                 faults=()):
-        if seconds is not None and not seconds > 0:
-            raise InvalidInputError(f"seconds must be > 0 or None (endless), got {seconds}")
-        self.task, self.seed, self.session = task, seed, session
-        self.seconds = seconds
-        self.chunk_s = float(seconds) if seconds is not None else chunk_s
-        self.fmt = fmt
-        self.signal: BandSignal = band_signal(task, self.chunk_s, seed=seed, session=session)
-        self.fs_hz = self.signal.fs_hz
-        spf = samples_per_frame or max(1, int(round(self.fs_hz * 0.004)))  # ~4 ms frames
-        self.spf = int(spf)
-        self.info = DeviceInfo(
-            self.fs_hz, self.signal.n_channels, self.signal.layout, FIRMWARE, self.spf, fmt, self._scale(self.signal.emg)
-        )
-        self.info_every = max(1, int(round(info_interval_s * self.fs_hz / self.spf)))
-        self.faults = FaultPlan(faults, self.fs_hz, seed)
-        self._booted: set[int] = set()
-        self.truth: list[TimedTruthEvent] = []
-        self._add_truth(self.signal, 0)
-        self.seq = 0
-        self.frames_made = 0
-        self.sample_index = 0  # samples emitted so far
-        self.n_chunks = 1
-
-    def _scale(self, emg) -> float:
-        if self.fmt == "float32":
-            return 1.0
-        peak = float(np.abs(emg).max()) if emg.size else 1.0
-        lim = 32000.0 if self.fmt == "int16" else 8.0e6
-        return float(2.0 ** math.ceil(math.log2(max(peak, 1e-3) / lim)))  # power of two: exact in float32
-
-    def _add_truth(self, sig: BandSignal, first_sample: int) -> None:
-        self.truth.extend(TimedTruthEvent(self.device_us(first_sample + e.time_s * self.fs_hz), e) for e in sig.events)
-
-    def device_us(self, sample_index: float) -> int:
-        """The device clock at a sample: from DEVICE_T0_US, or from 0 at the band's last reboot."""
-        boot = self.faults.last_boot(sample_index)
-        t0, first = (DEVICE_T0_US, 0) if boot is None else (0, boot)
-        return t0 + int(round((sample_index - first) * 1e6 / self.fs_hz))
-
-    def next_frame(self) -> tuple[bytes, int] | None:
-        """(bytes, index of the sample after this frame) or None at the end of the signal.
-
-        The bytes are what the band sends under its :class:`FaultPlan`: empty
-        while it drops frames or is off, random during garbage.
-        """
-        first = self.sample_index
-        boot = self.faults.last_boot(first)
-        if boot is not None and boot not in self._booted:  # the band boots: seq from 0, device info first
-            self._booted.add(boot)
-            self.seq = self.frames_made = 0
-        item = self._make_frame()
-        return None if item is None else (self.faults.apply(item[0], first), item[1])
-
-    def _make_frame(self) -> tuple[bytes, int] | None:
-        if self.frames_made % (self.info_every + 1) == 0:
-            b = encode_device_info(self.seq, self.device_us(self.sample_index), self.info)
-            self.seq = (self.seq + 1) & 0xFFFF
-            self.frames_made += 1
-            return b, self.sample_index
-        chunk_n = self.signal.emg.shape[0]
-        local = self.sample_index - (self.n_chunks - 1) * int(round(self.chunk_s * self.fs_hz))
-        if local >= chunk_n:
-            if self.seconds is not None:
-                return None
-            self.signal = band_signal(self.task, self.chunk_s, seed=self.seed, session=self.session + self.n_chunks)
-            self._add_truth(self.signal, self.sample_index)
-            self.n_chunks += 1
-            local = 0
-            self._chunk_scale = None
-        x = self.signal.emg[local : local + self.spf]
-        scale = self.info.scale_uv if self.n_chunks == 1 else self._chunk_scale_for(self.signal.emg)
-        b = encode_frame(self.seq, self.device_us(self.sample_index), x, fmt=self.fmt, scale_uv=scale)
-        self.seq = (self.seq + 1) & 0xFFFF
-        self.frames_made += 1
-        self.sample_index += x.shape[0]
-        return b, self.sample_index
-
-    _chunk_scale = None
-
-    def _chunk_scale_for(self, emg) -> float:
-        if self._chunk_scale is None:
-            self._chunk_scale = self._scale(emg)
-        return self._chunk_scale
-
-
-class _PtyDevice:
-    """The device side of a pseudo-terminal: writes a frame source at a paced rate."""
-
-    def __init__(self, source: _FrameSource, speed: float, link_path: str | None = None, drift_ppm: float = 0.0):
-        self.source = source
-        self.speed = speed
-        self.drift = 1.0 + drift_ppm * 1e-6
-        self._tmpdir = None
-        if link_path is None:
-            self._tmpdir = tempfile.mkdtemp(prefix="edgeemg-band-")
-            link_path = os.path.join(self._tmpdir, "band")
-        self.port_path = link_path
-        self._master: int | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self.done = threading.Event()
-        self.settle_s = 0.1
-        self.bytes_written = 0
-        self.frames_lost = 0  # frames the device sent while nobody listened
-        self._thread: threading.Thread | None = None
-        self.replug()
-
-    def replug(self) -> None:
-        """Open a fresh pty and point :attr:`port_path` at it."""
-        master, slave = os.openpty()
-        tty.setraw(slave)  # raw before any reader opens it: no echo, no line editing, bytes pass untouched
-        name = os.ttyname(slave)
-        os.close(slave)
-        os.set_blocking(master, False)
-        tmp = self.port_path + ".tmp"
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(name, tmp)
-        os.replace(tmp, self.port_path)
-        with self._lock:
-            self._master = master
-        logger.debug("simulated band on %s -> %s", self.port_path, name)
-
-    def unplug(self) -> None:
-        """Close the pty (readers get EIO) and remove the path, as a pulled cable does."""
-        with self._lock:
-            m, self._master = self._master, None
-        if os.path.lexists(self.port_path):
-            os.unlink(self.port_path)
-        if m is not None:
-            os.close(m)
-
-    def _listening(self, master: int) -> bool:
-        ev = select.poll()
-        ev.register(master, select.POLLOUT)
-        return not any(e & select.POLLHUP for _fd, e in ev.poll(0))
-
-    def _write(self, data: bytes) -> bool:
-        view = memoryview(data)
-        while view and not self._stop.is_set():
-            with self._lock:
-                m = self._master
-                if m is None or not self._listening(m):
-                    return False
-                try:
-                    n = os.write(m, view)
-                except BlockingIOError:
-                    n = 0
-                except OSError:
-                    return False
-            self.bytes_written += n
-            view = view[n:]
-            if view:
-                select.select([], [m], [], 0.05)
-        return not view
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="edgeemg-sim-band", daemon=True)
-        self._thread.start()
-
-    def _wait_for_reader(self) -> bool:
-        while not self._stop.is_set():
-            with self._lock:
-                m = self._master
-                if m is not None and self._listening(m):
-                    return True
-            self._stop.wait(0.01)
-        return False
-
-    def _run(self) -> None:
-        try:
-            if not self._wait_for_reader():
-                return
-            # pyserial flushes the input buffer (tcflush) right after opening the port;
-            # bytes written before that would vanish, so let the reader settle first.
-            if self._stop.wait(self.settle_s):
-                return
-            fs = self.source.fs_hz
-            t0 = time.monotonic()
-            while not self._stop.is_set():
-                item = self.source.next_frame()
-                if item is None:
-                    break
-                data, end_sample = item
-                if math.isfinite(self.speed):
-                    due = t0 + end_sample / fs * self.drift / self.speed
-                    delay = due - time.monotonic()
-                    if delay > 0 and self._stop.wait(delay):
-                        break
-                if not self._write(data):
-                    self.frames_lost += 1
-        finally:
-            self.done.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self.done.wait(timeout)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-        self.unplug()
-        if self._tmpdir is not None:
-            try:
-                os.rmdir(self._tmpdir)
-            except OSError:
-                pass
-
 
 class SimulatedBand:
     """A band that streams ``band_signal(task, ...)`` as protocol frames.
@@ -326,9 +91,9 @@ class SimulatedBand:
         self.queue_frames = queue_frames
         self.drift_ppm = drift_ppm
         self._link_path = link_path
-        self._source = _FrameSource(task, seed, session, seconds, samples_per_frame, fmt, info_interval_s,
+        self._source = FrameSource(task, seed, session, seconds, samples_per_frame, fmt, info_interval_s,
                                     faults=faults)
-        self._device: _PtyDevice | None = None
+        self._device: PtyDevice | None = None
         self._host = None
         self._decoder = FrameDecoder()
         self._pending: list[BandItem] = []
@@ -368,7 +133,7 @@ class SimulatedBand:
         if self._opened:
             return self
         if self.pty:
-            self._device = _PtyDevice(self._source, self.speed, self._link_path, self.drift_ppm)
+            self._device = PtyDevice(self._source, self.speed, self._link_path, self.drift_ppm)
             self._device.start()
         self._opened = True
         return self
@@ -420,7 +185,7 @@ class SimulatedBand:
         """pty mode: plug it back in at the same :attr:`port_path`."""
         self._require_pty("replug").replug()
 
-    def _require_pty(self, what: str) -> _PtyDevice:
+    def _require_pty(self, what: str) -> PtyDevice:
         if self._device is None:
             raise DeviceError(f"{what}() needs SimulatedBand(..., pty=True) opened")
         return self._device

@@ -345,12 +345,12 @@ def simulate_to_path(
 
     Defaults: 20 s per record, 12 subjects (4 per class). The class, subject
     id and severity are header comments (``condition: als``); see
-    :func:`edgeemg.data.wfdb_io.write_muscle_record`. ``snr_db`` is accepted
+    :func:`edgeemg.data.muscle_record.write_muscle_record`. ``snr_db`` is accepted
     for a uniform CLI and ignored: needle noise is part of each subject.
     """
     from tqdm import tqdm
 
-    from edgeemg.data.wfdb_io import write_muscle_record
+    from edgeemg.data.muscle_record import write_muscle_record
 
     n_sub = 12 if subjects is None else int(subjects)
     if n_sub < 1:

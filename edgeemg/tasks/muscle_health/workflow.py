@@ -108,7 +108,8 @@ def read_recordings(paths: list[Path], *, progress: bool = False) -> list[Record
     """emgdb-style WFDB records; each must name its condition (header comment or record name)."""
     from tqdm import tqdm
 
-    from edgeemg.data.wfdb_io import find_records, read_muscle_record
+    from edgeemg.data.muscle_record import read_muscle_record
+    from edgeemg.data.wfdb_io import find_records
 
     out = []
     for path in tqdm(find_records(paths), desc="read muscle records", unit="record", disable=not progress):
