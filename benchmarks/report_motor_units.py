@@ -105,11 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
+    from edgeemg.tasks.motor_units import plans
     from edgeemg.tasks.motor_units import workflow as wf
 
     torch.set_num_threads(args.threads)
     c12, c3, c4, f1 = (int(v) for v in args.widths.split(","))
-    plan = replace(wf.DEFAULT_TRAINING, epochs=args.epochs, trunk_filters=c12, c3_filters=c3, c4_filters=c4,
+    plan = replace(plans.DEFAULT_TRAINING, epochs=args.epochs, trunk_filters=c12, c3_filters=c3, c4_filters=c4,
                    hidden=f1, max_units=args.max_units)
     extra: dict[str, Any] = {}
     if args.pos_weight is not None or args.lr_decay is not None:

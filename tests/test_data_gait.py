@@ -7,7 +7,7 @@ import pytest
 import wfdb
 from scipy import signal as sps
 
-from edgeemg.data import sim_gait
+from edgeemg.data import _gait_signals, sim_gait
 from edgeemg.data.sim_gait import GAIT_STATES, simulate_gait, simulate_to_path
 from edgeemg.data.gait_record import read_gait_record
 from edgeemg.data.wfdb_io import find_records, read_wfdb, subject_split, write_record
@@ -106,7 +106,7 @@ def test_power_mostly_in_20_450_hz():
 
 @pytest.mark.parametrize("snr_db", [5.0, 15.0])
 def test_measured_snr_matches_request(snr_db):
-    parts = sim_gait._synthesize(30.0, 4, 0, 1, snr_db, FS)
+    parts = _gait_signals.synthesize(30.0, 4, 0, 1, snr_db, FS)
     sim = simulate_gait(30.0, seed=4, subject=1, snr_db=snr_db)
     # the published signal is exactly muscle + noise, and its SNR is the requested one
     np.testing.assert_allclose(sim.emg, (parts.clean_uv + parts.noise_uv).astype(np.float32), rtol=0, atol=1e-3)

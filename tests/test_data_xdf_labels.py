@@ -197,10 +197,10 @@ def test_grid_recording_and_discharges_read_back_sample_exact(grid_files, tmp_pa
 def test_cli_motor_units_train_and_eval_take_xdf_like_demuse(grid_files, capsys, monkeypatch):
     """`train motor-units --labels truth` and `eval` on XDF files (discharges as markers) match their DEMUSE files."""
     from edgeemg.cli import main
-    from edgeemg.tasks.motor_units import workflow as wf
+    from edgeemg.tasks.motor_units import plans
 
-    monkeypatch.setattr(wf, "CPU_TRAINING", wf.TrainingPlan(trunk_filters=8, c3_filters=8, c4_filters=8, hidden=16,
-                                                            max_units=3, min_spikes=10))
+    tiny = plans.TrainingPlan(trunk_filters=8, c3_filters=8, c4_filters=8, hidden=16, max_units=3, min_spikes=10)
+    monkeypatch.setattr(plans, "CPU_TRAINING", tiny)
     root, _ = grid_files
     reports = {}
     for kind in ("mat", "xdf"):

@@ -26,6 +26,9 @@ from edgeemg.tasks.motor_units.metrics import (
 
 torch = pytest.importorskip("torch")
 
+from edgeemg.tasks.motor_units import labels as lb  # noqa: E402
+from edgeemg.tasks.motor_units import plans  # noqa: E402
+from edgeemg.tasks.motor_units import recordings as rc  # noqa: E402
 from edgeemg.tasks.motor_units import workflow as wf  # noqa: E402
 from edgeemg.tasks.motor_units import evaluation as ev  # noqa: E402
 from edgeemg.tasks.motor_units.models import MODCNN, MODCNNConfig  # noqa: E402
@@ -168,8 +171,8 @@ def test_model_exports_to_onnx_with_parity(tmp_path):
 
 
 def test_student_trained_on_truth_decodes_the_later_part(monkeypatch):
-    monkeypatch.setattr(wf, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=12.0, level=0.3))
-    monkeypatch.setattr(wf, "CPU_TRAINING", TINY)
+    monkeypatch.setattr(plans, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=12.0, level=0.3))
+    monkeypatch.setattr(plans, "CPU_TRAINING", TINY)
     ckpt = wf.train(None, simulate=True, model="mo_dcnn", epochs=None, device="cpu", seed=0, progress=False,
                     options={"labels": "truth"})
     assert ckpt.meta["summary"]["n_units"] == 3 and ckpt.meta["label_source"] == "truth"
@@ -190,8 +193,8 @@ def _cli(argv):
 
 
 def test_cli_train_and_eval_json_end_to_end(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(wf, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=8.0, level=0.3))
-    monkeypatch.setattr(wf, "CPU_TRAINING", TINY)
+    monkeypatch.setattr(plans, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=8.0, level=0.3))
+    monkeypatch.setattr(plans, "CPU_TRAINING", TINY)
     ckpt = tmp_path / "mu.npz"
     assert _cli(["-q", "train", "motor-units", "--simulate", "--epochs", "1", "--device", "cpu", "--window", "60",
                  "-o", str(ckpt), "--json"]) == 0
@@ -216,11 +219,11 @@ def test_cli_train_and_eval_json_end_to_end(tmp_path, capsys, monkeypatch):
 
 
 def test_cli_level_reaches_the_simulation_and_eval_regenerates_it(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(wf, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=6.0, level=0.3))
-    monkeypatch.setattr(wf, "CPU_TRAINING", TINY)
+    monkeypatch.setattr(plans, "DEFAULT_SIMULATION", wf.SimulationPlan(seconds=6.0, level=0.3))
+    monkeypatch.setattr(plans, "CPU_TRAINING", TINY)
     made = []
-    real = wf._simulate
-    monkeypatch.setattr(wf, "_simulate", lambda plan, seed: made.append((plan, seed)) or real(plan, seed))
+    real = rc._simulate
+    monkeypatch.setattr(rc, "_simulate", lambda plan, seed: made.append((plan, seed)) or real(plan, seed))
     ckpt = tmp_path / "mu.npz"
     assert _cli(["-q", "train", "motor-units", "--simulate", "--level", "0.5", "--labels", "truth", "--epochs", "1",
                  "--device", "cpu", "--seed", "2", "-o", str(ckpt), "--json"]) == 0
@@ -246,7 +249,7 @@ def test_teacher_units_learn_the_truth_id_they_decompose():
     # teacher unit 0 = truth 12 seen 3 samples late; unit 1 = truth 10; unit 2 = noise
     trains = [[truth[2][truth[2] < cut] + 3, truth[0][truth[0] < cut], np.arange(100, cut, 397)]]
     units = [{"teacher_index": i} for i in range(3)]
-    wf._attach_truth_ids(units, trains, [rec], 0.6)
+    lb.attach_truth_ids(units, trains, [rec], 0.6)
     assert [u["truth_id"] for u in units] == [12, 10, None]
     assert units[0]["truth_lag_samples"] == 3 and units[0]["truth_f1"] == pytest.approx(1.0)
     from edgeemg.tasks.motor_units.export_hooks import truth_events
@@ -310,10 +313,10 @@ def test_decoder_applies_per_unit_thresholds_and_checks_their_count():
 
 def test_dense_training_windows_never_overlap_the_validation_windows():
     rec = wf.load_recordings(None, True, seed=0, plan=wf.SimulationPlan(seconds=4.0, level=0.3))[0]
-    trains = [[d[d < wf._split_point(rec, 0.5)] for d in rec.discharges[:4]]]
+    trains = [[d[d < rc.split_point(rec, 0.5)] for d in rec.discharges[:4]]]
     windows = spec.WindowSpec(120, 20)
     plan = wf.TrainingPlan(train_stride=4, val_fraction=0.25)
-    (xtr, ytr), (xva, yva) = wf.training_windows([rec], trains, 100.0, windows, 0.5, plan)
+    (xtr, ytr), (xva, yva) = lb.training_windows([rec], trains, 100.0, windows, 0.5, plan)
     x_all, end = wf.windows_of(rec, spec.dsp_description(100.0, rec.emg.shape[1], spec.WindowSpec(120, 4)))
     # recover each window's end index by identity with the stride-1-aligned reference windows
     index = {x.tobytes(): e for x, e in zip(x_all, end)}
@@ -321,11 +324,11 @@ def test_dense_training_windows_never_overlap_the_validation_windows():
     e_va = np.array([index[x.tobytes()] for x in xva])
     assert np.all(np.diff(e_tr) == 4) and np.all(np.diff(e_va) == 20)
     assert e_tr.max() <= e_va.min() - 120  # no sample in both
-    assert e_va.max() < wf._split_point(rec, 0.5)
+    assert e_va.max() < rc.split_point(rec, 0.5)
     np.testing.assert_array_equal(ytr, spec.window_labels(trains[0], e_tr, windows))
     np.testing.assert_array_equal(yva, spec.window_labels(trains[0], e_va, windows))
     with pytest.raises(InvalidInputError, match="train_stride"):
-        wf.training_windows([rec], trains, 100.0, windows, 0.5, wf.TrainingPlan(train_stride=0))
+        lb.training_windows([rec], trains, 100.0, windows, 0.5, wf.TrainingPlan(train_stride=0))
 
 
 def test_on_teacher_units_scores_every_head_the_teacher_mapped_even_failed_ones():
@@ -348,9 +351,9 @@ def test_on_teacher_units_scores_every_head_the_teacher_mapped_even_failed_ones(
 
 
 def test_preset_follows_the_device_unless_named():
-    assert wf.training_plan(None, "cuda") == ("seed", wf.DEFAULT_TRAINING)
-    assert wf.training_plan(None, "cpu") == ("cpu", wf.CPU_TRAINING)
-    assert wf.training_plan("seed", "cpu") == ("seed", wf.DEFAULT_TRAINING)
-    assert wf.DEFAULT_TRAINING.trunk_filters == 128 and wf.CPU_TRAINING.trunk_filters == 64
+    assert plans.training_plan(None, "cuda") == ("seed", plans.DEFAULT_TRAINING)
+    assert plans.training_plan(None, "cpu") == ("cpu", plans.CPU_TRAINING)
+    assert plans.training_plan("seed", "cpu") == ("seed", plans.DEFAULT_TRAINING)
+    assert plans.DEFAULT_TRAINING.trunk_filters == 128 and plans.CPU_TRAINING.trunk_filters == 64
     with pytest.raises(InvalidInputError, match="preset must be one of"):
-        wf.training_plan("huge", "cpu")
+        plans.training_plan("huge", "cpu")

@@ -9,7 +9,7 @@ The model, from the hand inwards:
   for same-finger bigrams and faster across hands; capitals and shifted symbols
   hold ``Key.shift`` with the other hand's little finger; typos hit a neighbouring
   key and are corrected with ``Key.backspace``; each prompt ends with ``Key.enter``.
-* **Muscles.** Each hand has a pool of flexor and extensor motor units per finger,
+* **Muscles** (:mod:`edgeemg.data._ks_muscles`). Each hand has a pool of flexor and extensor motor units per finger,
   each at an angle and depth in the wrist, with a preferred reach direction. A
   press drives the units of its finger (and, weaker, its neighbours': finger
   enslaving) with a weight that depends on the key's reach and on a per-key
@@ -52,7 +52,7 @@ The model, from the hand inwards:
   / 51-53). Key identity barely moved and the session and user drops grew: what
   caps a key classifier here is the band's spatial mixing of deep units and the
   overlap of neighbouring presses, not the press-to-press scatter.
-* **Electrodes.** A unit's action potential (first and second derivatives of a
+* **Electrodes** (:mod:`edgeemg.data._ks_electrodes`). A unit's action potential (first and second derivatives of a
   Gaussian whose width grows with depth) reaches each electrode with a gain that
   falls with distance, so it shows on neighbouring electrodes with a shape that
   changes across them. Background: tonic postural units, band-limited noise,
@@ -72,14 +72,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
-from scipy import signal as sps
 from tqdm import tqdm
 
-from edgeemg.data._ks_typing import (_PHYS, _PHYS_NAMES, TEXT_SPLITS, _plan, _Press, corpus_sentences,
-                                     key_anatomy)
+from edgeemg.data._ks_electrodes import MUAP_LEN, N_ELECTRODES, add_background, add_spikes, muap_templates
+from edgeemg.data._ks_muscles import burst_spikes, make_subject, tonic_spikes
+from edgeemg.data._ks_typing import _PHYS, _PHYS_NAMES, TEXT_SPLITS, _plan, corpus_sentences, key_anatomy
 from edgeemg.data.charset import CHARSET
 from edgeemg.data.emg2qwerty import CHANNEL_NAMES, Keystroke, Prompt, write_emg2qwerty
 from edgeemg.data.recording import BandSignal, TruthEvent
@@ -88,8 +87,6 @@ from edgeemg.errors import InvalidInputError
 logger = logging.getLogger(__name__)
 
 LAYOUT = "wristband-2x16"
-N_ELECTRODES = 16
-_MUAP_LEN = 48  # samples at 2 kHz: +-12 ms covers the widest action potential
 
 # ---- configuration and results ------------------------------------------------------
 @dataclass(frozen=True)
@@ -172,196 +169,7 @@ class KeystrokeSimulation:
         )  # fmt: skip
 
 
-# ---- subject -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Subject:
-    """Everything ``seed`` fixes. Arrays are per hand (index 0 left, 1 right)."""
-
-    iki_mean_s: float
-    key_speed: NDArray[np.float64]  # (n_phys,) interval factor per key
-    key_rise_pow: NDArray[np.float64]  # (n_phys,) ramp shape exponent
-    key_decay_s: NDArray[np.float64]  # (n_phys,)
-    typo_rate: float
-    hold_s: float
-    hum_hz: float
-    radius_mm: float
-    band_angle: NDArray[np.float64]  # (2,) rad
-    unit_finger: tuple[NDArray[np.int64], NDArray[np.int64]]
-    unit_kind: tuple[NDArray[np.int64], NDArray[np.int64]]  # 0 flexor, 1 extensor, 2 tonic
-    unit_theta: tuple[NDArray[np.float64], NDArray[np.float64]]
-    unit_depth: tuple[NDArray[np.float64], NDArray[np.float64]]
-    unit_thr: tuple[NDArray[np.float64], NDArray[np.float64]]
-    unit_amp: tuple[NDArray[np.float64], NDArray[np.float64]]
-    unit_sigma_ms: tuple[NDArray[np.float64], NDArray[np.float64]]
-    weights: tuple[NDArray[np.float64], NDArray[np.float64]]  # (n_phys, n_units) drive per key
-
-
-def _make_subject(seed: int, cfg: KeystrokeSimConfig) -> _Subject:
-    rng = np.random.default_rng([seed, 0x5B1])
-    n_phys = len(_PHYS_NAMES)
-    # flexor sector on the palm side (angle ~pi), extensors on the back (~0); finger order across it
-    flex_centre = np.pi + np.array([-0.95, -0.45, -0.1, 0.25, 0.6]) + rng.normal(0, 0.12, 5)
-    ext_centre = np.array([-0.8, -0.35, 0.0, 0.35, 0.7]) + rng.normal(0, 0.12, 5)
-    per_hand: dict[str, list[Any]] = {k: [] for k in ("finger", "kind", "theta", "depth", "thr", "amp", "sig", "w")}
-    for hand in range(2):
-        mirror = 1.0 if hand == 0 else -1.0
-        finger, kind, theta, depth, psi = [], [], [], [], []
-        for f in range(5):
-            for k, n in ((0, cfg.units_flexor), (1, cfg.units_extensor)):
-                n = max(1, n // 2) if f == 0 else n
-                centre = flex_centre[f] if k == 0 else ext_centre[f]
-                finger += [f] * n
-                kind += [k] * n
-                theta += list(mirror * (centre + rng.normal(0, 0.28, n)))
-                depth += list(rng.uniform(3.0, 13.0, n))
-                psi += list(rng.uniform(0, 2 * np.pi, n))
-        for _ in range(cfg.units_tonic):
-            finger.append(-1)
-            kind.append(2)
-            theta.append(rng.uniform(0, 2 * np.pi))
-            depth.append(rng.uniform(5.0, 14.0))
-            psi.append(0.0)
-        fa, ka = np.array(finger), np.array(kind)
-        n_u = fa.size
-        thr = np.sort(rng.exponential(0.25, n_u))  # many low-threshold, few high-threshold units
-        thr = np.clip(rng.permutation(thr), 0.02, 0.85)
-        amp = 50.0 * np.exp(1.2 * thr / 0.85) * rng.lognormal(0, 0.3, n_u)  # uV at the nearest electrode
-        amp[ka == 2] *= 0.5
-        sig = 0.5 + 0.11 * np.array(depth) + rng.normal(0, 0.1, n_u)  # ms: deeper -> wider
-        # drive of each unit by each physical key
-        w = np.zeros((n_phys, n_u))
-        psi_a = np.array(psi)
-        for i, name in enumerate(_PHYS_NAMES):
-            pk = _PHYS[name]
-            if pk.hand != hand:
-                continue
-            reach = np.array([pk.dcol, pk.drow], dtype=float)
-            mag = np.tanh(np.hypot(*reach))
-            ang = math.atan2(reach[1], reach[0])
-            tuning = 0.55 + 0.45 * mag * np.cos(ang - psi_a)
-            dist = np.abs(fa - pk.finger)
-            enslave = np.where(dist == 0, 1.0, np.where(dist == 1, 0.3, 0.0))
-            enslave[(fa == 0) != (pk.finger == 0)] = 0.0  # the thumb moves on its own
-            pattern = np.exp(rng.normal(0, cfg.key_pattern_sd, n_u))
-            wi = tuning * enslave * pattern
-            wi[ka == 2] = 0.0
-            w[i] = np.clip(wi, 0.0, 1.5)
-        for k, v in zip(("finger", "kind", "theta", "depth", "thr", "amp", "sig", "w"),
-                        (fa, ka, np.array(theta), np.array(depth), thr, amp, sig, w), strict=True):  # fmt: skip
-            per_hand[k].append(v)
-    iki_lo, iki_hi = cfg.iki_mean_range_s
-    return _Subject(
-        iki_mean_s=float(rng.uniform(iki_lo, iki_hi)),
-        key_speed=rng.lognormal(0, 0.12, n_phys),
-        key_rise_pow=rng.uniform(1.0, 3.0, n_phys),
-        key_decay_s=rng.uniform(0.02, 0.05, n_phys),
-        typo_rate=float(rng.uniform(*cfg.typo_rate_range)),
-        hold_s=float(cfg.hold_mean_s * rng.lognormal(0, 0.15)),
-        hum_hz=float(rng.choice([50.0, 60.0])),
-        radius_mm=float(rng.uniform(24.0, 30.0)),
-        band_angle=rng.uniform(0, 2 * np.pi, 2),
-        unit_finger=tuple(per_hand["finger"]),
-        unit_kind=tuple(per_hand["kind"]),
-        unit_theta=tuple(per_hand["theta"]),
-        unit_depth=tuple(per_hand["depth"]),
-        unit_thr=tuple(per_hand["thr"]),
-        unit_amp=tuple(per_hand["amp"]),
-        unit_sigma_ms=tuple(per_hand["sig"]),
-        weights=tuple(per_hand["w"]),
-    )  # type: ignore[arg-type]
-
-
-def _muap_templates(subj: _Subject, hand: int, band_angle: float, contact: NDArray, fs_hz: float) -> NDArray:
-    """(n_units, _MUAP_LEN, 16) action potential of each unit on each electrode, uV."""
-    theta, depth = subj.unit_theta[hand], subj.unit_depth[hand]
-    r = subj.radius_mm
-    e_ang = band_angle + 2 * np.pi * np.arange(N_ELECTRODES) / N_ELECTRODES
-    dth = theta[:, None] - e_ang[None, :]
-    ru = r - depth[:, None]
-    dist = np.sqrt(r**2 + ru**2 - 2 * r * ru * np.cos(dth))  # (U, 16) mm
-    near = np.min(dist, axis=1, keepdims=True)
-    gain = (near / dist) ** 1.7 * contact[None, :]  # 1 at the nearest electrode
-    sharp = np.exp(-(dist - near) / 6.0)  # near electrodes see the sharper, triphasic part
-    t = (np.arange(_MUAP_LEN) - _MUAP_LEN / 2) / fs_hz * 1e3  # ms
-    s = subj.unit_sigma_ms[hand][:, None]
-    z = t[None, :] / s
-    g1 = -z * np.exp(-0.5 * z**2) / 0.607  # first derivative of a Gaussian, peak 1
-    g2 = (1 - z**2) * np.exp(-0.5 * z**2)  # second derivative (Mexican hat), peak 1
-    amp = subj.unit_amp[hand][:, None, None]
-    tmpl = amp * (g1[:, :, None] * (gain * (1 - 0.6 * sharp))[:, None, :]
-                  + g2[:, :, None] * (gain * 0.8 * sharp)[:, None, :])  # fmt: skip
-    return tmpl.astype(np.float64)
-
-
-@numba.njit(cache=True)
-def _add_spikes(x: NDArray, tmpl: NDArray, sample: NDArray, unit: NDArray, offset: int) -> None:  # pragma: no cover
-    """x[s - offset : s - offset + L, :] += tmpl[u] for each spike (float64 x, tmpl)."""
-    n, nch = x.shape
-    length = tmpl.shape[1]
-    for i in range(sample.size):
-        s0 = sample[i] - offset
-        u = unit[i]
-        for j in range(length):
-            s = s0 + j
-            if 0 <= s < n:
-                for c in range(nch):
-                    x[s, c] += tmpl[u, j, c]
-
-
-# ---- signal ---------------------------------------------------------------------------------
-def _burst_spikes(
-    subj: _Subject, cfg: KeystrokeSimConfig, p: _Press, rng: np.random.Generator, fs_hz: float
-) -> tuple[NDArray[np.int64], NDArray[np.int64], float]:
-    """Spike samples and units of one press (flexor burst + release extensors); and its burst end."""
-    hand = _PHYS[_PHYS_NAMES[p.phys]].hand
-    w = subj.weights[hand][p.phys]
-    kind = subj.unit_kind[hand]
-    decay = subj.key_decay_s[p.phys]
-    end = p.press + decay
-    t0 = p.onset
-    t1 = max(end, p.release + 0.04)
-    tt = np.arange(int(t0 * fs_hz), int(np.ceil(t1 * fs_hz)) + 1) / fs_hz
-    rise = np.clip((tt - t0) / (p.press - t0), 0, 1) ** subj.key_rise_pow[p.phys]
-    fall = np.clip(1 - (tt - p.press) / decay, 0, 1)
-    env_f = np.where(tt <= p.press, rise, np.maximum(fall, p.sustain * (tt <= p.release)))
-    env_e = 0.6 * np.exp(-0.5 * ((tt - (p.release - 0.01)) / 0.015) ** 2)
-    lift = cfg.lift_gain * max(0.0, -float(_PHYS[_PHYS_NAMES[p.phys]].drow))  # top row 1x, number row 2x
-    env_e = env_e + lift * np.exp(-0.5 * ((tt - (t0 + 0.012)) / 0.012) ** 2)  # the finger is lifted, then strikes
-    gain = rng.lognormal(0, cfg.press_gain_sigma)
-    active = np.flatnonzero(w > 0.02)
-    # common drive: a pool's units share most of their input, so the press-to-press variability is mostly
-    # that of each finger's flexor and extensor compartment, and a little each unit's own
-    pool = rng.lognormal(0, cfg.compartment_gain_sigma, (6, 2))  # (finger or -1 tonic, flexor / extensor)
-    jitter = pool[subj.unit_finger[hand][active], np.minimum(kind[active], 1)]
-    jitter = jitter * rng.lognormal(0, cfg.unit_jitter_sigma, active.size)
-    env = np.where((kind[active] == 0)[:, None], env_f[None, :], env_e[None, :])
-    drive = np.clip(gain * (w[active] * jitter)[:, None] * env, 0, 1.5)  # (A, L)
-    thr = subj.unit_thr[hand][active][:, None]
-    rate = np.where(drive > thr, 8.0 + 32.0 * np.clip((drive - thr) / (1.0 - thr), 0, 1), 0.0)
-    phase = rng.uniform(0, 1, (active.size, 1)) + np.cumsum(rate, axis=1) / fs_hz
-    fired = np.diff(np.floor(phase), axis=1, prepend=np.floor(phase[:, :1])) > 0
-    ai, si = np.nonzero(fired)
-    jit = rng.normal(0, 0.15 / np.maximum(rate[ai, si], 8.0)) * fs_hz  # ISI CV ~0.15
-    samples = np.round(tt[si] * fs_hz + jit).astype(np.int64)
-    # never before the onset: the onset is the truth the decoder is timed against
-    samples = np.maximum(samples, int(np.ceil(t0 * fs_hz)))
-    return samples, active[ai].astype(np.int64), float(end)
-
-
-def _tonic_spikes(subj: _Subject, hand: int, n: int, rng: np.random.Generator, fs_hz: float) -> tuple:
-    units = np.flatnonzero(subj.unit_kind[hand] == 2)
-    ss, uu = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for u in units:
-        rate = rng.uniform(8.0, 11.0)
-        k = int(n / fs_hz * rate * 1.3) + 4
-        isi = rng.gamma(44.0, 1.0 / (44.0 * rate), k)  # CV 0.15
-        st = np.cumsum(isi) - rng.uniform(0, 1 / rate)
-        st = st[(st >= 0) & (st < n / fs_hz)]
-        ss.append(np.round(st * fs_hz).astype(np.int64))
-        uu.append(np.full(st.size, u, dtype=np.int64))
-    return np.concatenate(ss), np.concatenate(uu)
-
-
+# ---- simulation ---------------------------------------------------------------------
 def _check_args(seconds: float, seed: int, session: int, rotation: int, fs_hz: float) -> None:
     if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 1.0):
         raise InvalidInputError(f"seconds must be a finite number >= 1.0, got {seconds!r}")
@@ -424,7 +232,7 @@ def simulate_keystroke(
     _check_args(seconds, seed, session, rotation, fs_hz)
     corpus_sentences(text)  # a bad split name fails before any work
     cfg = config or KeystrokeSimConfig()
-    subj = _make_subject(int(seed), cfg)
+    subj = make_subject(int(seed), cfg)
     rng_text = np.random.default_rng([seed, session, 0x7E7])
     rng_sig = np.random.default_rng([seed, session, 0x516])
     presses, prompt_spans = _plan(subj, cfg, rng_text, float(seconds), text)
@@ -438,57 +246,30 @@ def simulate_keystroke(
     bursts: list[KeyBurst] = []
     for p in presses:
         hand = _PHYS[_PHYS_NAMES[p.phys]].hand
-        s, u, end = _burst_spikes(subj, cfg, p, rng_sig, fs_hz)
+        s, u, end = burst_spikes(subj, cfg, p, rng_sig, fs_hz)
         spikes[hand].append((s, u))
         bursts.append(KeyBurst(p.key, float(p.onset), float(p.press), end, float(p.release), hand))
-    half = _MUAP_LEN // 2
+    half = MUAP_LEN // 2
     for hand in range(2):
         contact = rng_sig.lognormal(0, 0.1, N_ELECTRODES)
-        tmpl = _muap_templates(subj, hand, subj.band_angle[hand] + shift[hand], contact, fs_hz)
+        tmpl = muap_templates(subj, hand, subj.band_angle[hand] + shift[hand], contact, fs_hz)
         x = np.zeros((n, N_ELECTRODES))
         if spikes[hand]:
             s = np.concatenate([a for a, _ in spikes[hand]])
             u = np.concatenate([b for _, b in spikes[hand]])
-            _add_spikes(x, tmpl, s, u, half)
+            add_spikes(x, tmpl, s, u, half)
         emg[:, hand * N_ELECTRODES : (hand + 1) * N_ELECTRODES] = x
-        ts, tu = _tonic_spikes(subj, hand, n, rng_sig, fs_hz)
+        ts, tu = tonic_spikes(subj, hand, n, rng_sig, fs_hz)
         xt = np.zeros((n, N_ELECTRODES))
-        _add_spikes(xt, tmpl, ts, tu, half)
+        add_spikes(xt, tmpl, ts, tu, half)
         emg[:, hand * N_ELECTRODES : (hand + 1) * N_ELECTRODES] += xt
     p_signal = float(np.mean(emg**2))
 
-    # background: band-limited noise, correlated between neighbouring electrodes
-    sos = sps.butter(4, [20.0, 450.0], btype="bandpass", fs=fs_hz, output="sos")
-    noise = sps.sosfilt(sos, rng_sig.standard_normal((n + 400, 2 * N_ELECTRODES)), axis=0)[400:]
-    noise = noise.reshape(n, 2, N_ELECTRODES)
-    noise = 0.5 * noise + 0.25 * (np.roll(noise, 1, axis=2) + np.roll(noise, -1, axis=2))
-    noise = noise.reshape(n, 2 * N_ELECTRODES)
-    noise *= rng_sig.lognormal(0, 0.15, 2 * N_ELECTRODES) / np.sqrt(np.mean(noise**2, axis=0))
-    if snr_db is None:
-        noise *= cfg.noise_uv
-    else:
-        noise *= math.sqrt(p_signal / 10 ** (snr_db / 10) / float(np.mean(noise**2)))
-    emg += noise
-    emg += cfg.white_uv * rng_sig.standard_normal((n, 2 * N_ELECTRODES))
+    p_noise = add_background(emg, p_signal, snr_db, subj.hum_hz, cfg, rng_sig, fs_hz, float(seconds))
     t_rel = np.arange(n) / fs_hz
-    if cfg.hum_uv > 0:
-        amp = cfg.hum_uv * rng_sig.uniform(0.5, 1.5, 2 * N_ELECTRODES)
-        ph = rng_sig.uniform(0, 2 * np.pi) + rng_sig.normal(0, 0.2, 2 * N_ELECTRODES)
-        w = 2 * np.pi * subj.hum_hz * t_rel[:, None]
-        emg += amp * np.sin(w + ph) + 0.3 * amp * np.sin(3 * w + 2 * ph)
-    if cfg.drift_uv > 0:
-        n_slow = int(seconds * 4) + 2  # AR(1) at 4 Hz, interpolated: content below ~0.5 Hz
-        walk = np.zeros((n_slow, 2 * N_ELECTRODES))
-        steps = rng_sig.standard_normal((n_slow, 2 * N_ELECTRODES))
-        for i in range(1, n_slow):
-            walk[i] = 0.95 * walk[i - 1] + steps[i]
-        walk *= cfg.drift_uv / np.sqrt(1 / (1 - 0.95**2))
-        tslow = np.arange(n_slow) / 4.0
-        emg += np.stack([np.interp(t_rel, tslow, walk[:, c]) for c in range(2 * N_ELECTRODES)], axis=1)
     if rotation:
         emg = emg.reshape(n, 2, N_ELECTRODES)
         emg = np.roll(emg, int(rotation), axis=2).reshape(n, 2 * N_ELECTRODES)
-    p_noise = float(np.mean(noise**2))
 
     t0 = cfg.start_unix_s + 86_400.0 * seed + 3_600.0 * session
     keystrokes = tuple(Keystroke(p.key, float(t0 + p.press), float(t0 + p.release)) for p in presses)

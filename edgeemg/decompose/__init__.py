@@ -4,7 +4,9 @@ A convolutive blind-source separation in the CKC / FastICA family (Holobar &
 Zazula 2007; Negro et al. 2016): band-pass, extension, whitening, activity-index
 initialisation, skew fixed-point iteration with deflation, k-means spike
 detection, CKC refinement, peel-off, SIL > 0.9 acceptance and duplicate removal.
-:mod:`edgeemg.decompose.fastica` says which step follows which paper;
+:mod:`edgeemg.decompose.fastica` says which step follows which paper
+(:mod:`~edgeemg.decompose.config` its settings, :mod:`~edgeemg.decompose.whitening`
+the signal steps, :mod:`~edgeemg.decompose.result` what it returns);
 :mod:`edgeemg.decompose.spikes` holds the per-source measures (SIL, PNR).
 
 numpy/scipy only (no torch): it runs wherever the training data lives.
@@ -18,7 +20,9 @@ Examples
 (6, 64)
 """
 
-from edgeemg.decompose.fastica import Decomposition, DecompositionConfig, decompose, extend, fir_source
+from edgeemg.decompose.config import DecompositionConfig
+from edgeemg.decompose.fastica import decompose
+from edgeemg.decompose.result import Decomposition
 from edgeemg.decompose.spikes import (
     SpikeDetection,
     detect_spikes,
@@ -27,6 +31,7 @@ from edgeemg.decompose.spikes import (
     pulse_to_noise_ratio,
     silhouette,
 )
+from edgeemg.decompose.whitening import extend, fir_source
 
 __all__ = [
     "Decomposition",

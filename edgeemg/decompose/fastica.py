@@ -41,212 +41,19 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.signal
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from edgeemg.decompose.config import DecompositionConfig
+from edgeemg.decompose.result import Decomposition
 from edgeemg.decompose.spikes import detect_spikes, isi_cov, pulse_to_noise_ratio, silhouette
-from edgeemg.dsp import bandpass_sos
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.decompose.whitening import extend, preprocess, whiten
+from edgeemg.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DecompositionConfig:
-    """Settings of :func:`decompose`.
-
-    Attributes
-    ----------
-    band_hz : tuple of float
-        Band-pass corners in Hz (20-500 Hz).
-    filter_order : int
-        Butterworth prototype order of the band-pass (applied forward and backward).
-    extension : int or None
-        Delays ``R``; None gives ``round(1000 / n_channels)`` (16 for 64 channels).
-    n_sources : int
-        How many sources to try (fixed-point runs from successive activity-index peaks).
-    max_iter : int
-        Fixed-point iterations per source.
-    tol : float
-        Convergence: ``|w_new . w_old - 1| < tol``.
-    refine_iter : int
-        CKC refinement rounds at most per source.
-    sil_threshold : float
-        Accept a source when its silhouette exceeds this (0.9).
-    min_spikes : int
-        ... and it has at least this many discharges.
-    duplicate_fraction : float
-        Units sharing more than this fraction of discharges are duplicates (0.3).
-    duplicate_tolerance_s : float
-        Two discharges are common when within this time after lag removal (0.5 ms).
-    max_lag_s : float
-        Largest lag searched between two units' trains (duplicates) (20 ms: a source
-        can lock onto a unit at another delay of its MUAP).
-    peel_off : bool
-        (default True) After accepting a source, subtract its unit's contribution from the whitened
-        data (its spike-triggered average over +-``peel_off_window_s`` at every
-        discharge; Holobar & Zazula 2007's peel-off, MUniverse's CBSS) so that later
-        runs cannot converge on the same unit at another delay of its MUAP, which
-        deflation against one separation vector does not prevent. Each unit found on
-        peeled data is then refined and accepted again on the original data, the
-        data its filter will be applied to.
-    peel_off_window_s : float
-        Half-width of the peeled waveform, seconds.
-    min_pnr_db : float or None
-        Also require this pulse-to-noise ratio (Holobar et al. 2014 call >= 30 dB
-        accurate); None: SIL alone.
-    """
-
-    band_hz: tuple[float, float] = (20.0, 500.0)
-    filter_order: int = 2
-    extension: int | None = None
-    n_sources: int = 60
-    max_iter: int = 40
-    tol: float = 1e-4
-    refine_iter: int = 10
-    sil_threshold: float = 0.9
-    min_spikes: int = 20
-    duplicate_fraction: float = 0.3
-    duplicate_tolerance_s: float = 0.0005
-    max_lag_s: float = 0.02
-    peel_off: bool = True
-    peel_off_window_s: float = 0.025
-    min_pnr_db: float | None = None
-
-    def __post_init__(self) -> None:
-        lo, hi = self.band_hz
-        if not 0 < lo < hi:
-            raise InvalidInputError(f"DecompositionConfig.band_hz must be 0 < low < high Hz, got {self.band_hz!r}")
-        if self.extension is not None and (not isinstance(self.extension, int) or self.extension < 1):
-            raise InvalidInputError(
-                f"DecompositionConfig.extension must be None or an int >= 1, got {self.extension!r}"
-            )
-        for name in ("n_sources", "max_iter", "filter_order", "min_spikes"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise InvalidInputError(f"DecompositionConfig.{name} must be an int >= 1, got {v!r}")
-        if not 0.0 <= self.sil_threshold < 1.0:
-            raise InvalidInputError(f"DecompositionConfig.sil_threshold must be in [0, 1), got {self.sil_threshold!r}")
-
-    def extension_for(self, n_channels: int) -> int:
-        """``R`` for ``n_channels``: the configured value or ``round(1000 / n_channels)``."""
-        return self.extension if self.extension is not None else max(1, int(round(1000 / n_channels)))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["band_hz"] = list(self.band_hz)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DecompositionConfig:
-        reject_unknown_keys(cls, d)
-        d = dict(d)
-        if "band_hz" in d:
-            d["band_hz"] = tuple(d["band_hz"])
-        return cls(**d)
-
-
-@dataclass(frozen=True, eq=False)
-class Decomposition:
-    """Motor units found by :func:`decompose`, in the order they were accepted.
-
-    Attributes
-    ----------
-    discharges : tuple of ndarray of int64
-        Discharge sample indices per unit (at the source's peak: a fixed,
-        unit-specific lag after the true discharge).
-    sil : ndarray of float64, shape (n_units,)
-    pnr_db : ndarray of float64, shape (n_units,)
-    filters : ndarray of float32, shape (n_units, R, n_channels)
-        Separation filters in the band-passed signal's space: the source is
-        ``s(t) = sum_r sum_c filters[u, r, c] * x(t - r, c)``, which lets
-        :meth:`apply` decode new data of the same grid without re-whitening.
-    fs_hz : float
-    n_channels : int
-    config : DecompositionConfig
-    n_tried : int
-        Sources tried (fixed-point runs).
-    """
-
-    discharges: tuple[NDArray[np.int64], ...]
-    sil: NDArray[np.float64]
-    pnr_db: NDArray[np.float64]
-    filters: NDArray[np.float32]
-    fs_hz: float
-    n_channels: int
-    config: DecompositionConfig = field(default_factory=DecompositionConfig)
-    n_tried: int = 0
-
-    @property
-    def n_units(self) -> int:
-        return len(self.discharges)
-
-    def apply(self, emg: NDArray[np.floating]) -> tuple[tuple[NDArray[np.int64], ...], NDArray[np.float64]]:
-        """Decode another recording of the same grid with the stored separation filters.
-
-        Returns the discharges per unit (detected on each new source exactly as
-        in the decomposition) and the sources, shape (n_units, n_samples).
-        """
-        x = preprocess(emg, self.fs_hz, self.config, context="Decomposition.apply", n_channels=self.n_channels)
-        sources = np.stack([fir_source(x, f) for f in self.filters]) if len(self.filters) else np.zeros((0, x.shape[0]))
-        return tuple(detect_spikes(s, self.fs_hz).spikes for s in sources), sources
-
-
-def preprocess(emg: Any, fs_hz: float, config: DecompositionConfig, *, context: str,
-               n_channels: int | None = None) -> NDArray[np.float64]:
-    """Validate (n_samples, n_channels) EMG and band-pass it forward and backward."""
-    x = np.asarray(emg)
-    if x.ndim != 2 or (n_channels is not None and x.shape[1] != n_channels):
-        want = f"(n_samples, {n_channels})" if n_channels else "(n_samples, n_channels)"
-        raise InvalidInputError(f"{context}: emg must have shape {want}, got {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise InvalidInputError(f"{context}: emg must be float32 microvolts, got dtype {x.dtype}")
-    if not np.all(np.isfinite(x)):
-        raise InvalidInputError(f"{context}: emg contains NaN or inf")
-    if x.shape[0] < int(fs_hz):
-        raise InvalidInputError(f"{context}: need at least 1 s of signal ({int(fs_hz)} samples), got {x.shape[0]}")
-    hi = min(config.band_hz[1], 0.45 * fs_hz)
-    sos = bandpass_sos(config.band_hz[0], hi, fs_hz=fs_hz, order=config.filter_order)
-    return scipy.signal.sosfiltfilt(sos, x.astype(np.float64), axis=0)
-
-
-def extend(x: NDArray[np.floating], r: int) -> NDArray[np.float32]:
-    """Extended observations, shape (n_samples, r * n_channels): column ``k*C + c`` is ``x(t - k, c)``."""
-    n, c = x.shape
-    ext = np.zeros((n, r * c), dtype=np.float32)
-    for k in range(r):
-        ext[k:, k * c:(k + 1) * c] = x[: n - k]
-    return ext
-
-
-def fir_source(x: NDArray[np.floating], filt: NDArray[np.floating]) -> NDArray[np.float64]:
-    """``s(t) = sum_k filt[k] . x(t - k)`` for a (R, C) filter (what ``ext @ filt.ravel()`` gives)."""
-    n = x.shape[0]
-    s = np.zeros(n)
-    for k in range(filt.shape[0]):
-        s[k:] += x[: n - k] @ filt[k].astype(np.float64)
-    return s
-
-
-def whiten(ext: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
-    """Centre and whiten: returns Z (n_samples, K) and W (K, RC) with ``z = W (x_ext - mean)``.
-
-    Eigenvalues below the mean of the smaller half are treated as noise and
-    dropped (Negro et al. 2016), which also makes K smaller than R*C.
-    """
-    ext -= ext.mean(axis=0, keepdims=True)
-    cov = (ext.T @ ext).astype(np.float64) / ext.shape[0]
-    d, e = np.linalg.eigh(cov)
-    floor = float(d[: d.size // 2].mean()) if d.size > 1 else 0.0
-    keep = d > max(floor, 1e-12 * float(d.max()))
-    w = (e[:, keep] / np.sqrt(d[keep])).T
-    z = ext @ w.T.astype(np.float32)
-    return np.ascontiguousarray(z, dtype=np.float32), w
 
 
 def _fixed_point(z: NDArray[np.float32], w: NDArray[np.float64], basis: NDArray[np.float64] | None,
@@ -428,4 +235,4 @@ def _remove_duplicates(units: list[Any], fs_hz: float, cfg: DecompositionConfig)
     return [units[i] for i in sorted(kept)]
 
 
-__all__ = ["Decomposition", "DecompositionConfig", "decompose", "extend", "fir_source", "preprocess", "whiten"]
+__all__ = ["decompose"]

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,105 +52,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.data.charset import BACKSPACE, CHARSET, ENTER, Charset, apply_backspaces
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.errors import InvalidInputError
+from edgeemg.tasks.keystroke.ctc import Node, Screen, greedy_decode, log_softmax, logaddexp
+from edgeemg.tasks.keystroke.decoder_config import DECODERS, DecoderConfig
 from edgeemg.tasks.keystroke.lm import BOS, CharNgramLM
-
-DECODERS = ("greedy", "beam")
-
-
-@dataclass(frozen=True)
-class DecoderConfig:
-    """How emissions become characters (all fields JSON-able; stored in checkpoints and manifests).
-
-    Attributes
-    ----------
-    kind : str
-        ``"greedy"`` or ``"beam"``.
-    beam_size : int
-        Prefixes kept after each frame.
-    max_labels_per_frame : int
-        Only the most probable non-blank classes of a frame extend prefixes.
-    label_threshold : float
-        ... and only those with a log-probability above this (nats): a frame where
-        the blank has 0.9999 costs one blank update per prefix and nothing else.
-    lm_weight : float
-        Shallow-fusion weight of the LM's natural-log probability (0: no LM).
-    insertion_bonus : float
-        Added (nats) for every character the LM scores.
-    score_beam : float
-        Prefixes scoring more than this (nats) below the best are dropped even when
-        the beam has room: they would almost never win, and keeping them stops the
-        prefixes from agreeing, which is what makes characters final.
-    max_delay_frames : int or None
-        Force-commit the best prefix's characters this many frames after they
-        entered it (None: only when all prefixes agree).
-    """
-
-    kind: str = "beam"
-    beam_size: int = 16
-    max_labels_per_frame: int = 8
-    label_threshold: float = -10.0
-    lm_weight: float = 0.8
-    insertion_bonus: float = 1.0
-    score_beam: float = 10.0
-    max_delay_frames: int | None = 8
-
-    def __post_init__(self) -> None:
-        if self.kind not in DECODERS:
-            raise InvalidInputError(f"DecoderConfig.kind must be one of {DECODERS}, got {self.kind!r}")
-        for name in ("beam_size", "max_labels_per_frame"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidInputError(f"DecoderConfig.{name} must be an integer >= 1, got {v!r}")
-        if self.max_delay_frames is not None and (not isinstance(self.max_delay_frames, int)
-                                                  or self.max_delay_frames < 1):
-            raise InvalidInputError(f"DecoderConfig.max_delay_frames must be None or an integer >= 1, "
-                                    f"got {self.max_delay_frames!r}")
-        if not math.isfinite(self.lm_weight) or self.lm_weight < 0:
-            raise InvalidInputError(f"DecoderConfig.lm_weight must be finite and >= 0, got {self.lm_weight!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DecoderConfig:
-        reject_unknown_keys(cls, d)
-        return cls(**d)
-
-
-class _Screen:
-    """One character of the on-screen text (a persistent stack: popping is following ``prev``)."""
-
-    __slots__ = ("sym", "lm_logp", "prev")
-
-    def __init__(self, sym: int, lm_logp: float, prev: _Screen | None) -> None:
-        self.sym, self.lm_logp, self.prev = sym, lm_logp, prev
-
-
-class _Node:
-    """A prefix of the decoded key sequence: its last class and a parent pointer (a trie without child maps)."""
-
-    __slots__ = ("label", "parent", "depth", "frame", "onset_index", "screen")
-
-    def __init__(self, label: int, parent: _Node | None, frame: int, onset_index: int, screen: _Screen | None) -> None:
-        self.label, self.parent, self.frame, self.onset_index, self.screen = label, parent, frame, onset_index, screen
-        self.depth = 0 if parent is None else parent.depth + 1
-
-
-def _logaddexp(a: float, b: float) -> float:
-    if a == -math.inf:
-        return b
-    if b == -math.inf:
-        return a
-    m = a if a > b else b
-    return m + math.log1p(math.exp(-abs(a - b)))
-
-
-def log_softmax(x: NDArray[np.floating]) -> NDArray[np.float64]:
-    """Row-wise log-softmax in float64 (idempotent on log-probabilities; makes int8 logits usable)."""
-    z = np.asarray(x, dtype=np.float64)
-    m = z.max(axis=-1, keepdims=True)
-    return z - (m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True)))
 
 
 class KeystrokeDecoder:
@@ -210,13 +114,13 @@ class KeystrokeDecoder:
         """Forget everything (a new recording, or a reconnected band)."""
         self._frame = 0
         self._prev = self.blank  # greedy
-        root = _Node(self.blank, None, -1, -1, None)
+        root = Node(self.blank, None, -1, -1, None)
         self._committed = root
-        self._beam: list[tuple[_Node, float, float]] = [(root, 0.0, -math.inf)]  # (node, log p_blank, log p_nonblank)
+        self._beam: list[tuple[Node, float, float]] = [(root, 0.0, -math.inf)]  # (node, log p_blank, log p_nonblank)
         self.keys: list[int] = []  # every class emitted so far
 
     # ---- LM terms ----------------------------------------------------------------
-    def _context(self, screen: _Screen | None) -> tuple[int, ...]:
+    def _context(self, screen: Screen | None) -> tuple[int, ...]:
         assert self.lm is not None
         ids: list[int] = []
         s = screen
@@ -227,25 +131,25 @@ class KeystrokeDecoder:
             ids.append(BOS)
         return tuple(reversed(ids))[-(self.lm.order - 1):] if self.lm.order > 1 else ()
 
-    def _extend(self, node: _Node, c: int, frame: int, end_index: int) -> tuple[_Node, float]:
+    def _extend(self, node: Node, c: int, frame: int, end_index: int) -> tuple[Node, float]:
         """New child prefix ``node + c`` and its LM term (0 without an LM)."""
         if self.lm is None:
             screen = None
-            return _Node(c, node, frame, end_index, screen), 0.0
+            return Node(c, node, frame, end_index, screen), 0.0
         w = self.config.lm_weight
         if c == self._backspace:
             s = node.screen
             if s is None:
-                return _Node(c, node, frame, end_index, None), 0.0
-            return _Node(c, node, frame, end_index, s.prev), -w * s.lm_logp
+                return Node(c, node, frame, end_index, None), 0.0
+            return Node(c, node, frame, end_index, s.prev), -w * s.lm_logp
         sym = int(self._lm_sym[c])
         if sym < 0:
             lp = self._oov_logp
             screen = node.screen
         else:
             lp = float(self.lm.next_log_probs(self._context(node.screen))[sym])
-            screen = None if c == self._enter else _Screen(sym, lp, node.screen)
-        return _Node(c, node, frame, end_index, screen), w * lp + self.config.insertion_bonus
+            screen = None if c == self._enter else Screen(sym, lp, node.screen)
+        return Node(c, node, frame, end_index, screen), w * lp + self.config.insertion_bonus
 
     # ---- stepping ------------------------------------------------------------------
     def _check(self, emissions: Any, end_index: Any) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
@@ -302,16 +206,16 @@ class KeystrokeDecoder:
         order = np.argsort(-lp, kind="stable")[: cfg.max_labels_per_frame + 1]
         cands = [int(c) for c in order if c != blank and lp[c] > cfg.label_threshold][: cfg.max_labels_per_frame]
         lp_blank = float(lp[blank])
-        nxt: dict[_Node, list[float]] = {}
+        nxt: dict[Node, list[float]] = {}
         # an extension equals an existing prefix only if that prefix is a child of the extended one
         by_parent = {(id(n.parent), n.label): n for n, _, _ in self._beam if n.parent is not None}
         # (a committed prefix has parent None; its parent is gone from the beam, so it needs no entry)
         for node, pb, pnb in self._beam:
-            ptot = _logaddexp(pb, pnb)
+            ptot = logaddexp(pb, pnb)
             slot = nxt.setdefault(node, [-math.inf, -math.inf])
-            slot[0] = _logaddexp(slot[0], ptot + lp_blank)
+            slot[0] = logaddexp(slot[0], ptot + lp_blank)
             if node.label != blank:  # the last class repeated: collapses (only the root holds the blank)
-                slot[1] = _logaddexp(slot[1], pnb + float(lp[node.label]))
+                slot[1] = logaddexp(slot[1], pnb + float(lp[node.label]))
             for c in cands:
                 child = by_parent.get((id(node), c))
                 if child is None:
@@ -323,12 +227,12 @@ class KeystrokeDecoder:
                 # a repeated class only starts a new character after a blank
                 base = pb if c == node.label else ptot
                 cs = nxt.setdefault(child, [-math.inf, -math.inf])
-                cs[1] = _logaddexp(cs[1], base + float(lp[c]) + child_term)
-        scored = sorted(((n, s[0], s[1], _logaddexp(s[0], s[1])) for n, s in nxt.items()), key=lambda r: -r[3])
+                cs[1] = logaddexp(cs[1], base + float(lp[c]) + child_term)
+        scored = sorted(((n, s[0], s[1], logaddexp(s[0], s[1])) for n, s in nxt.items()), key=lambda r: -r[3])
         floor = scored[0][3] - cfg.score_beam
         self._beam = [(n, pb, pnb) for n, pb, pnb, tot in scored[: cfg.beam_size] if tot >= floor]
 
-    def _term_of(self, parent: _Node, child: _Node) -> float:
+    def _term_of(self, parent: Node, child: Node) -> float:
         """LM term of an existing child prefix (recomputed: cached by the LM per context)."""
         return self._extend(parent, child.label, child.frame, child.onset_index)[1]
 
@@ -361,7 +265,7 @@ class KeystrokeDecoder:
                 self._beam = keep
         return self._emit_to(target, end_index)
 
-    def _emit_to(self, target: _Node, end_index: int) -> list[dict[str, Any]]:
+    def _emit_to(self, target: Node, end_index: int) -> list[dict[str, Any]]:
         if target.depth <= self._committed.depth:
             return []
         path = []
@@ -396,16 +300,6 @@ class KeystrokeDecoder:
     def text(self) -> str:
         """The text on screen after the characters emitted so far (backspaces applied)."""
         return apply_backspaces("".join(self._chars[c] for c in self.keys))
-
-
-def greedy_decode(emissions: Any, charset: Charset = CHARSET) -> str:
-    """Best-path decoding of a whole (n_frames, n_classes) array: argmax, collapse repeats, drop blanks."""
-    e = np.asarray(emissions)
-    if e.ndim != 2 or e.shape[1] != charset.num_classes:
-        raise InvalidInputError(f"greedy_decode: emissions must be (n_frames, {charset.num_classes}), got {e.shape}")
-    best = e.argmax(axis=1)
-    keep = (best != charset.blank) & np.r_[True, best[1:] != best[:-1]]
-    return charset.labels_to_str(best[keep].tolist())
 
 
 __all__ = ["DECODERS", "DecoderConfig", "KeystrokeDecoder", "greedy_decode", "log_softmax"]

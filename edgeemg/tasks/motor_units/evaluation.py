@@ -23,12 +23,15 @@ from edgeemg.decompose import Decomposition, DecompositionConfig
 from edgeemg.errors import CheckpointError, DataFormatError, InvalidInputError
 from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.motor_units import spec
+from edgeemg.tasks.motor_units import recordings as rc
 from edgeemg.tasks.motor_units import workflow as wf
 from edgeemg.tasks.motor_units.decoder import DecoderConfig, spike_trains_from_outputs
+from edgeemg.tasks.motor_units.labels import TEACHER_PREFIX
 from edgeemg.tasks.motor_units.metrics import score_decoding, spike_score
+from edgeemg.tasks.motor_units.plans import SimulationPlan
 from edgeemg.tasks.workflow_support import check_options
 
-HeldOutDecoder = Callable[[wf.Recording, int], tuple[list[NDArray[np.int64]], Any]]
+HeldOutDecoder = Callable[[rc.Recording, int], tuple[list[NDArray[np.int64]], Any]]
 """``(recording, split sample) -> (decoded trains relative to the split, plot payload or None)``."""
 
 
@@ -43,8 +46,8 @@ def _mo_dcnn(checkpoint: Checkpoint, device: str) -> tuple[HeldOutDecoder, int, 
     dev = resolve_device(device)
     net = wf.load_model(checkpoint).to(dev)
 
-    def decode(r: wf.Recording, cut: int) -> tuple[list[NDArray[np.int64]], Any]:
-        x, end = wf.windows_of(r, meta["dsp"])
+    def decode(r: rc.Recording, cut: int) -> tuple[list[NDArray[np.int64]], Any]:
+        x, end = rc.windows_of(r, meta["dsp"])
         sel = windows.label_point(end) >= cut
         prob = predict(net, x[sel], dev)
         return [t - cut for t in spike_trains_from_outputs(prob, end[sel], dcfg)], (prob, end[sel] - cut, dcfg)
@@ -58,7 +61,7 @@ def _filters(checkpoint: Checkpoint) -> tuple[HeldOutDecoder, int, float]:
 
     meta = checkpoint.meta
 
-    def decode(r: wf.Recording, cut: int) -> tuple[list[NDArray[np.int64]], Any]:
+    def decode(r: rc.Recording, cut: int) -> tuple[list[NDArray[np.int64]], Any]:
         trains = decode_stream(checkpoint, r.emg)
         return [t[t >= cut] - cut for t in trains], None
 
@@ -67,23 +70,23 @@ def _filters(checkpoint: Checkpoint) -> tuple[HeldOutDecoder, int, float]:
 
 def _stored_teacher(checkpoint: Checkpoint) -> Decomposition | None:
     meta = checkpoint.meta
-    if wf.TEACHER_PREFIX + "filters" not in checkpoint.arrays:
+    if TEACHER_PREFIX + "filters" not in checkpoint.arrays:
         return None
     return Decomposition(discharges=(), sil=np.zeros(0), pnr_db=np.zeros(0),
-                         filters=checkpoint.arrays[wf.TEACHER_PREFIX + "filters"], fs_hz=meta["fs_hz"],
+                         filters=checkpoint.arrays[TEACHER_PREFIX + "filters"], fs_hz=meta["fs_hz"],
                          n_channels=len(meta["channel_names"]),
                          config=DecompositionConfig.from_dict(meta["teacher"]["config"]))
 
 
-def _recordings(checkpoint: Checkpoint, data: list[Path] | None, simulate: bool, seed: int) -> list[wf.Recording]:
+def _recordings(checkpoint: Checkpoint, data: list[Path] | None, simulate: bool, seed: int) -> list[rc.Recording]:
     meta = checkpoint.meta
     if simulate:
         if not meta.get("simulation"):
             raise InvalidInputError("motor-units eval --simulate: the checkpoint was not trained on simulated data; "
                                     "its heads are the units of the recordings it was trained on: pass --data")
-        recs = wf.load_recordings(None, True, seed=int(meta["seed"]), plan=wf.SimulationPlan(**meta["simulation"]))
+        recs = rc.load_recordings(None, True, seed=int(meta["seed"]), plan=SimulationPlan(**meta["simulation"]))
     else:
-        recs = wf.load_recordings(data, False, seed=seed)
+        recs = rc.load_recordings(data, False, seed=seed)
     if abs(recs[0].fs_hz - meta["fs_hz"]) > 1e-6 or list(recs[0].channel_names) != meta["channel_names"]:
         raise DataFormatError(
             f"motor-units eval: {recs[0].source} has {len(recs[0].channel_names)} channels at {recs[0].fs_hz} Hz; "
@@ -120,7 +123,7 @@ def evaluate(
     meta = checkpoint.meta
     if checkpoint.task != wf.TASK:
         raise CheckpointError(f"motor-units eval: checkpoint is for task '{checkpoint.task}', expected '{wf.TASK}'")
-    split = wf._check_split(options.get("split", meta.get("split", wf.DEFAULT_SPLIT)))
+    split = rc.check_split(options.get("split", meta.get("split", rc.DEFAULT_SPLIT)))
     recs = _recordings(checkpoint, data, simulate, seed)
     if checkpoint.model == "filters":
         decode, tolerance, latency_ms = _filters(checkpoint)
@@ -133,7 +136,7 @@ def evaluate(
     plot_payload = None
     on_teacher = None
     for r in recs:
-        cut = wf._split_point(r, split)
+        cut = rc.split_point(r, split)
         n_eval = r.emg.shape[0] - cut
         decoded, extra = decode(r, cut)
         teacher_trains = None
@@ -186,7 +189,7 @@ def _plot(out: Path, report: dict[str, Any], fs: float, payload: tuple[Any, ...]
                           out / "motor_units_neural_drive.png")
 
 
-def _on_teacher_units(decoded: list[NDArray[np.int64]], rec: wf.Recording, cut: int, units: list[dict[str, Any]], *,
+def _on_teacher_units(decoded: list[NDArray[np.int64]], rec: rc.Recording, cut: int, units: list[dict[str, Any]], *,
                       tolerance: int, max_lag: int) -> dict[str, Any] | None:
     """The student on the units the teacher found: each head scored against the true unit its teacher unit decomposed.
 

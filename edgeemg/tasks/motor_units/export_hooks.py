@@ -38,8 +38,11 @@ from edgeemg.export.hooks import DataSource, HeldOut, PruneGroup, TaskExport, Wi
 from edgeemg.export.hooks import resolve_recordings_source
 from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.motor_units import spec
+from edgeemg.tasks.motor_units import recordings as rc
 from edgeemg.tasks.motor_units import workflow as wf
 from edgeemg.tasks.motor_units.decoder import DecoderConfig
+from edgeemg.tasks.motor_units.labels import TEACHER_PREFIX
+from edgeemg.tasks.motor_units.plans import SimulationPlan
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,7 @@ def unit_f1_metric(threshold: float | tuple[float, ...] = spec.THRESHOLD):
     return metric
 
 
-def _unit_trains(ckpt: Checkpoint, rec: wf.Recording) -> list[NDArray[np.int64]]:
+def _unit_trains(ckpt: Checkpoint, rec: rc.Recording) -> list[NDArray[np.int64]]:
     """Discharges of every head's unit over the whole recording, from the checkpoint's label source."""
     meta = ckpt.meta
     if meta.get("label_source") == "truth":
@@ -107,10 +110,10 @@ def _unit_trains(ckpt: Checkpoint, rec: wf.Recording) -> list[NDArray[np.int64]]
     return teacher_trains(ckpt, rec)
 
 
-def teacher_trains(ckpt: Checkpoint, rec: wf.Recording) -> list[NDArray[np.int64]]:
+def teacher_trains(ckpt: Checkpoint, rec: rc.Recording) -> list[NDArray[np.int64]]:
     """Every head's discharges over the whole recording by the teacher's stored filters (real use has no truth)."""
     meta = ckpt.meta
-    key = wf.TEACHER_PREFIX + "filters"
+    key = TEACHER_PREFIX + "filters"
     if key not in ckpt.arrays:
         raise CheckpointError(f"motor-units export: checkpoint has label_source {meta.get('label_source')!r} "
                               f"but no '{key}' arrays to label the held-out windows with")
@@ -175,12 +178,12 @@ def truth_events(meta: dict[str, Any]) -> dict[str, Any] | None:
     return {"map": rows, "seed": int(meta.get("seed", 0))} if rows else None
 
 
-def checkpoint_recordings(ckpt: Checkpoint, source: DataSource) -> list[wf.Recording]:
+def checkpoint_recordings(ckpt: Checkpoint, source: DataSource) -> list[rc.Recording]:
     """The recordings to export from (re-simulated for a ``--simulate`` checkpoint), checked against its grid."""
     meta = ckpt.meta
     data, simulate = resolve_recordings_source(ckpt, source)
-    sim_plan = source.plan or (wf.SimulationPlan(**meta["simulation"]) if meta.get("simulation") else None)
-    recs = wf.load_recordings(data, simulate, seed=int(meta.get("seed", 0)), plan=sim_plan)
+    sim_plan = source.plan or (SimulationPlan(**meta["simulation"]) if meta.get("simulation") else None)
+    recs = rc.load_recordings(data, simulate, seed=int(meta.get("seed", 0)), plan=sim_plan)
     names = tuple(meta["channel_names"])
     for r in recs:
         if abs(r.fs_hz - meta["fs_hz"]) > 1e-6 or r.channel_names != names:
@@ -211,12 +214,12 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
     recs = checkpoint_recordings(ckpt, source)
     names = tuple(meta["channel_names"])
     windows = spec.WindowSpec.from_dict(meta["windows"])
-    split = float(meta.get("split", wf.DEFAULT_SPLIT))
+    split = float(meta.get("split", rc.DEFAULT_SPLIT))
     val_fraction = float(meta.get("train_config", {}).get("val_fraction", 0.2))
     tr_x, tr_y, va_x, va_y, ho_x, ho_y = [], [], [], [], [], []
     for r in recs:
         cut = int(round(split * r.emg.shape[0]))
-        x, end = wf.windows_of(r, meta["dsp"])
+        x, end = rc.windows_of(r, meta["dsp"])
         y = spec.window_labels(_unit_trains(ckpt, r), end, windows)
         train = end < cut
         k = max(1, int(round(val_fraction * int(train.sum()))))

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from edgeemg.errors import DataFormatError
 from edgeemg.export.hooks import DataSource, HeldOut, TaskExport, WindowCalibrationReader
 from edgeemg.tasks.checkpoint import Checkpoint
-from edgeemg.tasks.motor_units import workflow as wf
+from edgeemg.tasks.motor_units import recordings as rc
 from edgeemg.tasks.motor_units.export_hooks import base_manifest, checkpoint_recordings, teacher_trains
 from edgeemg.tasks.motor_units.filter_decoder import FilterDecoderConfig, detect_offline
 from edgeemg.tasks.motor_units.filter_workflow import load_filter_model
@@ -111,11 +111,11 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
     seed = int(meta.get("seed", 0))
     recs = checkpoint_recordings(ckpt, source)
     hop, window, n_units = int(meta["hop"]), int(meta["window"]), len(meta["labels"])
-    split = float(meta.get("split", wf.DEFAULT_SPLIT))
+    split = float(meta.get("split", rc.DEFAULT_SPLIT))
     tr_x, tr_fire, ho_x, ho_y = [], [], [], []
     for r in recs:
         cut = int(round(split * r.emg.shape[0]))
-        x, end = wf.windows_of(r, meta["dsp"])
+        x, end = rc.windows_of(r, meta["dsp"])
         marks = np.zeros((r.emg.shape[0], n_units), np.int64)
         for u, t in enumerate(teacher_trains(ckpt, r)):
             marks[t, u] = 1

@@ -28,7 +28,10 @@ from edgeemg.dsp import Pipeline
 from edgeemg.errors import CheckpointError, DataFormatError, InvalidInputError
 from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.motor_units import spec
+from edgeemg.tasks.motor_units import plans
+from edgeemg.tasks.motor_units import recordings as rc
 from edgeemg.tasks.motor_units import workflow as wf
+from edgeemg.tasks.motor_units.labels import TEACHER_PREFIX, teacher_heads
 from edgeemg.tasks.motor_units.filter_decoder import FILTER_HOP, FilterDecoderConfig, detect_offline
 from edgeemg.tasks.motor_units.separation import SeparationFilters, fit_separation_filters, from_arrays, to_arrays
 from edgeemg.tasks.workflow_support import check_options
@@ -46,29 +49,29 @@ def causal_stream(desc: list[dict[str, Any]], emg: NDArray[np.floating], fs_hz: 
 
 
 def train_filters(data: list[Path] | None, *, simulate: bool, seed: int, progress: bool,
-                  options: dict[str, Any] | None, plan: wf.TrainingPlan | None = None,
-                  simulation: wf.SimulationPlan | None = None, hop: int = FILTER_HOP) -> Checkpoint:
+                  options: dict[str, Any] | None, plan: plans.TrainingPlan | None = None,
+                  simulation: plans.SimulationPlan | None = None, hop: int = FILTER_HOP) -> Checkpoint:
     """Decompose the training parts and fit the causal separation filters; return the ``filters`` checkpoint.
 
     ``plan`` supplies the teacher's settings (``decomposition``, ``min_spikes``,
-    ``max_units``; default :data:`~edgeemg.tasks.motor_units.workflow.DEFAULT_TRAINING`),
+    ``max_units``; default :data:`~edgeemg.tasks.motor_units.plans.DEFAULT_TRAINING`),
     ``simulation`` the ``--simulate`` contraction.
     """
     options = check_options("motor-units --model filters", options, FILTER_OPTIONS, "train")
-    plan = plan or wf.DEFAULT_TRAINING
-    split = wf._check_split(options.get("split", wf.DEFAULT_SPLIT))
-    simulation = wf._simulation_options(simulation or wf.DEFAULT_SIMULATION, options, simulate)
-    recs = wf.load_recordings(data, simulate, seed=seed, plan=simulation)
+    plan = plan or plans.DEFAULT_TRAINING
+    split = rc.check_split(options.get("split", rc.DEFAULT_SPLIT))
+    simulation = rc.simulation_options(simulation or plans.DEFAULT_SIMULATION, options, simulate)
+    recs = rc.load_recordings(data, simulate, seed=seed, plan=simulation)
     fs_hz, n_ch = recs[0].fs_hz, recs[0].emg.shape[1]
-    unit_trains, units, arrays, teacher_meta = wf.teacher_heads(recs, split, plan, progress)
+    unit_trains, units, arrays, teacher_meta = teacher_heads(recs, split, plan, progress)
     if not units:
         raise DataFormatError(f"motor-units --model filters: the teacher accepted no unit with >= {plan.min_spikes} "
                               "discharges in the training parts; use longer recordings")
     extension = plan.decomposition.extension_for(n_ch)
-    desc = spec.separation_dsp_description(wf.max_amplitude(recs, split), n_ch, extension, hop)
+    desc = spec.separation_dsp_description(rc.max_amplitude(recs, split), n_ch, extension, hop)
     parts, offsets = [], [0]
     for r in recs:
-        parts.append(causal_stream(desc, r.emg, fs_hz)[: wf._split_point(r, split)])
+        parts.append(causal_stream(desc, r.emg, fs_hz)[: rc.split_point(r, split)])
         offsets.append(offsets[-1] + parts[-1].shape[0])
     trains = [np.concatenate([unit_trains[i][u] + offsets[i] for i in range(len(recs))]) for u in range(len(units))]
     base = FilterDecoderConfig(threshold=(1.0,), fs_hz=fs_hz, hop=hop)
@@ -76,7 +79,7 @@ def train_filters(data: list[Path] | None, *, simulate: bool, seed: int, progres
                                            confirm=base.confirm, refractory=base.refractory)
     dropped = [units[i] for i in range(len(units)) if i not in kept]
     units = [units[i] for i in kept]
-    arrays[wf.TEACHER_PREFIX + "filters"] = arrays[wf.TEACHER_PREFIX + "filters"][kept]
+    arrays[TEACHER_PREFIX + "filters"] = arrays[TEACHER_PREFIX + "filters"][kept]
     for u, d, f1 in zip(units, filters.delay, filters.val_f1):
         u.update(delay_samples=int(d), val_f1=float(f1))
     dcfg = FilterDecoderConfig(threshold=tuple(filters.threshold), fs_hz=fs_hz, hop=hop)

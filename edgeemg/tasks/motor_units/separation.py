@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.decompose import detect_spikes, extend, fir_source
-from edgeemg.decompose.fastica import whiten
+from edgeemg.decompose.whitening import whiten
 from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.motor_units.filter_decoder import FilterDecoderConfig, detect_offline
 from edgeemg.tasks.motor_units.metrics import spike_score

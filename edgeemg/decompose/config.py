@@ -1,0 +1,106 @@
+"""Settings of the teacher's decomposition (:func:`edgeemg.decompose.fastica.decompose`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from edgeemg.errors import InvalidInputError, reject_unknown_keys
+
+
+@dataclass(frozen=True)
+class DecompositionConfig:
+    """Settings of :func:`decompose`.
+
+    Attributes
+    ----------
+    band_hz : tuple of float
+        Band-pass corners in Hz (20-500 Hz).
+    filter_order : int
+        Butterworth prototype order of the band-pass (applied forward and backward).
+    extension : int or None
+        Delays ``R``; None gives ``round(1000 / n_channels)`` (16 for 64 channels).
+    n_sources : int
+        How many sources to try (fixed-point runs from successive activity-index peaks).
+    max_iter : int
+        Fixed-point iterations per source.
+    tol : float
+        Convergence: ``|w_new . w_old - 1| < tol``.
+    refine_iter : int
+        CKC refinement rounds at most per source.
+    sil_threshold : float
+        Accept a source when its silhouette exceeds this (0.9).
+    min_spikes : int
+        ... and it has at least this many discharges.
+    duplicate_fraction : float
+        Units sharing more than this fraction of discharges are duplicates (0.3).
+    duplicate_tolerance_s : float
+        Two discharges are common when within this time after lag removal (0.5 ms).
+    max_lag_s : float
+        Largest lag searched between two units' trains (duplicates) (20 ms: a source
+        can lock onto a unit at another delay of its MUAP).
+    peel_off : bool
+        (default True) After accepting a source, subtract its unit's contribution from the whitened
+        data (its spike-triggered average over +-``peel_off_window_s`` at every
+        discharge; Holobar & Zazula 2007's peel-off, MUniverse's CBSS) so that later
+        runs cannot converge on the same unit at another delay of its MUAP, which
+        deflation against one separation vector does not prevent. Each unit found on
+        peeled data is then refined and accepted again on the original data, the
+        data its filter will be applied to.
+    peel_off_window_s : float
+        Half-width of the peeled waveform, seconds.
+    min_pnr_db : float or None
+        Also require this pulse-to-noise ratio (Holobar et al. 2014 call >= 30 dB
+        accurate); None: SIL alone.
+    """
+
+    band_hz: tuple[float, float] = (20.0, 500.0)
+    filter_order: int = 2
+    extension: int | None = None
+    n_sources: int = 60
+    max_iter: int = 40
+    tol: float = 1e-4
+    refine_iter: int = 10
+    sil_threshold: float = 0.9
+    min_spikes: int = 20
+    duplicate_fraction: float = 0.3
+    duplicate_tolerance_s: float = 0.0005
+    max_lag_s: float = 0.02
+    peel_off: bool = True
+    peel_off_window_s: float = 0.025
+    min_pnr_db: float | None = None
+
+    def __post_init__(self) -> None:
+        lo, hi = self.band_hz
+        if not 0 < lo < hi:
+            raise InvalidInputError(f"DecompositionConfig.band_hz must be 0 < low < high Hz, got {self.band_hz!r}")
+        if self.extension is not None and (not isinstance(self.extension, int) or self.extension < 1):
+            raise InvalidInputError(
+                f"DecompositionConfig.extension must be None or an int >= 1, got {self.extension!r}"
+            )
+        for name in ("n_sources", "max_iter", "filter_order", "min_spikes"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise InvalidInputError(f"DecompositionConfig.{name} must be an int >= 1, got {v!r}")
+        if not 0.0 <= self.sil_threshold < 1.0:
+            raise InvalidInputError(f"DecompositionConfig.sil_threshold must be in [0, 1), got {self.sil_threshold!r}")
+
+    def extension_for(self, n_channels: int) -> int:
+        """``R`` for ``n_channels``: the configured value or ``round(1000 / n_channels)``."""
+        return self.extension if self.extension is not None else max(1, int(round(1000 / n_channels)))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["band_hz"] = list(self.band_hz)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DecompositionConfig:
+        reject_unknown_keys(cls, d)
+        d = dict(d)
+        if "band_hz" in d:
+            d["band_hz"] = tuple(d["band_hz"])
+        return cls(**d)
+
+
+__all__ = ["DecompositionConfig"]
