@@ -76,18 +76,26 @@ def window_kernel(ring: NDArray[np.float32], pos: int, n_seen: int, x: NDArray[n
                   ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.float32], int]:
     """The windows whose last sample falls in ``x``, from the ring (updated in place) and ``x``.
 
-    ``history`` is the ring in time order followed by ``x``, so the window
-    ending at ``x[t]`` is ``history[t + 1 : t + 1 + window]``.
+    Most streaming chunks complete no window: then only the newest samples are
+    written into the ring. Otherwise ``history`` is the ring in time order
+    followed by ``x``, and the window ending at ``x[t]`` is
+    ``history[t + 1 : t + 1 + window]``.
     """
     window, n = ring.shape[0], x.shape[0]
-    history = np.concatenate([ring[pos:], ring[:pos], x])
     index = n_seen + np.arange(n, dtype=np.int64)
     ends = np.flatnonzero((index >= window - 1) & ((index - window + 1) % hop == 0))
-    views = np.lib.stride_tricks.sliding_window_view(history, window, axis=0)  # (n + 1, C, window)
-    out = np.ascontiguousarray(views[ends + 1].transpose(0, 2, 1), dtype=np.float32)
-    new_pos = (pos + n) % window
-    ring[:] = np.roll(history[-window:], new_pos, axis=0)  # oldest sample at new_pos, as the numba kernel leaves it
-    return out, index[ends], ring, new_pos
+    if ends.size:
+        history = np.concatenate([ring[pos:], ring[:pos], x])
+        views = np.lib.stride_tricks.sliding_window_view(history, window, axis=0)  # (n + 1, C, window)
+        out = np.ascontiguousarray(views[ends + 1].transpose(0, 2, 1), dtype=np.float32)
+    else:
+        out = np.empty((0, window, x.shape[1]), np.float32)
+    m = min(n, window)  # the samples that stay in the ring, written where the numba kernel writes them
+    start = (pos + n - m) % window
+    first = min(m, window - start)
+    ring[start:start + first] = x[n - m:n - m + first]
+    ring[:m - first] = x[n - m + first:]
+    return out, index[ends], ring, (pos + n) % window
 
 
 def td_kernel(windows: NDArray[np.float32], codes: NDArray[np.int64], zc_thr: float, ssc_thr: float,
