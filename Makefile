@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # Re-install when the dependency list changes.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-EXTRAS ?= train,formats,tflite,devices,dev
+EXTRAS ?= train,formats,jit,tflite,devices,dev
 PYTEST_ARGS ?=
 
 .PHONY: demo test bench board-check firmware-test install clean

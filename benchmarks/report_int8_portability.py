@@ -128,7 +128,7 @@ def build_task(task: str, schemes: list[str], work: Path) -> dict[str, Any]:
     import torch
 
     from edgeemg.export import onnx_export
-    from edgeemg.export.chain import _torch_scores
+    from edgeemg.export.verify import torch_scores
     from edgeemg.export.hooks import DataSource, task_export
     from edgeemg.export.recipe import load_recipe
 
@@ -151,7 +151,7 @@ def build_task(task: str, schemes: list[str], work: Path) -> dict[str, Any]:
     export_bundle(ck, plan, recipe, d / "bundle")
     old = replace(recipe, quantize=replace(recipe.quantize, **SCHEMES[OLD_SCHEME[task]]))
     export_bundle(ck, plan, old, d / "bundle-old")
-    ref = _torch_scores(te.module, te.held_out.x, te.state)
+    ref = torch_scores(te.module, te.held_out.x, te.state)
     np.savez(d / "data.npz", x=te.held_out.x, ref=ref)
     (d / "spec.json").write_text(json.dumps({"state": [s.to_manifest() for s in te.state],
                                              "output_name": te.output_name, "schemes": ["fp32", *schemes]}))
@@ -245,7 +245,7 @@ def emulated_runs(args: argparse.Namespace, work: Path) -> list[str]:
 
 
 def table(task: str, built: dict[str, Any], work: Path, tags: list[str]) -> list[dict[str, Any]]:
-    from edgeemg.export.chain import _flat_items, _loss_pp, parity
+    from edgeemg.export.verify import flat_items, loss_pp, parity
 
     te, ref, metric = built["te"], built["ref"], built["metric"]
     fp32_metric = te.metric(te.held_out.y, ref)[metric]
@@ -256,10 +256,10 @@ def table(task: str, built: dict[str, Any], work: Path, tags: list[str]) -> list
         outs = np.load(d / f"outputs.{tag}.npz")
         for name in outs.files:
             got = outs[name]
-            par = parity(_flat_items(got, bool(te.state)), _flat_items(ref, bool(te.state)))
+            par = parity(flat_items(got, bool(te.state)), flat_items(ref, bool(te.state)))
             m = te.metric(te.held_out.y, got)[metric]
             rows.append({"task": task, "scheme": name, "cpu": tag, "metric": metric, "fp32": fp32_metric,
-                         "int8": m, "loss_pp": _loss_pp(te, fp32_metric, m), "p99_rel": par["p99_rel"],
+                         "int8": m, "loss_pp": loss_pp(te, fp32_metric, m), "p99_rel": par["p99_rel"],
                          "max_rel": par["max_rel"], "host_ms": timing.get(name),
                          "vs_old": timing.get(name, np.nan) / timing[OLD_SCHEME[task]]})
     return rows

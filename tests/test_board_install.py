@@ -12,6 +12,7 @@ there exactly as on a board.
 from __future__ import annotations
 
 import importlib.metadata as md
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import sysconfig
 import venv
 from pathlib import Path
 
+import numpy as np
 import pytest
 from packaging.requirements import Requirement
 
@@ -79,9 +81,9 @@ def _run(board: dict, *args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def test_board_dependencies_leave_out_training_and_readers(board: dict) -> None:
-    assert {"numpy", "numba", "onnxruntime", "scipy", "pyserial"} <= board["closure"]
-    assert not {"torch", "wfdb", "pandas", "matplotlib", "h5py"} & board["closure"], board["closure"]
+def test_board_dependencies_leave_out_training_readers_and_numba(board: dict) -> None:
+    assert {"numpy", "onnxruntime", "scipy", "pyserial"} <= board["closure"]
+    assert not {"torch", "wfdb", "pandas", "matplotlib", "h5py", "numba", "llvmlite"} & board["closure"], board["closure"]
     probe = _run(board, "-c", "import torch")
     assert probe.returncode == 1 and "No module named 'torch'" in probe.stderr
 
@@ -141,3 +143,46 @@ def test_readers_name_the_formats_extra(board: dict) -> None:
     (board["work"] / "x.hdf5").write_bytes(b"\x89HDF\r\n\x1a\n")
     out = _run(board, "-c", "import edgeemg.data as d; d.read_emg2qwerty('x.hdf5')")
     assert "needs the 'h5py' package" in out.stderr, out.stderr
+
+
+@pytest.fixture(scope="module")
+def gait_bundle(board: dict, gait_checkpoint: Path) -> Path:
+    """The tiny gait checkpoint exported on the host (ONNX only; a lenient int8 gate: it is an untrained model)."""
+    from dataclasses import replace
+
+    from edgeemg.export.chain import export_checkpoint
+    from edgeemg.export.recipe import load_recipe
+
+    recipe = load_recipe("gait")
+    recipe = replace(recipe, prune=replace(recipe.prune, method="none", ratio=0.0, finetune_epochs=0),
+                     quantize=replace(recipe.quantize, calibration_windows=64),
+                     tolerance=replace(recipe.tolerance, max_loss_pp=100.0, int8_rtol=0.5))
+    return export_checkpoint(gait_checkpoint, board["work"] / "gait.int8", recipe=recipe, formats=("onnx",),
+                             progress=False).bundle
+
+
+def _events(stdout: str) -> list[dict]:
+    timing = ("arrival_s", "emit_s", "latency_ms")
+    rows = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return [{k: v for k, v in r.items() if k not in timing} for r in rows if r.get("type") == "event"]
+
+
+def test_the_board_decodes_without_numba_as_the_host_does_with_it(board: dict, gait_bundle: Path) -> None:
+    """No numba on the board: scipy DSP and the simulators' numpy forms give the host's (numba) events."""
+    argv = ["run", str(gait_bundle), "--simulate", "--seconds", "3", "--seed", "0", "--speed", "inf",
+            "--skip-after-ms", "1e9"]
+    backend = _run(board, "-c", "import importlib.util as u; from edgeemg.dsp._backend import backend_name; "
+                   "print(u.find_spec('numba') is None, backend_name())")
+    assert backend.stdout.split() == ["True", "scipy"], backend.stderr
+    on_board = _run(board, "-m", "edgeemg", *argv)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEEMG_DSP_BACKEND": "numba"}
+    on_host = subprocess.run([sys.executable, "-m", "edgeemg", *argv], cwd=board["work"], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert on_board.returncode == 0 and on_host.returncode == 0, (on_board.stderr, on_host.stderr)
+    board_events, host_events = _events(on_board.stdout), _events(on_host.stdout)
+    assert host_events and len(board_events) == len(host_events)
+    for b, h in zip(board_events, host_events):
+        assert b.keys() == h.keys() and b["time_us"] == h["time_us"] and b["sample_index"] == h["sample_index"]
+        assert [b[k] for k in b if not isinstance(b[k], float)] == [h[k] for k in h if not isinstance(h[k], float)]
+        np.testing.assert_allclose([b[k] for k in b if isinstance(b[k], float)],
+                                   [h[k] for k in h if isinstance(h[k], float)], rtol=1e-3, atol=1e-4)

@@ -388,15 +388,15 @@ def test_pruning_removes_channels_and_reports_cost(gait_ckpt, tmp_path, capsys, 
 
 
 def test_tolerance_exceeded_exits_nonzero_and_leaves_nothing(gait_ckpt, tmp_path, capsys, plans, monkeypatch):
-    from edgeemg.export import chain
+    from edgeemg.export import verify
 
-    real = chain._run_artifact
+    real = verify._run_artifact
 
     def broken_int8(name, path, x):  # an int8 model that decides at random: what the gate must catch
         y = real(name, path, x)
         return np.random.default_rng(0).permutation(y) if name.endswith("int8") else y
 
-    monkeypatch.setattr(chain, "_run_artifact", broken_int8)
+    monkeypatch.setattr(verify, "_run_artifact", broken_int8)
     recipe = _recipe(tmp_path, "gait", prune__method="none", tolerance__int8_rtol=100.0, tolerance__max_loss_pp=0.5)
     out_dir = tmp_path / "out"
     out_dir.mkdir()

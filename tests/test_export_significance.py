@@ -100,7 +100,7 @@ def test_a_model_no_better_than_ignoring_its_input_is_flagged():
 def test_a_long_export_stage_shows_its_elapsed_time(capsys):
     import time
 
-    from edgeemg.export.chain import StageDisplay
+    from edgeemg.export.stages import StageDisplay
 
     d = StageDisplay(["prepare data"], True, tick_s=0.05)
     d.start("prepare data")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeemg.runtime.bench import match_mapped_truth, match_truth, truth_map
-from edgeemg.runtime.engine import Event
+from edgeemg.runtime.truth import match_mapped_truth, match_truth, truth_map
+from edgeemg.runtime.events import Event
 
 FS = 2048.0
 T0_US = 1_000_000

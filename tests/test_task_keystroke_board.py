@@ -249,7 +249,7 @@ def test_chunked_int8_equals_one_shot_int8_for_tds(bundle_path):
 
 
 def _key_event(t_ms: float, char: str) -> object:
-    from edgeemg.runtime.engine import Event
+    from edgeemg.runtime.events import Event
 
     return Event("keystroke", int(1000 * t_ms), 0.0, 0.0, 0.0, int(2 * t_ms), {"char": char})
 
@@ -262,7 +262,7 @@ def test_character_latency_pairs_keys_and_characters_in_order():
     event at or after each truth (``match_truth``) pairs both keys with the second "e" (a 220 ms latency that
     never happened, one character counted twice); the in-order alignment pairs each key with its own character.
     """
-    from edgeemg.runtime.bench import match_sequence, match_truth
+    from edgeemg.runtime.truth import match_sequence, match_truth
 
     truth = [(100_000, "e"), (200_000, "x"), (300_000, "e"), (400_000, " ")]
     events = [_key_event(80, "e"), _key_event(320, "e"), _key_event(390, " "), _key_event(450, "q")]

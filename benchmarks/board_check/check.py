@@ -5,16 +5,18 @@ standing in for a Jetson Orin's Cortex-A78AE, which qemu does not model) it runs
 qemu-user 10 with a Debian bookworm arm64 Python 3.11 (``setup.sh``):
 
 * the board install: the project's wheel and its core dependencies only (aarch64 wheels
-  at this host's versions, installed into a folder by the host's pip; no extras, no
-  torch), sized per package;
-* the imports, and the numba DSP kernels against the host's values on the same data;
+  at this host's versions, installed into a folder by the host's pip; no extras: no
+  torch, no numba), sized per package;
+* the imports, and the board's DSP kernels (scipy's: no numba there) against the host's
+  (numba's) values on the same data;
 * per task bundle (``bundles.py``: gait, muscle, keystroke, motor units; ONNX int8, and
   TFLite int8 through ai-edge-litert for gait and muscle): ``edgeemg inspect --verify``
   (the bundle's golden self-check on the emulated CPU) and ``edgeemg run --simulate``
   with the host's seed, whose events must equal the host's: same count, times, labels,
   and float payloads within the bundle's declared int8 tolerance;
 * once, on the first CPU: the cold and warm start to the first decoded event
-  (``probe.py startup``), next to the same figures on this host.
+  (``probe.py startup``), next to the same figures on this host with each DSP backend
+  (numba, the host's default; scipy, the board's).
 
 It prints one table and exits 1 on any mismatch. Slow (5-8 min per CPU model on a loaded
 2-core host, plus the one-time set-up): not part of ``make test``; run it before a release
@@ -56,10 +58,15 @@ def _pip(*args: str) -> None:
 
 # ----------------------------------------------------------------------------------- board install
 def board_install(work: Path) -> dict:
-    """Build the wheel, fetch aarch64 wheels at this host's versions, install the board side; sizes."""
+    """Build the wheel, fetch aarch64 wheels at this host's versions, install the board side; sizes.
+
+    The project itself is always installed from the wheel just built (a copy that ``pip download``
+    left among the dependency wheels would be an older build of the same version).
+    """
     proj = work / "projwheel"
     shutil.rmtree(proj, ignore_errors=True)
     _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(proj), str(ROOT))
+    project_wheel = next(proj.glob("edgeemg-*.whl"))
     freeze = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"], check=True,
                             capture_output=True, text=True).stdout
     pins = "\n".join(line for line in freeze.splitlines() if "==" in line and not line.startswith("edgeemg"))
@@ -72,11 +79,12 @@ def board_install(work: Path) -> dict:
         _pip("download", "-d", str(wheels), "--find-links", str(proj), "-c", str(work / "constraints.txt"),
              *AARCH64, *wanted)
         stamp.write_text(pins)
+    for copy in wheels.glob("edgeemg-*.whl"):
+        copy.unlink()
     site, litert = work / "board-site", work / "litert-site"
-    for folder, what in ((site, "edgeemg"), (litert, "ai-edge-litert")):
+    for folder, what in ((site, str(project_wheel)), (litert, "ai-edge-litert")):
         shutil.rmtree(folder, ignore_errors=True)
-        _pip("install", "--no-index", "--find-links", str(wheels), "--find-links", str(proj), "--target",
-             str(folder), *AARCH64, what)
+        _pip("install", "--no-index", "--find-links", str(wheels), "--target", str(folder), *AARCH64, what)
     return {"site": str(site), "litert_site": str(litert), "sizes_mb": site_sizes(site)}
 
 
@@ -124,8 +132,9 @@ def _json_run(cmd: list, env: dict | None, timeout: float) -> dict:
     return {**json.loads(lines[-1]), "wall_s": time.time() - t}
 
 
-def host_python(args: list[str], numba_cache: Path, timeout: float = 3600) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(numba_cache), "OMP_NUM_THREADS": "1"}
+def host_python(args: list[str], numba_cache: Path, timeout: float = 3600, backend: str = "numba") -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(numba_cache), "OMP_NUM_THREADS": "1",
+           "EDGEEMG_DSP_BACKEND": backend}
     return _json_run(["nice", "-n", "10", sys.executable, *args], env, timeout)
 
 
@@ -233,14 +242,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def startup(emu: Emulator, cpu: str, bundle: str, work: Path) -> dict:
-    """Cold (empty numba cache) then warm start to the first event, emulated and on this host."""
+    """Cold (empty numba cache) then warm start to the first event: this host (numba, then scipy DSP), emulated."""
     out = {}
-    for side in ("host", cpu):
+    for side in ("host", "host-scipy", cpu):
         cache = work / f"numba-startup-{side}"
         shutil.rmtree(cache, ignore_errors=True)
         for kind in ("cold", "warm"):
             args = [str(HERE / "probe.py"), "startup", bundle]
-            out[f"{side} {kind}"] = host_python(args, cache) if side == "host" else emu.run(cpu, args, cache)
+            if side == cpu:
+                out[f"{side} {kind}"] = emu.run(cpu, args, cache)
+            else:
+                out[f"{side} {kind}"] = host_python(args, cache, backend="scipy" if side == "host-scipy" else "numba")
     return out
 
 
@@ -260,7 +272,8 @@ def report(results: dict, bundles: dict, host_dir: Path, board_dir: Path) -> boo
         dsp_ok = r["dsp"]["ok"] and not r["torch_importable"]
         ok &= dsp_ok
         worst = max(r["dsp"]["max_rel_diff"].values())
-        print(f"{cpu:<12} {'dsp kernels':<20} {'':>17} {worst:>9.1e} {r['dsp']['rtol']:>6g} "
+        print(f"{cpu:<12} {'dsp ' + r['dsp'].get('backend', '?') + ' vs host':<20} {'':>17} {worst:>9.1e} "
+              f"{r['dsp']['rtol']:>6g} "
               f"{'equal' if dsp_ok else 'DIFFER':>7} {'imports ' + format(r['imports_s'], '.1f') + ' s':>18}")
         for name, b in r["bundles"].items():
             cmp = compare_events(host_dir / f"{name}.jsonl", board_dir / cpu / f"{name}.jsonl",
@@ -275,7 +288,7 @@ def report(results: dict, bundles: dict, host_dir: Path, board_dir: Path) -> boo
         print("\nstart to the first decoded event (gait bundle unless filtered out): CPU seconds per step "
               "(a loaded host inflates wall time, not CPU time; emulated = qemu's CPU time)")
         print(f"  {'run':<18} " + " ".join(f"{k:>11}" for k in steps) + f" {'total cpu':>10} {'total wall':>10}"
-              + "  numba compiled/cache hits")
+              + "  dsp (numba compiled/cache hits)")
         for run, st in results["startup"].items():
             if "error" in st:
                 print(f"  {run:<18} ERROR {st['error'][-300:]}")
@@ -283,7 +296,7 @@ def report(results: dict, bundles: dict, host_dir: Path, board_dir: Path) -> boo
                 continue
             print(f"  {run:<18} " + " ".join(f"{st['cpu_s'][k]:>11.2f}" for k in steps)
                   + f" {st['total_cpu_s']:>10.2f} {st['total_wall_s']:>10.2f}"
-                  + f"  {st['numba_compiled']}/{st['numba_cache_hits']}")
+                  + f"  {st.get('dsp_backend', '?')} ({st['numba_compiled']}/{st['numba_cache_hits']})")
     return ok
 
 

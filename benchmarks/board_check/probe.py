@@ -3,11 +3,12 @@
 Only the board install is importable on the arm64 side (no torch, no extras but ai-edge-litert
 for .tflite bundles), so this file imports nothing else. Every mode prints one JSON object.
 
-    probe.py dsp save|compare REF.npz      numba DSP kernels on fixed data, saved (host) or compared (board)
+    probe.py dsp save|compare REF.npz      DSP kernels on fixed data, saved (host) or compared (board); the
+                                            backend is each side's default (numba on the host, scipy on a board)
     probe.py suite SPEC.json OUT_DIR        per bundle: `edgeemg inspect --verify` and `edgeemg run --simulate`
                                             (events to OUT_DIR/<name>.jsonl), in one process (imports once)
     probe.py startup BUNDLE [SEED]          steps to the first decoded event: imports, bundle, model load,
-                                            DSP warm-up (numba compile or cache hit), first event
+                                            DSP warm-up (numba compile or cache hit where numba runs), first event
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 T_START = time.perf_counter()
 T_CPU = time.process_time()  # the interpreter's own start-up, before this module ran
-#: relative error allowed between the board's kernels and the host's (float32 kernels, same algorithm)
+#: relative error allowed between the board's kernels and the host's (float32 outputs of float64 arithmetic)
 DSP_RTOL = 1e-4
 
 
@@ -44,14 +45,17 @@ def _dsp_outputs() -> dict:
 def dsp(mode: str, ref: str) -> dict:
     import numpy as np
 
+    from edgeemg.dsp._backend import backend_name
+
     out = _dsp_outputs()
     if mode == "save":
         np.savez(ref, **out)
-        return {"saved": ref, "arrays": sorted(out)}
+        return {"saved": ref, "arrays": sorted(out), "backend": backend_name()}
     host = np.load(ref)
     diffs = {k: float(np.abs(v.astype(np.float64) - host[k]).max() / max(1e-12, float(np.abs(host[k]).max())))
              if v.shape == host[k].shape else float("inf") for k, v in out.items()}
-    return {"max_rel_diff": diffs, "rtol": DSP_RTOL, "ok": all(d <= DSP_RTOL for d in diffs.values())}
+    return {"max_rel_diff": diffs, "rtol": DSP_RTOL, "ok": all(d <= DSP_RTOL for d in diffs.values()),
+            "backend": backend_name()}
 
 
 def _cli(argv: list[str], stdout_path: Path | None = None) -> tuple[int, str, str]:
@@ -125,8 +129,9 @@ def startup(bundle_path: str, seed: int = 0) -> dict:
 
     The band's own time (waiting for a window of samples) is not counted: the signal is
     simulated as fast as possible and only ``Engine.feed`` calls are timed, so the figure
-    is what the board computes before it can answer. Numba's cache statistics say
-    whether the DSP kernels were compiled (cold) or loaded from ``NUMBA_CACHE_DIR`` (warm).
+    is what the board computes before it can answer. Where the DSP backend is numba, its
+    cache statistics say whether the kernels were compiled (cold) or loaded from
+    ``NUMBA_CACHE_DIR`` (warm); the scipy backend (a board without numba) has nothing to compile.
     """
     step = _Steps()
     step.wall["interpreter"], step.cpu["interpreter"] = T_START - _process_start(), T_CPU
@@ -134,7 +139,7 @@ def startup(bundle_path: str, seed: int = 0) -> dict:
         import onnxruntime  # noqa: F401
 
         from edgeemg.bridge import SimulatedBand
-        from edgeemg.dsp import _kernels
+        from edgeemg.dsp._backend import backend_name, kernels
         from edgeemg.runtime.backends import open_backend
         from edgeemg.runtime.bundle import load_bundle
         from edgeemg.runtime.engine import Engine
@@ -145,7 +150,7 @@ def startup(bundle_path: str, seed: int = 0) -> dict:
                                threads=1)
     with step("dsp_warmup"):  # the engine's warm-up runs every DSP kernel, the model and the decoder once
         engine = Engine(bundle, backend=backend, skip_after_ms=1e9)
-    stats = [k.stats for k in _kernels.ALL_KERNELS]
+    stats = [k.stats for k in getattr(kernels(), "ALL_KERNELS", ())]  # numba dispatchers only
     first = None
     with SimulatedBand(bundle.task, seed=seed, seconds=30.0, speed=float("inf")) as band:
         engine.check_band(band.info)
@@ -161,7 +166,7 @@ def startup(bundle_path: str, seed: int = 0) -> dict:
     return {"wall_s": step.wall, "cpu_s": step.cpu,
             "total_wall_s": sum(step.wall.values()), "total_cpu_s": sum(step.cpu.values()),
             "numba_compiled": sum(sum(s.cache_misses.values()) for s in stats),
-            "numba_cache_hits": sum(sum(s.cache_hits.values()) for s in stats),
+            "numba_cache_hits": sum(sum(s.cache_hits.values()) for s in stats), "dsp_backend": backend_name(),
             "first_event": None if first is None else {k: first[k] for k in ("task", "sample_index")}}
 
 

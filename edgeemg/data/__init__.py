@@ -6,6 +6,7 @@ does) loads neither h5py nor wfdb until a reader is used::
     rec = edgeemg.data.read_emg2qwerty("session.hdf5")   # .emg (T, 32), .fs, .time, .keystrokes, .prompts
     rec = edgeemg.data.read_wfdb("S01")                   # PhysioNet records through the wfdb package
     rec = edgeemg.data.read_xdf("session.xdf", stream="EMG")  # LabRecorder files through pyxdf
+    ses = edgeemg.data.read_xdf_keystroke("typing.xdf")   # + key presses from a "Keyboard" marker stream
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ _EXPORTS = {
     "read_muscle_record": "edgeemg.data.muscle_record",
     "find_records": "edgeemg.data.wfdb_io",
     "read_xdf": "edgeemg.data.xdf_io",
+    "read_xdf_keystroke": "edgeemg.data.xdf_labels",
+    "read_xdf_motor_units": "edgeemg.data.xdf_labels",
     "read_demuse": "edgeemg.data.demuse",
     "write_demuse": "edgeemg.data.demuse",
     "CHARSET": "edgeemg.data.charset",

@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 from scipy import signal as sps
+
+from edgeemg._jit import njit
 
 if TYPE_CHECKING:
     from edgeemg.data._ks_muscles import Subject
@@ -55,7 +56,7 @@ def muap_templates(subj: Subject, hand: int, band_angle: float, contact: NDArray
     return tmpl.astype(np.float64)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def add_spikes(x: NDArray, tmpl: NDArray, sample: NDArray, unit: NDArray, offset: int) -> None:  # pragma: no cover
     """x[s - offset : s - offset + L, :] += tmpl[u] for each spike (float64 x, tmpl)."""
     n, nch = x.shape

@@ -34,10 +34,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from edgeemg._jit import HAVE_NUMBA, njit
 from edgeemg.data._mu_pool import MotorUnitPool
 
 GRID_ROWS = 13  # along the fibres
@@ -82,6 +82,7 @@ FIBRES_PER_UNIT = 10
 DX_MM = 0.5
 ANISOTROPY = 0.2  # sigma_radial / sigma_longitudinal of muscle
 IAP_SUPPORT = 25.0  # Rosenfalck's (s/lambda)^3 exp(-s/lambda) is < 1e-6 of its peak beyond 25 lambda
+_ADD_AT_SPIKES = 256  # spikes per np.add.at call without numba: bounds the (spikes, L, C) gather to a few MB
 TEMPLATE_SAMPLES = 96  # 46.9 ms at 2048 Hz: the slowest, longest fibre's MUAP fits
 # Microvolts per (fibre x model unit): fixed so that a 1000-fibre unit 6 mm under
 # the skin gives a monopolar MUAP of a few hundred microvolts peak to peak.
@@ -153,12 +154,13 @@ def muap_templates(
         # Spatial grid covering every fibre of the unit, two steps of margin on each side.
         x = np.arange(lo_f.min() - 2 * DX_MM, hi_f.max() + 2 * DX_MM, DX_MM)
         acc = np.zeros((TEMPLATE_SAMPLES, n_e))
-        _unit_muap(x, t_ms, positions_mm, y_f, d_f, iz_f, lo_f, hi_f, v_f, float(pool.iap_length_mm[u]), ANISOTROPY, acc)
+        unit_muap = _unit_muap if HAVE_NUMBA else _unit_muap_numpy  # plain-Python loops: minutes per grid
+        unit_muap(x, t_ms, positions_mm, y_f, d_f, iz_f, lo_f, hi_f, v_f, float(pool.iap_length_mm[u]), ANISOTROPY, acc)
         out[u] = (gain * UV_PER_MODEL_UNIT * pool.n_fibres[u] / f) * acc
     return out
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _unit_muap(x, t_ms, pos, y_f, d_f, iz_f, lo_f, hi_f, v_f, lam, anis, acc):  # pragma: no cover - numba
     """Sum over one unit's fibres of the potential at every electrode and time, into ``acc`` (L, E).
 
@@ -201,15 +203,9 @@ def _unit_muap(x, t_ms, pos, y_f, d_f, iz_f, lo_f, hi_f, v_f, lam, anis, acc):  
                     acc[k, e] += vm * d2g[j, e]
 
 
-@numba.njit(cache=True)
-def add_trains(out, templates, spikes, units):  # pragma: no cover - numba
-    """Add ``templates[units[n]]`` at sample ``spikes[n]`` into ``out`` for every n.
-
-    ``out`` float32 (T, C) is modified in place; ``templates`` float32
-    (n_units, L, C); ``spikes`` and ``units`` int64 (n_spikes,). A MUAP that
-    would run past the end is cut there. Linear in the number of spikes, which
-    is why 60 s of 64 channels takes a fraction of a second.
-    """
+@njit(cache=True)
+def _add_trains_loop(out, templates, spikes, units):  # pragma: no cover - numba
+    """:func:`add_trains` as a numba loop: linear in the spikes (60 s of 64 channels in a fraction of a second)."""
     n_samples, n_ch = out.shape
     length = templates.shape[1]
     for n in range(spikes.shape[0]):
@@ -219,3 +215,50 @@ def add_trains(out, templates, spikes, units):  # pragma: no cover - numba
         for k in range(m):
             for c in range(n_ch):
                 out[s + k, c] += templates[u, k, c]
+
+
+def _unit_muap_numpy(x, t_ms, pos, y_f, d_f, iz_f, lo_f, hi_f, v_f, lam, anis, acc):  # noqa: ANN001, ANN202
+    """:func:`_unit_muap` as array expressions, for installs without numba (same terms, summed in another order).
+
+    Per fibre, Vm at every time and grid point is one (L, nx) array, zero
+    where the loop version skips the point, so the sum over the grid is one
+    matrix product with ``d2g`` (nx, E).
+    """
+    dx = x[1] - x[0]
+    cut = IAP_SUPPORT * lam
+    ax = x[:, None] - pos[None, :, 0]
+    grid = np.arange(x.shape[0])
+    for f in range(y_f.shape[0]):
+        dy = y_f[f] - pos[None, :, 1]
+        g = 1.0 / np.sqrt(anis * ax * ax + dy * dy + d_f[f] * d_f[f])
+        d2g = np.zeros_like(g)
+        d2g[1:-1] = (g[2:] - 2.0 * g[1:-1] + g[:-2]) / (dx * dx)
+        front = v_f[f] * t_ms
+        j0 = np.maximum(1, np.ceil((np.maximum(lo_f[f], iz_f[f] - front) - x[0]) / dx))
+        j1 = np.minimum(x.shape[0] - 2, np.floor((np.minimum(hi_f[f], iz_f[f] + front) - x[0]) / dx))
+        s = (front[:, None] - np.abs(x - iz_f[f])[None, :]) / lam
+        inside = ((front > 0.0)[:, None] & (grid >= j0[:, None]) & (grid <= j1[:, None])
+                  & (s > 0.0) & (s * lam < cut))
+        s = np.where(inside, s, 0.0)
+        acc += (s * s * s * np.exp(-s)) @ d2g
+
+
+def add_trains(out: NDArray[np.float32], templates: NDArray[np.float32], spikes: NDArray[np.int64],
+               units: NDArray[np.int64]) -> None:
+    """Add ``templates[units[n]]`` at sample ``spikes[n]`` into ``out`` for every n.
+
+    ``out`` float32 (T, C) is modified in place; ``templates`` float32
+    (n_units, L, C); ``spikes`` and ``units`` int64 (n_spikes,). A MUAP that
+    would run past the end is cut there. The numba loop where numba is
+    installed; else ``np.add.at`` over the spikes in the same order, which
+    adds the same float32 terms to each sample in the same sequence, so the
+    result is bit-identical.
+    """
+    if HAVE_NUMBA:
+        _add_trains_loop(out, templates, spikes, units)
+        return
+    offsets = np.arange(templates.shape[1])
+    for lo in range(0, spikes.shape[0], _ADD_AT_SPIKES):
+        rows = spikes[lo:lo + _ADD_AT_SPIKES, None] + offsets[None, :]  # (n, L), spike-major like the loop
+        keep = rows < out.shape[0]
+        np.add.at(out, rows[keep], templates[units[lo:lo + _ADD_AT_SPIKES]][keep])

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
+
+from edgeemg._jit import njit
 
 # Seed-stream tags: one independent np.random stream per purpose, so that adding
 # a draw to one purpose never changes another's realisation.
@@ -185,7 +186,7 @@ def common_drive(n_samples: int, fs_hz: float, cv: float, rng: np.random.Generat
     return cv * slow / max(float(slow.std()), 1e-12)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _discharge_kernel(excitation, fs_hz, thresholds, r0, peak, gain, z, out, counts):  # pragma: no cover - numba
     """Fuglevand discharge times, one unit per outer iteration.
 

@@ -17,9 +17,11 @@ EMG sample nearest its timestamp.
 from __future__ import annotations
 
 import pathlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from edgeemg.data.recording import uv_per_unit
 from edgeemg.data.wfdb_io import WfdbRecording, _condition
@@ -72,6 +74,101 @@ def _pick(streams: list[dict[str, Any]], stream: str, path: pathlib.Path) -> dic
     )
 
 
+@dataclass(frozen=True)
+class XdfMarkers:
+    """One string stream of an XDF file: its first channel's values at their (synchronised) timestamps."""
+
+    name: str
+    type: str
+    stamps: NDArray[np.float64]
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class XdfSignal:
+    """The chosen numeric stream of an XDF file, in microvolts where its units say volts, plus every marker stream.
+
+    Attributes
+    ----------
+    x : ndarray of float32, shape (n_samples, n_channels)
+        Voltage channels in microvolts, others as stored (``to_uv`` NaN).
+    stamps : ndarray of float64, shape (n_samples,)
+        LSL time (s) of each sample, clock offsets applied and jitter removed.
+    fs_hz : float
+        The stream's nominal rate.
+    name, type : str
+    channel_names, units : tuple of str
+    to_uv : tuple of float
+    markers : tuple of XdfMarkers
+        Every non-empty string stream, in file order.
+    path : pathlib.Path
+    """
+
+    x: NDArray[np.float32]
+    stamps: NDArray[np.float64]
+    fs_hz: float
+    name: str
+    type: str
+    channel_names: tuple[str, ...]
+    units: tuple[str, ...]
+    to_uv: tuple[float, ...]
+    markers: tuple[XdfMarkers, ...]
+    path: pathlib.Path
+
+    def nearest_samples(self, t: NDArray[np.float64]) -> NDArray[np.int64]:
+        """The sample of this stream nearest each time ``t`` (LSL s), clipped to the recording."""
+        if not len(self.stamps):
+            return np.zeros(len(t), dtype=np.int64)
+        idx = np.searchsorted(self.stamps, np.asarray(t, dtype=np.float64) - 0.5 / self.fs_hz)
+        return np.minimum(idx, len(self.stamps) - 1).astype(np.int64)
+
+    def marker_stream(self, key: str) -> XdfMarkers | None:
+        """The marker stream whose name, else whose type, equals ``key`` (case-insensitive); None if none does."""
+        for field in ("name", "type"):
+            hits = [m for m in self.markers if getattr(m, field).lower() == key.lower()]
+            if hits:
+                return hits[0]
+        return None
+
+    def describe_markers(self) -> str:
+        return ", ".join(f"'{m.name}' (type '{m.type}', {len(m.values)} markers)" for m in self.markers) or "none"
+
+
+def read_xdf_streams(path: str | pathlib.Path, stream: str = "EMG") -> XdfSignal:
+    """Load an XDF file through pyxdf: one numeric stream (by name, else type) and every marker stream.
+
+    The task readers build on this (:func:`read_xdf` for WFDB-like records,
+    :mod:`edgeemg.data.xdf_labels` for keystrokes and motor units). Raises as
+    :func:`read_xdf` does.
+    """
+    pyxdf = require("pyxdf", "reading XDF files")
+    p = pathlib.Path(path)
+    if not p.is_file():
+        raise DataFormatError(f"{p}: no such XDF file")
+    try:
+        streams, _header = pyxdf.load_xdf(str(p))
+    except Exception as exc:  # pyxdf raises bare struct/XML/IO errors on damaged files
+        raise DataFormatError(f"{p}: pyxdf could not read the file ({type(exc).__name__}: {exc})") from exc
+    chosen = _pick(streams, stream, p)
+    info = chosen["info"]
+    fs_hz = float(_first(info, "nominal_srate", "0"))
+    if fs_hz <= 0:
+        raise DataFormatError(f"{p}: stream '{_first(info, 'name')}' has an irregular rate (nominal_srate 0); "
+                              "it holds events, not a signal")
+    x = np.asarray(chosen["time_series"], dtype=np.float64).reshape(len(chosen["time_stamps"]), -1)
+    names, raw_units = _channels(info, x.shape[1])
+    factors = [uv_per_unit(u) or float("nan") for u in raw_units]
+    units = tuple("uV" if np.isfinite(f) else u for f, u in zip(factors, raw_units))
+    emg = (x * np.nan_to_num(np.asarray(factors), nan=1.0)[None, :]).astype(np.float32)
+    markers = tuple(
+        XdfMarkers(_first(s["info"], "name"), _first(s["info"], "type"), np.asarray(s["time_stamps"], dtype=np.float64),
+                   tuple(str(row[0]) for row in s["time_series"]))
+        for s in streams if _first(s["info"], "channel_format") == "string" and len(s["time_stamps"])
+    )
+    return XdfSignal(np.ascontiguousarray(emg), np.asarray(chosen["time_stamps"], dtype=np.float64), fs_hz,
+                     _first(info, "name"), _first(info, "type"), tuple(names), units, tuple(factors), markers, p)
+
+
 def read_xdf(path: str | pathlib.Path, stream: str = "EMG") -> WfdbRecording:
     """Read one numeric stream of an XDF file as float32 microvolts, with the markers as annotations.
 
@@ -108,42 +205,16 @@ def read_xdf(path: str | pathlib.Path, stream: str = "EMG") -> WfdbRecording:
     >>> rec.emg.shape, rec.fs_hz, rec.annotations[:1]          # doctest: +SKIP
     ((120000, 8), 2000.0, ((5003, '+', '(walk'),))
     """
-    pyxdf = require("pyxdf", "reading XDF files")
-    p = pathlib.Path(path)
-    if not p.is_file():
-        raise DataFormatError(f"{p}: no such XDF file")
-    try:
-        streams, _header = pyxdf.load_xdf(str(p))
-    except Exception as exc:  # pyxdf raises bare struct/XML/IO errors on damaged files
-        raise DataFormatError(f"{p}: pyxdf could not read the file ({type(exc).__name__}: {exc})") from exc
-    chosen = _pick(streams, stream, p)
-    info = chosen["info"]
-    fs_hz = float(_first(info, "nominal_srate", "0"))
-    if fs_hz <= 0:
-        raise DataFormatError(f"{p}: stream '{_first(info, 'name')}' has an irregular rate (nominal_srate 0); "
-                              "it holds events, not a signal")
-    x = np.asarray(chosen["time_series"], dtype=np.float64).reshape(len(chosen["time_stamps"]), -1)
-    names, raw_units = _channels(info, x.shape[1])
-    factors = [uv_per_unit(u) or float("nan") for u in raw_units]
-    units = tuple("uV" if np.isfinite(f) else u for f, u in zip(factors, raw_units))
-    emg = (x * np.nan_to_num(np.asarray(factors), nan=1.0)[None, :]).astype(np.float32)
-    ts = np.asarray(chosen["time_stamps"], dtype=np.float64)
-    marks, marker_names = [], []
-    for s in streams:
-        if _first(s["info"], "channel_format") != "string" or not len(s["time_stamps"]):
-            continue
-        marker_names.append(_first(s["info"], "name"))
-        idx = np.searchsorted(ts, np.asarray(s["time_stamps"]) - 0.5 / fs_hz) if len(ts) else []
-        for i, t, row in zip(idx, s["time_stamps"], s["time_series"]):
-            marks.append((float(t), int(min(i, max(len(ts) - 1, 0))), str(row[0])))
+    sig = read_xdf_streams(path, stream)
+    marks = [(float(t), int(i), text) for m in sig.markers
+             for t, i, text in zip(m.stamps, sig.nearest_samples(m.stamps), m.values)]
     annotations = tuple((i, "+", text) for _t, i, text in sorted(marks, key=lambda m: m[0]))
-    comments = (f"xdf stream: {_first(info, 'name')}", f"type: {_first(info, 'type')}",
-                *(f"markers: {n}" for n in marker_names))
+    comments = (f"xdf stream: {sig.name}", f"type: {sig.type}", *(f"markers: {m.name}" for m in sig.markers))
     fields = {c.split(":", 1)[0]: c.split(":", 1)[1].strip() for c in comments}
     return WfdbRecording(
-        emg=np.ascontiguousarray(emg), fs_hz=fs_hz, channel_names=tuple(names), units=units, comments=comments,
-        path=p, to_uv=tuple(factors), annotations=annotations, condition=_condition(p.stem, fields),
+        emg=sig.x, fs_hz=sig.fs_hz, channel_names=sig.channel_names, units=sig.units, comments=comments,
+        path=sig.path, to_uv=sig.to_uv, annotations=annotations, condition=_condition(sig.path.stem, fields),
     )
 
 
-__all__ = ["XDF_SUFFIX", "read_xdf"]
+__all__ = ["XDF_SUFFIX", "XdfMarkers", "XdfSignal", "read_xdf", "read_xdf_streams"]

@@ -1,12 +1,15 @@
-"""Streaming DSP for surface EMG: numba kernels behind small stateful objects.
+"""Streaming DSP for surface EMG: numba or scipy kernels behind small stateful objects.
 
 Layout everywhere: ``x_tc`` arrays shaped (n_samples, n_channels), float32
 microvolts. Every streaming object has ``.process(chunk)`` and ``.reset()``, and
 any chunking of a stream gives the same result as one call on the whole stream
 (the kernels follow scipy's ``zi``/``zf`` convention underneath).
 
-No kernel is compiled at import: numba compiles (or loads from its on-disk cache)
-on first use. Nothing here imports torch.
+The kernels are numba's where numba is installed (the ``jit`` extra), else
+scipy's and numpy's, with the same results (:mod:`edgeemg.dsp._backend`;
+``EDGEEMG_DSP_BACKEND`` chooses). No kernel is compiled at import: numba
+compiles (or loads from its on-disk cache) on first use. Nothing here imports
+torch.
 """
 
 from edgeemg.dsp.features import FEATURE_NAMES, td_features

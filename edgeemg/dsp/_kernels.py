@@ -1,4 +1,4 @@
-"""The numba kernels under every dsp object.
+"""The numba kernels under the dsp objects where numba is installed (the ``jit`` extra; see ``_backend``).
 
 Conventions (DESIGN.md, "Conventions"):
 
@@ -14,13 +14,17 @@ Conventions (DESIGN.md, "Conventions"):
   LLVM can vectorise them; arithmetic is float64 and outputs are float32.
 
 These loops are written by hand because no library offers a streaming,
-per-channel, state-in/state-out version of them that numba can call.
+per-channel, state-in/state-out version of them that numba can call. Their
+scipy/numpy twins (:mod:`edgeemg.dsp._kernels_scipy`) run where numba is not
+installed, with the same arguments and results.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from edgeemg.dsp._codes import F_IEMG, F_MAV, F_RMS, F_SSC, F_VAR, F_WL, F_ZC
 
 
 @njit(cache=True)
@@ -162,10 +166,6 @@ def window_kernel(ring, pos, n_seen, x, hop):  # pragma: no cover - compiled
             end[k] = i
             k += 1
     return out, end, ring, pos
-
-
-# feature codes for td_kernel; the public names live in features.py
-F_RMS, F_MAV, F_IEMG, F_VAR, F_WL, F_ZC, F_SSC, F_WAMP = 0, 1, 2, 3, 4, 5, 6, 7
 
 
 @njit(cache=True)

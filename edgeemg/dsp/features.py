@@ -30,19 +30,20 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.dsp import _kernels
+from edgeemg.dsp import _codes
+from edgeemg.dsp._backend import kernels
 from edgeemg.dsp._validate import check_float, did_you_mean
 from edgeemg.errors import InvalidInputError
 
 FEATURE_CODES: dict[str, int] = {
-    "RMS": _kernels.F_RMS,
-    "MAV": _kernels.F_MAV,
-    "IEMG": _kernels.F_IEMG,
-    "VAR": _kernels.F_VAR,
-    "WL": _kernels.F_WL,
-    "ZC": _kernels.F_ZC,
-    "SSC": _kernels.F_SSC,
-    "WAMP": _kernels.F_WAMP,
+    "RMS": _codes.F_RMS,
+    "MAV": _codes.F_MAV,
+    "IEMG": _codes.F_IEMG,
+    "VAR": _codes.F_VAR,
+    "WL": _codes.F_WL,
+    "ZC": _codes.F_ZC,
+    "SSC": _codes.F_SSC,
+    "WAMP": _codes.F_WAMP,
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_CODES)
 DEFAULT_WAMP_THRESHOLD_UV = 10.0
@@ -120,4 +121,4 @@ def td_features(
     w = np.ascontiguousarray(w, dtype=np.float32)
     if w.size and not np.isfinite(w).all():
         raise InvalidInputError(f"{ctx}: windows must be finite, got {int((~np.isfinite(w)).sum())} non-finite values")
-    return _kernels.td_kernel(w, codes, zc, ssc, wamp)
+    return kernels().td_kernel(w, codes, zc, ssc, wamp)

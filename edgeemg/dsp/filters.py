@@ -1,8 +1,9 @@
 """Streaming IIR filters in second-order sections, and the standard EMG designs.
 
-The designs are scipy's (``butter``, ``iirnotch``); only the streaming recursion is
-ours (:func:`edgeemg.dsp._kernels.sos_kernel`), because scipy's ``sosfilt`` spends
-tens of microseconds validating each call, which dominates a 20 ms chunk.
+The designs are scipy's (``butter``, ``iirnotch``). The streaming recursion is
+numba's where it is installed (:func:`edgeemg.dsp._kernels.sos_kernel`: scipy's
+``sosfilt`` spends tens of microseconds validating each call), else scipy's
+``sosfilt`` with the state carried (:mod:`edgeemg.dsp._backend`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.dsp import _kernels
+from edgeemg.dsp._backend import kernels
 from edgeemg.dsp._validate import check_chunk, check_cutoff, check_float, check_int, did_you_mean
 from edgeemg.errors import InvalidInputError
 
@@ -108,7 +109,7 @@ def sosfilt_tc(
                 f"sosfilt_tc: with an input of shape {x_tc.shape} and an sos array with {sos.shape[0]} sections, "
                 f"zi must have shape {shape}, got {zi.shape}"
             )
-    return _kernels.sos_kernel(sos, x_tc, np.ascontiguousarray(zi))
+    return kernels().sos_kernel(sos, x_tc, np.ascontiguousarray(zi))
 
 
 class StreamingSOS:
@@ -164,7 +165,7 @@ class StreamingSOS:
             if self._zi_unit is not None:
                 self._zi = np.ascontiguousarray(self._zi_unit[:, :, None] * x[0].astype(np.float64)[None, None, :])
             self._started = True
-        y, self._zi = _kernels.sos_kernel(self.sos, x, self._zi)
+        y, self._zi = kernels().sos_kernel(self.sos, x, self._zi)
         return y
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.dsp import _kernels
+from edgeemg.dsp._backend import kernels
 from edgeemg.dsp._validate import check_chunk, check_float, check_int, check_per_channel
 from edgeemg.dsp.filters import lowpass_sos
 from edgeemg.errors import InvalidInputError
@@ -98,7 +98,7 @@ class ZScore:
         return self._process_checked(x)
 
     def _process_checked(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
-        return _kernels.affine_kernel(x, self._offset, self._scale)
+        return kernels().affine_kernel(x, self._offset, self._scale)
 
     def reset(self) -> None:
         """Nothing to forget (stateless); present so every stage has the same lifecycle."""
@@ -153,7 +153,7 @@ class RunningZScore:
         return self._process_checked(x)
 
     def _process_checked(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
-        y, self._state = _kernels.running_zscore_kernel(x, self.alpha, self.eps, self._state)
+        y, self._state = kernels().running_zscore_kernel(x, self.alpha, self.eps, self._state)
         return y
 
 
@@ -190,5 +190,5 @@ class Envelope:
         return self._process_checked(x)
 
     def _process_checked(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
-        y, self._zi = _kernels.rectify_sos_kernel(self.sos, x, self._zi)
+        y, self._zi = kernels().rectify_sos_kernel(self.sos, x, self._zi)
         return y

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.dsp import _kernels
+from edgeemg.dsp._backend import kernels
 from edgeemg.dsp._validate import check_chunk, check_float, check_int, did_you_mean
 from edgeemg.dsp.features import DEFAULT_WAMP_THRESHOLD_UV, FEATURE_NAMES, feature_codes
 from edgeemg.dsp.filters import StreamingSOS, bandpass_sos, highpass_sos, notch_sos
@@ -340,7 +340,7 @@ class Pipeline:
         frames = self._framer._process_checked(x)
         if self._features is not None:
             codes, zc, ssc, wamp = self._features
-            frames = Frames(_kernels.td_kernel(frames.data, codes, zc, ssc, wamp), frames.end_index)
+            frames = Frames(kernels().td_kernel(frames.data, codes, zc, ssc, wamp), frames.end_index)
         if self._stacker is not None:
             frames = self._stacker.process(frames)
         return frames

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.dsp import _kernels
+from edgeemg.dsp._backend import kernels
 from edgeemg.dsp._validate import check_chunk, check_int
 from edgeemg.errors import InvalidInputError
 
@@ -104,7 +104,7 @@ class SlidingWindow:
         return self._process_checked(x)
 
     def _process_checked(self, x: NDArray[np.float32]) -> Frames:
-        data, end, self._ring, self._pos = _kernels.window_kernel(self._ring, self._pos, self._n_seen, x, self.hop)
+        data, end, self._ring, self._pos = kernels().window_kernel(self._ring, self._pos, self._n_seen, x, self.hop)
         self._n_seen += x.shape[0]
         return Frames(data, end)
 

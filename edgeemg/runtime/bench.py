@@ -17,21 +17,9 @@ machine, per hop:
 * true-event latency: from each simulator truth event (a gait transition, a
   key press, a diagnosis) to the emitted event that reports it, in the device
   time of the newest sample used, plus the wait for that sample's frame, plus
-  the measured compute of that hop. A truth event is reported by the first
-  event at or after it whose decision (the payload's first key, or a list in
-  the payload containing the value) equals the truth value within
-  ``max_delay_s``; unmatched ones are counted, not hidden. A task whose
-  decisions do not name truth values directly (motor units: the decoder
-  reports head indices, the simulator unit IDs) puts the pairing in its
-  manifest's ``truth_events`` (:func:`truth_map`): only the truth events it
-  lists are counted, each is looked for as the value it is reported as, inside
-  its own delay window. A task whose events form a sequence that may repeat a
-  value every few hundred ms, and may report a value before its truth time
-  (keystrokes: a character can be final before its key's muscle burst has
-  ended, and "e" recurs), puts ``{"match": "sequence", "window_ms": [lo, hi]}``
-  in ``truth_events`` instead: truth values and event decisions are aligned in
-  order (:func:`match_sequence`, the pairing CER counts as correct), each pair
-  allowed only when the event is ``lo``..``hi`` ms after its truth event.
+  the measured compute of that hop; how a truth event is paired with the event
+  that reports it (first report, the manifest's mapping, or an order-preserving
+  alignment for sequences) is :mod:`edgeemg.runtime.truth`'s;
 * task timing: a task decoder with a ``stream_report(events, signal)`` method
   (gait: transition latency against the foot switches, heel strikes and
   toe-offs) scores the emitted events against the simulated band's truth
@@ -44,7 +32,6 @@ backends on the same inputs for it.
 
 from __future__ import annotations
 
-import bisect
 import math
 import time
 from dataclasses import dataclass, field
@@ -53,7 +40,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.runtime.engine import Engine, Event
+from edgeemg.runtime.engine import Engine
+from edgeemg.runtime.events import Event
+from edgeemg.runtime.truth import true_event_latencies
 
 STAGES = ("decode", "dsp", "model", "decoder", "total")
 
@@ -146,141 +135,6 @@ def encoded_band(task: str, seconds: float, *, seed: int = 0, session: int = 0, 
     return sig, frames, spf, float(t0_us)
 
 
-def match_truth(truth_us: list[tuple[int, Any]], events: list[Event], *, max_delay_s: float = 2.0,
-                ) -> list[tuple[int, Event | None]]:
-    """Pair each truth ``(device µs, value)`` with the first event at/after it that reports the value."""
-    evs = sorted(events, key=lambda e: e.time_us)
-    times = [e.time_us for e in evs]
-    return [(t_us, _first_report(evs, times, t_us, t_us + max_delay_s * 1e6, value)) for t_us, value in truth_us]
-
-
-def _first_report(evs: list[Event], times: list[int], lo_us: float, hi_us: float, value: Any) -> Event | None:
-    """The first of the time-sorted ``evs`` in [lo_us, hi_us] whose payload reports ``value``, or None."""
-    for e in evs[bisect.bisect_left(times, lo_us):]:
-        if e.time_us > hi_us:
-            return None
-        if _reports(e.payload, value):
-            return e
-    return None
-
-
-@dataclass(frozen=True)
-class TruthMap:
-    """How a bundle reports a simulator's truth events, from its manifest's ``truth_events``.
-
-    Why: a decoder may report a truth value under another name (a motor-unit
-    head index for a simulator unit ID), and may report only some of them (the
-    units it decodes). Matching raw values then pairs unrelated events.
-
-    Attributes
-    ----------
-    reported : dict
-        Truth value -> the value an event reports it as. Truth events with
-        other values are not counted.
-    window_us : dict
-        Truth value -> (earliest, latest) µs from the truth event to the newest
-        sample of the event that may report it.
-    seed : int or None
-        The simulated band's subject the pairing holds for (None: any).
-    """
-
-    reported: dict[Any, Any]
-    window_us: dict[Any, tuple[float, float]]
-    seed: int | None = None
-
-
-def truth_map(manifest: dict[str, Any]) -> TruthMap | None:
-    """The manifest's ``truth_events`` pairing, or None when it has none.
-
-    ``truth_events = {"map": [{"truth": v, "reported": r, "window_ms": [lo, hi]}, ...], "seed": s}``:
-    truth value ``v`` is reported as ``r`` by an event whose newest sample is
-    ``lo``..``hi`` ms after it.
-    """
-    spec = manifest.get("truth_events")
-    if not spec:
-        return None
-    reported, window = {}, {}
-    for e in spec.get("map", []):
-        lo, hi = e["window_ms"]
-        reported[e["truth"]] = e["reported"]
-        window[e["truth"]] = (1000.0 * float(lo), 1000.0 * float(hi))
-    seed = spec.get("seed")
-    return TruthMap(reported, window, None if seed is None else int(seed))
-
-
-def match_mapped_truth(truth_us: list[tuple[int, Any]], events: list[Event], mapping: TruthMap,
-                       ) -> list[tuple[int, Event | None]]:
-    """Pair each truth event the mapping lists with the first event in its window that reports it.
-
-    Truth values the mapping does not list are dropped (not counted as missed):
-    the bundle does not claim to report them.
-    """
-    evs = sorted(events, key=lambda e: e.time_us)
-    times = [e.time_us for e in evs]
-    out = []
-    for t_us, value in truth_us:
-        if value not in mapping.reported:
-            continue
-        lo, hi = mapping.window_us[value]
-        out.append((t_us, _first_report(evs, times, t_us + lo, t_us + hi, mapping.reported[value])))
-    return out
-
-
-def match_sequence(truth_us: list[tuple[int, Any]], events: list[Event], window_us: tuple[float, float],
-                   ) -> list[tuple[int, Event | None]]:
-    """Pair truth events with the events that report them by an order-preserving alignment.
-
-    The pairs are a longest common subsequence of the truth values and the
-    events' decisions (the characters a Levenshtein alignment counts as
-    correct), where truth ``(t, v)`` and an event may pair only when the event
-    reports ``v`` and its time is in ``[t + lo, t + hi]``. Unlike
-    :func:`match_truth` this pairs an event emitted before its truth time
-    (``lo`` < 0) and never pairs two truth events with one event, nor a truth
-    event with a later repeat of its value when the event between was its own.
-
-    Returns
-    -------
-    list of (int, Event or None)
-        One entry per truth event, in the order given; None where unpaired.
-    """
-    evs = sorted(events, key=lambda e: e.time_us)
-    order = sorted(range(len(truth_us)), key=lambda i: truth_us[i][0])
-    n, m = len(order), len(evs)
-    out: list[tuple[int, Event | None]] = [(t, None) for t, _ in truth_us]
-    if not n or not m:
-        return out
-    lo, hi = window_us
-    times = np.array([e.time_us for e in evs], dtype=np.float64)
-    table = np.zeros((n + 1, m + 1), dtype=np.int32)  # table[i, j]: LCS of the first i truths and j events
-    ok = np.zeros((n + 1, m + 1), dtype=bool)
-    for i, k in enumerate(order, start=1):
-        t, value = truth_us[k]
-        inside = np.flatnonzero((times >= t + lo) & (times <= t + hi))
-        ok[i, inside + 1] = [_reports(evs[j].payload, value) for j in inside]
-        cand = np.maximum(table[i - 1, 1:], table[i - 1, :-1] + ok[i, 1:])
-        table[i, 1:] = np.maximum.accumulate(cand)
-    i, j = n, m
-    while i > 0 and j > 0:
-        if ok[i, j] and table[i, j] == table[i - 1, j - 1] + 1:
-            k = order[i - 1]
-            out[k] = (truth_us[k][0], evs[j - 1])
-            i, j = i - 1, j - 1
-        elif table[i, j] == table[i - 1, j]:
-            i -= 1
-        else:
-            j -= 1
-    return out
-
-
-def _reports(payload: dict[str, Any], value: Any) -> bool:
-    if not payload:
-        return False
-    first = next(iter(payload.values()))
-    if first == value:
-        return True
-    return any(isinstance(v, (list, tuple)) and value in v for v in payload.values())
-
-
 def time_model(run: Any, x: NDArray[np.float32], *, reps: int = 200, warmup: int = 20) -> float:
     """Median seconds of ``run(x_item)`` over ``reps`` calls on batch-1 items cycled from ``x``."""
     n = x.shape[0]
@@ -343,28 +197,9 @@ def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed
     total = algorithmic + added + frame_ms + stages["total"].p99
     # true-event latency, device time of the newest sample + its frame wait + that hop's measured compute
     truth = [(int(round(t0_us + e.time_s * 1e6)), e.value) for e in sig.events]
-    notes = []
-    spec = m.get("truth_events") or {}
-    mapping = None if spec.get("match") == "sequence" else truth_map(m)
-    if mapping is not None and mapping.seed is not None and mapping.seed != seed:
-        notes.append(f"true-event latency not measured: the bundle's truth pairing holds for simulated subject "
-                     f"{mapping.seed}, the band simulated subject {seed} (pass --seed {mapping.seed})")
-        truth = []
-    if spec.get("match") == "sequence":
-        lo, hi = spec["window_ms"]
-        pairs = match_sequence(truth, events, (1000.0 * float(lo), 1000.0 * float(hi)))
-    elif mapping is not None:
-        pairs = match_mapped_truth(truth, events, mapping)
-        truth = [(t, v) for t, v in truth if v in mapping.reported]
-    else:
-        pairs = match_truth(truth, events, max_delay_s=max_delay_s)
-    true_lat = []
-    for t_us, ev in pairs:
-        if ev is None:
-            continue
-        frame_wait = ((ev.sample_index // spf + 1) * spf - 1 - ev.sample_index) / fs
-        true_lat.append((ev.time_us - t_us) * 1e-6 + frame_wait + ev.latency_ms / 1000.0)
-    if not truth and not notes:
+    true_lat, n_truth, notes = true_event_latencies(m, truth, events, seed=seed, samples_per_frame=spf, fs_hz=fs,
+                                                    max_delay_s=max_delay_s)
+    if not n_truth and not notes:
         notes.append("the simulator gave no truth events for this task")
     scorer = getattr(eng.decoder, "stream_report", None)
     task_timing = scorer([(e.sample_index, e.payload) for e in events], sig) if callable(scorer) else None
@@ -389,7 +224,7 @@ def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed
         frame_ms=frame_ms, total_ms=total, budget_ms=eng.latency_budget_ms,
         realtime_factor=float(seconds / wall) if wall > 0 else math.inf,
         true_event=Percentiles.of(true_lat) if true_lat else None,
-        true_events_matched=len(true_lat), true_events=len(truth), model_ms=model_ms,
+        true_events_matched=len(true_lat), true_events=n_truth, model_ms=model_ms,
         notes=tuple(([eng.self_check.message()] if eng.self_check is not None else []) + notes),
         hop_latency_s=tuple(h.total_s for h in hops), true_latency_s=tuple(true_lat), task_timing=task_timing,
     )
@@ -398,7 +233,7 @@ def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed
 
 def _items(bundle: Any, emg: NDArray[np.float32]) -> NDArray[np.float32]:
     from edgeemg.dsp import Pipeline
-    from edgeemg.runtime.engine import model_dsp
+    from edgeemg.runtime.items import model_dsp
 
     p = Pipeline.from_description(model_dsp(bundle.manifest), bundle.fs_hz, bundle.n_channels)
     data = p.process_offline(np.ascontiguousarray(emg, dtype=np.float32)).data
@@ -447,5 +282,4 @@ def format_report(r: BenchReport) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BenchReport", "Percentiles", "TruthMap", "bench_bundle", "encoded_band", "format_report", "match_mapped_truth",
-           "match_sequence", "match_truth", "time_model", "truth_map"]
+__all__ = ["BenchReport", "Percentiles", "bench_bundle", "encoded_band", "format_report", "time_model"]

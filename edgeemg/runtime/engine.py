@@ -41,157 +41,22 @@ gap), and the engine keeps only recent timing and latency records.
 
 from __future__ import annotations
 
-import bisect
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.errors import BundleError, InvalidInputError
+from edgeemg.runtime.events import EngineStats, Event, HopTiming, percentiles
+from edgeemg.runtime.items import BlockTable, item_hop_samples, model_dsp
 
 log = logging.getLogger(__name__)
 
 #: Recent records kept for percentiles (about 7 minutes of 10 Hz hops; a few hundred kB).
 HISTORY = 4096
-
-
-@dataclass(frozen=True)
-class Event:
-    """One decoded event with its timing.
-
-    Attributes
-    ----------
-    task : str
-    time_us : int
-        Device time (µs, the band's clock) of the newest sample the decision used.
-    arrival_s : float
-        Host ``time.monotonic()`` when that sample arrived (its frame was read).
-    emit_s : float
-        Host ``time.monotonic()`` when the event was emitted.
-    latency_ms : float
-        ``emit - arrival``: what the board added after the sample arrived.
-    sample_index : int
-        Index of that sample in the stream since the engine started (gaps counted).
-    payload : dict
-        The task decoder's event (gait state, character, class, unit spikes + drive ...).
-    """
-
-    task: str
-    time_us: int
-    arrival_s: float
-    emit_s: float
-    latency_ms: float
-    sample_index: int
-    payload: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def time(self) -> float:
-        """Device time of the newest sample used, in seconds."""
-        return self.time_us * 1e-6
-
-    def __getitem__(self, key: str) -> Any:
-        return self.payload[key]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON line form: timing keys, then the payload's keys."""
-        return {"type": "event", "task": self.task, "time_us": self.time_us, "arrival_s": self.arrival_s,
-                "emit_s": self.emit_s, "latency_ms": self.latency_ms, "sample_index": self.sample_index,
-                **self.payload}
-
-
-@dataclass(frozen=True)
-class HopTiming:
-    """Compute spent on one model item (a hop), in seconds, by stage.
-
-    ``decode_s`` and ``dsp_s`` cover the frames and samples since the previous
-    item (the work that led to this one); ``model_s`` is the item's share of
-    its backend call.
-    """
-
-    decode_s: float
-    dsp_s: float
-    model_s: float
-    decoder_s: float
-    latency_s: float  # emit (after the decoder) minus arrival of the item's newest sample
-
-    @property
-    def total_s(self) -> float:
-        return self.decode_s + self.dsp_s + self.model_s + self.decoder_s
-
-
-@dataclass(frozen=True)
-class EngineStats:
-    """Counters and recent latency percentiles (a snapshot)."""
-
-    blocks: int
-    samples: int
-    items: int
-    skipped: int
-    events: int
-    gaps: int
-    gap_samples: int
-    latency_ms_p50: float | None
-    latency_ms_p99: float | None
-    latency_ms_max: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def model_dsp(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The DSP description whose items are model input rows (``dsp``, plus a ``segment`` stack if stated)."""
-    dsp = [dict(s) for s in manifest["dsp"]]
-    seg = manifest.get("segment")
-    if seg and not (dsp and dsp[-1].get("stage") == "stack"):
-        try:
-            dsp.append({"stage": "stack", "length": int(seg["frames"]), "hop": int(seg["hop_frames"])})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"manifest 'segment' must be {{'frames': int, 'hop_frames': int}}, got {seg!r}") from exc
-    return dsp
-
-
-def item_hop_samples(dsp: list[dict[str, Any]]) -> int:
-    """Samples one model item advances by (window hop or spectrogram hop, times the stack hop); 1 if sample-wise."""
-    hop = 1
-    for st in dsp:
-        if st["stage"] in ("window", "log_spectrogram", "stack"):
-            hop *= int(st["hop"])
-    return hop
-
-
-def _percentiles(values: Any) -> tuple[float | None, float | None, float | None]:
-    if not len(values):
-        return None, None, None
-    v = np.asarray(values, dtype=np.float64)
-    return float(np.percentile(v, 50)), float(np.percentile(v, 99)), float(v.max())
-
-
-class _BlockTable:
-    """Recent blocks by absolute sample index: device time and host arrival of any recent sample."""
-
-    def __init__(self, fs_hz: float, keep_samples: int) -> None:
-        self.fs_hz = fs_hz
-        self.keep = int(keep_samples)
-        self._first: deque[int] = deque()
-        self._rows: deque[tuple[int, int, float]] = deque()  # (n, timestamp_us, host_s)
-
-    def add(self, first: int, n: int, timestamp_us: int, host_s: float) -> None:
-        self._first.append(first)
-        self._rows.append((n, timestamp_us, host_s))
-        while len(self._first) > 1 and self._first[1] + self.keep < first:
-            self._first.popleft()
-            self._rows.popleft()
-
-    def lookup(self, index: int) -> tuple[int, float]:
-        """(device µs, host arrival s) of sample ``index`` (clamped to the blocks kept)."""
-        k = max(bisect.bisect_right(self._first, index) - 1, 0)
-        n, ts, host = self._rows[k]
-        off = min(max(index - self._first[k], 0), n - 1)
-        return int(round(ts + off * 1e6 / self.fs_hz)), host
 
 
 class Engine:
@@ -261,7 +126,7 @@ class Engine:
         self._outputs = [o["name"] for o in self.manifest["outputs"]]
         self._state_spec = list(self.manifest["state"])
         keep = max(bundle.window, self.pipeline.item_shape[0] if self.pipeline.item_shape else 1) + int(self.fs_hz)
-        self._table = _BlockTable(self.fs_hz, keep * 4)
+        self._table = BlockTable(self.fs_hz, keep * 4)
         self.hops: deque[HopTiming] = deque(maxlen=HISTORY)
         self.blocks = self.samples = self.items = self.skipped = self.events = self.gaps = self.gap_samples = 0
         self._abs_next = 0  # absolute index of the next sample
@@ -447,7 +312,7 @@ class Engine:
 
     # -- reporting ------------------------------------------------------------------
     def stats(self) -> EngineStats:
-        p50, p99, mx = _percentiles([1000.0 * h.latency_s for h in self.hops])
+        p50, p99, mx = percentiles([1000.0 * h.latency_s for h in self.hops])
         return EngineStats(self.blocks, self.samples, self.items, self.skipped, self.events, self.gaps,
                            self.gap_samples, p50, p99, mx)
 

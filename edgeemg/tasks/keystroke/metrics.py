@@ -1,4 +1,4 @@
-"""Character error rates from Levenshtein operations (numpy + numba, board-safe).
+"""Character error rates from Levenshtein operations (numpy, numba where installed; board-safe).
 
 Seed 000 reports CER with its breakdown into IER, DER and SER, as emg2qwerty's
 ``CharacterErrorRates`` defines them: the minimal edit script that turns the
@@ -31,14 +31,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from edgeemg._jit import njit
 from edgeemg.errors import InvalidInputError
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _edit_counts(a: NDArray[np.int32], b: NDArray[np.int32]) -> tuple[int, int, int]:  # pragma: no cover
     """(insertions, deletions, substitutions) turning ``a`` (prediction) into ``b`` (target); int32 code points."""
     n, m = a.size, b.size

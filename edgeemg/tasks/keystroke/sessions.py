@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +25,11 @@ from numpy.typing import NDArray
 from edgeemg.data.charset import CHARSET
 from edgeemg.errors import DataFormatError, InvalidInputError
 from edgeemg.tasks.keystroke import spec
+
+if TYPE_CHECKING:
+    from edgeemg.data.emg2qwerty import Emg2QwertySession
+
+SESSION_SUFFIXES = (".hdf5", ".h5", ".xdf")
 
 
 @dataclass(frozen=True)
@@ -123,34 +128,45 @@ def simulated_sessions(user_seed: int, sessions: range | list[int], seconds: flo
 
 
 def find_session_files(paths: list[Path]) -> list[Path]:
-    """``.hdf5``/``.h5`` files given directly or found (sorted) inside given folders."""
+    """Session files (emg2qwerty ``.hdf5``/``.h5``, LabRecorder ``.xdf``) given directly or found (sorted) in folders."""
     files: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            files += sorted(q for q in p.rglob("*") if q.suffix.lower() in (".hdf5", ".h5"))
+            files += sorted(q for q in p.rglob("*") if q.suffix.lower() in SESSION_SUFFIXES)
         elif p.is_file():
             files.append(p)
         else:
             raise DataFormatError(f"{p}: no such file or folder")
     if not files:
-        raise InvalidInputError(f"keystroke: no .hdf5 session files under {[str(p) for p in paths]}")
+        raise InvalidInputError(f"keystroke: no session files ({', '.join(SESSION_SUFFIXES)}) under "
+                                f"{[str(p) for p in paths]}")
     return files
 
 
-def read_sessions(paths: list[Path], *, progress: bool = False) -> list[PreparedSession]:
-    """emg2qwerty session files (or folders of them), prepared through the same path as simulated ones."""
-    from tqdm import tqdm
+def read_session_file(path: Path) -> Emg2QwertySession:
+    """An emg2qwerty session file, or an XDF file with its key and prompt marker streams
+    (:mod:`edgeemg.data.xdf_labels` says which streams and payloads)."""
+    if Path(path).suffix.lower() == ".xdf":
+        from edgeemg.data.xdf_labels import read_xdf_keystroke
 
+        return read_xdf_keystroke(path)
     from edgeemg.data.emg2qwerty import read_emg2qwerty
+
+    return read_emg2qwerty(path)
+
+
+def read_sessions(paths: list[Path], *, progress: bool = False) -> list[PreparedSession]:
+    """Session files (or folders of them), prepared through the same path as simulated ones."""
+    from tqdm import tqdm
 
     out = []
     for f in tqdm(find_session_files(paths), desc="read sessions", unit="file", disable=not progress):
-        s = read_emg2qwerty(f)
+        s = read_session_file(f)
         out.append(prepare_session(s.emg, s.time, s.keystrokes, s.prompts, fs_hz=s.fs,
                                    name=str(s.meta.get("session_name", f.stem)), user=str(s.meta.get("user", ""))))
     return out
 
 
-__all__ = ["PreparedSession", "Segment", "find_session_files", "prepare_session", "read_sessions",
-           "simulated_sessions"]
+__all__ = ["SESSION_SUFFIXES", "PreparedSession", "Segment", "find_session_files", "prepare_session",
+           "read_session_file", "read_sessions", "simulated_sessions"]

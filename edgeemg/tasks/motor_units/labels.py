@@ -87,7 +87,10 @@ def truth_units(recs: list[Recording], split: float, plan: TrainingPlan
     """Truth units with enough training discharges, largest spike-triggered MUAP first (the decodable ones)."""
     if any(r.discharges is None for r in recs):
         missing = [r.source for r in recs if r.discharges is None]
-        raise InvalidInputError(f"motor-units: --labels truth needs discharge truth, which {missing} lack(s)")
+        raise InvalidInputError(
+            f"motor-units: --labels truth needs discharge truth, which {missing} lack(s): a DEMUSE .mat with "
+            "MUPulses, or an XDF file with a 'MotorUnits' marker stream ('MU <id>' per discharge); "
+            "without it use --labels teacher")
     half = int(0.01 * recs[0].fs_hz)
     energy: dict[int, float] = {}
     count: dict[int, int] = {}

@@ -1,4 +1,4 @@
-"""The motor-unit recordings: DEMUSE files or one simulated contraction, their time split and windows.
+"""The motor-unit recordings: DEMUSE or XDF files, or one simulated contraction, their time split and windows.
 
 Each recording is split in time (DESIGN.md): the first ``split`` (2/3 by
 default) trains, the rest is scored.
@@ -41,35 +41,42 @@ def _simulate(plan: SimulationPlan, seed: int) -> Recording:
                      f"simulated seed {seed} level {plan.level} snr {plan.snr_db} dB grid {plan.grid}")
 
 
-def _read(paths: list[Path]) -> list[Recording]:
+def _read_file(f: Path) -> Recording:
+    """A DEMUSE ``.mat`` file, or an XDF file (discharges from its ``MotorUnits`` stream, see :mod:`edgeemg.data.xdf_labels`)."""
+    if f.suffix.lower() == ".xdf":
+        from edgeemg.data.xdf_labels import read_xdf_motor_units
+
+        x = read_xdf_motor_units(f)
+        return Recording(x.emg, x.fs_hz, x.channel_names, x.discharges, x.unit_ids, str(f))
     from edgeemg.data.demuse import read_demuse
 
+    rec = read_demuse(f)
+    ids = rec.meta.get("MUIDs")
+    ids_t = tuple(int(i) for i in np.atleast_1d(ids)) if ids is not None else tuple(range(rec.n_units))
+    if len(ids_t) != rec.n_units:
+        ids_t = tuple(range(rec.n_units))
+    return Recording(rec.emg, rec.fs_hz, tuple(rec.channel_names), rec.discharges if rec.n_units else None, ids_t,
+                     str(f))
+
+
+def _read(paths: list[Path]) -> list[Recording]:
     files: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            files.extend(sorted(p.glob("*.mat")))
+            files.extend(sorted(q for q in p.glob("*") if q.suffix.lower() in (".mat", ".xdf")))
         elif p.is_file():
             files.append(p)
         else:
             raise DataFormatError(f"motor-units: '{p}' is neither a file nor a folder")
     if not files:
-        raise DataFormatError(f"motor-units: no .mat recordings found in {[str(p) for p in paths]}")
-    out = []
-    for f in files:
-        rec = read_demuse(f)
-        ids = rec.meta.get("MUIDs")
-        ids_t = tuple(int(i) for i in np.atleast_1d(ids)) if ids is not None else tuple(range(rec.n_units))
-        if len(ids_t) != rec.n_units:
-            ids_t = tuple(range(rec.n_units))
-        out.append(Recording(rec.emg, rec.fs_hz, tuple(rec.channel_names), rec.discharges if rec.n_units else None,
-                             ids_t, str(f)))
-    return out
+        raise DataFormatError(f"motor-units: no .mat (DEMUSE) or .xdf recordings found in {[str(p) for p in paths]}")
+    return [_read_file(f) for f in files]
 
 
 def load_recordings(data: list[Path] | None, simulate: bool, *, seed: int,
                     plan: SimulationPlan | None = None) -> list[Recording]:
-    """The recordings of ``--data`` (DEMUSE .mat files or folders) or one simulated contraction."""
+    """The recordings of ``--data`` (DEMUSE .mat or XDF files, or folders) or one simulated contraction."""
     if simulate == bool(data):
         raise InvalidInputError("motor-units: give exactly one data source, --data PATH... or --simulate")
     recs = [_simulate(plan or plans.DEFAULT_SIMULATION, seed)] if simulate else _read(list(data or []))
