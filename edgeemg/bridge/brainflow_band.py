@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import platform
 import time
 import warnings
 from collections.abc import Sequence
@@ -70,8 +71,16 @@ def _brainflow():
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
         shim = require("brainflow.board_shim", "the brainflow: band source")
         loader = getattr(shim, "BoardControllerDLL", None)
-        if loader is not None:
-            loader.get_instance()
+        try:
+            if loader is not None:
+                loader.get_instance()
+        except OSError as exc:  # the wheel's libraries are for other machines (or missing)
+            raise DeviceError(
+                f"brainflow is installed but its library does not load on this machine ({platform.system()} "
+                f"{platform.machine()}: {str(exc).strip().splitlines()[0]}); the brainflow wheel on PyPI carries "
+                "x86-64 Linux, macOS and Windows libraries: on an arm64 board build BrainFlow from source "
+                "(brainflow.readthedocs.io, compilation), or read the band over LSL (lsl:NAME) from a machine "
+                "where BrainFlow runs") from exc
         return shim
 
 
