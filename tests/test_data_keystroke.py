@@ -410,6 +410,29 @@ def test_simulate_to_path(tmp_path):
         simulate_to_path(tmp_path / "x.hdf5", seconds=2.0, subjects=2, progress=False)
 
 
+def test_simulate_types_a_user_given_text(tmp_path, capsys):
+    """`edgeemg simulate keystroke --text FILE`: the prompts are the file's sentences, typed (typos corrected)."""
+    from edgeemg.cli import main
+
+    mine = ["the quick brown fox", "jumps over the lazy dog", "Pack my box, with five dozen jugs!"]
+    f = tmp_path / "mine.txt"
+    f.write_text("\n".join(["", *mine, "  "]), encoding="utf-8")
+    assert main(["simulate", "keystroke", "-o", str(tmp_path / "mine.hdf5"), "--text", str(f), "--seconds", "20",
+                 "--seed", "3"]) == 0
+    rec = read_emg2qwerty(tmp_path / "mine.hdf5")
+    assert rec.prompts and {p.text for p in rec.prompts} <= set(mine)
+    for p in rec.prompts[:-1]:  # the last prompt may be cut by the end of the recording
+        label, _ = keystrokes_to_label(rec.keystrokes, start_t=p.start, end_t=p.end)
+        assert apply_backspaces(label) == apply_backspaces(prompt_to_label(p.text))
+    capsys.readouterr()
+    (tmp_path / "empty.txt").write_text("\n  \n", encoding="utf-8")
+    assert main(["simulate", "keystroke", "-o", str(tmp_path / "e.hdf5"), "--text", str(tmp_path / "empty.txt")]) == 2
+    assert "no sentence in it" in capsys.readouterr().err
+    assert main(["simulate", "gait", "-o", str(tmp_path / "g"), "--text", str(f)]) == 2  # keystroke only
+    with pytest.raises(InvalidInputError, match="at least one non-empty sentence"):
+        simulate_keystroke(2.0, text=["", "  "])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,29 @@ def _check_args(seconds: float, seed: int, session: int, rotation: int, fs_hz: f
         raise InvalidInputError(f"fs_hz must be in [1000, 10000] Hz (MUAP band up to 450 Hz), got {fs_hz}")
 
 
+def _sentences(text: str | Sequence[str]) -> tuple[str, ...]:
+    """The prompts a session draws from: a corpus split by name, or the given sentences (non-empty ones)."""
+    if isinstance(text, str):
+        return corpus_sentences(text)
+    sentences = tuple(s.strip() for s in text if isinstance(s, str) and s.strip())
+    if not sentences:
+        raise InvalidInputError("text: give a corpus split name or at least one non-empty sentence, got none")
+    return sentences
+
+
+def read_prompt_file(path: Path) -> tuple[str, ...]:
+    """Sentences of a UTF-8 text file, one per non-empty line (``edgeemg simulate keystroke --text FILE``)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"--text {path}: cannot read it as UTF-8 text ({exc}); give a text file, "
+                                f"one sentence per line") from exc
+    sentences = tuple(line.strip() for line in lines if line.strip())
+    if not sentences:
+        raise InvalidInputError(f"--text {path}: no sentence in it; give one sentence per line")
+    return sentences
+
+
 def simulate_keystroke(
     seconds: float = 60.0,
     *,
@@ -177,7 +201,7 @@ def simulate_keystroke(
     rotation: int = 0,
     fs_hz: float = 2000.0,
     config: KeystrokeSimConfig | None = None,
-    text: str = "all",
+    text: str | Sequence[str] = "all",
 ) -> KeystrokeSimulation:
     """Simulate ``seconds`` of two-handed typing on two 16-electrode wrist bands.
 
@@ -202,9 +226,10 @@ def simulate_keystroke(
         Sampling rate.
     config : KeystrokeSimConfig, optional
         Physiological parameters; defaults as documented there.
-    text : str
+    text : str or sequence of str
         Corpus split the prompts come from (:data:`TEXT_SPLITS`): ``train``,
         ``val`` and ``test`` share no sentence; ``all`` is the whole corpus.
+        Or the sentences themselves (a user's own prompts), typed in random order.
 
     Returns
     -------
@@ -216,12 +241,12 @@ def simulate_keystroke(
         For a bad argument, before any work.
     """
     _check_args(seconds, seed, session, rotation, fs_hz)
-    corpus_sentences(text)  # a bad split name fails before any work
+    sentences = _sentences(text)  # a bad split name or an empty text fails before any work
     cfg = config or KeystrokeSimConfig()
     subj = make_subject(int(seed), cfg)
     rng_text = np.random.default_rng([seed, session, 0x7E7])
     rng_sig = np.random.default_rng([seed, session, 0x516])
-    presses, prompt_spans = _plan(subj, cfg, rng_text, float(seconds), text)
+    presses, prompt_spans = _plan(subj, cfg, rng_text, float(seconds), sentences)
     n = int(round(seconds * fs_hz))
 
     # session placement: the band sits slightly rotated, contacts differ
@@ -271,7 +296,7 @@ def simulate_keystroke(
         "seed": int(seed),
         "session": int(session),
         "rotation": int(rotation),
-        "text_split": text,
+        "text_split": text if isinstance(text, str) else "custom",
         "emd_s": cfg.emd_s,
         "iki_mean_s": subj.iki_mean_s,
         "hum_hz": subj.hum_hz,
@@ -308,6 +333,7 @@ def simulate_to_path(
     session: int = 0,
     subjects: int | None = None,
     snr_db: float | None = None,
+    text_file: Path | None = None,
     progress: bool = True,
 ) -> list[Path]:
     """Write simulated sessions as emg2qwerty ``.hdf5`` files.
@@ -326,6 +352,8 @@ def simulate_to_path(
         Number of subjects (default 1).
     snr_db : float, optional
         See :func:`simulate_keystroke`.
+    text_file : Path, optional
+        Type the sentences of this UTF-8 file (one per line) instead of the built-in corpus.
     progress : bool
         Show a tqdm bar on stderr.
 
@@ -340,6 +368,7 @@ def simulate_to_path(
         raise InvalidInputError(f"subjects must be >= 1, got {subjects}")
     secs = 120.0 if seconds is None else float(seconds)
     _check_args(secs, seed, session, 0, 2000.0)
+    text: str | tuple[str, ...] = "all" if text_file is None else read_prompt_file(text_file)
     is_file = out.suffix.lower() in (".hdf5", ".h5")
     if is_file and n_subj > 1:
         raise InvalidInputError(f"out {out} is a single file but subjects={n_subj}; give a folder")
@@ -349,7 +378,7 @@ def simulate_to_path(
         out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for k in tqdm(range(n_subj), desc="simulate keystroke", unit="subject", disable=not progress):
-        sim = simulate_keystroke(secs, seed=seed + k, session=session, snr_db=snr_db)
+        sim = simulate_keystroke(secs, seed=seed + k, session=session, snr_db=snr_db, text=text)
         path = out if is_file else out / f"keystroke_u{seed + k:03d}_s{session:02d}.hdf5"
         meta = {k2: sim.meta[k2] for k2 in ("session_name", "user", "condition", "duration_mins")}
         write_emg2qwerty(path, sim.emg, sim.time, sim.keystrokes, sim.prompts, meta)
