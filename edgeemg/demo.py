@@ -162,10 +162,10 @@ def _build(task: str, plan: DemoPlan, folder: Path, bundle: Path, ckpt_path: Pat
     if plan.finetune_epochs is not None:
         recipe = dataclasses.replace(recipe,
                                      prune=dataclasses.replace(recipe.prune, finetune_epochs=plan.finetune_epochs))
-    _say(f"[demo] exporting int8 ({task} recipe: prune {recipe.prune.ratio:g}, static QDQ int8, ONNX)", progress)
-    export_checkpoint(ckpt, bundle, recipe=recipe, formats=("onnx",), source=DataSource(data=(data,)),
-                      overwrite=True, progress=progress)
-    _say(f"[demo] cached: {bundle} (checkpoint {ckpt_path})", progress)
+    _say(f"[demo] exporting int8 ({task} recipe: static QDQ int8, ONNX)", progress)
+    res = export_checkpoint(ckpt, bundle, recipe=recipe, formats=("onnx",), source=DataSource(data=(data,)),
+                            overwrite=True, progress=progress)
+    _say(f"[demo] cached: {bundle} ({pruning_summary(res.manifest['pruning'])}; checkpoint {ckpt_path})", progress)
 
 
 def _build_per_subject(task: str, plan: DemoPlan, bundle: Path, ckpt_path: Path, progress: bool) -> None:
@@ -185,9 +185,21 @@ def _build_per_subject(task: str, plan: DemoPlan, bundle: Path, ckpt_path: Path,
     save_checkpoint(ckpt_path, ckpt)
     recipe = load_recipe(task)
     recipe = dataclasses.replace(recipe, tolerance=dataclasses.replace(recipe.tolerance, max_loss_pp=plan.max_loss_pp))
-    _say(f"[demo] exporting int8 ({task} recipe: prune {recipe.prune.method}, static QDQ int8, ONNX)", progress)
-    export_checkpoint(ckpt, bundle, recipe=recipe, formats=("onnx",), overwrite=True, progress=progress)
-    _say(f"[demo] cached: {bundle} (checkpoint {ckpt_path})", progress)
+    _say(f"[demo] exporting int8 ({task} recipe: static QDQ int8, ONNX)", progress)
+    res = export_checkpoint(ckpt, bundle, recipe=recipe, formats=("onnx",), overwrite=True, progress=progress)
+    _say(f"[demo] cached: {bundle} ({pruning_summary(res.manifest['pruning'])}; checkpoint {ckpt_path})", progress)
+
+
+def pruning_summary(pruning: dict[str, Any]) -> str:
+    """What the export's prune stage did (the manifest's ``pruning``), not what the recipe asked for.
+
+    A model with no prunable layers (the causal gait decoder, a stateful model) is exported unpruned
+    whatever the recipe's ratio, so the line says so instead of quoting the ratio.
+    """
+    if not pruning.get("layers"):
+        return "not pruned"
+    return (f"pruned {pruning['method']} {pruning['ratio']:g}: params {pruning['before']['params']} -> "
+            f"{pruning['after']['params']}")
 
 
 def describe_event(ev: Any) -> str:
@@ -321,4 +333,4 @@ def _ms(v: float | None) -> str:
 
 
 __all__ = ["DEMO_PLANS", "PER_SUBJECT_TASKS", "DemoPlan", "DemoReport", "REAL_BAND_HOWTO", "cache_root", "demo_bundle",
-           "describe_event", "motor_units_demo_training", "run_demo", "summary", "truth_beside"]
+           "describe_event", "motor_units_demo_training", "pruning_summary", "run_demo", "summary", "truth_beside"]

@@ -146,6 +146,22 @@ def test_pty_band_end_to_end_matches_in_process():
     assert band.stats.crc_errors == band.stats.lost_frames == 0
 
 
+@pytest.mark.parametrize("pty", [False, pytest.param(True, marks=pytestmark_pty)], ids=["in-process", "pty"])
+def test_sample_times_follow_the_device_clock_and_no_block_is_read_before_its_samples_exist(pty):
+    """sample_time_s is the device's pacing clock (index / fs from its start); causality: a block is read after
+    its last sample existed. No wall-clock bound is asserted, only the order."""
+    band = SimulatedBand("synthetic", seed=1, seconds=0.3, speed=1.0, pty=pty)
+    assert band.sample_time_s(0) is None  # no clock before streaming
+    with band:
+        blocks = [b for b in _collect(band, lambda out: band.done) if isinstance(b, Block)]
+        fs = band.info.fs_hz
+        ends = np.cumsum([len(b.samples) for b in blocks]) - 1
+        times = np.array([band.sample_time_s(int(e)) for e in ends])
+        assert np.all(np.array([b.host_time_s for b in blocks]) >= times)
+        np.testing.assert_allclose(np.diff(times), np.diff(ends) / fs, rtol=1e-9)
+    assert SimulatedBand("synthetic", seconds=0.1, speed=INF).sample_time_s(5) is None
+
+
 def _collect(band, stop_when, timeout_s=30.0):
     out = []
     deadline = time.monotonic() + timeout_s

@@ -15,7 +15,7 @@ from brainflow.board_shim import BoardIds, BoardShim  # noqa: E402
 
 from edgeemg.bridge import Block, Gap, GapKind, open_band  # noqa: E402
 from edgeemg.bridge.brainflow_band import parse_source, split_runs  # noqa: E402
-from edgeemg.errors import DeviceError, InvalidInputError  # noqa: E402
+from edgeemg.errors import DataFormatError, DeviceError, InvalidInputError  # noqa: E402
 from edgeemg.runtime.streaming import stream  # noqa: E402
 
 SYN = int(BoardIds.SYNTHETIC_BOARD)
@@ -37,6 +37,8 @@ def test_source_strings_name_board_params_and_channels():
         parse_source("cyton?serial=/dev/x")
     with pytest.raises(InvalidInputError, match="needs master_board"):
         open_band("brainflow:playback:/tmp/x.csv")
+    with pytest.raises(DataFormatError, match=r"playback file '/nonexistent/rec.csv' does not exist"):
+        open_band("brainflow:playback:/nonexistent/rec.csv?master_board=cyton")
     with pytest.raises(InvalidInputError, match=r"no channel named 'TA'; its channels are \['Fz', 'C3'"):
         open_band("brainflow:synthetic?channels=TA")
 

@@ -16,7 +16,7 @@ import pytest
 os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 
 from edgeemg.cli import main  # noqa: E402
-from edgeemg.demo import DEMO_PLANS, DemoPlan, demo_bundle, run_demo  # noqa: E402
+from edgeemg.demo import DEMO_PLANS, DemoPlan, demo_bundle, pruning_summary, run_demo  # noqa: E402
 from edgeemg.errors import InvalidInputError  # noqa: E402
 
 TINY = DemoPlan(model="cnn", subjects=4, seconds=12.0, epochs=1, max_loss_pp=100.0, finetune_epochs=0)
@@ -48,6 +48,12 @@ def test_demo_builds_once_then_reuses_the_cache(cache):
     assert "end to end" in r.table and "true event" in r.table
     bundle, ckpt, built = demo_bundle("gait", cache=cache, plan=TINY, progress=False)
     assert not built and str(bundle) == r.bundle and ckpt.is_file()
+    # the recipe asks for prune 0.1, but the causal gait model has no prunable layers: the demo says what was done
+    pruning = json.loads((bundle / "manifest.json").read_text())["pruning"]
+    assert pruning["ratio"] > 0 and not pruning["layers"] and pruning_summary(pruning) == "not pruned"
+    done = {**pruning, "layers": [{"layer": "body.0", "before": 24, "after": 22}],
+            "after": {**pruning["before"], "params": pruning["before"]["params"] - 100}}
+    assert pruning_summary(done).endswith(f"params {pruning['before']['params']} -> {pruning['before']['params'] - 100}")
 
 
 def test_demo_refuses_tasks_without_a_bundle_recipe(tmp_path):

@@ -152,23 +152,56 @@ def test_contact_truth_follows_the_simulated_foot_switches(sim):
     assert (contact[sim.states == 0] == 1).all()  # both feet on the ground while standing
 
 
-def test_decoder_events_from_true_contact_match_the_simulator_within_half_a_hop(sim):
-    hop, horizon = 40, 120
+HOP = 40
+
+
+def _true_contact_logits(sim, horizon, contact_lag):
+    """Frame ends every HOP and confident logits of the true state ``horizon`` samples ahead and of the true
+    contact ``contact_lag`` samples before the newest one (a detector that lags the foot by that much)."""
     contact = spec.contact_from_events(len(sim.states), sim.heel_strikes, sim.toe_offs, sim.fs_hz)
-    ends = np.arange(hop - 1, len(sim.states) - 2 * horizon, hop)
-    states, c = spec.frame_targets(sim.states, contact, ends, 2 * horizon, horizon)
-    logits = np.concatenate([8.0 * np.eye(4)[states], 8.0 * (2 * c - 1)], axis=1)
-    cfg = CausalConfig(horizon=2 * horizon, contact_horizon=horizon)
+    ends = np.arange(HOP - 1, len(sim.states), HOP)
+    states, c = spec.frame_targets(sim.states, contact, ends, horizon, -contact_lag)
+    return np.concatenate([8.0 * np.eye(4)[states], 8.0 * (2 * c - 1)], axis=1), ends
+
+
+def _event_report(sim, cfg, logits, ends):
     _, events = CausalGaitDecoder(spec.LABELS, cfg).decode(logits, ends)
     decoded = {k: [np.array([e["event_index"] / sim.fs_hz for e in events
                              if e.get("event") == k and e["foot"] == foot]) for foot in spec.FOOTS]
                for k in spec.GAIT_EVENTS}
-    rep = metrics.event_report({"heel_strike": list(sim.heel_strikes), "toe_off": list(sim.toe_offs)}, decoded,
-                               minutes=40.0 / 60.0)
+    return metrics.event_report({"heel_strike": list(sim.heel_strikes), "toe_off": list(sim.toe_offs)}, decoded,
+                                minutes=40.0 / 60.0)
+
+
+def _assert_events_within_half_a_hop(rep, sim):
     for kind in spec.GAIT_EVENTS:
         assert rep[kind]["n"] > 20 and rep[kind]["detection_rate"] == 1.0, rep
-        assert rep[kind]["mae_ms"] <= 1000.0 * hop / 2 / sim.fs_hz + 1.0, rep
+        assert rep[kind]["mae_ms"] <= 1000.0 * HOP / 2 / sim.fs_hz + 1.0, rep
         assert rep[kind]["false_per_min"] == 0.0
+
+
+@pytest.mark.parametrize("contact_horizon", [120, -60])
+def test_decoder_events_from_true_contact_match_the_simulator_within_half_a_hop(sim, contact_horizon):
+    # ahead of the newest sample (a prediction) or behind it (a look-back): the event is timed at the foot
+    logits, ends = _true_contact_logits(sim, 240, -contact_horizon)
+    _assert_events_within_half_a_hop(_event_report(sim, CausalConfig(horizon=240, contact_horizon=contact_horizon),
+                                                   logits, ends), sim)
+
+
+def test_fitted_event_offsets_remove_a_detector_lag(sim):
+    from edgeemg.tasks.gait.causal_workflow import fit_event_offsets
+
+    lag = 90  # samples: the contact outputs describe the foot 45 ms before the newest sample, the config says 0
+    logits, ends = _true_contact_logits(sim, 240, lag)
+    cfg = CausalConfig(horizon=240)
+    late = _event_report(sim, cfg, logits, ends)
+    assert all(abs(late[k]["mae_ms"] - 1000.0 * lag / sim.fs_hz) <= 1000.0 * HOP / 2 / sim.fs_hz
+               for k in spec.GAIT_EVENTS), late
+    rec = wf.Recording(sim.emg, sim.states, sim.fs_hz, sim.channel_names, sim.subject_id, "sim", sim.heel_strikes,
+                       sim.toe_offs)
+    fitted = fit_event_offsets(cfg, [rec], [logits], HOP, HOP)
+    assert abs(fitted.heel_strike_offset + lag) <= HOP // 2 and abs(fitted.toe_off_offset + lag) <= HOP // 2
+    _assert_events_within_half_a_hop(_event_report(sim, fitted, logits, ends), sim)
 
 
 def test_contact_tracker_hysteresis_and_interpolated_crossing():

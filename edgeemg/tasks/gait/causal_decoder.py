@@ -11,7 +11,7 @@ newest sample it saw, the contacts ``contact_horizon`` samples after it. This de
   and toe-offs (contact -> swing) with a hysteresis (a change needs the
   probability past ``0.5 ± contact_margin``), timing each event where the
   probability crossed 0.5, linearly interpolated between two hops, plus the
-  contact horizon.
+  contact horizon and the event kind's fitted offset.
 
 It is exposed as ``edgeemg.tasks.gait.decoder:CausalGaitDecoder`` (the runtime
 only loads decoders from a task's ``decoder`` module).
@@ -45,12 +45,18 @@ class CausalConfig:
     evidence_weight : float
         Exponent on each frame's posterior in the forward pass (chosen on validation subjects).
     horizon, contact_horizon : int
-        Samples between a frame's newest sample and the instant its state / contact outputs describe.
+        Samples between a frame's newest sample and the instant its state / contact outputs describe;
+        a negative ``contact_horizon`` describes the contact that many samples before the newest one
+        (a look-back: the event is then known later, and the export adds it to the algorithmic latency).
     contact_margin : float
         Hysteresis half-width around 0.5 for the foot-contact probability.
     min_confidence : float
         The filtered state changes only to a state whose posterior reaches this (0: plain argmax);
         a near-tie between two states then cannot flip the output back and forth.
+    heel_strike_offset, toe_off_offset : int
+        Samples added to every decoded heel strike / toe-off time: minus the median timing error
+        of the detector on training and validation subjects (its systematic lead or lag), fitted by
+        :func:`~edgeemg.tasks.gait.causal_workflow.fit_event_offsets`.
     """
 
     transitions: list[list[float]] = field(default_factory=list)
@@ -60,6 +66,8 @@ class CausalConfig:
     contact_horizon: int = 0
     contact_margin: float = 0.15
     min_confidence: float = 0.0
+    heel_strike_offset: int = 0
+    toe_off_offset: int = 0
     kind: str = "causal"
 
     def __post_init__(self) -> None:
@@ -67,9 +75,9 @@ class CausalConfig:
             raise InvalidInputError(f"CausalConfig.kind must be 'causal', got {self.kind!r}")
         if not 0.0 <= float(self.contact_margin) < 0.5:
             raise InvalidInputError(f"CausalConfig.contact_margin must be in [0, 0.5), got {self.contact_margin!r}")
-        if min(int(self.horizon), int(self.contact_horizon)) < 0:
-            raise InvalidInputError(f"CausalConfig: horizon and contact_horizon must be >= 0 samples, got "
-                                    f"{self.horizon!r} and {self.contact_horizon!r}")
+        if int(self.horizon) < 0:
+            raise InvalidInputError(f"CausalConfig: horizon must be >= 0 samples (the state at or ahead of the "
+                                    f"newest sample), got {self.horizon!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,6 +183,8 @@ class CausalGaitDecoder:
             raise InvalidInputError(f"CausalGaitDecoder.step: end_index must have one entry per frame "
                                     f"({states.shape[0]}), got {idx.shape[0]}")
         h, hc = int(self.config.horizon), int(self.config.contact_horizon)
+        shift = {"heel_strike": hc + int(self.config.heel_strike_offset),
+                 "toe_off": hc + int(self.config.toe_off_offset)}
         events: list[dict[str, Any]] = []
         for post, p_feet, e in zip(states, contact, idx):
             alpha = self.hmm.step(post)
@@ -188,7 +198,7 @@ class CausalGaitDecoder:
                 name = tracker.step(float(p), int(e))
                 if name is not None:
                     events.append({"event": name, "foot": FOOTS[foot],
-                                   "event_index": int(round(tracker.crossing)) + hc, "end_index": int(e)})
+                                   "event_index": int(round(tracker.crossing)) + shift[name], "end_index": int(e)})
         return events
 
     def finish(self) -> list[dict[str, Any]]:

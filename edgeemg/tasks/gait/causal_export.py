@@ -99,7 +99,8 @@ def prepare_causal(ckpt: Checkpoint, *, source: DataSource, calibration_items: i
         "channel_names": list(meta["channel_names"]), "n_channels": len(meta["channel_names"]), "dsp": meta["dsp"],
         "window": window, "hop": hop, "labels": labels, "feet": list(meta["feet"]), "decoder": meta["decoder"],
         "decoder_class": "edgeemg.tasks.gait.decoder:CausalGaitDecoder",
-        "algorithmic_latency_ms": 0.0,  # every decision is made at its newest sample
+        # states are decided at the newest sample (or ahead); gait events with a look-back are known that much later
+        "algorithmic_latency_ms": 1000.0 * max(0, -int(meta["decoder"]["contact_horizon"])) / fs_hz,
         "prediction_horizon_ms": 1000.0 * horizon / fs_hz, "decoder_added_latency_ms": None, "state": [],
         "model_config": meta["model_config"],
         "truth_events": {"match": "sequence", "window_ms": list(TRUTH_WINDOW_MS)},

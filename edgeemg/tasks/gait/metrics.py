@@ -130,6 +130,12 @@ def match_events(true_s: Any, decoded_s: Any, tolerance_s: float = EVENT_TOLERAN
     return sorted(out)
 
 
+def matched_errors(true_s: Any, decoded_s: Any, tolerance_s: float = EVENT_TOLERANCE_S) -> NDArray[np.float64]:
+    """Decoded minus true time (s) of every pair :func:`match_events` makes; negative means decoded early."""
+    t, d = np.asarray(true_s, float), np.asarray(decoded_s, float)
+    return np.array([d[j] - t[i] for i, j in match_events(t, d, tolerance_s)], dtype=np.float64)
+
+
 def event_report(truth: dict[str, list[Any]], decoded: dict[str, list[Any]], minutes: float,
                  tolerance_s: float = EVENT_TOLERANCE_S) -> dict[str, Any]:
     """Detection rate, mean absolute timing error (ms) and false events per minute, per event kind.
@@ -144,11 +150,11 @@ def event_report(truth: dict[str, list[Any]], decoded: dict[str, list[Any]], min
         n_true = n_hit = n_dec = 0
         errors: list[float] = []
         for t, d in zip(truth[kind], decoded[kind]):
-            pairs = match_events(t, d, tolerance_s)
+            err = matched_errors(t, d, tolerance_s)
             n_true += len(t)
             n_dec += len(d)
-            n_hit += len(pairs)
-            errors += [abs(float(t[i]) - float(d[j])) for i, j in pairs]
+            n_hit += err.size
+            errors += np.abs(err).tolist()
         out[kind] = {"n": n_true, "detected": n_hit, "detection_rate": n_hit / n_true if n_true else None,
                      "mae_ms": 1000.0 * float(np.mean(errors)) if errors else None,
                      "false_per_min": (n_dec - n_hit) / minutes if minutes > 0 else None}
@@ -194,4 +200,4 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 
 __all__ = ["EARLY_S", "EVENT_TOLERANCE_S", "Transition", "emitted_changes", "event_report", "match_events",
-           "pair_transitions", "stream_report", "summary_lines", "transition_report", "true_transitions"]
+           "matched_errors", "pair_transitions", "stream_report", "summary_lines", "transition_report", "true_transitions"]

@@ -148,9 +148,10 @@ def frame_targets(states: NDArray[np.integer], contact: NDArray[np.int8], end_in
     """Training targets of causal frames: the state ``horizon`` and each foot's contact ``contact_horizon``
     samples after each newest sample.
 
-    Frames whose target time falls past the recording's end take its last sample's labels.
+    Frames whose target time falls past the recording's end take its last sample's labels (before its start,
+    a negative ``contact_horizon``: the first sample's).
     """
     end = np.asarray(end_index, dtype=np.int64)
     ref = np.minimum(end + int(horizon), states.shape[0] - 1)
-    ref_c = np.minimum(end + int(contact_horizon), states.shape[0] - 1)
+    ref_c = np.clip(end + int(contact_horizon), 0, states.shape[0] - 1)
     return np.asarray(states)[ref].astype(np.int64), contact[ref_c].astype(np.float32)

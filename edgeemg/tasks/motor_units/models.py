@@ -54,7 +54,11 @@ class MODCNNConfig:
     hidden : int
         F1 units (256).
     kernel_size : int
-        All convolutions (3).
+        All convolutions but C1 (3).
+    trunk_kernel : int
+        C1's kernel (3, the seed's). The CPU preset widens it to the teacher's
+        extension so that C1 can start as the teacher's separation filters
+        (:mod:`edgeemg.tasks.motor_units.teacher_init`).
     dropout : float
         Rate at C3, F1 and F2 (0.5).
     """
@@ -67,11 +71,12 @@ class MODCNNConfig:
     c4_filters: int = 64
     hidden: int = 256
     kernel_size: int = 3
+    trunk_kernel: int = 3
     dropout: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("n_units", "window", "n_channels", "trunk_filters", "c3_filters", "c4_filters", "hidden",
-                     "kernel_size"):
+                     "kernel_size", "trunk_kernel"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InvalidInputError(f"MODCNNConfig.{name} must be an int >= 1, got {v!r}")
@@ -79,14 +84,14 @@ class MODCNNConfig:
             raise InvalidInputError(f"MODCNNConfig.dropout must be in [0, 1), got {self.dropout!r}")
         if self.head_length() < 1:
             raise InvalidInputError(
-                f"MODCNNConfig.window {self.window} is too short for four kernel-{self.kernel_size} convolutions "
-                "and two max-pools"
+                f"MODCNNConfig.window {self.window} is too short for a kernel-{self.trunk_kernel} and three "
+                f"kernel-{self.kernel_size} convolutions and two max-pools"
             )
 
     def head_length(self) -> int:
-        """Time steps of a head's map before F1: (((w - 2(k-1)) // 2) - 2(k-1)) // 2."""
+        """Time steps of a head's map before F1: (((w - (k1-1) - (k-1)) // 2) - 2(k-1)) // 2."""
         k = self.kernel_size - 1
-        return ((self.window - 2 * k) // 2 - 2 * k) // 2
+        return ((self.window - (self.trunk_kernel - 1) - k) // 2 - 2 * k) // 2
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,7 +110,7 @@ class MODCNN(nn.Module):
         c = config
         self.config = c
         n, k = c.n_units, c.kernel_size
-        self.c1 = nn.Conv1d(c.n_channels, c.trunk_filters, k)
+        self.c1 = nn.Conv1d(c.n_channels, c.trunk_filters, c.trunk_kernel)
         self.c2 = nn.Conv1d(c.trunk_filters, c.trunk_filters, k)
         self.c3 = nn.Conv1d(c.trunk_filters, n * c.c3_filters, k)
         self.c4 = nn.Conv1d(n * c.c3_filters, n * c.c4_filters, k, groups=n)
@@ -126,8 +131,8 @@ class MODCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 2, 1)  # (B, C, w)
-        x = self.act(self.c1(x))  # (B, F, w-2)
-        x = self.pool(self.act(self.c2(x)))  # (B, F, (w-4)//2): FM3, shared
+        x = self.act(self.c1(x))  # (B, F, w-k1+1)
+        x = self.pool(self.act(self.c2(x)))  # (B, F, (w-k1-1)//2): FM3, shared
         x = self.drop(self.act(self.c3(x)))  # (B, N*128, L3)
         x = self.pool(self.act(self.c4(x)))  # (B, N*64, L)
         x = self.drop(x)  # flatten of each head == its (64, L) block; dropout before F1

@@ -40,6 +40,11 @@ class TrainingPlan:
     instead of the seed's 0.5.
     ``min_spikes``: a unit needs this many discharges in the training part to get a
     head (seed 004 kept units with >= 150 per contraction); ``max_units`` caps the heads.
+    ``teacher_init``: C1 takes the teacher's extension as its kernel and starts as
+    the heads' causal separation filters (:mod:`~edgeemg.tasks.motor_units.teacher_init`);
+    False: the seed's kernel-3 C1 from a random start.
+    ``patience``: stop when the validation mean F1 has not risen for this many
+    epochs (None: run every epoch); the best epoch's weights are kept either way.
     """
 
     epochs: int = 30
@@ -56,6 +61,8 @@ class TrainingPlan:
     lr_decay: float | None = None
     train_stride: int | None = 4
     tune_thresholds: bool = True
+    teacher_init: bool = False
+    patience: int | None = None
     decomposition: DecompositionConfig = field(default_factory=DecompositionConfig)
 
 

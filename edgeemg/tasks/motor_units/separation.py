@@ -29,6 +29,11 @@ two-cluster k-means, :func:`edgeemg.decompose.detect_spikes`) on the training
 part's source; the threshold is the k-means boundary, and each source is
 scaled so that the discharge cluster's centroid is 1 (an int8-friendly range
 whatever the unit's size).
+
+Weights: each filter is finally put on the export's portable int8 grid with
+its rounding error compensated over the stream's statistics
+(:mod:`edgeemg.tasks.motor_units.int8_grid`), so the int8 model computes the
+same sources as the fp32 one.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from edgeemg.decompose import detect_spikes, extend, fir_source
 from edgeemg.decompose.whitening import whiten
 from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.motor_units.filter_decoder import FilterDecoderConfig, detect_offline
+from edgeemg.tasks.motor_units.int8_grid import LEVELS, round_to_grid, second_moment
 from edgeemg.tasks.motor_units.metrics import spike_score
 
 log = logging.getLogger(__name__)
@@ -127,8 +133,8 @@ def _fit_unit(z: NDArray[np.float32], train: NDArray[np.int64], d: int, extensio
 
 def fit_separation_filters(x_tc: NDArray[np.floating], trains: list[NDArray[np.int64]], fs_hz: float, *,
                            extension: int, confirm: int, refractory: int, delays: tuple[int, ...] = DELAYS,
-                           slack: float = SLACK_F1, val_fraction: float = 0.25, min_f1: float = MIN_VAL_F1
-                           ) -> tuple[SeparationFilters, list[int]]:
+                           slack: float = SLACK_F1, val_fraction: float = 0.25, min_f1: float = MIN_VAL_F1,
+                           int8_levels: int | None = LEVELS) -> tuple[SeparationFilters, list[int]]:
     """Re-estimate each teacher unit's separation filter on the causal stream ``x_tc`` (see the module docstring).
 
     Parameters
@@ -151,6 +157,10 @@ def fit_separation_filters(x_tc: NDArray[np.floating], trains: list[NDArray[np.i
         Tail of ``x_tc`` that scores the delays.
     min_f1 : float
         Units below this validation F1 at every delay are dropped.
+    int8_levels : int or None
+        Put the filters on the grid ``k * max|w| / int8_levels``
+        (:func:`~edgeemg.tasks.motor_units.int8_grid.round_to_grid`; 64: the
+        export's int8 with ``reduce_range``); None leaves them unrounded.
 
     Returns
     -------
@@ -168,6 +178,7 @@ def fit_separation_filters(x_tc: NDArray[np.floating], trains: list[NDArray[np.i
     n, c = x.shape
     ext = extend(x, extension)
     mean = ext.mean(axis=0, dtype=np.float64)
+    moment = second_moment(ext) if int8_levels is not None else None
     z, wmat = whiten(ext)
     del ext
     stop = int(round((1.0 - val_fraction) * n))
@@ -188,7 +199,10 @@ def fit_separation_filters(x_tc: NDArray[np.floating], trains: list[NDArray[np.i
             continue
         f1, d = next(sc for sc in scores if sc[0] >= top - slack)  # earliest delay first
         w, thr = _fit_unit(z, train, d, extension, n, fs_hz)
-        filt = (wmat.T @ w).reshape(extension, c)
+        filt = wmat.T @ w
+        if moment is not None:
+            filt = round_to_grid(filt, moment, int8_levels)
+        filt = filt.reshape(extension, c)
         rows.append((filt.astype(np.float32), -float(filt.ravel() @ mean), thr, d, f1))
         kept.append(u)
         log.info("separation filters: unit %d delay %+d samples, validation F1 %.3f (best %.3f), threshold %.2f",

@@ -32,6 +32,8 @@ class FitConfig:
     plain BCE lets a narrow head sit at "never fires" for many epochs);
     ``lr_decay`` anneals the rate along a cosine to ``lr_decay`` times itself by
     the last epoch (late epochs refine instead of oscillating around the best).
+    ``patience`` ends training once the validation mean F1 has not risen for
+    that many epochs (None: all ``epochs`` run).
     """
 
     epochs: int = 30
@@ -40,12 +42,15 @@ class FitConfig:
     threshold: float = 0.5
     pos_weight: float | None = None
     lr_decay: float | None = None
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         if self.pos_weight is not None and not float(self.pos_weight) > 0:
             raise InvalidInputError(f"FitConfig.pos_weight must be > 0 (or None), got {self.pos_weight!r}")
         if self.lr_decay is not None and not 0.0 < float(self.lr_decay) <= 1.0:
             raise InvalidInputError(f"FitConfig.lr_decay must be in (0, 1] (or None), got {self.lr_decay!r}")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise InvalidInputError(f"FitConfig.patience must be an int >= 1 epoch (or None), got {self.patience!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,7 +125,7 @@ def fit(net: MODCNN, train: tuple[NDArray[np.float32], NDArray[np.float32]],
     xtr = torch.from_numpy(train[0])
     ytr = torch.from_numpy(train[1])
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "val_macro_f1": []}
-    best_f1, best_state = -1.0, None
+    best_f1, best_epoch, best_state = -1.0, 0, None
     bar = tqdm(range(config.epochs), desc="mo-dcnn", unit="epoch", file=sys.stderr, disable=not progress)
     for epoch in bar:
         mean_loss = train_one_epoch(net, xtr, ytr, train_loss, opt, batch_size=config.batch_size, generator=generator,
@@ -136,8 +141,12 @@ def fit(net: MODCNN, train: tuple[NDArray[np.float32], NDArray[np.float32]],
         history["val_macro_f1"].append(f1)
         bar.set_postfix(loss=f"{mean_loss:.4f}", val_f1=f"{f1:.3f}")
         if f1 > best_f1:
-            best_f1 = f1
+            best_f1, best_epoch = f1, epoch
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        elif config.patience is not None and epoch - best_epoch >= config.patience:
+            log.info("mo-dcnn: validation F1 has not risen for %d epochs; stopping at epoch %d", config.patience,
+                     epoch + 1)
+            break
     if best_state is not None:
         net.load_state_dict(best_state)
     return net, history

@@ -115,12 +115,19 @@ def train(
     desc = spec.dsp_description(amp, recs[0].emg.shape[1], windows)
     (xtr, ytr), (xva, yva) = training_windows(recs, unit_trains, amp, windows, split, plan)
     gen = seed_everything(seed)
-    cfg = MODCNNConfig(n_units=len(units), window=windows.window, n_channels=recs[0].emg.shape[1],
+    n_ch = recs[0].emg.shape[1]
+    cfg = MODCNNConfig(n_units=len(units), window=windows.window, n_channels=n_ch,
                        trunk_filters=plan.trunk_filters, c3_filters=plan.c3_filters, c4_filters=plan.c4_filters,
-                       hidden=plan.hidden)
+                       hidden=plan.hidden,
+                       trunk_kernel=plan.decomposition.extension_for(n_ch) if plan.teacher_init else 3)
     net = MODCNN(cfg)
+    init_meta = None
+    if plan.teacher_init:
+        from edgeemg.tasks.motor_units.teacher_init import init_from_teacher
+
+        init_meta = init_from_teacher(net, recs, unit_trains, desc, split)
     fc = FitConfig(epochs=epochs or plan.epochs, batch_size=plan.batch_size, learning_rate=plan.learning_rate,
-                   pos_weight=plan.pos_weight, lr_decay=plan.lr_decay)
+                   pos_weight=plan.pos_weight, lr_decay=plan.lr_decay, patience=plan.patience)
     log.info("motor-units: %d heads (%s labels), %d training / %d validation windows", len(units), labels,
              len(xtr), len(xva))
     net, history = fit(net, (xtr, ytr), (xva, yva), config=fc, device=dev, generator=gen, progress=progress)
@@ -148,7 +155,7 @@ def train(
         "model_config": cfg.to_dict(),
         "train_config": {**fc.to_dict(), "val_fraction": plan.val_fraction,
                          "train_stride": plan.train_stride, "min_spikes": plan.min_spikes,
-                         "max_units": plan.max_units},
+                         "max_units": plan.max_units, "teacher_init": init_meta},
         "teacher": teacher_meta,
         "history": history,
         "data": "simulated" if simulate else [str(p) for p in data or []],
@@ -156,7 +163,8 @@ def train(
         "seed": seed,
         "summary": {"n_units": len(units), "label_source": labels, "preset": preset, "n_params": count_parameters(net),
                     "n_train_windows": int(len(xtr)), "n_val_windows": int(len(xva)), "val_mean_f1": val_f1,
-                    "best_epoch": int(np.argmax(history["val_macro_f1"]) + 1), "epochs": fc.epochs},
+                    "best_epoch": int(np.argmax(history["val_macro_f1"]) + 1), "epochs": fc.epochs,
+                    "epochs_run": len(history["epoch"])},
     }
     arrays.update(state_to_arrays(net))
     if "plot" in options:

@@ -1,0 +1,72 @@
+"""The MO-DCNN student's CPU levers: C1 started from the teacher's separation filters, early stopping."""
+
+import numpy as np
+import pytest
+
+from edgeemg.decompose import detect_spikes
+from edgeemg.errors import InvalidInputError
+from edgeemg.tasks.motor_units import spec
+from edgeemg.tasks.motor_units.labels import truth_units
+from edgeemg.tasks.motor_units.metrics import spike_score
+from edgeemg.tasks.motor_units.plans import SimulationPlan, TrainingPlan
+from edgeemg.tasks.motor_units.recordings import load_recordings, max_amplitude, split_point
+
+torch = pytest.importorskip("torch")
+
+from edgeemg.tasks.motor_units.filter_workflow import causal_stream  # noqa: E402
+from edgeemg.tasks.motor_units.models import MODCNN, MODCNNConfig  # noqa: E402
+from edgeemg.tasks.motor_units.teacher_init import init_from_teacher  # noqa: E402
+from edgeemg.tasks.motor_units.training import FitConfig, fit  # noqa: E402
+
+SPLIT = 0.7
+
+
+def _c1_scores(net, x, truth, cut, fs):
+    """Per C1 filter: F1 of the peaks of its output after ``cut`` against ``truth`` (+-1 ms, lag removed)."""
+    with torch.no_grad():
+        out = net.c1(torch.from_numpy(x.T[None].copy()))[0].numpy()  # (F, n - k + 1): sample j + k - 1
+    k = net.config.trunk_kernel
+    scores = []
+    for s in out:
+        full = np.concatenate([np.zeros(k - 1), s])[cut:]
+        found = detect_spikes(full, fs).spikes
+        scores.append(spike_score(found, truth[truth >= cut] - cut, tolerance=2, max_lag=40).f1)
+    return scores
+
+
+def test_c1_filters_start_as_sources_that_fire_with_their_units():
+    rec = load_recordings(None, True, seed=0, plan=SimulationPlan(seconds=8.0, level=0.3))[0]
+    trains, info = truth_units([rec], SPLIT, TrainingPlan(max_units=3, min_spikes=10))
+    amp = max_amplitude([rec], SPLIT)
+    desc = spec.dsp_description(amp, rec.emg.shape[1], spec.WindowSpec())
+    cfg = MODCNNConfig(n_units=3, trunk_filters=5, c3_filters=4, c4_filters=4, hidden=4, trunk_kernel=8)
+    torch.manual_seed(0)
+    net = MODCNN(cfg)
+    before = _c1_scores(net, causal_stream(desc, rec.emg, rec.fs_hz), rec.discharges[info[0]["truth_id"]],
+                        split_point(rec, SPLIT), rec.fs_hz)
+    meta = init_from_teacher(net, [rec], trains, desc, SPLIT)
+    assert meta["c1_from_teacher"] == [0, 1, 2]
+    x = causal_stream(desc, rec.emg, rec.fs_hz)
+    cut = split_point(rec, SPLIT)
+    for head, unit in enumerate(info):
+        # on the held-out part, which the filters never saw: C1 filter `head` fires with its unit, the others do not
+        scores = _c1_scores(net, x, rec.discharges[unit["truth_id"]], cut, rec.fs_hz)
+        assert scores[head] > 0.75, (head, scores)
+        assert max(f for i, f in enumerate(scores[:3]) if i != head) < 0.5, scores
+    assert max(before) < 0.6, before  # from a random start, none does (at most the largest unit, by chance, half)
+    with pytest.raises(InvalidInputError, match="trunk_filters >= max_units"):
+        init_from_teacher(MODCNN(MODCNNConfig(n_units=3, trunk_filters=2, trunk_kernel=8)), [rec], trains, desc, SPLIT)
+
+
+def test_training_stops_when_validation_f1_stops_rising():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 30, 4)).astype(np.float32)
+    y = (rng.random((64, 1)) < 0.5).astype(np.float32)  # labels the input cannot predict: F1 plateaus at once
+    net = MODCNN(MODCNNConfig(n_units=1, window=30, n_channels=4, trunk_filters=2, c3_filters=2, c4_filters=2,
+                              hidden=2))
+    _, hist = fit(net, (x, y), (x[:32], y[:32]), config=FitConfig(epochs=40, patience=2),
+                  device=torch.device("cpu"), generator=torch.Generator().manual_seed(0), progress=False)
+    best = int(np.argmax(hist["val_macro_f1"]))
+    assert len(hist["epoch"]) == best + 3 < 40  # two epochs without a rise after the best, then stop
+    with pytest.raises(InvalidInputError, match="patience"):
+        FitConfig(patience=0)
