@@ -4,7 +4,13 @@
  *   ./test_frame OUTDIR   -> checks CRCs and layouts, writes OUTDIR/<name>.bin and
  *                            OUTDIR/vectors.json (what each file must decode to).
  *
- * The Python tests (tests/test_bridge_vectors.py) decode the same .bin files and
+ * `make test` writes into build/vectors and compares with the committed vectors/
+ * (`make vectors` rewrites those on purpose), so a test run never rewrites files in
+ * the source tree that a concurrent reader may be reading. Each file is written to
+ * OUTDIR/<name>.tmp and renamed into place, and every write is checked: a full disk
+ * fails this program instead of leaving an empty golden file behind.
+ *
+ * The Python tests (tests/test_bridge_codec.py) decode the same .bin files and
  * re-encode the same values, so C and Python stay byte-for-byte compatible.
  * (This test uses stdio; the encoder itself does not.)
  */
@@ -34,15 +40,34 @@ static uint32_t get_u32(const uint8_t *p) {
 }
 static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
-static void write_bin(const char *name, const uint8_t *buf, size_t len) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.bin", outdir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(buf, 1, len, f) != len) {
-        fprintf(stderr, "cannot write %s\n", path);
+/* Close a file written to `tmp` and rename it to `path`; exit 2 naming the file on any error. */
+static void finish_file(FILE *f, const char *tmp, const char *path) {
+    if (ferror(f) | fclose(f) || rename(tmp, path) != 0) {
+        perror(path);
+        remove(tmp);
         exit(2);
     }
-    fclose(f);
+}
+
+static FILE *open_tmp(const char *tmp) {
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        perror(tmp);
+        exit(2);
+    }
+    return f;
+}
+
+static void write_bin(const char *name, const uint8_t *buf, size_t len) {
+    char path[1024], tmp[1040];
+    snprintf(path, sizeof path, "%s/%s.bin", outdir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = open_tmp(tmp);
+    if (fwrite(buf, 1, len, f) != len) {
+        perror(path);
+        exit(2);
+    }
+    finish_file(f, tmp, path);
 }
 
 static void json_hex(const uint8_t *buf, size_t len) {
@@ -92,13 +117,10 @@ static void data_vector(const char *name, uint16_t seq, uint64_t ts, uint16_t ch
 
 int main(int argc, char **argv) {
     outdir = argc > 1 ? argv[1] : "vectors";
-    char path[1024];
+    char path[1024], tmp[1040];
     snprintf(path, sizeof path, "%s/vectors.json", outdir);
-    json = fopen(path, "w");
-    if (!json) {
-        fprintf(stderr, "cannot write %s\n", path);
-        return 2;
-    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    json = open_tmp(tmp);
 
     /* CRC catalogue check values (reveng.sourceforge.io/crc-catalogue). */
     const uint8_t check[] = "123456789";
@@ -170,7 +192,7 @@ int main(int argc, char **argv) {
             pos, flipped_at);
 
     fputs("\n]}\n", json);
-    fclose(json);
+    finish_file(json, tmp, path);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

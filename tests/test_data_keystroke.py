@@ -365,9 +365,10 @@ def test_power_mostly_between_20_and_450_hz():
     hum = sim.meta["hum_hz"]
     keep = ~((f < 1.0) | (np.abs(f - hum) < 3) | (np.abs(f - 3 * hum) < 3))
     assert (p[band & keep].sum(0) / p[keep].sum(0)).min() >= 0.88
-    # and the hum is really there, at the subject's mains frequency
+    # and the hum is really there, at the subject's mains frequency: a line well above the EMG's density
+    # (9x the band's median at seed 2 since issue 15's larger unit pools; 10-20x before)
     i = int(np.argmin(np.abs(f - hum)))
-    assert np.median(p[i] / np.median(p[band], axis=0)) > 10
+    assert np.median(p[i] / np.median(p[band], axis=0)) > 5
 
 
 def test_snr_db_sets_background_noise():
@@ -407,6 +408,29 @@ def test_simulate_to_path(tmp_path):
     assert one == [tmp_path / "one.hdf5"] and one[0].is_file()
     with pytest.raises(InvalidInputError, match="single file but subjects=2"):
         simulate_to_path(tmp_path / "x.hdf5", seconds=2.0, subjects=2, progress=False)
+
+
+def test_simulate_types_a_user_given_text(tmp_path, capsys):
+    """`edgeemg simulate keystroke --text FILE`: the prompts are the file's sentences, typed (typos corrected)."""
+    from edgeemg.cli import main
+
+    mine = ["the quick brown fox", "jumps over the lazy dog", "Pack my box, with five dozen jugs!"]
+    f = tmp_path / "mine.txt"
+    f.write_text("\n".join(["", *mine, "  "]), encoding="utf-8")
+    assert main(["simulate", "keystroke", "-o", str(tmp_path / "mine.hdf5"), "--text", str(f), "--seconds", "20",
+                 "--seed", "3"]) == 0
+    rec = read_emg2qwerty(tmp_path / "mine.hdf5")
+    assert rec.prompts and {p.text for p in rec.prompts} <= set(mine)
+    for p in rec.prompts[:-1]:  # the last prompt may be cut by the end of the recording
+        label, _ = keystrokes_to_label(rec.keystrokes, start_t=p.start, end_t=p.end)
+        assert apply_backspaces(label) == apply_backspaces(prompt_to_label(p.text))
+    capsys.readouterr()
+    (tmp_path / "empty.txt").write_text("\n  \n", encoding="utf-8")
+    assert main(["simulate", "keystroke", "-o", str(tmp_path / "e.hdf5"), "--text", str(tmp_path / "empty.txt")]) == 2
+    assert "no sentence in it" in capsys.readouterr().err
+    assert main(["simulate", "gait", "-o", str(tmp_path / "g"), "--text", str(f)]) == 2  # keystroke only
+    with pytest.raises(InvalidInputError, match="at least one non-empty sentence"):
+        simulate_keystroke(2.0, text=["", "  "])
 
 
 @pytest.mark.parametrize(
@@ -457,8 +481,11 @@ def _baseline_accuracy(train, test):
 def test_simple_baseline_is_above_chance_but_far_from_perfect(long_sim):
     """Logistic regression on per-electrode log-RMS around each true press.
 
-    Measured (seed 0, 150 s train): within-session ~0.55, next session ~0.35,
-    another subject ~0.2, majority-class chance ~0.17.
+    Measured (seed 0, 150 s train): within-session 0.79, next session 0.61,
+    another subject 0.07 (another band placement), majority-class chance 0.17
+    (before issue 15's unit pools: ~0.55 / 0.35 / 0.2). Eby et al. 2025 name a
+    letter 87 % of the time within a session from *isolated* presses; at typing
+    speed the presses overlap, so a per-key template stays below that.
     """
     pytest.importorskip("sklearn")
     xa, ya = _rms_features(long_sim)
@@ -467,6 +494,6 @@ def test_simple_baseline_is_above_chance_but_far_from_perfect(long_sim):
     other_session, _ = _baseline_accuracy((xa, ya), _rms_features(simulate_keystroke(75.0, seed=0, session=1)))
     other_user, _ = _baseline_accuracy((xa, ya), _rms_features(simulate_keystroke(75.0, seed=1, session=0)))
     assert within >= chance + 0.2  # keys differ in space and time
-    assert within <= 0.8  # but a per-key RMS template does not solve it
+    assert within <= 0.85  # but a per-key RMS template does not solve it
     assert other_session <= within - 0.05
     assert other_user <= other_session and other_user <= chance + 0.15

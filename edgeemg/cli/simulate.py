@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from edgeemg.data.simulate import PUBLIC_FORMATS, simulate_to_path
 from edgeemg.tasks.registry import TASK_NAMES, task_argument
@@ -25,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--session", type=int, default=0, help="a new session of the same subjects (default: %(default)s)")
     g.add_argument("--subjects", type=int, help="one record per subject (gait, muscle; default: the simulator's)")
     g.add_argument("--snr-db", type=float, dest="snr_db", help="signal-to-noise ratio in dB")
+    g.add_argument("--text", type=Path, dest="text_file", metavar="FILE",
+                   help="keystroke: type the sentences of this UTF-8 file, one per line (default: the built-in corpus)")
     g.add_argument("--level", type=float, help="motor units: plateau excitation as a fraction of maximum (0-1)")
     g.add_argument("--grid", choices=("13x5-8mm", "8x8-4mm", "8x4-10mm"),
                    help="motor units: electrode grid (default 13x5-8mm, 64 ch; 8x8-4mm 64 ch; 8x4-10mm 32 ch)")
@@ -41,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         session=args.session,
         subjects=args.subjects,
         snr_db=args.snr_db,
+        text_file=args.text_file,
         level=args.level,
         grid=args.grid,
         progress=not args.quiet,

@@ -25,8 +25,17 @@ N_ELECTRODES = 16
 MUAP_LEN = 48  # samples at 2 kHz: +-12 ms covers the widest action potential
 
 
-def muap_templates(subj: Subject, hand: int, band_angle: float, contact: NDArray, fs_hz: float) -> NDArray:
-    """(n_units, MUAP_LEN, 16) action potential of each unit on each electrode, uV."""
+def muap_templates(subj: Subject, hand: int, band_angle: float, contact: NDArray, fs_hz: float,
+                   cfg: KeystrokeSimConfig) -> NDArray:
+    """(n_units, MUAP_LEN, 16) action potential of each unit on each electrode, uV.
+
+    The amplitude falls as a power of the distance from the unit to the electrode
+    (``cfg.decay_power``; Roeleveld et al. 1997 measured such power laws), relative to
+    ``cfg.ref_distance_mm`` (skin and fat over the most superficial units), so deep
+    units are small on every electrode as well as spread over many (Fuglevand et al.
+    1992: units beyond 10-12 mm add little energy to surface EMG; Barkhaus & Nandedkar
+    1994: 42 uV within 10 mm of the skin, 11 uV beyond 20 mm).
+    """
     theta, depth = subj.unit_theta[hand], subj.unit_depth[hand]
     r = subj.radius_mm
     e_ang = band_angle + 2 * np.pi * np.arange(N_ELECTRODES) / N_ELECTRODES
@@ -34,7 +43,7 @@ def muap_templates(subj: Subject, hand: int, band_angle: float, contact: NDArray
     ru = r - depth[:, None]
     dist = np.sqrt(r**2 + ru**2 - 2 * r * ru * np.cos(dth))  # (U, 16) mm
     near = np.min(dist, axis=1, keepdims=True)
-    gain = (near / dist) ** 1.7 * contact[None, :]  # 1 at the nearest electrode
+    gain = (cfg.ref_distance_mm / np.maximum(dist, cfg.ref_distance_mm)) ** cfg.decay_power * contact[None, :]
     sharp = np.exp(-(dist - near) / 6.0)  # near electrodes see the sharper, triphasic part
     t = (np.arange(MUAP_LEN) - MUAP_LEN / 2) / fs_hz * 1e3  # ms
     s = subj.unit_sigma_ms[hand][:, None]

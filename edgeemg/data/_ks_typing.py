@@ -131,10 +131,9 @@ def _prompt_order(n: int, rng: np.random.Generator):
 
 
 def _plan(
-    subj: Any, cfg: Any, rng: np.random.Generator, seconds: float, text: str = "all"
+    subj: Any, cfg: Any, rng: np.random.Generator, seconds: float, sentences: tuple[str, ...]
 ) -> tuple[list[_Press], list[tuple[str, float, float]]]:
-    """Typing schedule: presses (seconds from start) and prompts (text, start, end) from corpus split ``text``."""
-    sentences = corpus_sentences(text)
+    """Typing schedule: presses (seconds from start) and prompts (text, start, end) drawn from ``sentences``."""
     order = _prompt_order(len(sentences), rng)
     presses: list[_Press] = []
     prompts: list[tuple[str, float, float]] = []

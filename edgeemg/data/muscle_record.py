@@ -20,8 +20,6 @@ from edgeemg.errors import DataFormatError
 if TYPE_CHECKING:
     from edgeemg.data.sim_muscle import MuscleSimulation
 
-MUSCLE_CLASSES: tuple[str, ...] = ("als", "myopathy", "normal")
-
 
 @dataclass(frozen=True)
 class MuscleRecording:

@@ -10,7 +10,8 @@ The model, from the hand inwards:
   hold ``Key.shift`` with the other hand's little finger; typos hit a neighbouring
   key and are corrected with ``Key.backspace``; each prompt ends with ``Key.enter``.
 * **Muscles** (:mod:`edgeemg.data._ks_muscles`). Each hand has a pool of flexor and extensor motor units per finger,
-  each at an angle and depth in the wrist, with a preferred reach direction. A
+  and one per wrist mover (FCR, FCU, ECR, ECU), each unit at an angle and depth in the wrist, with a preferred
+  reach direction. A
   press drives the units of its finger (and, weaker, its neighbours': finger
   enslaving) with a weight that depends on the key's reach and on a per-key
   random pattern fixed for the subject, so keys of one finger differ in which
@@ -18,43 +19,20 @@ The model, from the hand inwards:
   ``emd_s`` (the electromechanical delay, 50 ms by default) before the key
   registers, ramps with a key-specific shape, and decays after the press; the
   release fires the finger's extensors. At typing speed these bursts overlap.
-* **What separates keys, physiologically** (issue 15). The finger: each finger
-  has its own compartment of the extrinsic flexors (FDS bellies, FDP slips)
-  and of the extensor digitorum, at different places around the forearm
-  (Schieber & Santello 2004, J Appl Physiol, hand function constraints; Keen &
-  Fuglevand 2004, J Neurophysiol, extensor digitorum compartments), which the
-  band reads, smeared by neighbouring fingers (enslaving, 0.3 here;
-  Zatsiorsky, Li & Latash 2000, Exp Brain Res). The row: reaching above the home row extends
-  the finger at the MCP joint (extensor digitorum) before the flexors strike
-  (Kuo et al. 2006, J Biomech, finger joint coordination in tapping: MCP extension lifts the
-  finger, then flexion presses), so top-row keys carry an extensor "lift"
-  proportional to the rows reached (``lift_gain``). The column: sideways
-  reach is mostly MCP abduction by the interossei, intrinsic hand muscles
-  the wrist band does not cover, so keys of one finger and row differ only
-  through the weak reach tuning of the extrinsic units: they stay hard.
-  Force and timing vary press to press; motor units of one pool receive
-  mostly *common* synaptic input (De Luca & Erim 1994, Trends Neurosci;
-  Farina & Negro 2015, Exerc Sport Sci Rev), so that
-  variability is drawn per press for each finger's flexor and extensor pool
-  (``compartment_gain_sigma``) and only a little per unit
-  (``unit_jitter_sigma``; it was 0.45 per unit with no common part, which
-  scrambled each key's spatial pattern from press to press).
+* **What separates keys, physiologically**, with the sources and the
+  difficulty table before and after each change: :mod:`edgeemg.data._ks_muscles`.
+  In short, finger compartments of the extrinsic flexors and extensors at
+  different places around the wrist, the extensor lift of a row reach, the
+  wrist movers of a sideways or upward reach, and enough units firing at
+  ballistic rates for a press's spatial pattern to show through the band.
   What keeps real data hard stays: the band moves between sessions
-  (``session_shift_electrodes``), users differ in anatomy, unit pools and
-  speed, fast typing overlaps bursts, typos are corrected with backspace, and
-  noise, hum and drift are added.
-
-  Difficulty, ``benchmarks/baseline_keystroke.py`` (logistic regression on the
-  log-spectra around each *true* press; user 0, 2 x 120 s; key / finger / hand
-  accuracy %), before -> after the two changes above: in session 43.9 / 67.4 /
-  99.5 -> 45.0 / 68.2 / 98.9; next session 43.3 / 61.9 / 99.3 -> 40.8 / 59.3 /
-  98.0; other user 24.9 / 31.5 / 96.7 -> 22.6 / 28.0 / 95.3 (chance 16-17 / 17-20
-  / 51-53). Key identity barely moved and the session and user drops grew: what
-  caps a key classifier here is the band's spatial mixing of deep units and the
-  overlap of neighbouring presses, not the press-to-press scatter.
+  (``session_shift_electrodes``), users differ in anatomy, unit pools, wrist
+  use and speed, fast typing overlaps bursts, typos are corrected with
+  backspace, and noise, hum and drift are added.
 * **Electrodes** (:mod:`edgeemg.data._ks_electrodes`). A unit's action potential (first and second derivatives of a
   Gaussian whose width grows with depth) reaches each electrode with a gain that
-  falls with distance, so it shows on neighbouring electrodes with a shape that
+  falls as a power of the distance, so deep units are small everywhere and a
+  superficial one shows on its neighbouring electrodes with a shape that
   changes across them. Background: tonic postural units, band-limited noise,
   50 or 60 Hz hum and a slow baseline drift. Bands can be rotated by whole
   electrodes (``rotation``), emg2qwerty's augmentation.
@@ -68,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,9 +82,17 @@ class KeystrokeSimConfig:
     iki_sigma: float = 0.28  # log-normal spread of one interval
     hold_mean_s: float = 0.095  # press -> release
     typo_rate_range: tuple[float, float] = (0.01, 0.04)  # per lower-case letter
-    units_flexor: int = 16  # per finger (thumb: half)
-    units_extensor: int = 8
+    units_flexor: int = 48  # per finger (thumb: half)
+    units_extensor: int = 24
+    units_wrist: int = 24  # per wrist mover (FCR, FCU, ECR, ECU)
     units_tonic: int = 8  # per band, postural background
+    unit_spread_rad: float = 0.28  # SD of a unit's angle around its compartment's centre
+    depth_range_mm: tuple[float, float] = (3.0, 13.0)  # units' depth under the skin (uniform)
+    muap_uv: float = 130.0  # action potential of a low-threshold unit at ``ref_distance_mm``
+    ref_distance_mm: float = 3.0
+    decay_power: float = 1.7  # amplitude ~ distance ** -decay_power
+    peak_rate_hz: float = 80.0  # a unit's discharge rate at full drive (8 Hz at its threshold)
+    wrist_gain: float = 0.5  # drive of the wrist movers relative to the striking finger's flexors
     key_pattern_sd: float = 0.35  # subject-fixed random part of each key's unit weights
     press_gain_sigma: float = 0.35  # log-normal press-to-press force variability
     compartment_gain_sigma: float = 0.3  # log-normal press-to-press drive of each finger's flexors / extensors
@@ -182,6 +169,29 @@ def _check_args(seconds: float, seed: int, session: int, rotation: int, fs_hz: f
         raise InvalidInputError(f"fs_hz must be in [1000, 10000] Hz (MUAP band up to 450 Hz), got {fs_hz}")
 
 
+def _sentences(text: str | Sequence[str]) -> tuple[str, ...]:
+    """The prompts a session draws from: a corpus split by name, or the given sentences (non-empty ones)."""
+    if isinstance(text, str):
+        return corpus_sentences(text)
+    sentences = tuple(s.strip() for s in text if isinstance(s, str) and s.strip())
+    if not sentences:
+        raise InvalidInputError("text: give a corpus split name or at least one non-empty sentence, got none")
+    return sentences
+
+
+def read_prompt_file(path: Path) -> tuple[str, ...]:
+    """Sentences of a UTF-8 text file, one per non-empty line (``edgeemg simulate keystroke --text FILE``)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"--text {path}: cannot read it as UTF-8 text ({exc}); give a text file, "
+                                f"one sentence per line") from exc
+    sentences = tuple(line.strip() for line in lines if line.strip())
+    if not sentences:
+        raise InvalidInputError(f"--text {path}: no sentence in it; give one sentence per line")
+    return sentences
+
+
 def simulate_keystroke(
     seconds: float = 60.0,
     *,
@@ -191,7 +201,7 @@ def simulate_keystroke(
     rotation: int = 0,
     fs_hz: float = 2000.0,
     config: KeystrokeSimConfig | None = None,
-    text: str = "all",
+    text: str | Sequence[str] = "all",
 ) -> KeystrokeSimulation:
     """Simulate ``seconds`` of two-handed typing on two 16-electrode wrist bands.
 
@@ -216,9 +226,10 @@ def simulate_keystroke(
         Sampling rate.
     config : KeystrokeSimConfig, optional
         Physiological parameters; defaults as documented there.
-    text : str
+    text : str or sequence of str
         Corpus split the prompts come from (:data:`TEXT_SPLITS`): ``train``,
         ``val`` and ``test`` share no sentence; ``all`` is the whole corpus.
+        Or the sentences themselves (a user's own prompts), typed in random order.
 
     Returns
     -------
@@ -230,12 +241,12 @@ def simulate_keystroke(
         For a bad argument, before any work.
     """
     _check_args(seconds, seed, session, rotation, fs_hz)
-    corpus_sentences(text)  # a bad split name fails before any work
+    sentences = _sentences(text)  # a bad split name or an empty text fails before any work
     cfg = config or KeystrokeSimConfig()
     subj = make_subject(int(seed), cfg)
     rng_text = np.random.default_rng([seed, session, 0x7E7])
     rng_sig = np.random.default_rng([seed, session, 0x516])
-    presses, prompt_spans = _plan(subj, cfg, rng_text, float(seconds), text)
+    presses, prompt_spans = _plan(subj, cfg, rng_text, float(seconds), sentences)
     n = int(round(seconds * fs_hz))
 
     # session placement: the band sits slightly rotated, contacts differ
@@ -252,7 +263,7 @@ def simulate_keystroke(
     half = MUAP_LEN // 2
     for hand in range(2):
         contact = rng_sig.lognormal(0, 0.1, N_ELECTRODES)
-        tmpl = muap_templates(subj, hand, subj.band_angle[hand] + shift[hand], contact, fs_hz)
+        tmpl = muap_templates(subj, hand, subj.band_angle[hand] + shift[hand], contact, fs_hz, cfg)
         x = np.zeros((n, N_ELECTRODES))
         if spikes[hand]:
             s = np.concatenate([a for a, _ in spikes[hand]])
@@ -285,7 +296,7 @@ def simulate_keystroke(
         "seed": int(seed),
         "session": int(session),
         "rotation": int(rotation),
-        "text_split": text,
+        "text_split": text if isinstance(text, str) else "custom",
         "emd_s": cfg.emd_s,
         "iki_mean_s": subj.iki_mean_s,
         "hum_hz": subj.hum_hz,
@@ -322,6 +333,7 @@ def simulate_to_path(
     session: int = 0,
     subjects: int | None = None,
     snr_db: float | None = None,
+    text_file: Path | None = None,
     progress: bool = True,
 ) -> list[Path]:
     """Write simulated sessions as emg2qwerty ``.hdf5`` files.
@@ -340,6 +352,8 @@ def simulate_to_path(
         Number of subjects (default 1).
     snr_db : float, optional
         See :func:`simulate_keystroke`.
+    text_file : Path, optional
+        Type the sentences of this UTF-8 file (one per line) instead of the built-in corpus.
     progress : bool
         Show a tqdm bar on stderr.
 
@@ -354,6 +368,7 @@ def simulate_to_path(
         raise InvalidInputError(f"subjects must be >= 1, got {subjects}")
     secs = 120.0 if seconds is None else float(seconds)
     _check_args(secs, seed, session, 0, 2000.0)
+    text: str | tuple[str, ...] = "all" if text_file is None else read_prompt_file(text_file)
     is_file = out.suffix.lower() in (".hdf5", ".h5")
     if is_file and n_subj > 1:
         raise InvalidInputError(f"out {out} is a single file but subjects={n_subj}; give a folder")
@@ -363,7 +378,7 @@ def simulate_to_path(
         out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for k in tqdm(range(n_subj), desc="simulate keystroke", unit="subject", disable=not progress):
-        sim = simulate_keystroke(secs, seed=seed + k, session=session, snr_db=snr_db)
+        sim = simulate_keystroke(secs, seed=seed + k, session=session, snr_db=snr_db, text=text)
         path = out if is_file else out / f"keystroke_u{seed + k:03d}_s{session:02d}.hdf5"
         meta = {k2: sim.meta[k2] for k2 in ("session_name", "user", "condition", "duration_mins")}
         write_emg2qwerty(path, sim.emg, sim.time, sim.keystrokes, sim.prompts, meta)

@@ -53,7 +53,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.data.emg2qwerty import CHANNELS_PER_BAND, Emg2QwertySession, Keystroke, Prompt
-from edgeemg.data.xdf_io import XdfMarkers, XdfSignal, read_xdf_streams
+from edgeemg.data.xdf_io import DEFAULT_STREAM, XdfMarkers, XdfSignal, read_xdf_streams
 from edgeemg.errors import DataFormatError
 
 KEYS_STREAM = "Keyboard"
@@ -149,7 +149,7 @@ def _user(path: pathlib.Path) -> str:
     return m.group(1) if m else path.stem
 
 
-def read_xdf_keystroke(path: str | pathlib.Path, *, stream: str = "EMG") -> Emg2QwertySession:
+def read_xdf_keystroke(path: str | pathlib.Path, *, stream: str = DEFAULT_STREAM) -> Emg2QwertySession:
     """A typing session from an XDF file: the EMG stream, key presses and prompts from marker streams.
 
     See the module docstring for the streams and their payloads. The result is
@@ -203,7 +203,7 @@ class XdfMotorUnits:
     path: pathlib.Path
 
 
-def read_xdf_motor_units(path: str | pathlib.Path, *, stream: str = "EMG") -> XdfMotorUnits:
+def read_xdf_motor_units(path: str | pathlib.Path, *, stream: str = DEFAULT_STREAM) -> XdfMotorUnits:
     """An HD-EMG recording from an XDF file, discharges from a ``MotorUnits`` marker stream (``"MU <id>"``) if any.
 
     Raises
