@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import select
+import threading
+
 
 class CytonOnPty:
     """A Cyton on a pseudo-terminal, as BrainFlow's own CI emulates one: answers ``v`` with a banner ending
-    in ``$$$``, streams ``packets`` on ``b`` (bursts of 25 every 10 ms), stops on ``s``."""
+    in ``$$$``, streams ``packets`` on ``b`` (bursts of 25 every ``burst_every_s``: 0.1 s is the Cyton's 250 Hz),
+    stops on ``s``. ``close()`` stops its thread before closing the pty: a thread left polling a closed fd number
+    would read the commands meant for the next pty that reuses it."""
 
-    def __init__(self, packets: list[bytes]) -> None:
-        import os
-        import pty
-        import threading
-
+    def __init__(self, packets: list[bytes], burst_every_s: float = 0.01) -> None:
         self.master, self._slave = pty.openpty()
         self.port = os.ttyname(self._slave)
         self.packets = packets
+        self.burst_every_s = burst_every_s
         self._streaming = threading.Event()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        import os
-        import select
-        import time
-
         sent = 0
-        while True:
+        while not self._stop.is_set():
             ready, _, _ = select.select([self.master], [], [], 0.01)
             if ready:
                 try:
@@ -42,10 +43,10 @@ class CytonOnPty:
             if self._streaming.is_set() and sent < len(self.packets):
                 os.write(self.master, b"".join(self.packets[sent:sent + 25]))
                 sent += 25
-                time.sleep(0.01)
+                self._stop.wait(self.burst_every_s)
 
     def close(self) -> None:
-        import os
-
+        self._stop.set()
+        self._thread.join(timeout=5.0)
         os.close(self.master)
         os.close(self._slave)
