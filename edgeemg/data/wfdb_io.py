@@ -81,6 +81,11 @@ class WfdbRecording:
     def fs(self) -> float:
         return self.fs_hz
 
+    @property
+    def source(self) -> str:
+        """The file to name in a message: the ``.hea`` header of a WFDB record, the ``.xdf`` file itself."""
+        return str(self.path) if self.path.suffix.lower() == ".xdf" else f"{self.path}.hea"
+
     def comment_fields(self) -> dict[str, str]:
         """``key: value`` header comments as a dict (keys lower-cased)."""
         out = {}
