@@ -17,12 +17,15 @@ high-pass + 100 ms window chain, tests/_tiny_bundle.py), in real time:
 * ``brainflow-synthetic`` (250 Hz, its own signal; a separate 250 Hz bundle):
   BrainFlow's synthetic board, for the polling cost at a low rate.
 
-For every model item the engine records ``emit - arrival``: the time from the
-arrival of the item's newest sample to the emitted decision. Arrival is what
-each source knows of when the sample existed: the frame's read time on the
-serial link, BrainFlow's own timestamp of the sample, the sender's LSL stamp.
-So the LSL and BrainFlow figures include their transport, buffering and this
-adapter's polling; the table's "added" columns subtract the serial path's.
+For every model item the engine records ``emit - arrival`` for the item's
+newest sample. Here arrival is the sample's own time, when it existed at the
+sender, so each figure runs from sample time to emitted event and includes the
+transport, buffering and polling of its path: for the serial path the simulated
+device's pacing clock (:meth:`~edgeemg.bridge.SimulatedBand.sample_time_s`,
+put into each block in place of its read time), for LSL the sender's stamp of
+each sample, for BrainFlow its own timestamp of the sample (when BrainFlow's
+board thread produced it: for the playback board, when it replayed it). The
+table's "added" columns subtract the serial path's figures.
 """
 
 from __future__ import annotations
@@ -49,6 +52,35 @@ def _hop_ms(open_band, bundle, seconds: float | None = None) -> np.ndarray:
     with open_band() as band:
         list(Stream(band, engine=engine, idle_timeout_s=3.0, seconds=seconds))
     return np.array([1e3 * h.latency_s for h in engine.hops])
+
+
+class _SampleTimed:
+    """A simulated band whose blocks carry their newest sample's own time (the device's clock) as arrival,
+    instead of the time the host read them, as LSL stamps and BrainFlow timestamps do."""
+
+    def __init__(self, band) -> None:
+        self.band, self.n = band, 0
+
+    def __getattr__(self, name):
+        return getattr(self.band, name)
+
+    def __enter__(self):
+        self.band.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.band.__exit__(*exc)
+
+    def read(self, timeout=None):
+        from dataclasses import replace
+
+        from edgeemg.bridge import Block
+
+        item = self.band.read(timeout)
+        if isinstance(item, Block):
+            self.n += len(item.samples)
+            item = replace(item, host_time_s=self.band.sample_time_s(self.n - 1))
+        return item
 
 
 def _playback_csv(path: Path, x: np.ndarray, fs: float, board: str) -> None:
@@ -84,8 +116,8 @@ class Sources:
     def serial(self) -> np.ndarray:
         from edgeemg.bridge import SimulatedBand
 
-        return _hop_ms(lambda: SimulatedBand("synthetic", seed=0, seconds=self.seconds, speed=1.0, pty=True),
-                       self.bundle)
+        return _hop_ms(lambda: _SampleTimed(SimulatedBand("synthetic", seed=0, seconds=self.seconds, speed=1.0,
+                                                          pty=True)), self.bundle)
 
     def lsl(self) -> np.ndarray:
         from edgeemg.bridge import open_band

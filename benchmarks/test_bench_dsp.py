@@ -10,6 +10,9 @@ before they are timed.
 Gates (ratios measured in this run): per chunk >= 5x faster; offline >= 1x;
 the first ``process()`` of a new process >= 2x faster with a warm numba cache than
 with an empty one (the part the cache controls; the whole cold start is reported).
+edgeemg runs on its numba backend here (``EDGEEMG_DSP_BACKEND=numba``, the ``jit``
+extra); its scipy backend, what a board without numba runs, is timed per chunk
+beside them (``dsp.chunk.<case>.edgeemg-scipy``) and checked to emit the same windows.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ CASES = {
     "32ch_x40": (32, 40, 2000.0, 400, 200),
     "64ch_x20": (64, 20, 2048.0, 120, 20),
 }
+
+
+@pytest.fixture(autouse=True)
+def numba_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """edgeemg's numba kernels unless a test asks for scipy (the child processes inherit it)."""
+    monkeypatch.setenv("EDGEEMG_DSP_BACKEND", "numba")
 
 
 def _description(n_ch: int, window: int, hop: int) -> list[dict]:
@@ -103,9 +112,11 @@ def _feeder(x: np.ndarray, chunk: int):
     return next_chunk
 
 
+@pytest.mark.parametrize("backend", ["numba", "scipy"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_chains_agree(case: str) -> None:
-    """Fairness check: both chains emit the same windows for the same stream."""
+def test_chains_agree(case: str, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fairness check: both chains emit the same windows for the same stream (on either edgeemg backend)."""
+    monkeypatch.setenv("EDGEEMG_DSP_BACKEND", backend)
     n_ch, chunk, fs, window, hop = CASES[case]
     desc = _description(n_ch, window, hop)
     ours, ref = Pipeline.from_description(desc, fs, n_ch), ScipyChain(desc, fs, n_ch)
@@ -127,6 +138,17 @@ def test_chunk_latency_ours(benchmark, timings, case: str) -> None:
     p.process(nxt())  # first call loads the kernels from numba's cache
     benchmark(lambda: p.process(nxt()))
     timings.record_benchmark(f"dsp.chunk.{case}.edgeemg", benchmark)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_chunk_latency_ours_scipy_backend(benchmark, timings, case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """edgeemg's scipy backend (a board install without numba): recorded, not gated."""
+    monkeypatch.setenv("EDGEEMG_DSP_BACKEND", "scipy")
+    n_ch, chunk, fs, window, hop = CASES[case]
+    p = Pipeline.from_description(_description(n_ch, window, hop), fs, n_ch)
+    nxt = _feeder(_stream(n_ch, fs, 2.0), chunk)
+    benchmark(lambda: p.process(nxt()))
+    timings.record_benchmark(f"dsp.chunk.{case}.edgeemg-scipy", benchmark)
 
 
 @pytest.mark.parametrize("case", list(CASES))

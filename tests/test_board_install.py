@@ -186,3 +186,23 @@ def test_the_board_decodes_without_numba_as_the_host_does_with_it(board: dict, g
         assert [b[k] for k in b if not isinstance(b[k], float)] == [h[k] for k in h if not isinstance(h[k], float)]
         np.testing.assert_allclose([b[k] for k in b if isinstance(b[k], float)],
                                    [h[k] for k in h if isinstance(h[k], float)], rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("args, package", [
+    (("--source", "brainflow:synthetic"), "brainflow"),
+    (("--source", "lsl:EMG"), "pylsl"),
+    (("--simulate", "--sink", "lsl:edgeemg-events"), "pylsl"),
+], ids=["brainflow", "lsl-in", "lsl-out"])
+def test_device_sources_name_the_devices_extra(board: dict, gait_bundle: Path, args: tuple[str, ...],
+                                               package: str) -> None:
+    """Without the devices extra (really absent from this install), `run` says which extra brings the source."""
+    out = _run(board, "-m", "edgeemg", "run", str(gait_bundle), *args, "--seconds", "1")
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert f"needs the '{package}' package" in out.stderr and "pip install 'edgeemg[devices]'" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.count("\n") <= 3, out.stderr
+
+
+def test_xdf_reader_names_the_devices_extra(board: dict) -> None:
+    (board["work"] / "s.xdf").write_bytes(b"XDF:")
+    out = _run(board, "-c", "import edgeemg.data as d; d.read_xdf('s.xdf')")
+    assert "needs the 'pyxdf' package" in out.stderr and "pip install 'edgeemg[devices]'" in out.stderr, out.stderr

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
-import threading
 import time
 
 import numpy as np
 import pytest
+from _cyton_pty import CytonOnPty
+from _tiny_bundle import tiny_bundle
 
 from edgeemg.bridge import (
     Block,
@@ -18,7 +20,6 @@ from edgeemg.bridge import (
     GapKind,
     SimulatedBand,
     encode_cyton_packet,
-    encode_frame,
     open_band,
 )
 from edgeemg.bridge.openbci import cyton_scale_uv
@@ -146,6 +147,22 @@ def test_pty_band_end_to_end_matches_in_process():
     assert band.stats.crc_errors == band.stats.lost_frames == 0
 
 
+@pytest.mark.parametrize("pty", [False, pytest.param(True, marks=pytestmark_pty)], ids=["in-process", "pty"])
+def test_sample_times_follow_the_device_clock_and_no_block_is_read_before_its_samples_exist(pty):
+    """sample_time_s is the device's pacing clock (index / fs from its start); causality: a block is read after
+    its last sample existed. No wall-clock bound is asserted, only the order."""
+    band = SimulatedBand("synthetic", seed=1, seconds=0.3, speed=1.0, pty=pty)
+    assert band.sample_time_s(0) is None  # no clock before streaming
+    with band:
+        blocks = [b for b in _collect(band, lambda out: band.done) if isinstance(b, Block)]
+        fs = band.info.fs_hz
+        ends = np.cumsum([len(b.samples) for b in blocks]) - 1
+        times = np.array([band.sample_time_s(int(e)) for e in ends])
+        assert np.all(np.array([b.host_time_s for b in blocks]) >= times)
+        np.testing.assert_allclose(np.diff(times), np.diff(ends) / fs, rtol=1e-9)
+    assert SimulatedBand("synthetic", seconds=0.1, speed=INF).sample_time_s(5) is None
+
+
 def _collect(band, stop_when, timeout_s=30.0):
     out = []
     deadline = time.monotonic() + timeout_s
@@ -211,3 +228,45 @@ def test_open_band_errors_name_the_port():
         open_band("/nonexistent/tty")
     with pytest.raises(DeviceError, match="no device-info frame from 'loop://' within 0.2 s"):
         open_band("loop://", info_timeout_s=0.2)
+
+
+@pytestmark_pty
+def test_cyton_source_without_brainflow_reads_the_same_bytes(tmp_path, capsys):
+    """`--source cyton:PORT` (pyserial only, for installs where BrainFlow does not run) gives the µV and the gap
+    the Cyton decoder gives for the same packets, and decodes from the command line."""
+    from edgeemg.cli import main
+
+    rng = np.random.default_rng(8)
+    numbers = [i for i in range(500) if not 200 <= i < 205]
+    counts = rng.integers(-(1 << 20), 1 << 20, size=(500, 8))
+    packets = [encode_cyton_packet(i % 256, counts[i]) for i in numbers]
+    want = CytonDecoder(gain=8).feed(b"".join(packets))
+    cyton = CytonOnPty(packets)
+    band = open_band(f"cyton:{cyton.port}?gain=8", buffer_before_start=True)  # 'b' goes out at open: keep it all
+    try:
+        band.start()
+        items = []
+        while sum(len(b.samples) for b in items if isinstance(b, Block)) < len(numbers):
+            item = band.read(5.0)
+            assert item is not None, f"no Cyton sample within 5 s ({band.stats})"
+            items.append(item)
+    finally:
+        band.close()
+        cyton.close()
+    got = np.concatenate([b.samples for b in items if isinstance(b, Block)])
+    np.testing.assert_array_equal(got, np.concatenate([f.samples for f in want]))
+    assert [g.samples for g in items if isinstance(g, Gap)] == [5]
+    with pytest.raises(InvalidInputError, match=r"Invalid Cyton gain 3"):
+        open_band("cyton:/dev/x?gain=3")
+    with pytest.raises(InvalidInputError, match=r"unknown parameter\(s\) \['baud'\]"):
+        open_band("cyton:/dev/x?baud=9600")
+    cyton = CytonOnPty(packets, burst_every_s=0.1)  # real time: the run starts while the board streams
+    try:
+        bundle = tiny_bundle(tmp_path / "b", 250.0, [f"e{i}" for i in range(8)])
+        code = main(["-q", "run", str(bundle.path), "--source", f"cyton:{cyton.port}", "--seconds", "1.5",
+                     "--skip-after-ms", "inf"])
+    finally:
+        cyton.close()
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert code == 0 and any(d["type"] == "event" for d in lines) and lines[-1]["frames"] > 0, lines
+

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _band_recorder import Recorder, same_payloads
+from _cyton_pty import CytonOnPty
 from _tiny_bundle import offline_events, tiny_bundle
 
 pytest.importorskip("brainflow")
@@ -15,7 +16,7 @@ from brainflow.board_shim import BoardIds, BoardShim  # noqa: E402
 
 from edgeemg.bridge import Block, Gap, GapKind, open_band  # noqa: E402
 from edgeemg.bridge.brainflow_band import parse_source, split_runs  # noqa: E402
-from edgeemg.errors import DeviceError, InvalidInputError  # noqa: E402
+from edgeemg.errors import DataFormatError, DeviceError, InvalidInputError  # noqa: E402
 from edgeemg.runtime.streaming import stream  # noqa: E402
 
 SYN = int(BoardIds.SYNTHETIC_BOARD)
@@ -37,6 +38,8 @@ def test_source_strings_name_board_params_and_channels():
         parse_source("cyton?serial=/dev/x")
     with pytest.raises(InvalidInputError, match="needs master_board"):
         open_band("brainflow:playback:/tmp/x.csv")
+    with pytest.raises(DataFormatError, match=r"playback file '/nonexistent/rec.csv' does not exist"):
+        open_band("brainflow:playback:/nonexistent/rec.csv?master_board=cyton")
     with pytest.raises(InvalidInputError, match=r"no channel named 'TA'; its channels are \['Fz', 'C3'"):
         open_band("brainflow:synthetic?channels=TA")
 
@@ -127,54 +130,6 @@ def test_playback_board_replays_the_file_with_its_gap_and_decodes_like_offline(t
 def test_a_board_that_is_not_there_is_a_device_error():
     with pytest.raises(DeviceError, match=r"brainflow:cyton:/dev/nonexistent-tty: BrainFlow could not open the board"):
         open_band("brainflow:cyton:/dev/nonexistent-tty")
-
-
-class CytonOnPty:
-    """A Cyton on a pseudo-terminal, as BrainFlow's own CI emulates one: answers ``v`` with a banner ending
-    in ``$$$``, streams ``packets`` on ``b`` (bursts of 25 every 10 ms), stops on ``s``."""
-
-    def __init__(self, packets: list[bytes]) -> None:
-        import os
-        import pty
-        import threading
-
-        self.master, self._slave = pty.openpty()
-        self.port = os.ttyname(self._slave)
-        self.packets = packets
-        self._streaming = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        import os
-        import select
-        import time
-
-        sent = 0
-        while True:
-            ready, _, _ = select.select([self.master], [], [], 0.01)
-            if ready:
-                try:
-                    cmds = os.read(self.master, 64)
-                except OSError:
-                    return
-                for c in cmds:
-                    if c == ord("v"):
-                        os.write(self.master, b"OpenBCI V3 8-16 channel\nOn Board ADS1299 Device ID: 0x3E\n$$$")
-                    elif c == ord("b"):
-                        self._streaming.set()
-                    elif c == ord("s"):
-                        self._streaming.clear()
-            if self._streaming.is_set() and sent < len(self.packets):
-                os.write(self.master, b"".join(self.packets[sent:sent + 25]))
-                sent += 25
-                time.sleep(0.01)
-
-    def close(self) -> None:
-        import os
-
-        os.close(self.master)
-        os.close(self._slave)
 
 
 def test_brainflow_cyton_reads_what_the_hand_written_parser_reads():

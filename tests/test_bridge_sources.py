@@ -24,6 +24,32 @@ def test_missing_extra_is_named(monkeypatch, source, package):
         open_band("/nonexistent/tty")
 
 
+def test_a_device_library_that_does_not_load_here_says_what_to_do(monkeypatch):
+    """Installed but unloadable native libraries (the case on arm64 boards: BrainFlow's PyPI wheel ships x86-64
+    Linux libraries, pylsl's arm64 wheel no liblsl) are one-line device errors naming the way out."""
+    from edgeemg.bridge import lsl_band
+    from edgeemg.errors import DeviceError
+
+    def no_liblsl(*_a):
+        raise RuntimeError("LSL binary library file was not found. Please make sure that the\n binary file ...")
+
+    monkeypatch.setattr(lsl_band, "require", no_liblsl)
+    with pytest.raises(DeviceError, match=r"cannot load the liblsl library \(LSL binary library file was not found"
+                                          r"\..*PYLSL_LIB") as exc:
+        lsl_band.open_lsl("EMG")
+    assert "\n" not in str(exc.value)
+    shim = pytest.importorskip("brainflow.board_shim")
+    from edgeemg.bridge import open_band
+
+    def wrong_elf(cls):
+        raise OSError("/x/libBoardController.so: wrong ELF class: ELFCLASS64")
+
+    monkeypatch.setattr(shim.BoardControllerDLL, "get_instance", classmethod(wrong_elf))
+    with pytest.raises(DeviceError, match=r"brainflow is installed but its library does not load on this machine "
+                                          r"\(.*wrong ELF class.*build BrainFlow from source.*lsl:NAME"):
+        open_band("brainflow:synthetic")
+
+
 def test_read_xdf_without_pyxdf_names_the_extra(monkeypatch, tmp_path):
     from edgeemg.data import read_xdf
 

@@ -10,7 +10,7 @@ from scipy import signal as sps
 from edgeemg.data import _gait_signals, sim_gait
 from edgeemg.data.sim_gait import GAIT_STATES, simulate_gait, simulate_to_path
 from edgeemg.data.gait_record import read_gait_record
-from edgeemg.data.wfdb_io import find_records, read_wfdb, subject_split, write_record
+from edgeemg.data.wfdb_io import find_records, read_wfdb, write_record
 from edgeemg.errors import DataFormatError, InvalidInputError
 
 FS = 2000.0
@@ -205,17 +205,6 @@ def test_error_paths(records, tmp_path):
                  units=["mV", "mV"])
     with pytest.raises(DataFormatError, match=r"baso RT FOOT.*channels found: \['semg LT TIB.A', 'baso LT FOOT'\]"):
         read_gait_record(tmp_path / "B")
-
-
-def test_subject_split_has_no_subject_on_both_sides():
-    ids = [f"S{i % 7}" for i in range(70)]
-    for seed in range(5):
-        tr, te = subject_split(ids, test_fraction=0.3, seed=seed)
-        assert set(tr) | set(te) == set(range(70))
-        assert not {ids[i] for i in tr} & {ids[i] for i in te}
-        assert len({ids[i] for i in te}) == 2
-    with pytest.raises(InvalidInputError, match=">= 2 subjects"):
-        subject_split(["a", "a"])
 
 
 def _window_log_rms(sim, window: int = 400, hop: int = 200) -> tuple[np.ndarray, np.ndarray]:

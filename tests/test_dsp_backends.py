@@ -147,3 +147,14 @@ def test_an_unknown_backend_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGEEMG_DSP_BACKEND", "cython")
     with pytest.raises(InvalidInputError, match=r"EDGEEMG_DSP_BACKEND='cython': allowed values are \['numba', 'scipy'\]"):
         backend_name()
+
+
+def test_numba_asked_for_without_numba_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeemg.dsp import _backend
+
+    monkeypatch.setattr(_backend, "HAVE_NUMBA", False)
+    monkeypatch.delenv("EDGEEMG_DSP_BACKEND", raising=False)
+    assert backend_name() == "scipy"
+    monkeypatch.setenv("EDGEEMG_DSP_BACKEND", "numba")
+    with pytest.raises(InvalidInputError, match=r"numba is not installed: pip install 'edgeemg\[jit\]'"):
+        backend_name()

@@ -204,6 +204,28 @@ def test_fitted_event_offsets_remove_a_detector_lag(sim):
     _assert_events_within_half_a_hop(_event_report(sim, fitted, logits, ends), sim)
 
 
+def test_smoothing_chosen_on_validation_has_the_fewest_false_transitions(sim):
+    from edgeemg.tasks.gait.causal_workflow import EVIDENCE_WEIGHTS, MIN_CONFIDENCES, choose_smoothing, score
+
+    logits, ends = _true_contact_logits(sim, 240, 0)
+    states = logits[:, :4].argmax(1)
+    noisy = logits.copy()
+    noisy[:, :4] = 2.0 * np.eye(4)[states] + np.random.default_rng(0).normal(0.0, 1.5, (len(states), 4))
+    transitions, groups = fit_duration_hmm([states], 4)
+    base = CausalConfig(transitions=transitions.tolist(), groups=groups.tolist(), horizon=240)
+    n = len(ends) // 2  # the first 20 s keep it fast
+    noisy, n_samples = noisy[:n], int(ends[n - 1]) + 1
+    rec = wf.Recording(sim.emg[:n_samples], sim.states[:n_samples], sim.fs_hz, sim.channel_names, sim.subject_id,
+                       "sim", *[tuple(t[t < n_samples / sim.fs_hz] for t in ev) for ev in (sim.heel_strikes,
+                                                                                          sim.toe_offs)])
+    chosen, rep = choose_smoothing(base, [rec], [noisy], HOP, HOP)
+    false = [score([rec], [noisy], CausalConfig(**{**base.to_dict(), "evidence_weight": w, "min_confidence": c}),
+                   HOP, HOP)["transitions"]["false_per_min"] for w in EVIDENCE_WEIGHTS for c in MIN_CONFIDENCES]
+    assert max(false) > min(false)  # the noisy outputs flicker under some settings
+    assert rep["transitions"]["false_per_min"] == min(false)
+    assert chosen.evidence_weight in EVIDENCE_WEIGHTS and chosen.min_confidence in MIN_CONFIDENCES
+
+
 def test_contact_tracker_hysteresis_and_interpolated_crossing():
     tr = ContactTracker(margin=0.2)
     assert tr.step(0.9, 0) is None  # starts in contact

@@ -37,8 +37,11 @@ from __future__ import annotations
 
 import difflib
 import logging
+import platform
 import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -47,7 +50,7 @@ from numpy.typing import NDArray
 from edgeemg.bridge.frames import DeviceInfo, Frame
 from edgeemg.bridge.polled import PolledBand, onto_monotonic, pick_channels
 from edgeemg.bridge.protocol import FrameType
-from edgeemg.errors import DeviceError, InvalidInputError, require
+from edgeemg.errors import DataFormatError, DeviceError, InvalidInputError, require
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,23 @@ _ALIASES = {"synthetic": "SYNTHETIC_BOARD", "playback": "PLAYBACK_FILE_BOARD", "
 
 
 def _brainflow():
-    return require("brainflow.board_shim", "the brainflow: band source")
+    with warnings.catch_warnings():
+        # brainflow 5.x finds its library through pkg_resources when it first loads it, and setuptools warns
+        # about that: a line on stderr that says nothing about the band. Load it here, with that one warning off.
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        shim = require("brainflow.board_shim", "the brainflow: band source")
+        loader = getattr(shim, "BoardControllerDLL", None)
+        try:
+            if loader is not None:
+                loader.get_instance()
+        except OSError as exc:  # the wheel's libraries are for other machines (or missing)
+            raise DeviceError(
+                f"brainflow is installed but its library does not load on this machine ({platform.system()} "
+                f"{platform.machine()}: {str(exc).strip().splitlines()[0]}); the brainflow wheel on PyPI carries "
+                "x86-64 Linux, macOS and Windows libraries: on an arm64 board build BrainFlow from source "
+                "(brainflow.readthedocs.io, compilation), or read the band over LSL (lsl:NAME) from a machine "
+                "where BrainFlow runs") from exc
+        return shim
 
 
 def board_id(name: str | int) -> int:
@@ -172,9 +191,8 @@ class BrainFlowBand(PolledBand):
         self.counter_modulus = int(counter_modulus)
         self.buffer_samples = int(buffer_samples)
         self._layout_id = int(self.params.get("master_board", self.board_id))
-        if self.board_id == int(bs.BoardIds.PLAYBACK_FILE_BOARD) and "master_board" not in self.params:
-            raise InvalidInputError(f"{self.name}: the playback board needs master_board=BOARD (the layout the "
-                                    "file was recorded with), e.g. brainflow:playback:rec.csv?master_board=cyton")
+        if self.board_id == int(bs.BoardIds.PLAYBACK_FILE_BOARD):
+            self._check_playback_params()
         d = bs.BoardShim.get_board_descr(self._layout_id)
         rows = d.get("emg_channels") or d.get("eeg_channels") or d.get("ecg_channels") or []
         if not rows:
@@ -193,6 +211,16 @@ class BrainFlowBand(PolledBand):
         self._count = 0  # unwrapped sample count (lost ones included) since the first sample
         self._t0_us: int | None = None
         self._file_rows: int | None = None
+
+    def _check_playback_params(self) -> None:
+        """The playback board's file and layout, checked here (BrainFlow says "unable to prepare streaming session")."""
+        if "master_board" not in self.params:
+            raise InvalidInputError(f"{self.name}: the playback board needs master_board=BOARD (the layout the "
+                                    "file was recorded with), e.g. brainflow:playback:rec.csv?master_board=cyton")
+        path = Path(str(self.params.get("file", "")))
+        if not path.is_file():
+            raise DataFormatError(f"{self.name}: playback file '{path}' does not exist; give the file BrainFlow's "
+                                  "DataFilter.write_file wrote, e.g. brainflow:playback:rec.csv?master_board=cyton")
 
     def _connect(self) -> DeviceInfo:
         bs = _brainflow()

@@ -44,8 +44,12 @@ log = logging.getLogger(__name__)
 def _pylsl():
     try:
         return require("pylsl", "the lsl: band source and sink")
-    except RuntimeError as exc:  # pylsl imports but finds no liblsl
-        raise DeviceError(f"pylsl cannot load liblsl ({exc}); reinstall pylsl, whose wheels bundle liblsl") from exc
+    except RuntimeError as exc:  # pylsl imports but finds no (loadable) liblsl
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DeviceError(
+            f"pylsl is installed but cannot load the liblsl library ({first}); pip's pylsl bundles liblsl only "
+            "in its x86-64 Linux, macOS and Windows wheels: elsewhere (an arm64 board) install liblsl "
+            "(github.com/sccn/liblsl releases, or conda-forge's liblsl) or set PYLSL_LIB to its path") from exc
 
 
 def channel_meta(info, n: int) -> tuple[list[str], list[float]]:

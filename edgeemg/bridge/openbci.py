@@ -182,3 +182,37 @@ def open_cyton(port: str, *, gain: int = 24, baudrate: int = 115200, **kwargs):
         on_disconnect=lambda ser: ser.write(b"s"),
         **kwargs,
     ).open()
+
+
+def open_cyton_source(spec: str, *, channels=None, **kwargs):
+    """``open_band("cyton:PORT[?gain=24]")``: the hand-written Cyton reader, for installs without BrainFlow.
+
+    ``edgeemg run --source cyton:/dev/ttyUSB0`` on a board install (no
+    ``devices`` extra, or an arm64 board where BrainFlow's wheel does not load);
+    ``brainflow:cyton:PORT`` is the fuller path where BrainFlow runs. The Cyton
+    delivers its 8 channels in board order: ``channels`` (a selection) is
+    refused, so the caller falls back to all 8 and the bundle check compares counts.
+
+    Raises
+    ------
+    InvalidInputError
+        An unknown parameter, a gain the ADS1299 does not have, or a channel selection.
+    """
+    from urllib.parse import parse_qsl
+
+    port, _, query = spec.partition("?")
+    params = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    unknown = sorted(set(params) - {"gain"})
+    if unknown or not port:
+        raise InvalidInputError(f"cyton:{spec}: expected cyton:PORT[?gain=N], got " +
+                                (f"unknown parameter(s) {unknown}" if unknown else "no port"))
+    if channels is not None:
+        raise InvalidInputError("cyton: the hand-written reader delivers the board's 8 channels in order; "
+                                "select channels with brainflow:cyton:PORT?channels=...")
+    try:
+        gain = int(params.get("gain", 24))
+    except ValueError:
+        raise InvalidInputError(f"cyton:{spec}: gain must be an integer, got {params['gain']!r}") from None
+    cyton_scale_uv(gain)  # refuses a gain the ADS1299 does not have
+    return open_cyton(port, gain=gain, **kwargs)
+

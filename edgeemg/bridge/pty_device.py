@@ -42,6 +42,7 @@ class PtyDevice:
         self.settle_s = 0.1
         self.bytes_written = 0
         self.frames_lost = 0  # frames the device sent while nobody listened
+        self.started_s: float | None = None  # time.monotonic() of sample 0 on the device's pacing clock
         self._thread: threading.Thread | None = None
         self.replug()
 
@@ -116,7 +117,7 @@ class PtyDevice:
             if self._stop.wait(self.settle_s):
                 return
             fs = self.source.fs_hz
-            t0 = time.monotonic()
+            t0 = self.started_s = time.monotonic()
             while not self._stop.is_set():
                 item = self.source.next_frame()
                 if item is None:

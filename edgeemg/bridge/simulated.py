@@ -117,6 +117,23 @@ class SimulatedBand:
         """Ground-truth events generated so far, with device times in µs."""
         return tuple(self._source.truth)
 
+    def sample_time_s(self, index: int) -> float | None:
+        """``time.monotonic()`` at which the device's sample ``index`` (counted from its first) existed.
+
+        The device paces its frames on a clock that starts when streaming
+        starts: sample ``index`` exists at that start plus ``index / fs``
+        (scaled by ``speed`` and, over a pty, ``drift_ppm``), and leaves in
+        the frame that ends after it. A block's ``host_time_s`` is when the host
+        read it; this is the sample's own time, for latency measured from the
+        sample as an LSL sender's stamps measure it (``benchmarks/report_sources.py``).
+        None before streaming starts, or at ``speed=inf`` (no clock).
+        """
+        start = self._device.started_s if self._device is not None else self._t0
+        if start is None or not math.isfinite(self.speed):
+            return None
+        drift = 1.0 + self.drift_ppm * 1e-6 if self._device is not None else 1.0
+        return start + index / self._source.fs_hz * drift / self.speed
+
     @property
     def port_path(self) -> str:
         if self._device is None:

@@ -6,6 +6,7 @@ source                                      band
 ``/dev/ttyACM0``, ``loop://``, a pty path   the edgeemg serial protocol (:class:`~edgeemg.bridge.SerialBand`)
 ``brainflow:BOARD[:PORT][?k=v&...]``        a BrainFlow board (:mod:`edgeemg.bridge.brainflow_band`)
 ``lsl:NAME_OR_TYPE[?timeout=S]``            a Lab Streaming Layer stream (:mod:`edgeemg.bridge.lsl_band`)
+``cyton:PORT[?gain=24]``                    an OpenBCI Cyton through pyserial only (:mod:`edgeemg.bridge.openbci`)
 ==========================================  ==============================================================
 
 The BrainFlow and LSL sources need the ``devices`` extra (``pip install
@@ -22,6 +23,7 @@ from typing import Any
 SOURCES = {
     "brainflow": "edgeemg.bridge.brainflow_band:open_brainflow",
     "lsl": "edgeemg.bridge.lsl_band:open_lsl",
+    "cyton": "edgeemg.bridge.openbci:open_cyton_source",
 }
 
 

@@ -22,7 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--port", metavar="DEVICE", help="serial port of the band, e.g. /dev/ttyACM0")
     src.add_argument("--source", metavar="SOURCE",
                      help="brainflow:BOARD[:PORT][?key=value&...] (e.g. brainflow:synthetic, brainflow:cyton:/dev/ttyUSB0) "
-                     "or lsl:NAME_OR_TYPE (an LSL stream); needs `pip install 'edgeemg[devices]'`")
+                     "or lsl:NAME_OR_TYPE (an LSL stream), which need `pip install 'edgeemg[devices]'`; "
+                     "cyton:PORT[?gain=24] reads an OpenBCI Cyton with pyserial only")
     src.add_argument("--simulate", action="store_true",
                      help="simulate the bundle's task on a pty (the whole serial path, no hardware)")
     g = p.add_argument_group("output")

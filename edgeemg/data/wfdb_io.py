@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.data.recording import uv_per_unit
-from edgeemg.errors import DataFormatError, InvalidInputError, require
+from edgeemg.errors import DataFormatError, require
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,11 @@ class WfdbRecording:
     def fs(self) -> float:
         return self.fs_hz
 
+    @property
+    def source(self) -> str:
+        """The file to name in a message: the ``.hea`` header of a WFDB record, the ``.xdf`` file itself."""
+        return str(self.path) if self.path.suffix.lower() == ".xdf" else f"{self.path}.hea"
+
     def comment_fields(self) -> dict[str, str]:
         """``key: value`` header comments as a dict (keys lower-cased)."""
         out = {}
@@ -128,7 +133,8 @@ def _check_files(path: pathlib.Path) -> Any:
     return header
 
 
-def _condition(name: str, fields: dict[str, str]) -> str | None:
+def muscle_condition(name: str, fields: dict[str, str]) -> str | None:
+    """Muscle-health class from a ``condition:``/``class:``/``diagnosis:`` comment, else the record or file name."""
     text = fields.get("condition") or fields.get("class") or fields.get("diagnosis") or name
     t = text.lower()
     if any(k in t for k in ("neuropath", "neurogenic", "als")):
@@ -195,7 +201,7 @@ def read_wfdb(record_path: str | pathlib.Path) -> WfdbRecording:
         emg=emg, fs_hz=float(rec.fs), channel_names=names, units=tuple(units), comments=comments,
         path=path, to_uv=tuple(factors), annotations=annotations,
     )
-    return WfdbRecording(**{**out.__dict__, "condition": _condition(path.name, out.comment_fields())})
+    return WfdbRecording(**{**out.__dict__, "condition": muscle_condition(path.name, out.comment_fields())})
 
 
 def read_record(path: str | pathlib.Path) -> WfdbRecording:
@@ -240,28 +246,6 @@ def find_records(paths: str | pathlib.Path | Iterable[str | pathlib.Path]) -> li
             raise DataFormatError(f"{p}: no such WFDB record (expected {rp}.hea)")
         out.append(rp)
     return list(dict.fromkeys(out))
-
-
-def subject_split(
-    subject_ids: Sequence[str], *, test_fraction: float = 0.2, seed: int = 0
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Split items by subject so that no subject is on both sides.
-
-    Returns the indices (into ``subject_ids``) of the train and test items; at
-    least one subject goes to each side when there are two or more subjects.
-    """
-    if not 0.0 < test_fraction < 1.0:
-        raise InvalidInputError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    ids = np.asarray(list(subject_ids), dtype=object)
-    uniq = sorted(set(ids.tolist()))
-    if len(uniq) < 2:
-        raise InvalidInputError(f"a subject-wise split needs >= 2 subjects, got {len(uniq)}: {uniq}")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(uniq))
-    n_test = min(len(uniq) - 1, max(1, int(round(test_fraction * len(uniq)))))
-    test_subj = {uniq[i] for i in order[:n_test]}
-    is_test = np.array([s in test_subj for s in ids.tolist()], dtype=bool)
-    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 
 # --------------------------------------------------------------------------- writing

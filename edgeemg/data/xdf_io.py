@@ -16,6 +16,7 @@ EMG sample nearest its timestamp.
 
 from __future__ import annotations
 
+import logging
 import pathlib
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +25,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.data.recording import uv_per_unit
-from edgeemg.data.wfdb_io import WfdbRecording, _condition
+from edgeemg.data.wfdb_io import WfdbRecording, muscle_condition
 from edgeemg.errors import DataFormatError, require
 
 XDF_SUFFIX = ".xdf"
+DEFAULT_STREAM = "EMG"
+
+log = logging.getLogger(__name__)
 
 
 def _first(info: dict[str, Any], key: str, default: str = "") -> str:
@@ -69,6 +73,12 @@ def _pick(streams: list[dict[str, Any]], stream: str, path: pathlib.Path) -> dic
                 f"{path}: {len(hits)} numeric streams have {field} '{stream}': {_describe(hits)}; "
                 "pass the stream's name to read_xdf(..., stream=NAME)"
             )
+    signals = [s for s in numeric if float(_first(s["info"], "nominal_srate", "0")) > 0]
+    if key == DEFAULT_STREAM.lower() and len(signals) == 1:
+        # the only signal in the file (the OpenBCI GUI, for one, types its stream EEG): what the user means
+        log.info("%s: no stream named or typed 'EMG'; reading the file's only signal stream, %s", path,
+                 _describe(signals))
+        return signals[0]
     raise DataFormatError(
         f"{path}: no numeric stream named or typed '{stream}'; the file has {_describe(streams)}"
     )
@@ -134,7 +144,7 @@ class XdfSignal:
         return ", ".join(f"'{m.name}' (type '{m.type}', {len(m.values)} markers)" for m in self.markers) or "none"
 
 
-def read_xdf_streams(path: str | pathlib.Path, stream: str = "EMG") -> XdfSignal:
+def read_xdf_streams(path: str | pathlib.Path, stream: str = DEFAULT_STREAM) -> XdfSignal:
     """Load an XDF file through pyxdf: one numeric stream (by name, else type) and every marker stream.
 
     The task readers build on this (:func:`read_xdf` for WFDB-like records,
@@ -169,7 +179,7 @@ def read_xdf_streams(path: str | pathlib.Path, stream: str = "EMG") -> XdfSignal
                      _first(info, "name"), _first(info, "type"), tuple(names), units, tuple(factors), markers, p)
 
 
-def read_xdf(path: str | pathlib.Path, stream: str = "EMG") -> WfdbRecording:
+def read_xdf(path: str | pathlib.Path, stream: str = DEFAULT_STREAM) -> WfdbRecording:
     """Read one numeric stream of an XDF file as float32 microvolts, with the markers as annotations.
 
     Parameters
@@ -178,7 +188,9 @@ def read_xdf(path: str | pathlib.Path, stream: str = "EMG") -> WfdbRecording:
         The ``.xdf`` file (LabRecorder output, gzip-compressed ``.xdfz`` too).
     stream : str
         Name of the stream, or its type when no stream has that name
-        (case-insensitive; default ``"EMG"``, the LSL meta-data type for EMG).
+        (case-insensitive; default ``"EMG"``, the LSL meta-data type for EMG;
+        with the default, a file whose only regular-rate numeric stream is
+        named and typed otherwise, e.g. the OpenBCI GUI's ``EEG``, gives that one).
 
     Returns
     -------
@@ -213,7 +225,7 @@ def read_xdf(path: str | pathlib.Path, stream: str = "EMG") -> WfdbRecording:
     fields = {c.split(":", 1)[0]: c.split(":", 1)[1].strip() for c in comments}
     return WfdbRecording(
         emg=sig.x, fs_hz=sig.fs_hz, channel_names=sig.channel_names, units=sig.units, comments=comments,
-        path=sig.path, to_uv=sig.to_uv, annotations=annotations, condition=_condition(sig.path.stem, fields),
+        path=sig.path, to_uv=sig.to_uv, annotations=annotations, condition=muscle_condition(sig.path.stem, fields),
     )
 
 

@@ -53,7 +53,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.data.emg2qwerty import CHANNELS_PER_BAND, Emg2QwertySession, Keystroke, Prompt
-from edgeemg.data.xdf_io import XdfMarkers, XdfSignal, read_xdf_streams
+from edgeemg.data.xdf_io import DEFAULT_STREAM, XdfMarkers, XdfSignal, read_xdf_streams
 from edgeemg.errors import DataFormatError
 
 KEYS_STREAM = "Keyboard"
@@ -149,7 +149,7 @@ def _user(path: pathlib.Path) -> str:
     return m.group(1) if m else path.stem
 
 
-def read_xdf_keystroke(path: str | pathlib.Path, *, stream: str = "EMG") -> Emg2QwertySession:
+def read_xdf_keystroke(path: str | pathlib.Path, *, stream: str = DEFAULT_STREAM) -> Emg2QwertySession:
     """A typing session from an XDF file: the EMG stream, key presses and prompts from marker streams.
 
     See the module docstring for the streams and their payloads. The result is
@@ -174,7 +174,8 @@ def read_xdf_keystroke(path: str | pathlib.Path, *, stream: str = "EMG") -> Emg2
     meta = {"session_name": sig.path.stem, "user": _user(sig.path), "condition": "xdf",
             "duration_mins": (end_s - float(sig.stamps[0])) / 60.0 if len(sig.stamps) else 0.0}
     return Emg2QwertySession(
-        emg=sig.x, fs=sig.fs_hz, time=sig.stamps, keystrokes=keystrokes_from_markers(keys, f"{sig.path}: '{keys.name}'"),
+        emg=sig.x, fs=sig.fs_hz, time=sig.stamps,
+        keystrokes=keystrokes_from_markers(keys, f"{sig.path}: '{keys.name}'"),
         prompts=prompts_from_markers(sig.marker_stream(PROMPTS_STREAM), end_s), meta=meta, path=sig.path,
     )
 
@@ -203,7 +204,7 @@ class XdfMotorUnits:
     path: pathlib.Path
 
 
-def read_xdf_motor_units(path: str | pathlib.Path, *, stream: str = "EMG") -> XdfMotorUnits:
+def read_xdf_motor_units(path: str | pathlib.Path, *, stream: str = DEFAULT_STREAM) -> XdfMotorUnits:
     """An HD-EMG recording from an XDF file, discharges from a ``MotorUnits`` marker stream (``"MU <id>"``) if any.
 
     Raises

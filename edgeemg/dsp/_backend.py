@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from types import ModuleType
 
 from edgeemg._jit import HAVE_NUMBA
@@ -34,8 +35,9 @@ def backend_name() -> str:
 
 
 def kernels() -> ModuleType:
-    """The kernel module of :func:`backend_name` (imported on first use)."""
-    return importlib.import_module(_MODULES[backend_name()])
+    """The kernel module of :func:`backend_name`, imported on first use (called on every chunk: sys.modules first)."""
+    module = _MODULES[backend_name()]
+    return sys.modules.get(module) or importlib.import_module(module)
 
 
 __all__ = ["BACKENDS", "backend_name", "kernels"]

@@ -34,7 +34,7 @@ copy. A deployment that wants a pin from outside passes ``expected_sha256``
 (e.g. from a fleet database) to :func:`load_bundle`.
 
 This module imports only the standard library, so a board can verify a bundle's
-hashes (``precision=None``) before numpy, numba or onnxruntime are even loaded.
+hashes (``precision=None``) before numpy, scipy or onnxruntime are even loaded.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ class Bundle:
             )
 
     def pipeline(self) -> Any:
-        """A fresh streaming :class:`edgeemg.dsp.Pipeline` for this bundle (imports numpy/numba)."""
+        """A fresh streaming :class:`edgeemg.dsp.Pipeline` for this bundle (imports numpy and the DSP backend)."""
         from edgeemg.dsp import Pipeline
 
         return Pipeline.from_description(self.dsp, self.fs_hz, self.n_channels)

@@ -60,14 +60,17 @@ def default_epochs(data: SequenceSet, crop_frames: int, batch_size: int) -> int:
 class CausalTrainConfig:
     """Optimiser settings: Adam, crops of ``crop_frames`` frames, ``batch_size`` crops per step.
 
-    ``epochs`` None: :func:`default_epochs`.
+    ``epochs`` None: :func:`default_epochs`. ``contact_weight`` scales the contact loss against the
+    state loss: 3 rather than 1 took heel strikes on held-out subjects from 92.8 % detected / 28 ms
+    mean absolute error to 97.0 % / 21 ms and toe-offs from 91.1 % / 25 ms to 95.6 % / 24 ms, for
+    -0.5 pp of smoothed macro F1 (10 x 600 s simulated, one training each).
     """
 
     epochs: int | None = None
     batch_size: int = 16
     crop_frames: int = 128
     lr: float = 2e-3
-    contact_weight: float = 1.0
+    contact_weight: float = 3.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
