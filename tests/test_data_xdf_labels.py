@@ -113,6 +113,13 @@ def test_typing_session_refusals_name_expected_and_found(tmp_path):
     with pytest.raises(DataFormatError, match=r"no marker stream named or typed 'Keyboard'.*'Task' \(type 'Markers', "
                                               r"1 markers\)"):
         read_xdf_keystroke(write_xdf(tmp_path / "k.xdf", [wide, other]))
+    from edgeemg.tasks.keystroke.sessions import read_sessions
+
+    slow = XdfStream("band", "EMG", np.zeros((50, 32), np.float32), T0 + np.arange(50) / 1000.0, 1000.0)
+    path = write_xdf(tmp_path / "slow.xdf", [slow, kb])
+    with pytest.raises(DataFormatError, match=r"slow.xdf: the session samples at 1000 Hz; the keystroke models need "
+                                              r"2000 Hz"):
+        read_sessions([path])
 
 
 def test_cli_keystroke_train_and_eval_take_xdf_like_hdf5(typing_files, capsys, monkeypatch):

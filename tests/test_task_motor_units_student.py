@@ -70,3 +70,25 @@ def test_training_stops_when_validation_f1_stops_rising():
     assert len(hist["epoch"]) == best + 3 < 40  # two epochs without a rise after the best, then stop
     with pytest.raises(InvalidInputError, match="patience"):
         FitConfig(patience=0)
+
+
+def test_kept_heads_compute_exactly_what_they_computed_in_the_full_model():
+    from edgeemg.tasks.motor_units.models import keep_heads
+    from edgeemg.tasks.motor_units.training import weak_heads
+
+    torch.manual_seed(0)
+    net = MODCNN(MODCNNConfig(n_units=5, window=40, n_channels=6, trunk_filters=4, c3_filters=3, c4_filters=2,
+                              hidden=5, trunk_kernel=5)).eval()
+    x = torch.randn(7, 40, 6)
+    small = keep_heads(net, [3, 0]).eval()
+    assert small.config.n_units == 2 and not small.training
+    torch.testing.assert_close(small(x), net(x)[:, [3, 0]])
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in net.parameters())
+    with pytest.raises(InvalidInputError, match="keep_heads"):
+        keep_heads(net, [5])
+    # weak_heads: window F1 per head by hand; never returns no head at all
+    y = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 0], [0, 0, 1]], np.float32)
+    p = np.array([[0.9, 0.1, 0.2], [0.1, 0.8, 0.1], [0.8, 0.2, 0.7], [0.2, 0.3, 0.9]], np.float32)
+    keep, f1 = weak_heads(y, p, 0.5, 0.9)
+    np.testing.assert_allclose(f1, [1.0, 2 / 3, 2 * 1 / (2 + 2)])
+    assert keep == [0] and weak_heads(y, p, 0.5, 1.1)[0] == [0]

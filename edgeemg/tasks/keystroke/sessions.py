@@ -128,7 +128,7 @@ def simulated_sessions(user_seed: int, sessions: range | list[int], seconds: flo
 
 
 def find_session_files(paths: list[Path]) -> list[Path]:
-    """Session files (emg2qwerty ``.hdf5``/``.h5``, LabRecorder ``.xdf``) given directly or found (sorted) in folders."""
+    """Session files (emg2qwerty ``.hdf5``/``.h5``, LabRecorder ``.xdf``), given or found (sorted) in folders."""
     files: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -163,6 +163,9 @@ def read_sessions(paths: list[Path], *, progress: bool = False) -> list[Prepared
     out = []
     for f in tqdm(find_session_files(paths), desc="read sessions", unit="file", disable=not progress):
         s = read_session_file(f)
+        if abs(s.fs - spec.FS_HZ) > 1.0:  # named here: the features' own check cannot say which file
+            raise DataFormatError(f"{f}: the session samples at {s.fs:g} Hz; the keystroke models need "
+                                  f"{spec.FS_HZ:g} Hz (emg2qwerty's rate): resample it or record at that rate")
         out.append(prepare_session(s.emg, s.time, s.keystrokes, s.prompts, fs_hz=s.fs,
                                    name=str(s.meta.get("session_name", f.stem)), user=str(s.meta.get("user", ""))))
     return out

@@ -26,7 +26,7 @@ data-dependent control flow: exportable to ONNX with a fixed input signature.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -141,10 +141,33 @@ class MODCNN(nn.Module):
         return x.flatten(1)  # (B, N)
 
 
+def keep_heads(net: MODCNN, heads: list[int]) -> MODCNN:
+    """A copy of ``net`` with only ``heads`` (in that order): the shared trunk as is, each kept head's weights.
+
+    Group-aware head pruning: a head is C3's block of ``c3_filters`` output
+    channels, C4's, F1's and F2's group of the same index, so removing one
+    removes exactly its compute (MACs per head: C3, C4 and F1 of one group).
+    """
+    c = net.config
+    if not heads or any(not 0 <= h < c.n_units for h in heads):
+        raise InvalidInputError(f"keep_heads: heads must be a non-empty list of indices in 0..{c.n_units - 1}, "
+                                f"got {heads!r}")
+    out = MODCNN(replace(c, n_units=len(heads)))
+    widths = {"c3": c.c3_filters, "c4": c.c4_filters, "f1": c.hidden, "f2": 1}
+    rows = {name: torch.cat([torch.arange(h * w, (h + 1) * w) for h in heads]) for name, w in widths.items()}
+    with torch.no_grad():
+        for name in ("c1", "c2"):
+            getattr(out, name).load_state_dict(getattr(net, name).state_dict())
+        for name, idx in rows.items():
+            getattr(out, name).weight.copy_(getattr(net, name).weight[idx])
+            getattr(out, name).bias.copy_(getattr(net, name).bias[idx])
+    return out.train(net.training)
+
+
 def build_model(config: MODCNNConfig | dict[str, Any]) -> MODCNN:
     """An MO-DCNN from its config (or the config's dict, as stored in a checkpoint)."""
     cfg = config if isinstance(config, MODCNNConfig) else MODCNNConfig.from_dict(dict(config))
     return MODCNN(cfg)
 
 
-__all__ = ["MODCNN", "MODCNNConfig", "build_model"]
+__all__ = ["MODCNN", "MODCNNConfig", "build_model", "keep_heads"]

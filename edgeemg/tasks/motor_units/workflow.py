@@ -74,8 +74,8 @@ def train(
     CPU) and ``simulation`` to :data:`~.plans.DEFAULT_SIMULATION`; the demo and the board
     tests pass smaller ones (a one-minute model) without touching the module's defaults.
     """
-    from edgeemg.tasks.motor_units.models import MODCNN, MODCNNConfig
-    from edgeemg.tasks.motor_units.training import FitConfig, fit, mean_f1, predict, tune_thresholds
+    from edgeemg.tasks.motor_units.models import MODCNN, MODCNNConfig, keep_heads
+    from edgeemg.tasks.motor_units.training import FitConfig, fit, mean_f1, predict, tune_thresholds, weak_heads
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
     check_model_and_epochs("motor-units", model, MODELS, epochs)
@@ -133,11 +133,23 @@ def train(
     net, history = fit(net, (xtr, ytr), (xva, yva), config=fc, device=dev, generator=gen, progress=progress)
     val_prob = predict(net, xva, dev)
     threshold = tune_thresholds(yva, val_prob) if plan.tune_thresholds else spec.THRESHOLD
+    dropped: list[dict[str, Any]] = []
+    if plan.min_head_f1 is not None:
+        keep, head_scores = weak_heads(yva, val_prob, threshold, plan.min_head_f1)
+        dropped = [dict(u, val_f1=float(head_scores[i])) for i, u in enumerate(units) if i not in keep]
+        if dropped:
+            log.info("motor-units: %d heads below validation F1 %.2f removed", len(dropped), plan.min_head_f1)
+            net, units, yva, val_prob = keep_heads(net, keep), [units[i] for i in keep], yva[:, keep], val_prob[:, keep]
+            threshold = threshold if isinstance(threshold, float) else tuple(threshold[i] for i in keep)
+            if TEACHER_PREFIX + "filters" in arrays:
+                arrays[TEACHER_PREFIX + "filters"] = arrays[TEACHER_PREFIX + "filters"][keep]
+            cfg = net.config
     val_f1 = mean_f1(yva, val_prob, threshold)
     names = [f"mu{i:02d}" for i in range(len(units))]
     meta: dict[str, Any] = {
         "labels": names,
         "units": units,
+        "dropped_units": dropped,
         "label_source": labels,
         "fs_hz": fs_hz,
         "channel_names": list(recs[0].channel_names),
@@ -164,7 +176,7 @@ def train(
         "summary": {"n_units": len(units), "label_source": labels, "preset": preset, "n_params": count_parameters(net),
                     "n_train_windows": int(len(xtr)), "n_val_windows": int(len(xva)), "val_mean_f1": val_f1,
                     "best_epoch": int(np.argmax(history["val_macro_f1"]) + 1), "epochs": fc.epochs,
-                    "epochs_run": len(history["epoch"])},
+                    "epochs_run": len(history["epoch"]), "n_dropped": len(dropped)},
     }
     arrays.update(state_to_arrays(net))
     if "plot" in options:
