@@ -75,6 +75,20 @@ def test_a_file_whose_only_signal_is_typed_otherwise_gives_that_signal(tmp_path)
         read_xdf(write_xdf(tmp_path / "two.xdf", [gui, aux, marks]))
 
 
+def test_task_readers_name_the_xdf_file_and_what_it_lacks(tmp_path):
+    from edgeemg.data.muscle_record import read_muscle_record
+
+    stamps = 5.0 + np.arange(20) / FS
+    emg = XdfStream("amp", "EMG", np.ones((20, 2), np.float32), stamps, FS, labels=["semg TA", "semg GM"],
+                    units=["microvolts"] * 2)
+    path = write_xdf(tmp_path / "walk.xdf", [emg])
+    with pytest.raises(DataFormatError, match=r"walk.xdf: required channel 'baso LT FOOT' not found.*'semg TA'.*"
+                                              r"gait states come from the two foot switches"):
+        read_gait_record(path)
+    with pytest.raises(DataFormatError, match=r"walk.xdf: a muscle-health record has exactly 1 channel, found 2"):
+        read_muscle_record(path)
+
+
 def test_gait_reader_takes_xdf_like_wfdb(tmp_path):
     from edgeemg.data.sim_gait import simulate_gait
 

@@ -213,7 +213,7 @@ class BrainFlowBand(PolledBand):
         self._file_rows: int | None = None
 
     def _check_playback_params(self) -> None:
-        """The playback board's file and layout, checked here: BrainFlow says only "unable to prepare streaming session"."""
+        """The playback board's file and layout, checked here (BrainFlow says "unable to prepare streaming session")."""
         if "master_board" not in self.params:
             raise InvalidInputError(f"{self.name}: the playback board needs master_board=BOARD (the layout the "
                                     "file was recorded with), e.g. brainflow:playback:rec.csv?master_board=cyton")

@@ -174,8 +174,9 @@ def _find_channel(rec: WfdbRecording, name: str) -> int:
         if _norm_name(ch) == want:
             return i
     raise DataFormatError(
-        f"{rec.path}.hea: required channel '{name}' not found (matched ignoring spaces and case); "
-        f"channels found: {list(rec.channel_names)}"
+        f"{rec.source}: required channel '{name}' not found (matched ignoring spaces and case); "
+        f"channels found: {list(rec.channel_names)}; the gait states come from the two foot switches "
+        "('baso LT FOOT', 'baso RT FOOT'), as in the sEMG walking dataset"
     )
 
 
@@ -196,7 +197,7 @@ def read_gait_record(path: str | pathlib.Path) -> GaitRecording:
     emg_idx = [i for i, ch in enumerate(rec.channel_names) if _norm_name(ch).startswith("semg")]
     if not emg_idx:
         raise DataFormatError(
-            f"{rec.path}.hea: no sEMG channel (names starting with 'semg'); channels found: {list(rec.channel_names)}"
+            f"{rec.source}: no sEMG channel (names starting with 'semg'); channels found: {list(rec.channel_names)}"
         )
     fs_raw = np.stack([rec.emg[:, i] / (rec.to_uv[i] if not math.isnan(rec.to_uv[i]) else 1.0) for i in feet], axis=1)
     states, hs, to = gait_states_from_footswitch(fs_raw, rec.fs_hz)

@@ -60,12 +60,12 @@ def read_muscle_record(path: str | pathlib.Path) -> MuscleRecording:
     rec = read_record(path)
     if rec.emg.shape[1] != 1:
         raise DataFormatError(
-            f"{rec.path}.hea: a muscle-health record has exactly 1 channel, found {rec.emg.shape[1]}: "
+            f"{rec.source}: a muscle-health record has exactly 1 channel, found {rec.emg.shape[1]}: "
             f"{list(rec.channel_names)}"
         )
     if math.isnan(rec.to_uv[0]):
         raise DataFormatError(
-            f"{rec.path}.hea: channel '{rec.channel_names[0]}' has unit '{rec.units[0]}', expected a voltage "
+            f"{rec.source}: channel '{rec.channel_names[0]}' has unit '{rec.units[0]}', expected a voltage "
             f"(V, mV, uV; any case)"
         )
     fields = rec.comment_fields()

@@ -81,6 +81,11 @@ class WfdbRecording:
     def fs(self) -> float:
         return self.fs_hz
 
+    @property
+    def source(self) -> str:
+        """The file to name in a message: the ``.hea`` header of a WFDB record, the ``.xdf`` file itself."""
+        return str(self.path) if self.path.suffix.lower() == ".xdf" else f"{self.path}.hea"
+
     def comment_fields(self) -> dict[str, str]:
         """``key: value`` header comments as a dict (keys lower-cased)."""
         out = {}
@@ -128,7 +133,8 @@ def _check_files(path: pathlib.Path) -> Any:
     return header
 
 
-def _condition(name: str, fields: dict[str, str]) -> str | None:
+def muscle_condition(name: str, fields: dict[str, str]) -> str | None:
+    """Muscle-health class from a ``condition:``/``class:``/``diagnosis:`` comment, else the record or file name."""
     text = fields.get("condition") or fields.get("class") or fields.get("diagnosis") or name
     t = text.lower()
     if any(k in t for k in ("neuropath", "neurogenic", "als")):
@@ -195,7 +201,7 @@ def read_wfdb(record_path: str | pathlib.Path) -> WfdbRecording:
         emg=emg, fs_hz=float(rec.fs), channel_names=names, units=tuple(units), comments=comments,
         path=path, to_uv=tuple(factors), annotations=annotations,
     )
-    return WfdbRecording(**{**out.__dict__, "condition": _condition(path.name, out.comment_fields())})
+    return WfdbRecording(**{**out.__dict__, "condition": muscle_condition(path.name, out.comment_fields())})
 
 
 def read_record(path: str | pathlib.Path) -> WfdbRecording:

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.data.recording import uv_per_unit
-from edgeemg.data.wfdb_io import WfdbRecording, _condition
+from edgeemg.data.wfdb_io import WfdbRecording, muscle_condition
 from edgeemg.errors import DataFormatError, require
 
 XDF_SUFFIX = ".xdf"
@@ -225,7 +225,7 @@ def read_xdf(path: str | pathlib.Path, stream: str = DEFAULT_STREAM) -> WfdbReco
     fields = {c.split(":", 1)[0]: c.split(":", 1)[1].strip() for c in comments}
     return WfdbRecording(
         emg=sig.x, fs_hz=sig.fs_hz, channel_names=sig.channel_names, units=sig.units, comments=comments,
-        path=sig.path, to_uv=sig.to_uv, annotations=annotations, condition=_condition(sig.path.stem, fields),
+        path=sig.path, to_uv=sig.to_uv, annotations=annotations, condition=muscle_condition(sig.path.stem, fields),
     )
 
 

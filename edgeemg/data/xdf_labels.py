@@ -174,7 +174,8 @@ def read_xdf_keystroke(path: str | pathlib.Path, *, stream: str = DEFAULT_STREAM
     meta = {"session_name": sig.path.stem, "user": _user(sig.path), "condition": "xdf",
             "duration_mins": (end_s - float(sig.stamps[0])) / 60.0 if len(sig.stamps) else 0.0}
     return Emg2QwertySession(
-        emg=sig.x, fs=sig.fs_hz, time=sig.stamps, keystrokes=keystrokes_from_markers(keys, f"{sig.path}: '{keys.name}'"),
+        emg=sig.x, fs=sig.fs_hz, time=sig.stamps,
+        keystrokes=keystrokes_from_markers(keys, f"{sig.path}: '{keys.name}'"),
         prompts=prompts_from_markers(sig.marker_stream(PROMPTS_STREAM), end_s), meta=meta, path=sig.path,
     )
 

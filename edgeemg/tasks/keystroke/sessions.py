@@ -128,7 +128,7 @@ def simulated_sessions(user_seed: int, sessions: range | list[int], seconds: flo
 
 
 def find_session_files(paths: list[Path]) -> list[Path]:
-    """Session files (emg2qwerty ``.hdf5``/``.h5``, LabRecorder ``.xdf``) given directly or found (sorted) in folders."""
+    """Session files (emg2qwerty ``.hdf5``/``.h5``, LabRecorder ``.xdf``), given or found (sorted) in folders."""
     files: list[Path] = []
     for p in paths:
         p = Path(p)

@@ -42,7 +42,7 @@ def _simulate(plan: SimulationPlan, seed: int) -> Recording:
 
 
 def _read_file(f: Path) -> Recording:
-    """A DEMUSE ``.mat`` file, or an XDF file (discharges from its ``MotorUnits`` stream, see :mod:`edgeemg.data.xdf_labels`)."""
+    """A DEMUSE ``.mat`` file, or an XDF file (discharges: ``MotorUnits`` markers, :mod:`edgeemg.data.xdf_labels`)."""
     if f.suffix.lower() == ".xdf":
         from edgeemg.data.xdf_labels import read_xdf_motor_units
 
