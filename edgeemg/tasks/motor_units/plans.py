@@ -73,11 +73,12 @@ class TrainingPlan:
 DEFAULT_SIMULATION = SimulationPlan()
 DEFAULT_TRAINING = TrainingPlan()
 # The CPU preset: C1 starts as the teacher's separation filters (kernel = the teacher's extension), narrow
-# per-unit heads (C3 32, C4 16, F1 64), early stopping, and heads the student cannot learn removed. At 30 % of a
-# 60 s contraction (40 s to train; held-out third, on the teacher's units, sensitivity / precision at +-10 samples):
-# half widths from a random start, 24 epochs (~10 min on two cores): 0.947 / 0.963 on every head; this preset
-# before head removal, best epoch 7 of 10 (18 min on one loaded core): 0.943 / 0.925 over 13 heads, of which the
-# two with validation F1 < 0.9 held 0.667 / 0.491 and 0.937 / 0.927 and the other 11 0.969 / 0.965.
+# per-unit heads (C3 32, C4 16, F1 64), early stopping, and heads the student cannot learn removed. Held-out
+# last third of a 60 s contraction (subject 0), on the teacher's units, sensitivity / precision at +-10 samples
+# (`edgeemg eval --json`'s on_teacher_units), training on one shared, loaded core (best epoch 7, 10 run):
+# 10 %: 14 of 14 heads kept, 0.991 / 0.971, 412 s; 30 %: 11 of 14, 0.969 / 0.965, 1001 s; 50 %: 10 of 13,
+# 0.979 / 0.986, 842 s. Before: half widths from a random start, 24 epochs (~10 min on two cores): 0.956 / 0.965,
+# 0.947 / 0.963, 0.919 / 0.936 on every head.
 CPU_TRAINING = replace(DEFAULT_TRAINING, trunk_filters=64, c3_filters=32, c4_filters=16, hidden=64, epochs=12,
                        teacher_init=True, patience=3, min_head_f1=0.9)
 PRESETS = {"seed": "DEFAULT_TRAINING", "cpu": "CPU_TRAINING"}  # names, so tests can shrink the module's plans
