@@ -92,3 +92,37 @@ def test_kept_heads_compute_exactly_what_they_computed_in_the_full_model():
     keep, f1 = weak_heads(y, p, 0.5, 0.9)
     np.testing.assert_allclose(f1, [1.0, 2 / 3, 2 * 1 / (2 + 2)])
     assert keep == [0] and weak_heads(y, p, 0.5, 1.1)[0] == [0]
+
+
+def test_c1_rounded_onto_the_int8_grid_onnxruntime_keeps_and_errs_less_than_plain_rounding():
+    from onnx import TensorProto
+    from onnxruntime.quantization.quant_utils import quantize_data
+
+    from edgeemg.tasks.motor_units.teacher_init import c1_on_int8_grid
+
+    import scipy.signal
+
+    rng = np.random.default_rng(0)
+    # windows of a stream of two band-limited sources seen by 6 channels (a grid's stream in miniature)
+    b, a = scipy.signal.butter(2, [0.05, 0.3], btype="band")
+    s = scipy.signal.lfilter(b, a, rng.standard_normal((12000, 2)), axis=0)
+    stream = s @ rng.standard_normal((2, 6)) + 0.05 * rng.standard_normal((12000, 6))
+    x = np.stack([stream[i:i + 40] for i in range(0, 12000 - 40, 40)]).astype(np.float32)
+    torch.manual_seed(0)
+    net = MODCNN(MODCNNConfig(n_units=2, window=40, n_channels=6, trunk_filters=3, c3_filters=2, c4_filters=2,
+                              hidden=2, trunk_kernel=8))
+    before = net.c1.weight.detach().clone()
+
+    def ort(w):  # onnxruntime's own per-channel int8 (reduce_range) rounding, dequantized
+        zero, scale, q = quantize_data(w.numpy().ravel(), TensorProto.INT8, True, reduce_range=True)
+        return torch.from_numpy(((q.astype(np.float64) - float(zero)) * float(scale)).reshape(w.shape).astype(np.float32))
+
+    c1_on_int8_grid(net, x)
+    after = net.c1.weight.detach()
+    for o in range(3):
+        torch.testing.assert_close(ort(after[o]), after[o], rtol=0, atol=1e-6 * float(after[o].abs().max()))
+    xt = torch.from_numpy(x).permute(0, 2, 1)
+    ref = torch.nn.functional.conv1d(xt, before)
+    err_plain = (torch.nn.functional.conv1d(xt, torch.stack([ort(w) for w in before])) - ref).pow(2).mean().sqrt()
+    err_grid = (torch.nn.functional.conv1d(xt, after) - ref).pow(2).mean().sqrt()
+    assert err_grid < 0.5 * err_plain, (float(err_grid), float(err_plain))

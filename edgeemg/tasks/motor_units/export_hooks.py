@@ -232,6 +232,13 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
     if len(xtr) == 0 or len(xho) == 0:
         raise DataFormatError(f"motor-units export: {len(xtr)} training and {len(xho)} held-out windows; the "
                               "recordings are too short for the checkpoint's window and split")
+    notes = [f"calibration from the first {100 * split:.0f} % of {len(recs)} recording(s) ({len(xtr)} windows)"]
+    if module.config.trunk_kernel > module.config.kernel_size:  # C1 started as the teacher's separation filters
+        from edgeemg.tasks.motor_units.teacher_init import c1_on_int8_grid
+
+        c1_on_int8_grid(module, xtr)
+        notes.append("C1 (started as the teacher's separation filters) rounded onto the int8 grid, errors "
+                     "compensated over the training windows; the fp32 artifacts carry the rounded C1 too")
     dcfg = DecoderConfig.from_dict(meta["decoder"])
     manifest = {
         **base_manifest(ckpt),
@@ -256,7 +263,7 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
         finetune=_finetune((xtr, ytr), (np.concatenate(va_x), np.concatenate(va_y)), seed=seed,
                            train_config=meta.get("train_config", {})),
         manifest=manifest,
-        notes=[f"calibration from the first {100 * split:.0f} % of {len(recs)} recording(s) ({len(xtr)} windows)"],
+        notes=notes,
     )
 
 
