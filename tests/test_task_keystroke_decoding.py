@@ -82,6 +82,28 @@ def test_lm_is_normalised_and_round_trips(tmp_path) -> None:
         assert back.score(text) == pytest.approx(lm.score(text), abs=1e-4)
 
 
+def test_lm_next_log_probs_follow_the_backoff_recursion() -> None:
+    """Each symbol's log p is the backoff definition, one symbol at a time: the n-gram's own log p if
+    seen, else the context's backoff weight plus log p under the context without its oldest symbol."""
+    lm = build_lm(CORPUS, order=4)
+
+    def reference(ctx: tuple[int, ...], w: int) -> float:
+        if ctx + (w,) in lm.logp:
+            return lm.logp[ctx + (w,)]
+        if not ctx:
+            return -math.inf
+        return lm.backoff.get(ctx, 0.0) + reference(ctx[1:], w)
+
+    rng = np.random.default_rng(1)
+    seen = [g[:-1] for g in lm.logp if len(g) > 1]
+    contexts = [seen[int(i)][-3:] for i in rng.integers(0, len(seen), 15)]
+    contexts += [tuple(int(c) for c in rng.integers(1, len(lm.vocab) + 1, size=k)) for k in (0, 1, 2, 3)]
+    for ctx in contexts:
+        got = lm.next_log_probs(ctx)
+        want = [reference(ctx, w) for w in range(1, len(lm.vocab) + 1)]
+        np.testing.assert_allclose(got[1:], want, rtol=0, atol=1e-12)
+
+
 def test_lm_keys_insert_shift_and_enter() -> None:
     assert text_to_keys("Hi!\n\nok") == ["\u21e7Hi\u21e7!\u23ce", "ok\u23ce"]
 

@@ -18,12 +18,17 @@ from edgeemg.errors import InvalidInputError
 
 
 class Screen:
-    """One character of the on-screen text (a persistent stack: popping is following ``prev``)."""
+    """One character of the on-screen text (a persistent stack: popping is following ``prev``).
 
-    __slots__ = ("sym", "lm_logp", "prev")
+    ``lm_row`` caches the LM's next-symbol log-probabilities after this text: the
+    beam extends the same prefixes by several classes, frame after frame.
+    """
+
+    __slots__ = ("sym", "lm_logp", "prev", "lm_row")
 
     def __init__(self, sym: int, lm_logp: float, prev: Screen | None) -> None:
         self.sym, self.lm_logp, self.prev = sym, lm_logp, prev
+        self.lm_row: NDArray[np.float64] | None = None
 
 
 class Node:
