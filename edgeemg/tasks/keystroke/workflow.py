@@ -74,9 +74,12 @@ separate validation session, scored on a later session with unseen sentences; gr
 4 x 120 s: best validation CER 47.3 % at epoch 8, then overfitting (66-70 % by epoch 13-16, stopped by
 patience), test 57.8 / 59.2 in 259 CPU s; 12 x 120 s: validation 55.0, 49.5, 40.4, 35.4, 33.9, ... 29.4 %
 at epoch 9, 31.9 % at 14 (no collapse), test 32.1 / 26.4 in 636 CPU s (:func:`train` then
-:func:`evaluate` with this plan and an order-6 LM of ``lm_corpus.txt``). Data, not
-epochs, is what moves it: three times the typing halved the error. 636 one-thread CPU s is ~11 minutes,
-a third of the 30-minute two-core budget; twice the typing again is the next step (not yet measured).
+:func:`evaluate` with this plan and an order-6 LM of ``lm_corpus.txt``); 24 x 120 s: validation 49.8, 40.9,
+41.5, 35.9, 33.0, ... 31.8 % at epoch 9, 34.3 % at 14, test 34.4 / 24.5 (session 25) in 1159 CPU s. Three
+times the typing halved the error; twice that again did not pay (best validation 31.8 vs 29.4 %, test
+greedy 2 pp worse and beam+LM 2 pp better, scored on different later sessions, 25 vs 13) for twice the CPU
+(19 one-thread minutes, inside the 30-minute budget, but no gain), so the default stays 12 x 120 s: at this
+model size more typing is no longer the lever.
 Before issue 15's simulator change, minutes of typing named only the space bar (greedy CER 81.9 %).
 """
 
