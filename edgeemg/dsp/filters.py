@@ -143,6 +143,7 @@ class StreamingSOS:
         self.n_channels = check_int(n_channels, "n_channels", "StreamingSOS")
         self.initial_state = InitialState.parse(initial_state, "StreamingSOS")
         self._zi_unit = _scipy_signal().sosfilt_zi(self.sos) if self.initial_state is InitialState.STEADY else None
+        self._sos_kernel = kernels().sos_kernel  # resolved once: the backend is fixed for the object's life
         self.reset()
 
     def reset(self) -> None:
@@ -165,7 +166,7 @@ class StreamingSOS:
             if self._zi_unit is not None:
                 self._zi = np.ascontiguousarray(self._zi_unit[:, :, None] * x[0].astype(np.float64)[None, None, :])
             self._started = True
-        y, self._zi = kernels().sos_kernel(self.sos, x, self._zi)
+        y, self._zi = self._sos_kernel(self.sos, x, self._zi)
         return y
 
 
