@@ -108,8 +108,9 @@ def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
-    head = (f"{'model':<11}{'variant':<12}{'greedy CER/IER/DER/SER %':>27}{'beam+LM CER/IER/DER/SER %':>29}"
-            f"{'train CPU s':>12}{'params':>9}{'char lat ms':>12}{'hop p99 ms':>11}")
+    head = (f"{'model':<11}{'mode':<10}{'variant':<12}{'greedy CER/IER/DER/SER %':>27}"
+            f"{'beam+LM CER/IER/DER/SER %':>29}{'train CPU s':>12}{'params':>9}{'char lat ms':>12}{'hop p99 ms':>11}"
+            f"{'int8 loss pp':>13}")
     lines = [head, "-" * len(head)]
     for model, rows in results.items():
         for variant, r in rows.items():
@@ -117,8 +118,12 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
             b = "/".join(f"{r['beam_lm'][k]:.1f}" for k in RATES)
             board = r.get("board", {})
             lat, hop = board.get("char_latency_p50_ms"), board.get("model_p99_ms")
-            lines.append(f"{model:<11}{variant:<12}{g:>27}{b:>29}{r['train_cpu_s']:>12.0f}{r['n_params']:>9}"
-                         f"{'' if lat is None else f'{lat:.0f}':>12}{'' if hop is None else f'{hop:.2f}':>11}")
+            cer = board.get("held_out_greedy_cer") or {}
+            loss = None if cer.get("int8") is None else cer["int8"] - cer["fp32"]
+            mode = "offline" if model == "cnn_bilstm" else "streaming"
+            lines.append(f"{model:<11}{mode:<10}{variant:<12}{g:>27}{b:>29}{r['train_cpu_s']:>12.0f}"
+                         f"{r['n_params']:>9}{'' if lat is None else f'{lat:.0f}':>12}"
+                         f"{'' if hop is None else f'{hop:.2f}':>11}{'' if loss is None else f'{loss:.2f}':>13}")
     return "\n".join(lines)
 
 
