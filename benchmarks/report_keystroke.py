@@ -5,10 +5,14 @@ unless told otherwise (:mod:`edgeemg.tasks.keystroke.workflow`):
 
 * **scratch**: user ``--user``'s training sessions, validation on a separate
   session, scored on a later session with test-split text (:mod:`.protocol`);
-* **generic**: ``--users`` other simulated users (``--generic-seed ..``), early
-  stopping on one more unseen user, scored on user ``--user`` whom it never saw;
-* **fine-tuned**: the generic model fine-tuned on user ``--user``'s sessions
-  for the same epochs as scratch, scored like scratch;
+* **generic**: ``--users`` other simulated users (``--generic-seed ..``, one
+  session each, bands turned to one frame: :mod:`edgeemg.tasks.keystroke.transfer`),
+  early stopping on one more unseen user, scored on user ``--user`` whom it
+  never saw, turned to that user's band from an unlabeled session;
+  ``--generic-ckpt`` keeps it between runs (it is a one-off, longer run);
+* **fine-tuned**: the generic model turned to user ``--user``'s band and
+  fine-tuned on their sessions for the same epochs as scratch (equal CPU
+  time), scored like scratch;
 
 each decoded greedily and with the beam search + the built-in character LM
 (order ``--lm-order``, from ``lm_corpus.txt``, which shares no sentence with the
@@ -19,6 +23,7 @@ export measured. Training time is this process's CPU seconds.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --quick      # minutes
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py              # the CLI defaults
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --models tds --generic-ckpt 'generic-{model}.npz'
 """
 
 from __future__ import annotations
