@@ -106,3 +106,27 @@ def test_calibration_typing_is_another_session_with_no_test_sentence() -> None:
     calib, test = calibration_sessions(7, plan), unseen_user_sessions(7, plan)
     assert calib[0].name != test[0].name and calib[0].user == test[0].user
     assert not set(calib[0].prompt_texts) & set(test[0].prompt_texts)
+
+
+def test_cli_generic_plan_is_one_session_per_user(monkeypatch) -> None:
+    """`train --simulate --users N` without a plan simulates N users x GENERIC_SESSIONS_PER_USER sessions."""
+    from edgeemg.tasks.keystroke import workflow as wf
+    from edgeemg.tasks.keystroke.transfer import GENERIC_SESSIONS_PER_USER
+
+    seen = []
+
+    class Planned(Exception):
+        pass
+
+    def capture(seed, plan, progress=False):
+        seen.append(plan)
+        raise Planned
+
+    monkeypatch.setattr(wf, "simulated_training_data", capture)
+    for options in ({"users": 20}, {}):
+        with pytest.raises(Planned):
+            wf.train(None, simulate=True, model="tds", epochs=1, device="cpu", seed=100, progress=False,
+                     options=options)
+    generic, personal = seen
+    assert (generic.users, generic.train_sessions) == (20, GENERIC_SESSIONS_PER_USER)
+    assert (personal.users, personal.train_sessions) == (1, wf.CPU_SIMULATION.train_sessions)
