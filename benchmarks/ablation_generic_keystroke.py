@@ -67,13 +67,20 @@ def run_variant(name: str, a: argparse.Namespace, lm: Path) -> dict[str, Any]:
 
 
 def score_checkpoint(path: str, a: argparse.Namespace, lm: Path) -> list[dict[str, Any]]:
-    """A trained generic model, turned to each user's band and read raw."""
+    """A trained generic model, turned to each user's band and read raw; then with the decoder settings
+    chosen on its validation user (:func:`~edgeemg.tasks.keystroke.transfer.tune_decoder`)."""
     from edgeemg.tasks.checkpoint import load_checkpoint
     from edgeemg.tasks.keystroke.alignment import REFERENCE_KEY
+    from edgeemg.tasks.keystroke.lm import CharNgramLM
+    from edgeemg.tasks.keystroke.protocol import validation_sessions
+    from edgeemg.tasks.keystroke.transfer import tune_decoder
 
     ckpt = load_checkpoint(path, task="keystroke")
     raw = dataclasses.replace(ckpt, meta={k: v for k, v in ckpt.meta.items() if k != REFERENCE_KEY})
-    return [score("turned", ckpt, a, lm), score("raw", raw, a, lm)]
+    rows = [] if a.tuned_only else [score("turned", ckpt, a, lm), score("raw", raw, a, lm)]
+    tuned, grid = tune_decoder(ckpt, validation_sessions(ckpt.meta["val_user"], 0, _plan(a)), CharNgramLM.load(lm))
+    print(json.dumps({"decoder_grid": grid, "chosen": tuned.meta["decoder"]}), file=sys.stderr, flush=True)
+    return [*rows, score("turned+tuned LM", tuned, a, lm)]
 
 
 def format_table(results: list[dict[str, Any]]) -> str:
@@ -91,7 +98,8 @@ def format_table(results: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", default=",".join(VARIANTS))
-    p.add_argument("--ckpt", help="score this generic checkpoint (turned and raw) instead of training variants")
+    p.add_argument("--ckpt", help="score this generic checkpoint (turned, raw, tuned LM) instead of training variants")
+    p.add_argument("--tuned-only", action="store_true", help="with --ckpt: only the tuned-LM row")
     p.add_argument("--model", default="tds")
     p.add_argument("--users", type=int, default=8)
     p.add_argument("--generic-seed", type=int, default=100)
