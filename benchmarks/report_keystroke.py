@@ -83,6 +83,22 @@ def _partial(model: str, variant: str, rows: dict[str, Any]) -> None:
     print(f"{model} {variant}: {json.dumps(rows[variant])}", file=sys.stderr, flush=True)
 
 
+def _generic(model: str, a: argparse.Namespace, plan: Any, kw: dict[str, Any]) -> Any:
+    """The generic model: loaded from ``--generic-ckpt`` when that file exists (a one-off run), else trained
+    (and saved there when given; the file name gets the model's name in it)."""
+    from edgeemg.tasks.checkpoint import load_checkpoint, save_checkpoint
+    from edgeemg.tasks.keystroke import workflow as wf
+
+    path = Path(str(a.generic_ckpt).replace("{model}", model)) if a.generic_ckpt else None
+    if path is not None and path.exists():
+        print(f"{model} generic: loaded {path}", file=sys.stderr, flush=True)
+        return load_checkpoint(path, task="keystroke")
+    ckpt = wf.train(None, epochs=a.generic_epochs, seed=a.generic_seed, options={"users": a.users}, plan=plan, **kw)
+    if path is not None:
+        save_checkpoint(path, ckpt)
+    return ckpt
+
+
 def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict[str, Any]:
     """Train the three variants of ``model`` and score them (see the module docstring)."""
     from edgeemg.tasks.keystroke import workflow as wf
@@ -93,8 +109,7 @@ def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict
     scratch = wf.train(None, epochs=a.epochs, seed=a.user, options={}, plan=personal, **kw)
     rows["scratch"] = {**_scores(scratch, a.user, personal, lm), "train_cpu_s": scratch.meta["summary"]["train_cpu_s"]}
     _partial(model, "scratch", rows)
-    generic = wf.train(None, epochs=a.generic_epochs, seed=a.generic_seed, options={"users": a.users},
-                       plan=generic_plan, **kw)
+    generic = _generic(model, a, generic_plan, kw)
     rows["generic"] = {**_scores(generic, a.user, personal, lm),
                        "train_cpu_s": generic.meta["summary"]["train_cpu_s"]}
     _partial(model, "generic", rows)
@@ -108,8 +123,9 @@ def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
-    head = (f"{'model':<11}{'variant':<12}{'greedy CER/IER/DER/SER %':>27}{'beam+LM CER/IER/DER/SER %':>29}"
-            f"{'train CPU s':>12}{'params':>9}{'char lat ms':>12}{'hop p99 ms':>11}")
+    head = (f"{'model':<11}{'mode':<10}{'variant':<12}{'greedy CER/IER/DER/SER %':>27}"
+            f"{'beam+LM CER/IER/DER/SER %':>29}{'train CPU s':>12}{'params':>9}{'char lat ms':>12}{'hop p99 ms':>11}"
+            f"{'int8 loss pp':>13}")
     lines = [head, "-" * len(head)]
     for model, rows in results.items():
         for variant, r in rows.items():
@@ -117,8 +133,12 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
             b = "/".join(f"{r['beam_lm'][k]:.1f}" for k in RATES)
             board = r.get("board", {})
             lat, hop = board.get("char_latency_p50_ms"), board.get("model_p99_ms")
-            lines.append(f"{model:<11}{variant:<12}{g:>27}{b:>29}{r['train_cpu_s']:>12.0f}{r['n_params']:>9}"
-                         f"{'' if lat is None else f'{lat:.0f}':>12}{'' if hop is None else f'{hop:.2f}':>11}")
+            cer = board.get("held_out_greedy_cer") or {}
+            loss = None if cer.get("int8") is None else cer["int8"] - cer["fp32"]
+            mode = "offline" if model == "cnn_bilstm" else "streaming"
+            lines.append(f"{model:<11}{mode:<10}{variant:<12}{g:>27}{b:>29}{r['train_cpu_s']:>12.0f}"
+                         f"{r['n_params']:>9}{'' if lat is None else f'{lat:.0f}':>12}"
+                         f"{'' if hop is None else f'{hop:.2f}':>11}{'' if loss is None else f'{loss:.2f}':>13}")
     return "\n".join(lines)
 
 
@@ -134,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="scratch and fine-tune epochs (default: the CLI's)")
     p.add_argument("--generic-epochs", type=int, help="generic epochs (default: the CLI's)")
     p.add_argument("--preset", help="model size (default: the CLI's on a CPU)")
+    p.add_argument("--generic-ckpt", help="cache of the generic model: loaded if it exists, else trained and saved "
+                                          "there; '{model}' in the name becomes the model's name")
     p.add_argument("--lm-order", type=int, default=6)
     p.add_argument("--no-board", action="store_true", help="skip the int8 export and bench")
     p.add_argument("--quick", action="store_true", help="2 x 40 s, 4 generic users, 3 epochs: the mechanics in minutes")

@@ -158,3 +158,26 @@ def test_numba_asked_for_without_numba_names_the_extra(monkeypatch: pytest.Monke
     monkeypatch.setenv("EDGEEMG_DSP_BACKEND", "numba")
     with pytest.raises(InvalidInputError, match=r"numba is not installed: pip install 'edgeemg\[jit\]'"):
         backend_name()
+
+
+def test_a_built_object_keeps_the_backend_it_was_built_under(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every stage object resolves its kernel once, when built: a later change of the variable leaves it alone."""
+    names = ["sos_kernel", "affine_kernel", "running_zscore_kernel", "rectify_sos_kernel", "window_kernel", "td_kernel"]
+    calls: list[str] = []
+    for name in names:  # spies on the scipy kernels, installed before any object is built
+        real = getattr(_kernels_scipy, name)
+        monkeypatch.setattr(_kernels_scipy, name, lambda *a, _f=real, _n=name: calls.append(_n) or _f(*a))
+    desc = [{"stage": "notch", "freq_hz": 50}, {"stage": "zscore", "mean": [0.0] * 3, "std": [30.0] * 3},
+            {"stage": "running_zscore", "time_constant_s": 0.1}, {"stage": "envelope", "cutoff_hz": 6},
+            {"stage": "window", "window": 50, "hop": 25}, {"stage": "td_features", "names": ["RMS", "ZC"]}]
+    built = {}
+    for backend in ("scipy", "numba"):
+        monkeypatch.setenv("EDGEEMG_DSP_BACKEND", backend)
+        built[backend] = Pipeline.from_description(desc, 2000.0, 3)
+    x = _signal(400, 3, seed=6)
+    monkeypatch.setenv("EDGEEMG_DSP_BACKEND", "scipy")
+    assert len(built["numba"].process(x)) > 0
+    assert calls == []  # built under numba: stays on numba
+    monkeypatch.setenv("EDGEEMG_DSP_BACKEND", "cython")  # not even a valid value: nobody reads it any more
+    assert len(built["scipy"].process(x)) > 0
+    assert sorted(set(calls)) == sorted(names)  # built under scipy: every stage ran scipy's kernel

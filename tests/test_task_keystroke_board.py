@@ -302,3 +302,15 @@ def test_held_out_pieces_keep_each_key_once_with_its_frame():
     assert [list(g.key_frames) for g in p0.segments] == [[5, 30], [48]]  # a key in a piece's last frame is left out
     assert [list(g.classes) for g in p1.segments] == [[5]] and list(p1.segments[0].key_frames) == [10]
     assert p1.x[0, 0] == 50 and p1.segments[0].start == 0 and p1.segments[0].end == 50
+
+
+def test_offline_bilstm_refuses_the_board_export(tmp_path):
+    """The offline bidirectional CNN+LSTM needs the whole prompt: the export says so before any work."""
+    from edgeemg.errors import InvalidInputError
+    from edgeemg.export.chain import export_checkpoint
+
+    save_checkpoint(tmp_path / "bi.ckpt", tiny_checkpoint("cnn_bilstm"))
+    with pytest.raises(InvalidInputError, match="'cnn_bilstm' with causal=False: the offline bidirectional CNN"
+                                                r"\+LSTM reads whole prompts, so it cannot stream on the board"):
+        export_checkpoint(tmp_path / "bi.ckpt", tmp_path / "bi.int8", formats=("onnx",), progress=False)
+    assert not (tmp_path / "bi.int8").exists()

@@ -22,7 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, metavar="CKPT", help="checkpoint file to write")
     g = p.add_argument_group("training")
     g.add_argument("--model", help="model name (default: the task's first; see the task's docs; motor units: "
-                                   "mo_dcnn or filters)")
+                                   "mo_dcnn or filters; keystroke: tds or cnn_lstm stream on the board, cnn_bilstm "
+                                   "is the offline bidirectional decoder: whole prompts on the host, not exportable "
+                                   "to the board's streaming path)")
     g.add_argument("--epochs", type=int, help="training epochs (default: the task's)")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: %(default)s")
     g.add_argument("--seed", type=int, default=0, help="seeds data simulation, splits and weights (default: %(default)s)")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.errors import DictConfig, InvalidInputError
 
 
 @dataclass(frozen=True)
-class DecompositionConfig:
+class DecompositionConfig(DictConfig):
     """Settings of :func:`decompose`.
 
     Attributes
@@ -67,6 +66,8 @@ class DecompositionConfig:
         (:func:`~edgeemg.decompose.spikes.skipped_fraction`; 0.05).
     """
 
+    LIST_FIELDS = ("band_hz",)
+
     band_hz: tuple[float, float] = (20.0, 500.0)
     filter_order: int = 2
     extension: int | None = None
@@ -110,19 +111,6 @@ class DecompositionConfig:
     def extension_for(self, n_channels: int) -> int:
         """``R`` for ``n_channels``: the configured value or ``round(1000 / n_channels)``."""
         return self.extension if self.extension is not None else max(1, int(round(1000 / n_channels)))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["band_hz"] = list(self.band_hz)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DecompositionConfig:
-        reject_unknown_keys(cls, d)
-        d = dict(d)
-        if "band_hz" in d:
-            d["band_hz"] = tuple(d["band_hz"])
-        return cls(**d)
 
 
 __all__ = ["DecompositionConfig"]

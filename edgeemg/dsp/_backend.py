@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from types import ModuleType
 
 from edgeemg._jit import HAVE_NUMBA
@@ -35,9 +34,12 @@ def backend_name() -> str:
 
 
 def kernels() -> ModuleType:
-    """The kernel module of :func:`backend_name`, imported on first use (called on every chunk: sys.modules first)."""
-    module = _MODULES[backend_name()]
-    return sys.modules.get(module) or importlib.import_module(module)
+    """The kernel module of :func:`backend_name`, imported on first use.
+
+    Each dsp object calls it once, when built, and keeps its kernel: changing
+    ``$EDGEEMG_DSP_BACKEND`` later affects only objects built after the change.
+    """
+    return importlib.import_module(_MODULES[backend_name()])
 
 
 __all__ = ["BACKENDS", "backend_name", "kernels"]

@@ -143,6 +143,7 @@ class StreamingSOS:
         self.n_channels = check_int(n_channels, "n_channels", "StreamingSOS")
         self.initial_state = InitialState.parse(initial_state, "StreamingSOS")
         self._zi_unit = _scipy_signal().sosfilt_zi(self.sos) if self.initial_state is InitialState.STEADY else None
+        self._sos_kernel = kernels().sos_kernel  # resolved once: the backend is fixed for the object's life
         self.reset()
 
     def reset(self) -> None:
@@ -165,7 +166,7 @@ class StreamingSOS:
             if self._zi_unit is not None:
                 self._zi = np.ascontiguousarray(self._zi_unit[:, :, None] * x[0].astype(np.float64)[None, None, :])
             self._started = True
-        y, self._zi = kernels().sos_kernel(self.sos, x, self._zi)
+        y, self._zi = self._sos_kernel(self.sos, x, self._zi)
         return y
 
 
@@ -204,20 +205,21 @@ def highpass_sos(cutoff_hz: float, *, fs_hz: float, order: int = 2) -> NDArray[n
     >>> highpass_sos(10, fs_hz=2000, order=4).shape
     (2, 6)
     """
-    ctx = "highpass_sos"
-    fs = check_float(fs_hz, "fs_hz", ctx, positive=True)
-    fc = check_cutoff(cutoff_hz, "cutoff_hz", fs, ctx)
-    n = check_int(order, "order", ctx)
-    return np.ascontiguousarray(_scipy_signal().butter(n, fc, btype="highpass", fs=fs, output="sos"))
+    return _one_cutoff_sos("highpass", cutoff_hz, fs_hz, order)
 
 
 def lowpass_sos(cutoff_hz: float, *, fs_hz: float, order: int = 2) -> NDArray[np.float64]:
     """Butterworth low-pass in SOS form (the envelope smoother)."""
-    ctx = "lowpass_sos"
+    return _one_cutoff_sos("lowpass", cutoff_hz, fs_hz, order)
+
+
+def _one_cutoff_sos(btype: str, cutoff_hz: float, fs_hz: float, order: int) -> NDArray[np.float64]:
+    """A checked Butterworth ``btype`` ("highpass"/"lowpass") design; errors name ``{btype}_sos``."""
+    ctx = f"{btype}_sos"
     fs = check_float(fs_hz, "fs_hz", ctx, positive=True)
     fc = check_cutoff(cutoff_hz, "cutoff_hz", fs, ctx)
     n = check_int(order, "order", ctx)
-    return np.ascontiguousarray(_scipy_signal().butter(n, fc, btype="lowpass", fs=fs, output="sos"))
+    return np.ascontiguousarray(_scipy_signal().butter(n, fc, btype=btype, fs=fs, output="sos"))
 
 
 def notch_sos(freq_hz: float = 50.0, *, fs_hz: float, q: float = 30.0, harmonics: int = 1) -> NDArray[np.float64]:

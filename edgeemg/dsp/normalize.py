@@ -48,6 +48,7 @@ class ZScore:
     std: tuple[float, ...]
     _offset: NDArray[np.float32] = field(init=False, repr=False, compare=False)
     _scale: NDArray[np.float32] = field(init=False, repr=False, compare=False)
+    _affine_kernel: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if np.ndim(self.mean) != 1 or np.size(self.mean) == 0:
@@ -59,6 +60,7 @@ class ZScore:
         object.__setattr__(self, "std", tuple(float(v) for v in s))
         object.__setattr__(self, "_offset", m.astype(np.float32))
         object.__setattr__(self, "_scale", (1.0 / s).astype(np.float32))
+        object.__setattr__(self, "_affine_kernel", kernels().affine_kernel)  # the backend, resolved once
 
     @property
     def n_channels(self) -> int:
@@ -98,7 +100,7 @@ class ZScore:
         return self._process_checked(x)
 
     def _process_checked(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
-        return kernels().affine_kernel(x, self._offset, self._scale)
+        return self._affine_kernel(x, self._offset, self._scale)
 
     def reset(self) -> None:
         """Nothing to forget (stateless); present so every stage has the same lifecycle."""
@@ -131,6 +133,7 @@ class RunningZScore:
         self.n_channels = check_int(n_channels, "n_channels", ctx)
         self.eps = check_float(eps, "eps", ctx, positive=True)
         self.alpha = 1.0 - math.exp(-1.0 / (self.time_constant_s * self.fs_hz))
+        self._running_kernel = kernels().running_zscore_kernel  # the backend, resolved once
         self.reset()
 
     def reset(self) -> None:
@@ -153,7 +156,7 @@ class RunningZScore:
         return self._process_checked(x)
 
     def _process_checked(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
-        y, self._state = kernels().running_zscore_kernel(x, self.alpha, self.eps, self._state)
+        y, self._state = self._running_kernel(x, self.alpha, self.eps, self._state)
         return y
 
 
@@ -178,6 +181,7 @@ class Envelope:
     def __init__(self, cutoff_hz: float, fs_hz: float, n_channels: int, *, order: int = 2) -> None:
         self.n_channels = check_int(n_channels, "n_channels", "Envelope")
         self.sos = lowpass_sos(cutoff_hz, fs_hz=fs_hz, order=order)
+        self._rectify_kernel = kernels().rectify_sos_kernel  # the backend, resolved once
         self.reset()
 
     def reset(self) -> None:
@@ -190,5 +194,5 @@ class Envelope:
         return self._process_checked(x)
 
     def _process_checked(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
-        y, self._zi = kernels().rectify_sos_kernel(self.sos, x, self._zi)
+        y, self._zi = self._rectify_kernel(self.sos, x, self._zi)
         return y

@@ -246,6 +246,7 @@ class Pipeline:
         self._resettable: list[Any] = []
         self._framer: SlidingWindow | StreamingLogSpectrogram | None = None
         self._features: tuple[NDArray[np.int64], float, float, float] | None = None
+        self._td_kernel = kernels().td_kernel  # the backend, resolved once (as in every stage object)
         self._stacker: ItemStacker | None = None
         pending_sos: list[NDArray[np.float64]] = []
 
@@ -340,7 +341,7 @@ class Pipeline:
         frames = self._framer._process_checked(x)
         if self._features is not None:
             codes, zc, ssc, wamp = self._features
-            frames = Frames(kernels().td_kernel(frames.data, codes, zc, ssc, wamp), frames.end_index)
+            frames = Frames(self._td_kernel(frames.data, codes, zc, ssc, wamp), frames.end_index)
         if self._stacker is not None:
             frames = self._stacker.process(frames)
         return frames

@@ -85,6 +85,7 @@ class SlidingWindow:
         self.window = check_int(window, "window", "SlidingWindow")
         self.hop = check_int(hop, "hop", "SlidingWindow")
         self.n_channels = check_int(n_channels, "n_channels", "SlidingWindow")
+        self._window_kernel = kernels().window_kernel  # the backend, resolved once
         self.reset()
 
     def reset(self) -> None:
@@ -104,7 +105,7 @@ class SlidingWindow:
         return self._process_checked(x)
 
     def _process_checked(self, x: NDArray[np.float32]) -> Frames:
-        data, end, self._ring, self._pos = kernels().window_kernel(self._ring, self._pos, self._n_seen, x, self.hop)
+        data, end, self._ring, self._pos = self._window_kernel(self._ring, self._pos, self._n_seen, x, self.hop)
         self._n_seen += x.shape[0]
         return Frames(data, end)
 

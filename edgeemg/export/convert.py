@@ -48,7 +48,8 @@ def convert_artifacts(module: Any, te: TaskExport, recipe: Recipe, fmts: tuple[s
         display.done()
         display.start("onnx int8")
         int8 = staging / ARTIFACT_FILES["onnx-int8"]
-        quant_record = onnx_export.quantize_int8(fp32, int8, te.calibration, recipe.quantize, work)
+        quant_record = onnx_export.quantize_int8(fp32, int8, te.calibration, recipe.quantize, work,
+                                                   output_name=te.output_name)
         if te.state:
             quant_record["calibration_items"] = te.calibration.n_items
             quant_record["calibration_unit"] = "sequence chunks with the state the float model carried into them"

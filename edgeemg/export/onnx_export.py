@@ -155,14 +155,47 @@ def portable(cfg: QuantizeConfig) -> bool:
     return cfg.reduce_range or cfg.weight_type == "uint8"
 
 
-def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeConfig, work: Path) -> dict[str, Any]:
+HEAD_TAIL_OPS = ("LogSoftmax", "Softmax", "Add", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity")
+"""Ops that may follow a model's output layer on the way to the graph output (bias, softmax, layout)."""
+
+
+def head_nodes(model: onnx.ModelProto, output_name: str) -> list[str]:
+    """Names of the nodes from the last MatMul/Gemm to ``output_name``: the output layer ``float_head`` keeps float.
+
+    Why: a quantized output layer rounds its logits onto one 8-bit grid before the
+    (float) softmax, so two close classes can tie or swap; in float they do not
+    (issue 15: the keystroke int8 CER loss). Walks back from the output through
+    :data:`HEAD_TAIL_OPS` along each node's first input.
+
+    Raises
+    ------
+    ExportError
+        No MatMul/Gemm feeds ``output_name`` through those ops.
+    """
+    producer = {o: n for n in model.graph.node for o in n.output}
+    names: list[str] = []
+    node = producer.get(output_name)
+    while node is not None:
+        names.append(node.name)
+        if node.op_type in ("MatMul", "Gemm"):
+            return names
+        if node.op_type not in HEAD_TAIL_OPS:
+            break
+        node = producer.get(node.input[0])
+    raise ExportError(f"[quantize] float_head: no MatMul/Gemm output layer feeds '{output_name}' through "
+                      f"{', '.join(HEAD_TAIL_OPS)} (walked {names}); set float_head = false for this model")
+
+
+def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeConfig, work: Path,
+                  output_name: str = OUTPUT_NAME) -> dict[str, Any]:
     """Static QDQ quantization (per-channel weights), dynamic for ``cfg.dynamic_ops``; returns the manifest record.
 
     ``quant_pre_process`` (symbolic shape inference + graph cleanup) runs first,
     as onnxruntime recommends. Operators listed in ``cfg.dynamic_ops`` (e.g.
     LSTM, which static QDQ leaves float) are excluded from the static pass and
     quantized by ``quantize_dynamic`` afterwards; which nodes went which way is
-    returned for the manifest.
+    returned for the manifest. With ``cfg.float_head`` the output layer
+    (:func:`head_nodes`) is left float by both passes.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quant_pre_process, quantize_dynamic
     from onnxruntime.quantization import quantize_static
@@ -171,6 +204,7 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
     quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=False)
     model = onnx.load(str(pre))
     dynamic_nodes = [n.name for n in model.graph.node if n.op_type in cfg.dynamic_ops]
+    float_nodes = head_nodes(model, output_name) if cfg.float_head else []
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}.get(cfg.calibration_method)
     if method is None:
@@ -189,16 +223,18 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
         reader.rewind()
         quantize_static(str(pre), str(static_out), reader, quant_format=QuantFormat.QDQ, per_channel=cfg.per_channel,
                         weight_type=_qtype(cfg.weight_type), activation_type=_qtype(cfg.activation_type),
-                        calibrate_method=method, nodes_to_exclude=dynamic_nodes, reduce_range=cfg.reduce_range)
+                        calibrate_method=method, nodes_to_exclude=dynamic_nodes + float_nodes,
+                        reduce_range=cfg.reduce_range)
         reader.rewind()
         record.update(scheme="static", calibration_method=cfg.calibration_method, calibration_items=reader.n_items)
         if dynamic_nodes:
             quantize_dynamic(str(static_out), str(out_path), op_types_to_quantize=list(cfg.dynamic_ops),
+                             nodes_to_exclude=float_nodes,
                              per_channel=cfg.per_channel, weight_type=_qtype(cfg.weight_type),
                              reduce_range=cfg.reduce_range)
     else:
         quantize_dynamic(str(pre), str(out_path), per_channel=cfg.per_channel, weight_type=_qtype(cfg.weight_type),
-                         reduce_range=cfg.reduce_range)
+                         reduce_range=cfg.reduce_range, nodes_to_exclude=float_nodes)
         record.update(scheme="dynamic")
         dynamic_nodes = [n.name for n in model.graph.node]
     qmodel = onnx.load(str(out_path))
@@ -223,6 +259,9 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
         per_op = {t: "quantized dynamically" for t in q_ops if t not in ("DynamicQuantizeLinear",)}
     record["per_op"] = per_op
     record["notes"] = [f"{t} quantized dynamically" for t in dyn_types]
+    if float_nodes:
+        record["float_nodes"] = float_nodes
+        record["notes"].append(f"output layer kept float (float_head): {', '.join(float_nodes)}")
     return record
 
 

@@ -40,6 +40,7 @@ class QuantizeConfig:
     calibration_windows: int = 512
     calibration_method: str = "minmax"
     dynamic_ops: tuple[str, ...] = ()
+    float_head: bool = False  # the output layer (last MatMul/Gemm, its bias Add, the softmax) stays float
 
 
 @dataclass(frozen=True)

@@ -119,14 +119,17 @@ def board_module(ckpt: Checkpoint) -> tuple[Any, list[StateTensor]]:
     Raises
     ------
     InvalidInputError
-        A non-causal TDS (it has look-ahead and cannot stream chunk by chunk).
+        An offline model (``cnn_bilstm``, a centred TDS): it needs future frames and cannot stream.
     """
     from edgeemg.tasks.keystroke.models import streaming_module
 
     net = wf.load_model(ckpt)
     if not getattr(net.config, "causal", True):
-        raise InvalidInputError(f"keystroke {ckpt.model}: expected a causal model to export for streaming, "
-                                "received causal=False (centred convolutions have look-ahead)")
+        what = ("the offline bidirectional CNN+LSTM reads whole prompts, so it cannot stream on the board; "
+                "train --model cnn_lstm or tds for the board" if ckpt.model == "cnn_bilstm" else
+                "centred convolutions have look-ahead; train with causal=True")
+        raise InvalidInputError(f"keystroke export: expected a causal (streaming) model, received "
+                                f"'{ckpt.model}' with causal=False: {what}")
     stream = streaming_module(net).eval()
     tds, lstm, _ = _torch_wrappers()
     board = (tds if ckpt.model == "tds" else lstm)(stream).eval()

@@ -40,11 +40,13 @@ from edgeemg.data.charset import CHARSET
 from edgeemg.errors import CheckpointError, InvalidInputError
 from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.keystroke import spec
+from edgeemg.tasks.keystroke.alignment import REFERENCE_KEY, oriented_to
+from edgeemg.tasks.keystroke.cpu_defaults import CPU_PRESET, CPU_SIMULATION, DEFAULT_SIMULATION, cpu_train_config
 from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder, greedy_decode
 from edgeemg.tasks.keystroke.metrics import ErrorRates, error_rates, matched_pairs
-from edgeemg.tasks.keystroke.protocol import (SimulationPlan, TrainingData, personal_test_sessions,
-                                              recorded_training_data, simulated_training_data,
-                                              unseen_user_sessions)
+from edgeemg.tasks.keystroke.protocol import (SimulationPlan, TrainingData, calibration_sessions,
+                                              personal_test_sessions, recorded_training_data,
+                                              simulated_training_data, unseen_user_sessions)
 from edgeemg.tasks.keystroke.sessions import PreparedSession, read_sessions
 from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 
@@ -56,51 +58,6 @@ MODELS: tuple[str, ...] = ("tds", "cnn_lstm", "cnn_bilstm")
 (``cnn_bilstm``: seed 000's bidirectional CNN+LSTM, whole prompts on the host)."""
 TRAIN_OPTIONS: tuple[str, ...] = ("plot", "init", "users")
 EVAL_OPTIONS: tuple[str, ...] = ("lm", "plot")
-
-
-CPU_PRESET = "small"
-"""Model size on a CPU. Learning curves (TDS, user 0, 2 x 60 s of typing, 15 epochs, one thread; best
-validation CER on a separate session -> greedy CER on a later test session): ``tiny`` (25 k parameters)
-84.0 -> 81.9 % in 29 CPU s, names only the space bar; ``small`` (231 k) 69.4 -> 68.6 % in 66 CPU s, still
-improving at epoch 13. Twice the typing (4 x 60 s) moved ``tiny`` only to 78.4 %; band-rotation augmentation
-and a later key-time target (frames 5-8 instead of 1-4) left it at 81.9 %. ``small`` at the CLI's 12 x 120 s
-and 14 epochs is about 11 one-thread CPU minutes (:data:`CPU_SIMULATION`), inside the 30-minute budget."""
-DEFAULT_SIMULATION = SimulationPlan()
-CPU_SIMULATION = SimulationPlan(train_sessions=12, seconds=120.0, eval_seconds=120.0)
-"""``--simulate`` on a CPU: 24 minutes of one user's typing.
-
-Learning curve on the issue-15 simulator (``small`` TDS, :func:`cpu_train_config`, one thread, user 0,
-separate validation session, scored on a later session with unseen sentences; greedy / beam+LM CER %):
-4 x 120 s: best validation CER 47.3 % at epoch 8, then overfitting (66-70 % by epoch 13-16, stopped by
-patience), test 57.8 / 59.2 in 259 CPU s; 12 x 120 s: validation 55.0, 49.5, 40.4, 35.4, 33.9, ... 29.4 %
-at epoch 9, 31.9 % at 14 (no collapse), test 32.1 / 26.4 in 636 CPU s (:func:`train` then
-:func:`evaluate` with this plan and an order-6 LM of ``lm_corpus.txt``); 24 x 120 s: validation 49.8, 40.9,
-41.5, 35.9, 33.0, ... 31.8 % at epoch 9, 34.3 % at 14, test 34.4 / 24.5 (session 25) in 1159 CPU s. Three
-times the typing halved the error; twice that again did not pay (best validation 31.8 vs 29.4 %, test
-greedy 2 pp worse and beam+LM 2 pp better, scored on different later sessions, 25 vs 13) for twice the CPU
-(19 one-thread minutes, inside the 30-minute budget, but no gain), so the default stays 12 x 120 s: at this
-model size more typing is no longer the lever.
-Before issue 15's simulator change, minutes of typing named only the space bar (greedy CER 81.9 %).
-"""
-
-
-def cpu_train_config() -> Any:
-    """Training settings for a CPU run.
-
-    Measured on 2 x 60 s of typing, tiny TDS, personalised greedy CER on a later
-    session: 69 / 80 / 75 % for users 0 / 1 / 2 (chance ~100 %), ~30 s of one
-    idle core (the CLI's :data:`CPU_SIMULATION` is now 12 x 120 s: 14 epochs, its validation CER
-    is best at epoch 9 and flat to 14). The key-time term weighs 3: at 1 the keys are named as often but
-    the blank still wins the argmax at most presses (CER 82 %, deletions).
-    Augmentation is off: on a minute of data it only delays leaving the plateau.
-    Patience 8: on a separate validation session the CPU models overfit minutes
-    of typing after 10-15 epochs (issue 15: the ``small`` TDS's validation CER
-    55.6 % at epoch 11, 85 % by epoch 25), so later epochs only cost CPU.
-    """
-    from edgeemg.tasks.keystroke.training import TrainConfig
-
-    return TrainConfig(epochs=14, batch_size=4, lr=3e-3, chunk_keys=(1, 4), rotation_offsets=(0,), jitter_frames=0,
-                       time_masks=0, freq_masks=0, segment_jitter_frames=0, key_ce_weight=3.0, patience=8)
 
 
 def _check_source(data: list[Path] | None, simulate: bool) -> None:
@@ -120,8 +77,9 @@ def split_examples(data: TrainingData) -> tuple[list[PreparedSession], list, lis
 
 
 def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str | None, on_cpu: bool,
-                   model_config: dict[str, Any] | None) -> tuple[Any, str, str]:
-    """(module, preset, origin): a fresh model of ``preset``, or ``init``'s trained weights to fine-tune."""
+                   model_config: dict[str, Any] | None, sessions: list[PreparedSession]) -> tuple[Any, str, str]:
+    """(module, preset, origin): a fresh model of ``preset``, or ``init``'s trained weights to fine-tune
+    (a generic model turned to the band of ``sessions`` first, :mod:`.alignment`)."""
     from edgeemg.tasks.checkpoint import load_checkpoint
     from edgeemg.tasks.keystroke.models import PRESETS, build_model
 
@@ -130,8 +88,10 @@ def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str
         if ckpt.model != model:
             raise InvalidInputError(f"keystroke: --init {init} holds a '{ckpt.model}' model, --model asks for "
                                     f"'{model}'; give --model {ckpt.model} or another checkpoint")
+        ckpt, shift = oriented_to(ckpt, sessions)
+        turned = "" if shift is None else f", band turned by {shift.tolist()} electrodes"
         return load_model(ckpt).train(), str(ckpt.meta.get("summary", {}).get("preset", "custom")), \
-            f"fine-tuned from {init if not isinstance(init, Checkpoint) else 'a checkpoint'}"
+            f"fine-tuned from {init if not isinstance(init, Checkpoint) else 'a checkpoint'}{turned}"
     preset = preset or (CPU_PRESET if on_cpu else "full")
     if preset not in PRESETS[model]:
         raise InvalidInputError(
@@ -157,6 +117,7 @@ def train(
     train_config: Any = None,
     plan: SimulationPlan | None = None,
     init: Checkpoint | None = None,
+    align_bands: bool = True,
 ) -> Checkpoint:
     """Train ``model`` ("tds" or "cnn_lstm") with CTC and return its checkpoint.
 
@@ -171,6 +132,7 @@ def train(
     import dataclasses
 
     from edgeemg.tasks.keystroke.training import TrainConfig, fit_ctc
+    from edgeemg.tasks.keystroke.transfer import GENERIC_SESSIONS_PER_USER, canonical_training_data, recipe
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
     options = check_options(TASK, options, TRAIN_OPTIONS, "train")
@@ -178,19 +140,24 @@ def train(
     _check_source(data, simulate)
     dev = resolve_device(device)
     on_cpu = dev.type != "cuda"
+    per_user = plan.train_sessions if plan else GENERIC_SESSIONS_PER_USER  # a generic plan's sessions per user
     plan = plan or (CPU_SIMULATION if on_cpu else DEFAULT_SIMULATION)
     if "users" in options:
         if not simulate or int(options["users"]) < 1:
             raise InvalidInputError(f"keystroke: --users N (>= 1) goes with --simulate, got users="
                                     f"{options['users']} with {'--simulate' if simulate else '--data'}")
-        plan = dataclasses.replace(plan, users=int(options["users"]))
+        plan = dataclasses.replace(plan, users=int(options["users"]), train_sessions=per_user)
     gen = seed_everything(seed)
-    net, preset, origin = _initial_model(init if init is not None else options.get("init"), model, preset, on_cpu,
-                                         model_config)
     tdata = (simulated_training_data(seed, plan, progress=progress) if simulate
              else recorded_training_data(list(data or []), progress=progress))
+    reference = None
+    if simulate and plan.users > 1 and align_bands:  # generic: one band frame for all users (:mod:`.transfer`)
+        tdata, reference = canonical_training_data(tdata)
+    init = init if init is not None else options.get("init")
+    net, preset, origin = _initial_model(init, model, preset, on_cpu, model_config, tdata.train)
     sessions, train_ex, val_ex = split_examples(tdata)
-    tc = train_config or (cpu_train_config() if on_cpu else TrainConfig())
+    tc = train_config or recipe(cpu_train_config() if on_cpu else TrainConfig(), generic=plan.users > 1,
+                                finetune=init is not None)
     if epochs is not None:
         tc = dataclasses.replace(tc, epochs=epochs)
     log.info("keystroke %s (%s, %s): %s; %d training prompts, %d validation prompts, %d parameters", model, preset,
@@ -222,6 +189,8 @@ def train(
         "sim_seconds": plan.seconds if simulate else None,
         "seed": seed,
     }
+    if reference is not None:
+        meta[REFERENCE_KEY] = reference.tolist()
     if "plot" in options:
         from edgeemg.tasks.plots import plot_history
 
@@ -374,6 +343,11 @@ def evaluate(
     net = load_model(checkpoint)
     lm = CharNgramLM.load(options["lm"]) if options.get("lm") else None  # read before the expensive part
     sessions, protocol = _eval_sessions(checkpoint, data, simulate, seed, progress, plan)
+    if REFERENCE_KEY in checkpoint.meta:  # a generic model: turned to this user's band from unlabeled typing
+        calib = calibration_sessions(seed, plan, progress) if simulate else sessions
+        checkpoint, shift = oriented_to(checkpoint, calib)
+        protocol += f", band turned by {shift.tolist()} electrodes"
+        net = load_model(checkpoint)
     emissions = model_emissions(net, sessions, device)
     greedy = score_sessions(emissions, sessions)
     out: dict[str, Any] = {**greedy.to_dict(), "decoder": "greedy",
