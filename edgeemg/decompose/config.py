@@ -51,6 +51,19 @@ class DecompositionConfig(DictConfig):
     min_pnr_db : float or None
         Also require this pulse-to-noise ratio (Holobar et al. 2014 call >= 30 dB
         accurate); None: SIL alone.
+    residual_passes : int
+        (default 1) Searches of the residual left once the units found so far are
+        subtracted from the band-passed EMG (:mod:`edgeemg.decompose.residual`); 0: none.
+    residual_window_s : float
+        Half-width of each unit's waveform subtracted for the residual pass (50 ms:
+        a whole MUAP, ~47 ms here, wherever the source's peak falls in it). A
+        residual unit is a duplicate of an earlier one up to twice this lag: what
+        the subtraction leaves of a unit (the band-pass's tails) can be found again
+        52-71 ms after its discharges.
+    max_skipped_fraction : float
+        A unit found on the residual is kept when at most this fraction of its
+        inter-spike intervals look like a skipped discharge
+        (:func:`~edgeemg.decompose.spikes.skipped_fraction`; 0.05).
     """
 
     LIST_FIELDS = ("band_hz",)
@@ -70,6 +83,9 @@ class DecompositionConfig(DictConfig):
     peel_off: bool = True
     peel_off_window_s: float = 0.025
     min_pnr_db: float | None = None
+    residual_passes: int = 1
+    residual_window_s: float = 0.05
+    max_skipped_fraction: float = 0.05
 
     def __post_init__(self) -> None:
         lo, hi = self.band_hz
@@ -83,6 +99,12 @@ class DecompositionConfig(DictConfig):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InvalidInputError(f"DecompositionConfig.{name} must be an int >= 1, got {v!r}")
+        if not isinstance(self.residual_passes, int) or self.residual_passes < 0:
+            raise InvalidInputError(
+                f"DecompositionConfig.residual_passes must be an int >= 0, got {self.residual_passes!r}")
+        if not 0.0 <= self.max_skipped_fraction <= 1.0:
+            raise InvalidInputError(
+                f"DecompositionConfig.max_skipped_fraction must be in [0, 1], got {self.max_skipped_fraction!r}")
         if not 0.0 <= self.sil_threshold < 1.0:
             raise InvalidInputError(f"DecompositionConfig.sil_threshold must be in [0, 1), got {self.sil_threshold!r}")
 

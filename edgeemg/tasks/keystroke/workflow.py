@@ -132,7 +132,8 @@ def train(
     import dataclasses
 
     from edgeemg.tasks.keystroke.training import TrainConfig, fit_ctc
-    from edgeemg.tasks.keystroke.transfer import GENERIC_SESSIONS_PER_USER, canonical_training_data, recipe
+    from edgeemg.tasks.keystroke.transfer import (GENERIC_DECODER, GENERIC_SESSIONS_PER_USER,
+                                                  canonical_training_data, recipe)
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
     options = check_options(TASK, options, TRAIN_OPTIONS, "train")
@@ -189,8 +190,8 @@ def train(
         "sim_seconds": plan.seconds if simulate else None,
         "seed": seed,
     }
-    if reference is not None:
-        meta[REFERENCE_KEY] = reference.tolist()
+    if reference is not None:  # a generic model: its band frame, and the LM settings its less sure emissions need
+        meta.update({REFERENCE_KEY: reference.tolist(), "decoder": {**meta["decoder"], **GENERIC_DECODER}})
     if "plot" in options:
         from edgeemg.tasks.plots import plot_history
 
