@@ -184,3 +184,10 @@ def test_cli_recipe_fine_tunes_a_generic_model_on_session_files(generic, tmp_pat
     base = load_checkpoint(generic, task="keystroke")
     out = wf.evaluate(base, files[1:], simulate=False, seed=0, device="cpu", progress=False, options={})
     assert "band turned by" in out["protocol"]  # a generic one is turned on the files' own unlabeled signal
+
+
+def test_export_refuses_a_generic_model(generic) -> None:
+    from edgeemg.tasks.keystroke.export_hooks import board_module
+
+    with pytest.raises(InvalidInputError, match="fine-tune it first"):
+        board_module(load_checkpoint(generic, task="keystroke"))
