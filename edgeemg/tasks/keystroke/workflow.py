@@ -15,7 +15,8 @@ when the model trained on user ``S`` (personalised, as emg2qwerty's
 personalised models) and session 0 of user ``S`` otherwise (generic, an unseen
 person). ``eval``'s default seed (1) differs from ``train``'s (0): generic.
 ``train --simulate --users N`` trains a generic model on users ``seed ..
-seed + N - 1``; ``train --init GENERIC.ckpt`` fine-tunes it on one user.
+seed + N - 1`` in one shared band frame; ``train --init GENERIC.ckpt`` turns it
+to one user's band and fine-tunes it (:mod:`.transfer`, :mod:`.alignment`).
 
 Model size and schedule: ``--device auto`` resolving to CUDA trains the
 published sizes (``full``) with emg2qwerty-like settings (:class:`TrainConfig`
