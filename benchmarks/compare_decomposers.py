@@ -13,7 +13,8 @@ datasets track). The peer is a benchmark dependency, not one of edgeemg's: it
 runs in its own environment (``--peer-python``, default ``/work/venv-peer``,
 made with ``python3.11 -m venv`` and ``pip install torch==2.13.0
 muniverse-emg``) through ``benchmarks/_peer_cbss.py``; without it the peer's
-columns say so.
+columns say so. ``--peer-rows OLD.json`` reuses the peer's rows of an earlier
+run on the same recordings (the peer takes 1-25 min a cell on 2 shared cores).
 
 Both are scored against the simulator's truth by the same matcher
 (:func:`edgeemg.tasks.motor_units.metrics.score_decoding`): units matched
@@ -51,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--peer-python", default=os.environ.get("EDGEEMG_PEER_PYTHON", "/work/venv-peer/bin/python"),
                    help="Python of the environment holding muniverse-emg (default: %(default)s)")
     p.add_argument("--no-peer", action="store_true", help="only our teacher")
+    p.add_argument("--peer-rows", metavar="PATH",
+                   help="take the peer's rows from an earlier --json of the same recordings (seconds, SNR, "
+                        "subject) instead of running it again (it takes minutes to half an hour a cell)")
     p.add_argument("--json", metavar="PATH", help="also write every figure (per unit too) as JSON")
     return p.parse_args(argv)
 
@@ -65,12 +69,13 @@ def score(found: list[np.ndarray], sim: Any) -> dict[str, Any]:
                           reference_ids=list(range(sim.n_units)))
 
 
-def run_teacher(sim: Any) -> tuple[list[np.ndarray], float]:
+def run_teacher(sim: Any) -> tuple[list[np.ndarray], float, int]:
+    """Our trains, wall time and how many units the residual pass added."""
     from edgeemg.decompose import decompose
 
     t0 = time.perf_counter()
     dec = decompose(sim.emg, sim.fs_hz)
-    return list(dec.discharges), time.perf_counter() - t0
+    return list(dec.discharges), time.perf_counter() - t0, int(np.count_nonzero(dec.stage))
 
 
 def run_peer(sim: Any, python: str) -> tuple[list[np.ndarray], float] | str:
@@ -87,6 +92,16 @@ def run_peer(sim: Any, python: str) -> tuple[list[np.ndarray], float] | str:
         out = np.load(dst)
         trains = [out[k] for k in sorted((k for k in out.files if k.startswith("unit_")), key=lambda k: int(k[5:]))]
         return trains, float(out["wall_s"])
+
+
+def stored_peer_row(path: str, where: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The peer's row for this grid, level and length from an earlier run's JSON (an error row when absent)."""
+    for r in json.loads(Path(path).read_text()):
+        if (r["decomposer"] == "muniverse-cbss" and r["grid"] == where["grid"] and r["level"] == where["level"]
+                and r["seconds"] == where["seconds"] and r.get("seed", 0) == args.seed
+                and r.get("snr_db", 20.0) == args.snr_db):
+            return {**r, "stored": path}
+    return {**where, "decomposer": "muniverse-cbss", "error": f"no peer row for this cell in {path}"}
 
 
 def row(name: str, rep: dict[str, Any], wall_s: float) -> dict[str, Any]:
@@ -117,20 +132,23 @@ def main(argv: list[str] | None = None) -> int:
     for level in args.levels:
         for grid in args.grids:
             sim = simulate_motor_units(args.seconds, seed=args.seed, level=level, snr_db=args.snr_db, grid=grid)
-            where = {"grid": grid, "level": level, "seconds": args.seconds}
-            trains, wall = run_teacher(sim)
-            rows.append({**where, **row("edgeemg", score(trains, sim), wall)})
+            where = {"grid": grid, "level": level, "seconds": args.seconds, "seed": args.seed, "snr_db": args.snr_db}
+            trains, wall, from_residual = run_teacher(sim)
+            rows.append({**where, **row("edgeemg", score(trains, sim), wall), "from_residual": from_residual})
             print(format_table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
             if args.no_peer:
                 continue
-            peer = run_peer(sim, args.peer_python)
-            if isinstance(peer, str):
+            peer = None if args.peer_rows else run_peer(sim, args.peer_python)
+            if peer is None:
+                rows.append(stored_peer_row(args.peer_rows, where, args))
+            elif isinstance(peer, str):
                 rows.append({**where, "decomposer": "muniverse-cbss", "error": peer})
             else:
                 rows.append({**where, **row("muniverse-cbss", score(peer[0], sim), peer[1])})
             print(format_table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     print(f"simulated {args.seconds:g} s at {args.snr_db:g} dB, subject {args.seed}; spikes matched at +-0.5 ms, "
-          "a unit found when F1 > 0.7; sens / prec / RoA are means over found units")
+          "a unit found when F1 > 0.7; sens / prec / RoA are means over found units"
+          + (f"; the peer's rows are stored ones ({args.peer_rows})" if args.peer_rows else ""))
     print(format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -83,6 +83,22 @@ def _partial(model: str, variant: str, rows: dict[str, Any]) -> None:
     print(f"{model} {variant}: {json.dumps(rows[variant])}", file=sys.stderr, flush=True)
 
 
+def _generic(model: str, a: argparse.Namespace, plan: Any, kw: dict[str, Any]) -> Any:
+    """The generic model: loaded from ``--generic-ckpt`` when that file exists (a one-off run), else trained
+    (and saved there when given; the file name gets the model's name in it)."""
+    from edgeemg.tasks.checkpoint import load_checkpoint, save_checkpoint
+    from edgeemg.tasks.keystroke import workflow as wf
+
+    path = Path(str(a.generic_ckpt).replace("{model}", model)) if a.generic_ckpt else None
+    if path is not None and path.exists():
+        print(f"{model} generic: loaded {path}", file=sys.stderr, flush=True)
+        return load_checkpoint(path, task="keystroke")
+    ckpt = wf.train(None, epochs=a.generic_epochs, seed=a.generic_seed, options={"users": a.users}, plan=plan, **kw)
+    if path is not None:
+        save_checkpoint(path, ckpt)
+    return ckpt
+
+
 def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict[str, Any]:
     """Train the three variants of ``model`` and score them (see the module docstring)."""
     from edgeemg.tasks.keystroke import workflow as wf
@@ -93,8 +109,7 @@ def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict
     scratch = wf.train(None, epochs=a.epochs, seed=a.user, options={}, plan=personal, **kw)
     rows["scratch"] = {**_scores(scratch, a.user, personal, lm), "train_cpu_s": scratch.meta["summary"]["train_cpu_s"]}
     _partial(model, "scratch", rows)
-    generic = wf.train(None, epochs=a.generic_epochs, seed=a.generic_seed, options={"users": a.users},
-                       plan=generic_plan, **kw)
+    generic = _generic(model, a, generic_plan, kw)
     rows["generic"] = {**_scores(generic, a.user, personal, lm),
                        "train_cpu_s": generic.meta["summary"]["train_cpu_s"]}
     _partial(model, "generic", rows)
@@ -139,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="scratch and fine-tune epochs (default: the CLI's)")
     p.add_argument("--generic-epochs", type=int, help="generic epochs (default: the CLI's)")
     p.add_argument("--preset", help="model size (default: the CLI's on a CPU)")
+    p.add_argument("--generic-ckpt", help="cache of the generic model: loaded if it exists, else trained and saved "
+                                          "there; '{model}' in the name becomes the model's name")
     p.add_argument("--lm-order", type=int, default=6)
     p.add_argument("--no-board", action="store_true", help="skip the int8 export and bench")
     p.add_argument("--quick", action="store_true", help="2 x 40 s, 4 generic users, 3 epochs: the mechanics in minutes")

@@ -106,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from edgeemg.tasks.motor_units import plans
-    from edgeemg.tasks.motor_units import workflow as wf
 
     torch.set_num_threads(args.threads)
     c12, c3, c4, f1 = (int(v) for v in args.widths.split(","))

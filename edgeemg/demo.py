@@ -58,6 +58,7 @@ class DemoPlan:
     max_loss_pp: float = 5.0  # int8 vs fp32; the shipped recipes say 1 pp for full-size models
     finetune_epochs: int | None = None  # after pruning; None: the task recipe's
     subject: int | None = None  # per-person decoders (motor units): the simulated subject trained and streamed
+    revision: int | None = None  # raised when the task's training changes, so bundles cached by an older one rebuild
 
     def key(self) -> str:
         # fields left at None stay out of the key, so adding one does not invalidate existing caches
@@ -70,7 +71,7 @@ class DemoPlan:
 #: grid it was trained on, so the demo trains on the subject its band streams; ``subject`` is set from the band's
 #: seed by :func:`run_demo`); the model is a narrow MO-DCNN (:data:`MOTOR_UNITS_DEMO_TRAINING`).
 DEMO_PLANS: dict[str, DemoPlan] = {
-    "gait": DemoPlan(model="cnn", subjects=10, seconds=360.0, epochs=16, finetune_epochs=3),  # the causal decoder
+    "gait": DemoPlan(model="cnn", subjects=10, seconds=360.0, epochs=16, finetune_epochs=3, revision=2),  # causal
     "muscle": DemoPlan(model="cnn", subjects=9, seconds=10.0, epochs=6, finetune_epochs=3),
     "motor-units": DemoPlan(model="mo_dcnn", subjects=1, seconds=30.0, epochs=8, finetune_epochs=0),
 }

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import asdict
 from enum import IntEnum
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar, Self
 
 
 class ErrorCode(IntEnum):
@@ -132,6 +133,31 @@ def reject_unknown_keys(config_class: type, d: Mapping[str, Any]) -> None:
     unknown = sorted(set(d) - set(fields))
     if unknown:
         raise InvalidInputError(f"{config_class.__name__}: unknown key(s) {unknown}; allowed {sorted(fields)}")
+
+
+class DictConfig:
+    """Mixin of a frozen config dataclass stored as a JSON object (bundle manifest, checkpoint meta).
+
+    ``to_dict`` is :func:`dataclasses.asdict` with the tuple fields named in ``LIST_FIELDS``
+    written as JSON lists; ``from_dict`` refuses unknown keys (:func:`reject_unknown_keys`),
+    turns those fields back into tuples and calls the constructor, whose ``__post_init__``
+    checks the values. One copy, so every config reads and writes its dict the same way.
+    """
+
+    LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able form: every field, tuples in ``LIST_FIELDS`` as lists."""
+        d = asdict(self)  # type: ignore[call-overload]
+        for name in self.LIST_FIELDS:
+            d[name] = list(d[name])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        """Inverse of :meth:`to_dict`; an unknown key is an :class:`InvalidInputError` naming the allowed ones."""
+        reject_unknown_keys(cls, d)
+        return cls(**{k: tuple(v) if k in cls.LIST_FIELDS else v for k, v in d.items()})
 
 
 def missing_extra(exc: ModuleNotFoundError, needed_for: str) -> MissingExtraError | None:

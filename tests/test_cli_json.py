@@ -38,7 +38,8 @@ metric = "accuracy"
 max_loss_pp = 100.0
 int8_rtol = 100.0
 """
-CHECKED = ("bench", "demo", "eval", "explain", "export", "inspect", "lm build", "simulate", "train")
+CHECKED = ("bench", "calibrate", "demo", "eval", "explain", "export", "inspect", "lm build", "simulate", "train")
+# calibrate: tests/test_task_gait_calibration.py::test_cli_calibrate_writes_the_user_checkpoint_and_one_json_object
 
 
 def _json_verbs() -> set[str]:

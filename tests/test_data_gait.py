@@ -234,3 +234,28 @@ def test_simple_baseline_is_above_chance_but_far_from_solved():
     majority = np.bincount(y_all).max() / y_all.size
     acc = float(np.mean(accs))
     assert majority + 0.1 < acc < 0.8, (acc, majority)
+
+
+_NO_FORMATS_CHILD = """
+import sys
+sys.modules["wfdb"] = None  # a board install: no formats extra
+from edgeemg.data.bands import band_signal
+from edgeemg.data import gait_record, gait_states, sim_gait
+from edgeemg.tasks.gait import spec
+assert sim_gait.GAIT_STATES is gait_record.GAIT_STATES is spec.LABELS is gait_states.GAIT_STATES
+band = band_signal("gait", 30.0, seed=0)
+assert "torch" not in sys.modules
+print(sorted({e.value for e in band.events if e.kind == "gait_state"}))
+"""
+
+
+def test_gait_states_have_one_home_that_needs_neither_wfdb_nor_torch() -> None:
+    """The simulator behind ``run --simulate``, the reader and the task share one GAIT_STATES, wfdb blocked."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-c", _NO_FORMATS_CHILD], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert eval(out.stdout) == sorted(GAIT_STATES)  # 30 s of simulated walking passes through all four states

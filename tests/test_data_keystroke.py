@@ -30,7 +30,6 @@ from edgeemg.data.charset import (
 )
 from edgeemg.data.emg2qwerty import (
     TIMESERIES_DTYPE,
-    Keystroke,
     read_emg2qwerty,
     session_segments,
     write_emg2qwerty,

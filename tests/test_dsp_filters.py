@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from edgeemg.dsp import StreamingSOS, bandpass_sos, highpass_sos, notch_sos, sosfilt_tc
+from edgeemg.dsp import StreamingSOS, bandpass_sos, highpass_sos, lowpass_sos, notch_sos, sosfilt_tc
 from edgeemg.errors import InvalidInputError
 
 FS = 2000.0
@@ -107,6 +107,15 @@ def test_designs_physical_properties() -> None:
     notch = notch_sos(50, fs_hz=FS, harmonics=3)
     _, hn = signal.sosfreqz(notch, worN=[50.0, 100.0, 150.0, 400.0], fs=FS)
     assert np.all(np.abs(hn[:3]) < 1e-6) and abs(abs(hn[3]) - 1) < 1e-2
+
+
+@pytest.mark.parametrize(("design", "btype"), [(highpass_sos, "highpass"), (lowpass_sos, "lowpass")])
+def test_one_cutoff_designs_are_scipys_butter(design, btype: str) -> None:
+    np.testing.assert_array_equal(design(35.0, fs_hz=FS, order=3), signal.butter(3, 35.0, btype, fs=FS, output="sos"))
+    with pytest.raises(InvalidInputError, match=rf"^{btype}_sos: cutoff_hz=1000.0 .*fs/2=1000.0"):
+        design(1000, fs_hz=FS)
+    with pytest.raises(InvalidInputError, match=rf"^{btype}_sos: order must be an integer >= 1, got 0"):
+        design(35.0, fs_hz=FS, order=0)
 
 
 def test_notch_harmonics_stop_below_nyquist() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from edgeemg.dsp import StreamingLogSpectrogram, log_spectrogram
+from edgeemg.dsp import StreamingLogSpectrogram, log_spectrogram, spectral
 from edgeemg.errors import InvalidInputError
 
 
@@ -35,14 +35,36 @@ def test_matches_torch_stft_emg2qwerty_settings() -> None:
     np.testing.assert_allclose(got, ref, atol=2e-4)
 
 
-def test_matches_scipy_stft() -> None:
-    x = _x(500, 2)
-    win = signal.get_window("hann", 32)  # periodic by default
-    _, _, z = signal.stft(x.T.astype(np.float64), window=win, nperseg=32, noverlap=24, boundary=None,
+def _scipy_log_spectrogram(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """scipy.signal.stft's frames as (n_frames, n_fft//2 + 1, C) log10 power, the reference."""
+    win = signal.get_window("hann", n_fft)  # periodic by default
+    _, _, z = signal.stft(x.T.astype(np.float64), window=win, nperseg=n_fft, noverlap=n_fft - hop, boundary=None,
                           padded=False, detrend=False, scaling="spectrum")
     power = np.abs(z * win.sum()) ** 2  # undo scipy's 1/sum(window) scaling
-    ref = np.log10(power + 1e-6).transpose(2, 1, 0)
-    np.testing.assert_allclose(log_spectrogram(x, n_fft=32, hop=8), ref, atol=1e-4)
+    return np.log10(power + 1e-6).transpose(2, 1, 0)
+
+
+def test_matches_scipy_stft() -> None:
+    x = _x(500, 2)
+    np.testing.assert_allclose(log_spectrogram(x, n_fft=32, hop=8), _scipy_log_spectrogram(x, 32, 8), atol=1e-4)
+
+
+def test_streaming_runs_no_fft_on_blocks_that_complete_no_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = _x(600, 2)
+    ffts: list[int] = []
+    real = spectral.log_power_frames
+    monkeypatch.setattr(spectral, "log_power_frames", lambda w, h: ffts.append(len(w)) or real(w, h))
+    s = StreamingLogSpectrogram(32, 8, 2)
+    bounds = [0, 0, 5, 20, 31, 32, 33, 36, 39, 40, 41, 300, 303, 600]  # empty, frame-less and frame-making blocks
+    outs = [s.process(x[i:j]) for i, j in zip(bounds[:-1], bounds[1:])]
+    ends = 31 + 8 * np.arange(1 + (600 - 32) // 8)  # last sample of each frame
+    for o, (i, j) in zip(outs, zip(bounds[:-1], bounds[1:])):
+        want = ends[(ends >= i) & (ends < j)]
+        assert o.data.shape == (len(want), 17, 2) and o.data.dtype == np.float32 and o.end_index.dtype == np.int64
+        np.testing.assert_array_equal(o.end_index, want)
+    assert ffts == [len(o) for o in outs if len(o)]  # one FFT per block that completes a frame, none otherwise
+    assert len(ffts) < len(outs) - 3
+    np.testing.assert_allclose(np.concatenate([o.data for o in outs]), _scipy_log_spectrogram(x, 32, 8), atol=1e-4)
 
 
 def test_streaming_equals_offline() -> None:

@@ -28,6 +28,37 @@ def test_error_carries_code_and_is_a_value_error():
     assert (err.exit_code, err.label) == (2, "usage error")
 
 
+def _config_classes() -> list[tuple[type, dict]]:
+    """Every board-side config that stores itself as a JSON object, with constructor arguments to try."""
+    from edgeemg.decompose.config import DecompositionConfig
+    from edgeemg.tasks.gait.causal_decoder import CausalConfig
+    from edgeemg.tasks.gait.decoder import SmootherConfig
+    from edgeemg.tasks.keystroke.decoder_config import DecoderConfig as KeystrokeDecoderConfig
+    from edgeemg.tasks.motor_units.decoder import DecoderConfig as MotorUnitDecoderConfig
+    from edgeemg.tasks.motor_units.filter_decoder import FilterDecoderConfig
+    from edgeemg.tasks.motor_units.spec import WindowSpec
+    from edgeemg.tasks.muscle_health.decoder import DecisionConfig
+
+    return [(DecisionConfig, {}), (SmootherConfig, {}), (CausalConfig, {}), (KeystrokeDecoderConfig, {}),
+            (MotorUnitDecoderConfig, {}), (WindowSpec, {}), (FilterDecoderConfig, {"threshold": (0.5, 0.75)}),
+            (DecompositionConfig, {"band_hz": (15.0, 450.0)})]
+
+
+def test_configs_round_trip_through_json_and_refuse_unknown_keys():
+    import dataclasses
+
+    for cls, kwargs in _config_classes():
+        cfg = cls(**kwargs)
+        d = cfg.to_dict()
+        fields = [f.name for f in dataclasses.fields(cls)]
+        assert list(d) == fields, cls  # every field, in order
+        assert not any(isinstance(v, tuple) for v in d.values()), cls  # JSON's form: lists, never tuples
+        assert cls.from_dict(json.loads(json.dumps(d))) == cfg, cls
+        with pytest.raises(InvalidInputError) as err:
+            cls.from_dict({**d, "bogus": 1})
+        assert str(err.value) == f"{cls.__name__}: unknown key(s) ['bogus']; allowed {sorted(fields)}"
+
+
 @pytest.mark.parametrize(
     ("name", "task"),
     [("keystroke", Task.KEYSTROKE), ("motor_units", Task.MOTOR_UNITS), ("Muscle-Health", Task.MUSCLE)],

@@ -61,3 +61,19 @@ def test_latency_histogram_survives_an_outlier_and_counts_in_integers(tmp_path):
     assert sum(c > 0 for c in counts) >= 5 and max(counts) < 0.6 * len(hop)
     assert any(lbl.startswith("max 60 ms") for lbl in _labels(fig.axes[0]))
     assert _quiet(plot_latency, _report(hop, []), tmp_path).is_file()  # no true events: a note, no crash
+
+
+def test_every_writer_makes_its_folder_and_writes_a_png(tmp_path):
+    from edgeemg.tasks.motor_units.plots import plot_raster
+    from edgeemg.tasks.plots import plot_confusion, plot_history
+
+    per_unit = [{"unit": 0, "reference_index": 0, "lag_samples": 2, "f1": 0.9}]
+    written = [
+        _quiet(plot_confusion, np.array([[3, 1], [0, 4]]), ["a", "b"], tmp_path / "c" / "confusion.png"),
+        _quiet(plot_history, {"train_loss": [1.0, 0.5]}, tmp_path / "h" / "history.png"),
+        _quiet(plot_latency, _report([0.4, 0.5], [100.0]), tmp_path / "l"),
+        _quiet(plot_raster, [np.array([12, 60])], [np.array([10, 58])], per_unit, 2048.0, tmp_path / "r" / "raster.png"),
+    ]
+    assert written[2] == tmp_path / "l" / "latency-gait.png"
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path

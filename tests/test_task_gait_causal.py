@@ -268,6 +268,21 @@ def test_match_events_is_one_to_one_and_closest_first():
     assert metrics.match_events([], [1.0]) == []
 
 
+def test_gain_augmentation_scales_each_crops_channels_and_leaves_targets():
+    from edgeemg.tasks.gait.causal_training import SequenceSet, _batch
+
+    rng = np.random.default_rng(0)
+    data = SequenceSet([rng.normal(size=(400, 6)).astype(np.float32)], [np.arange(10) % 4],
+                       [rng.integers(0, 2, (10, 2)).astype(np.float32)])
+    crops = [(0, 0), (0, 3)]
+    gain = np.exp(rng.normal(0.0, 0.35, (2, 6))).astype(np.float32)
+    x, y, c = _batch(data, crops, 100, 40, 5)
+    xg, yg, cg = _batch(data, crops, 100, 40, 5, gain)
+    np.testing.assert_allclose(xg.numpy(), x.numpy() * gain[:, None, :], rtol=1e-6)
+    assert np.array_equal(x.numpy()[1], data.z[0][120:380]) and np.array_equal(yg.numpy(), y.numpy())
+    assert np.array_equal(cg.numpy(), c.numpy())
+
+
 # ----------------------------------------------------------------------------- tiny end to end
 
 

@@ -232,7 +232,7 @@ def test_decoder_validates_input_and_manifest(tmp_path) -> None:
         dec.step(np.zeros((3, 99)), np.arange(2))
     with pytest.raises(InvalidInputError, match="unknown key"):
         KeystrokeDecoder.from_manifest({"decoder": {"beams": 3}})
-    path = build_lm(CORPUS, order=3).save(tmp_path / "lm.bin")
+    build_lm(CORPUS, order=3).save(tmp_path / "lm.bin")
     dec = KeystrokeDecoder.from_manifest({"decoder": {"kind": "beam", "lm": "lm.bin"}}, root=tmp_path)
     assert dec.lm is not None and dec.lm.order == 3
     assert BACKSPACE not in dec.lm.vocab

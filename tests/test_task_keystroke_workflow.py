@@ -22,6 +22,7 @@ from edgeemg.tasks.checkpoint import load_checkpoint, save_checkpoint
 from edgeemg.tasks.keystroke import workflow as wf
 from edgeemg.tasks.keystroke.lm import builtin_corpus_text
 from edgeemg.tasks.keystroke.protocol import personal_test_sessions, simulated_training_data, unseen_user_sessions
+from edgeemg.tasks.keystroke.alignment import REFERENCE_KEY, fold_shift, oriented_to
 from edgeemg.tasks.keystroke.training import TrainConfig
 
 PLAN = wf.SimulationPlan(train_sessions=2, seconds=15.0, eval_seconds=12.0)
@@ -130,16 +131,24 @@ def test_generic_model_trains_on_users_and_validates_on_an_unseen_one(generic) -
 
 
 def test_fine_tuning_starts_from_the_init_checkpoint(generic) -> None:
-    """With a zero learning rate, fine-tuning returns the init weights (BatchNorm statistics aside)."""
-    tuned = wf.train(None, simulate=True, model="tds", epochs=1, device="cpu", seed=3, progress=False,
-                     options={"init": generic}, plan=PLAN, train_config=TrainConfig(lr=0.0, batch_size=8))
+    """With a zero learning rate, fine-tuning returns the init weights turned to the user's band (BatchNorm
+    statistics aside); with a small one it moves them a little."""
     base = load_checkpoint(generic, task="keystroke")
-    assert tuned.meta["summary"]["origin"].startswith("fine-tuned") and tuned.meta["user_seeds"] == [3]
-    assert json.loads(json.dumps(tuned.meta["model_config"])) == base.meta["model_config"]
+    assert np.asarray(base.meta[REFERENCE_KEY]).shape == (2, 16, 33)  # a generic model is in one band frame
+    users = simulated_training_data(3, PLAN).train
+    shift = oriented_to(base, users)[1]
+    start = fold_shift(base.arrays, shift)
     weights = [k for k in base.arrays if "batch_norm" not in k]
     assert len(weights) > 10
-    for k in weights:
-        np.testing.assert_array_equal(tuned.arrays[k], base.arrays[k])
+    for lr in (0.0, 1e-4):
+        tuned = wf.train(None, simulate=True, model="tds", epochs=1, device="cpu", seed=3, progress=False,
+                         options={"init": generic}, plan=PLAN, train_config=TrainConfig(lr=lr, batch_size=8))
+        assert tuned.meta["summary"]["origin"].startswith("fine-tuned") and tuned.meta["user_seeds"] == [3]
+        assert f"band turned by {shift.tolist()}" in tuned.meta["summary"]["origin"]
+        assert REFERENCE_KEY not in tuned.meta  # it reads the user's raw bands
+        assert json.loads(json.dumps(tuned.meta["model_config"])) == base.meta["model_config"]
+        diff = max(float(np.abs(tuned.arrays[k] - start[k]).max()) for k in weights)
+        assert diff == 0.0 if lr == 0.0 else 0.0 < diff < 0.05  # Adam steps of ~lr each
     with pytest.raises(InvalidInputError, match="holds a 'tds' model"):
         wf.train(None, simulate=True, model="cnn_lstm", epochs=1, device="cpu", seed=3, progress=False,
                  options={"init": generic}, plan=PLAN)

@@ -27,6 +27,7 @@ VERBS: dict[str, str] = {
     "simulate": "edgeemg.cli.simulate",
     "train": "edgeemg.cli.train",
     "eval": "edgeemg.cli.eval",
+    "calibrate": "edgeemg.cli.calibrate",
     "explain": "edgeemg.cli.explain",
     "band-sim": "edgeemg.cli.band_sim",
     "export": "edgeemg.cli.export",

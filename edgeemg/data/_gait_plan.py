@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-GAIT_STATES: tuple[str, ...] = ("stand", "start", "walk", "stop")
-STAND, START, WALK, STOP = 0, 1, 2, 3
+from edgeemg.data.gait_states import START, STOP, WALK
+
 SETTLE_S = 0.4  # bout end = last heel strike + this (part of "stop")
 STEPS_PER_TRANSITION = 4  # heel strikes that make the "first/last two strides"
 

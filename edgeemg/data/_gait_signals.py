@@ -12,7 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal as sps
 
-from edgeemg.data._gait_plan import STAND, STEPS_PER_TRANSITION, Bout, Subject, draw_subject, label_states, plan_bouts
+from edgeemg.data._gait_plan import STEPS_PER_TRANSITION, Bout, Subject, draw_subject, label_states, plan_bouts
+from edgeemg.data.gait_states import STAND
 
 _TA, _GL, _VL = 0, 1, 2
 # foot-switch levels (fraction of the subject's full-contact level): heel only,

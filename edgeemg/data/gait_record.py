@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from edgeemg.data.gait_states import GAIT_STATES
 from edgeemg.data.wfdb_io import GAIT_ANNOTATION_EXT, WfdbRecording, read_record, write_record
 from edgeemg.errors import DataFormatError, InvalidInputError, require
 
 if TYPE_CHECKING:
     from edgeemg.data.sim_gait import GaitSimulation
 
-GAIT_STATES: tuple[str, ...] = ("stand", "start", "walk", "stop")
 # walking-bout rule constants (seconds): see gait_states_from_footswitch
 _MIN_SWING_S, _MIN_STANCE_S, _BOUT_GAP_S, _ONSET_LEAD_S, _SETTLE_S = 0.2, 0.1, 2.0, 0.45, 0.4
 

@@ -55,8 +55,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.data._gait_plan import GAIT_STATES, SETTLE_S, STAND, START, STEPS_PER_TRANSITION, STOP, WALK
+from edgeemg.data._gait_plan import SETTLE_S, STEPS_PER_TRANSITION
 from edgeemg.data._gait_signals import synthesize
+from edgeemg.data.gait_states import GAIT_STATES, STAND, START, STOP, WALK
 from edgeemg.data.recording import BandSignal, TruthEvent
 from edgeemg.errors import InvalidInputError
 

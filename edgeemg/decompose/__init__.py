@@ -3,10 +3,12 @@
 A convolutive blind-source separation in the CKC / FastICA family (Holobar &
 Zazula 2007; Negro et al. 2016): band-pass, extension, whitening, activity-index
 initialisation, skew fixed-point iteration with deflation, k-means spike
-detection, CKC refinement, peel-off, SIL > 0.9 acceptance and duplicate removal.
+detection, CKC refinement, peel-off, SIL > 0.9 acceptance, duplicate removal,
+and a second search of the residual the accepted units leave.
 :mod:`edgeemg.decompose.fastica` says which step follows which paper
 (:mod:`~edgeemg.decompose.config` its settings, :mod:`~edgeemg.decompose.whitening`
-the signal steps, :mod:`~edgeemg.decompose.result` what it returns);
+the signal steps, :mod:`~edgeemg.decompose.residual` the residual pass,
+:mod:`~edgeemg.decompose.result` what it returns);
 :mod:`edgeemg.decompose.spikes` holds the per-source measures (SIL, PNR).
 
 numpy/scipy only (no torch): it runs wherever the training data lives.
@@ -22,6 +24,7 @@ Examples
 
 from edgeemg.decompose.config import DecompositionConfig
 from edgeemg.decompose.fastica import decompose
+from edgeemg.decompose.residual import subtract_units, unit_waveforms
 from edgeemg.decompose.result import Decomposition
 from edgeemg.decompose.spikes import (
     SpikeDetection,
@@ -30,6 +33,7 @@ from edgeemg.decompose.spikes import (
     kmeans_1d,
     pulse_to_noise_ratio,
     silhouette,
+    skipped_fraction,
 )
 from edgeemg.decompose.whitening import extend, fir_source
 
@@ -45,4 +49,7 @@ __all__ = [
     "kmeans_1d",
     "pulse_to_noise_ratio",
     "silhouette",
+    "skipped_fraction",
+    "subtract_units",
+    "unit_waveforms",
 ]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.errors import DictConfig, InvalidInputError
 
 
 @dataclass(frozen=True)
-class DecompositionConfig:
+class DecompositionConfig(DictConfig):
     """Settings of :func:`decompose`.
 
     Attributes
@@ -52,7 +51,22 @@ class DecompositionConfig:
     min_pnr_db : float or None
         Also require this pulse-to-noise ratio (Holobar et al. 2014 call >= 30 dB
         accurate); None: SIL alone.
+    residual_passes : int
+        (default 1) Searches of the residual left once the units found so far are
+        subtracted from the band-passed EMG (:mod:`edgeemg.decompose.residual`); 0: none.
+    residual_window_s : float
+        Half-width of each unit's waveform subtracted for the residual pass (50 ms:
+        a whole MUAP, ~47 ms here, wherever the source's peak falls in it). A
+        residual unit is a duplicate of an earlier one up to twice this lag: what
+        the subtraction leaves of a unit (the band-pass's tails) can be found again
+        52-71 ms after its discharges.
+    max_skipped_fraction : float
+        A unit found on the residual is kept when at most this fraction of its
+        inter-spike intervals look like a skipped discharge
+        (:func:`~edgeemg.decompose.spikes.skipped_fraction`; 0.05).
     """
+
+    LIST_FIELDS = ("band_hz",)
 
     band_hz: tuple[float, float] = (20.0, 500.0)
     filter_order: int = 2
@@ -69,6 +83,9 @@ class DecompositionConfig:
     peel_off: bool = True
     peel_off_window_s: float = 0.025
     min_pnr_db: float | None = None
+    residual_passes: int = 1
+    residual_window_s: float = 0.05
+    max_skipped_fraction: float = 0.05
 
     def __post_init__(self) -> None:
         lo, hi = self.band_hz
@@ -82,25 +99,18 @@ class DecompositionConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InvalidInputError(f"DecompositionConfig.{name} must be an int >= 1, got {v!r}")
+        if not isinstance(self.residual_passes, int) or self.residual_passes < 0:
+            raise InvalidInputError(
+                f"DecompositionConfig.residual_passes must be an int >= 0, got {self.residual_passes!r}")
+        if not 0.0 <= self.max_skipped_fraction <= 1.0:
+            raise InvalidInputError(
+                f"DecompositionConfig.max_skipped_fraction must be in [0, 1], got {self.max_skipped_fraction!r}")
         if not 0.0 <= self.sil_threshold < 1.0:
             raise InvalidInputError(f"DecompositionConfig.sil_threshold must be in [0, 1), got {self.sil_threshold!r}")
 
     def extension_for(self, n_channels: int) -> int:
         """``R`` for ``n_channels``: the configured value or ``round(1000 / n_channels)``."""
         return self.extension if self.extension is not None else max(1, int(round(1000 / n_channels)))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["band_hz"] = list(self.band_hz)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DecompositionConfig:
-        reject_unknown_keys(cls, d)
-        d = dict(d)
-        if "band_hz" in d:
-            d["band_hz"] = tuple(d["band_hz"])
-        return cls(**d)
 
 
 __all__ = ["DecompositionConfig"]

@@ -35,13 +35,24 @@ The steps and where they come from:
    then **duplicate removal**: units sharing > 30 % of their discharges
    (+-0.5 ms after removing their lag) keep only the one with the higher SIL
    (Negro et al. 2016; Holobar et al. 2014 for PNR, reported per unit).
+10. **Residual pass** (:mod:`edgeemg.decompose.residual`; Holobar & Zazula
+    2007's peel-off in the signal): the accepted units' waveforms are
+    subtracted from the band-passed EMG at their discharges, and steps 2-9
+    run again on the residual, extended and whitened afresh. A unit found
+    there is kept only when it is new (step 9's duplicate test against every
+    unit already found) and complete: at most ``max_skipped_fraction`` of
+    its inter-spike intervals are about twice its period
+    (:func:`~edgeemg.decompose.spikes.skipped_fraction`; SIL alone lets
+    through residual sources that catch 58-90 % of a unit's discharges).
+    Its filter applies to the residual, so decoding new data subtracts the
+    earlier passes' units first (:meth:`Decomposition.apply`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,11 +60,19 @@ from tqdm import tqdm
 
 from edgeemg.decompose.config import DecompositionConfig
 from edgeemg.decompose.result import Decomposition
-from edgeemg.decompose.spikes import detect_spikes, isi_cov, pulse_to_noise_ratio, silhouette
+from edgeemg.decompose.residual import unit_waveforms
+from edgeemg.decompose.spikes import detect_spikes, isi_cov, pulse_to_noise_ratio, silhouette, skipped_fraction
 from edgeemg.decompose.whitening import extend, preprocess, whiten
 from edgeemg.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
+
+
+class _Unit(NamedTuple):
+    spikes: NDArray[np.int64]
+    sil: float
+    pnr_db: float
+    filt: NDArray[np.float32]  # (R, C), on the band-passed signal of the pass that found it
 
 
 def _fixed_point(z: NDArray[np.float32], w: NDArray[np.float64], basis: NDArray[np.float64] | None,
@@ -132,45 +151,8 @@ def _common_fraction(a: NDArray[np.int64], b: NDArray[np.int64], tol: int, max_l
     return match_spikes(a + lag, b, tol) / max(a.size, b.size)
 
 
-def decompose(
-    emg: NDArray[np.floating],
-    fs_hz: float,
-    config: DecompositionConfig | None = None,
-    *,
-    progress: bool = False,
-) -> Decomposition:
-    """Decompose HD-EMG into motor-unit spike trains (see the module docstring for the steps).
-
-    Parameters
-    ----------
-    emg : ndarray of float32, shape (n_samples, n_channels)
-        Monopolar (or differential) HD-EMG in microvolts, at least 1 s.
-    fs_hz : float
-        Sampling rate (2048 Hz for the seed's grid).
-    config : DecompositionConfig, optional
-    progress : bool
-        Show a tqdm bar (stderr) over the sources tried.
-
-    Returns
-    -------
-    Decomposition
-        Accepted, de-duplicated units with their SIL, PNR and separation filters.
-
-    Raises
-    ------
-    InvalidInputError
-        ``emg`` not 2-D floating, non-finite, or shorter than 1 s.
-
-    Notes
-    -----
-    Cost: the whitened extended signal is held in memory as float32,
-    ``n_samples * K * 4`` bytes (K <= R * n_channels, ~1000), and each fixed-point
-    step is two matrix-vector products with it.
-    """
-    cfg = config or DecompositionConfig()
-    if not fs_hz > 0:
-        raise InvalidInputError(f"decompose: fs_hz must be > 0, got {fs_hz!r}")
-    x = preprocess(emg, fs_hz, cfg, context="decompose")
+def _search(x: NDArray[np.float64], fs_hz: float, cfg: DecompositionConfig, progress: bool) -> list[_Unit]:
+    """Steps 2-9 on band-passed ``x``: extend, whiten, run ``n_sources`` sources, accept, remove duplicates."""
     n, c = x.shape
     r = cfg.extension_for(c)
     ext = extend(x, r)
@@ -181,7 +163,7 @@ def decompose(
     activity = np.einsum("tk,tk->t", z, z)
     guard = max(r, int(0.005 * fs_hz))
     basis = np.zeros((0, z.shape[1]))
-    units: list[tuple[NDArray[np.int64], float, float, NDArray[np.float64]]] = []
+    units: list[_Unit] = []
     used: list[int] = []
     for _ in tqdm(range(cfg.n_sources), desc="decompose", unit="source", file=sys.stderr, disable=not progress):
         t0 = int(np.argmax(activity))
@@ -205,32 +187,105 @@ def decompose(
         for t in used:
             activity[max(0, t - guard): t + guard + 1] = 0.0
         if _acceptable(s, det, cfg):
-            units.append((det.spikes, silhouette(det), pulse_to_noise_ratio(s, det.spikes), w_ref))
+            units.append(_Unit(det.spikes.astype(np.int64), silhouette(det), pulse_to_noise_ratio(s, det.spikes),
+                               (wmat.T @ w_ref).reshape(r, c).astype(np.float32)))
     kept = _remove_duplicates(units, fs_hz, cfg)
-    filters = np.stack([(wmat.T @ u[3]).reshape(r, c) for u in kept]).astype(np.float32) if kept else \
-        np.zeros((0, r, c), np.float32)
     log.info("decompose: %d sources tried, %d accepted, %d after duplicate removal",
              cfg.n_sources, len(units), len(kept))
+    return kept
+
+
+def _complete_and_new(candidates: list[_Unit], found: list[_Unit], fs_hz: float, cfg: DecompositionConfig
+                      ) -> list[_Unit]:
+    """Residual-pass units that miss few discharges and are none of the units already found."""
+    tol = max(1, int(round(cfg.duplicate_tolerance_s * fs_hz)))
+    max_lag = max(1, int(round(2 * cfg.residual_window_s * fs_hz)))  # what subtraction left of a unit sits far off
+    return [u for u in candidates if skipped_fraction(u.spikes) <= cfg.max_skipped_fraction
+            and all(_common_fraction(u.spikes, f.spikes, tol, max_lag) <= cfg.duplicate_fraction for f in found)]
+
+
+def decompose(
+    emg: NDArray[np.floating],
+    fs_hz: float,
+    config: DecompositionConfig | None = None,
+    *,
+    progress: bool = False,
+) -> Decomposition:
+    """Decompose HD-EMG into motor-unit spike trains (see the module docstring for the steps).
+
+    Parameters
+    ----------
+    emg : ndarray of float32, shape (n_samples, n_channels)
+        Monopolar (or differential) HD-EMG in microvolts, at least 1 s.
+    fs_hz : float
+        Sampling rate (2048 Hz for the seed's grid).
+    config : DecompositionConfig, optional
+    progress : bool
+        Show a tqdm bar (stderr) over the sources tried.
+
+    Returns
+    -------
+    Decomposition
+        Accepted, de-duplicated units with their SIL, PNR, separation filters,
+        the pass that found each and the waveforms the later passes subtracted.
+
+    Raises
+    ------
+    InvalidInputError
+        ``emg`` not 2-D floating, non-finite, or shorter than 1 s.
+
+    Notes
+    -----
+    Cost: the whitened extended signal is held in memory as float32,
+    ``n_samples * K * 4`` bytes (K <= R * n_channels, ~1000), and each fixed-point
+    step is two matrix-vector products with it; each residual pass costs as
+    much again as the first.
+    """
+    cfg = config or DecompositionConfig()
+    if not fs_hz > 0:
+        raise InvalidInputError(f"decompose: fs_hz must be > 0, got {fs_hz!r}")
+    x = preprocess(emg, fs_hz, cfg, context="decompose")
+    units = _search(x, fs_hz, cfg, progress)
+    stage = [0] * len(units)
+    half = int(round(cfg.residual_window_s * fs_hz))
+    waves: list[NDArray[np.float32]] = []  # per unit, estimated where its pass subtracted it
+    passes = 1
+    for p in range(1, cfg.residual_passes + 1):  # step 10: search what the units found so far leave
+        w, x = unit_waveforms(x, [u.spikes for u in units[len(waves):]], half)
+        waves.extend(w)
+        new = _complete_and_new(_search(x, fs_hz, cfg, progress), units, fs_hz, cfg)
+        passes += 1
+        log.info("decompose: residual pass %d, %d new complete units", p, len(new))
+        units, stage = units + new, stage + [p] * len(new)
+        if not new:
+            break
+    if cfg.residual_passes and len(waves) < len(units):  # the last pass's units, for apply's sake
+        waves.extend(unit_waveforms(x, [u.spikes for u in units[len(waves):]], half)[0])
+    r = cfg.extension_for(x.shape[1])
     return Decomposition(
-        discharges=tuple(u[0].astype(np.int64) for u in kept),
-        sil=np.array([u[1] for u in kept], dtype=np.float64),
-        pnr_db=np.array([u[2] for u in kept], dtype=np.float64),
-        filters=filters,
+        discharges=tuple(u.spikes for u in units),
+        sil=np.array([u.sil for u in units], dtype=np.float64),
+        pnr_db=np.array([u.pnr_db for u in units], dtype=np.float64),
+        filters=np.stack([u.filt for u in units]) if units else np.zeros((0, r, x.shape[1]), np.float32),
         fs_hz=float(fs_hz),
-        n_channels=c,
+        n_channels=x.shape[1],
         config=cfg,
-        n_tried=cfg.n_sources,
+        n_tried=cfg.n_sources * passes,
+        stage=np.array(stage, dtype=np.int64),
+        waveforms=(np.stack(waves) if waves else np.zeros((0, 2 * half + 1, x.shape[1]), np.float32))
+        if cfg.residual_passes else None,
     )
 
 
-def _remove_duplicates(units: list[Any], fs_hz: float, cfg: DecompositionConfig) -> list[Any]:
+def _remove_duplicates(units: list[_Unit], fs_hz: float, cfg: DecompositionConfig) -> list[_Unit]:
     """Keep the higher-SIL unit of every pair sharing > ``duplicate_fraction`` of discharges."""
-    order = sorted(range(len(units)), key=lambda i: -units[i][1])
+    order = sorted(range(len(units)), key=lambda i: -units[i].sil)
     tol = max(1, int(round(cfg.duplicate_tolerance_s * fs_hz)))
     max_lag = max(1, int(round(cfg.max_lag_s * fs_hz)))
     kept: list[int] = []
     for i in order:
-        if all(_common_fraction(units[i][0], units[j][0], tol, max_lag) <= cfg.duplicate_fraction for j in kept):
+        if all(_common_fraction(units[i].spikes, units[j].spikes, tol, max_lag) <= cfg.duplicate_fraction
+               for j in kept):
             kept.append(i)
     return [units[i] for i in sorted(kept)]
 

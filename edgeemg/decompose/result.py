@@ -8,8 +8,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.decompose.config import DecompositionConfig
+from edgeemg.decompose.residual import subtract_units
 from edgeemg.decompose.spikes import detect_spikes
 from edgeemg.decompose.whitening import fir_source, preprocess
+from edgeemg.errors import InvalidInputError
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,6 +34,13 @@ class Decomposition:
     config : DecompositionConfig
     n_tried : int
         Sources tried (fixed-point runs).
+    stage : ndarray of int64, shape (n_units,), optional
+        The pass that found each unit: 0 on the EMG, ``p`` on the residual of
+        pass ``p`` (:mod:`edgeemg.decompose.residual`); None: all 0.
+    waveforms : ndarray of float32, shape (n_units, L, n_channels), optional
+        Each unit's waveform (+-``(L - 1) / 2`` samples around its discharges)
+        that :meth:`apply` subtracts before decoding the next pass's units;
+        needed only when a unit has ``stage > 0``.
     """
 
     discharges: tuple[NDArray[np.int64], ...]
@@ -42,6 +51,15 @@ class Decomposition:
     n_channels: int
     config: DecompositionConfig = field(default_factory=DecompositionConfig)
     n_tried: int = 0
+    stage: NDArray[np.int64] | None = None
+    waveforms: NDArray[np.float32] | None = None
+
+    def __post_init__(self) -> None:
+        if self.stage is not None and np.any(self.stage > 0) and (
+                self.waveforms is None or len(self.waveforms) != len(self.filters)):
+            raise InvalidInputError(
+                f"Decomposition: units found on a residual (stage > 0) need one waveform per unit to subtract, got "
+                f"{None if self.waveforms is None else len(self.waveforms)} for {len(self.filters)} filters")
 
     @property
     def n_units(self) -> int:
@@ -52,10 +70,21 @@ class Decomposition:
 
         Returns the discharges per unit (detected on each new source exactly as
         in the decomposition) and the sources, shape (n_units, n_samples).
+        Units of a residual pass are decoded on what the earlier passes' units
+        leave once their waveforms are subtracted at their decoded discharges.
         """
         x = preprocess(emg, self.fs_hz, self.config, context="Decomposition.apply", n_channels=self.n_channels)
-        sources = np.stack([fir_source(x, f) for f in self.filters]) if len(self.filters) else np.zeros((0, x.shape[0]))
-        return tuple(detect_spikes(s, self.fs_hz).spikes for s in sources), sources
+        stage = np.zeros(len(self.filters), np.int64) if self.stage is None else self.stage
+        sources = np.zeros((len(self.filters), x.shape[0]))
+        trains: list[NDArray[np.int64]] = [np.zeros(0, np.int64)] * len(self.filters)
+        for p in np.unique(stage):
+            units = np.flatnonzero(stage == p)
+            for u in units:
+                sources[u] = fir_source(x, self.filters[u])
+                trains[u] = detect_spikes(sources[u], self.fs_hz).spikes
+            if p < stage.max():
+                x = subtract_units(x, [trains[u] for u in units], self.waveforms[units])
+        return tuple(trains), sources
 
 
 __all__ = ["Decomposition"]

@@ -12,6 +12,9 @@ and by applying a stored decomposition to new data:
   11:016008): energy of the source at the discharges over elsewhere, in dB.
 * :func:`isi_cov`: coefficient of variation of the inter-spike intervals, the
   cost that the CKC-style refinement minimises (Negro et al. 2016, step 5).
+* :func:`skipped_fraction`: share of inter-spike intervals about twice the
+  median, the mark of a train that misses discharges (what manual editing of
+  a decomposition looks for); the bar on units found on the residual.
 
 numpy and scipy only; no global random state (k-means starts from the extreme heights).
 """
@@ -158,12 +161,35 @@ def isi_cov(spikes: NDArray[np.int64]) -> float:
     return float(isi.std() / isi.mean())
 
 
+SKIPPED_ISI_RANGE = (1.6, 2.6)
+"""An interval in this range of the median ISI is one discharge skipped (rate CoV ~0.1-0.3 keeps
+complete trains out of it: 1.6 is >= 2 s.d. above the median)."""
+
+
+def skipped_fraction(spikes: NDArray[np.int64]) -> float:
+    """Share of inter-spike intervals within :data:`SKIPPED_ISI_RANGE` times the median (1.0 under 6 spikes).
+
+    A source that catches only part of a unit's discharges leaves intervals of
+    about twice the unit's period; a complete train has almost none (measured on
+    the simulator: complete units 0.03, trains at sensitivity 0.58-0.90 0.09-0.21).
+    """
+    spikes = np.asarray(spikes)
+    if spikes.size < 6:
+        return 1.0
+    isi = np.diff(np.sort(spikes)).astype(np.float64)
+    lo, hi = SKIPPED_ISI_RANGE
+    med = float(np.median(isi))
+    return float(np.mean((isi > lo * med) & (isi < hi * med)))
+
+
 __all__ = [
     "MIN_PEAK_DISTANCE_S",
+    "SKIPPED_ISI_RANGE",
     "SpikeDetection",
     "detect_spikes",
     "isi_cov",
     "kmeans_1d",
     "pulse_to_noise_ratio",
     "silhouette",
+    "skipped_fraction",
 ]

@@ -205,20 +205,21 @@ def highpass_sos(cutoff_hz: float, *, fs_hz: float, order: int = 2) -> NDArray[n
     >>> highpass_sos(10, fs_hz=2000, order=4).shape
     (2, 6)
     """
-    ctx = "highpass_sos"
-    fs = check_float(fs_hz, "fs_hz", ctx, positive=True)
-    fc = check_cutoff(cutoff_hz, "cutoff_hz", fs, ctx)
-    n = check_int(order, "order", ctx)
-    return np.ascontiguousarray(_scipy_signal().butter(n, fc, btype="highpass", fs=fs, output="sos"))
+    return _one_cutoff_sos("highpass", cutoff_hz, fs_hz, order)
 
 
 def lowpass_sos(cutoff_hz: float, *, fs_hz: float, order: int = 2) -> NDArray[np.float64]:
     """Butterworth low-pass in SOS form (the envelope smoother)."""
-    ctx = "lowpass_sos"
+    return _one_cutoff_sos("lowpass", cutoff_hz, fs_hz, order)
+
+
+def _one_cutoff_sos(btype: str, cutoff_hz: float, fs_hz: float, order: int) -> NDArray[np.float64]:
+    """A checked Butterworth ``btype`` ("highpass"/"lowpass") design; errors name ``{btype}_sos``."""
+    ctx = f"{btype}_sos"
     fs = check_float(fs_hz, "fs_hz", ctx, positive=True)
     fc = check_cutoff(cutoff_hz, "cutoff_hz", fs, ctx)
     n = check_int(order, "order", ctx)
-    return np.ascontiguousarray(_scipy_signal().butter(n, fc, btype="lowpass", fs=fs, output="sos"))
+    return np.ascontiguousarray(_scipy_signal().butter(n, fc, btype=btype, fs=fs, output="sos"))
 
 
 def notch_sos(freq_hz: float = 50.0, *, fs_hz: float, q: float = 30.0, harmonics: int = 1) -> NDArray[np.float64]:

@@ -15,7 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from edgeemg.dsp._validate import check_chunk, check_int
-from edgeemg.dsp.windowing import Frames, SlidingWindow
+from edgeemg.dsp.windowing import Frames, SlidingWindow, empty_frames
 from edgeemg.errors import InvalidInputError
 
 LOG_EPS = 1e-6
@@ -108,4 +108,6 @@ class StreamingLogSpectrogram:
 
     def _process_checked(self, x: NDArray[np.float32]) -> Frames:
         w = self._windows._process_checked(x)
+        if not len(w):  # most small chunks complete no frame: no FFT call for nothing (the keystroke hot path)
+            return empty_frames((self.n_fft // 2 + 1, self.n_channels))
         return Frames(log_power_frames(w.data, self._hann), w.end_index)

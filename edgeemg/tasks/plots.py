@@ -18,7 +18,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def _figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib Figure (inches, 110 dpi) on its own Agg canvas (the module docstring says why)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -27,12 +28,21 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` (PNG by its suffix), making the folder; logs and returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    log.info("wrote %s", path)
+    return path
+
+
 def plot_confusion(cm: Any, labels: Sequence[str], path: str | Path, *, title: str = "") -> Path:
     """Confusion matrix (rows truth, columns prediction) with counts and row-normalised shading."""
     cm = np.asarray(cm, dtype=np.int64)
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
-    fig = _figure(1.2 + 0.9 * len(labels), 1.0 + 0.8 * len(labels))
+    fig = new_figure(1.2 + 0.9 * len(labels), 1.0 + 0.8 * len(labels))
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0)
     for i in range(cm.shape[0]):
@@ -46,11 +56,7 @@ def plot_confusion(cm: Any, labels: Sequence[str], path: str | Path, *, title: s
     ax.set_title(title or "confusion matrix")
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    log.info("wrote %s", path)
-    return path
+    return save_figure(fig, path)
 
 
 def history_figure(history: dict[str, list[float]], *, title: str = "") -> Any:
@@ -65,7 +71,7 @@ def history_figure(history: dict[str, list[float]], *, title: str = "") -> Any:
     losses = [k for k, v in history.items() if k.endswith("_loss") and v]
     metrics = [k for k, v in history.items() if k.startswith("val_") and not k.endswith("_loss") and v]
     panels = [p for p in (losses, metrics) if p]
-    fig = _figure(4.5 * max(len(panels), 1), 3.4)
+    fig = new_figure(4.5 * max(len(panels), 1), 3.4)
     for i, keys in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         for key in keys:
@@ -83,11 +89,7 @@ def history_figure(history: dict[str, list[float]], *, title: str = "") -> Any:
 def plot_history(history: dict[str, list[float]], path: str | Path, *, title: str = "") -> Path:
     """Write :func:`history_figure` as a PNG."""
     fig = history_figure(history, title=title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    log.info("wrote %s", path)
-    return path
+    return save_figure(fig, path)
 
 
 def latency_figure(report: Any) -> Any:
@@ -100,7 +102,7 @@ def latency_figure(report: Any) -> Any:
     """
     from matplotlib.ticker import MaxNLocator
 
-    fig = _figure(10.0, 3.6)
+    fig = new_figure(10.0, 3.6)
     panels = [(1000 * np.asarray(report.hop_latency_s), f"compute per hop ({report.task}, {report.backend} "
                f"{report.precision})", "hops", "tab:blue"),
               (1000 * np.asarray(report.true_latency_s), f"true event -> report ({report.true_events_matched}/"
@@ -128,11 +130,7 @@ def latency_figure(report: Any) -> Any:
 
 def plot_latency(report: Any, folder: str | Path) -> Path:
     """Write :func:`latency_figure` as ``latency-<task>.png`` in ``folder``."""
-    path = Path(folder) / f"latency-{report.task}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    latency_figure(report).savefig(path)
-    log.info("wrote %s", path)
-    return path
+    return save_figure(latency_figure(report), Path(folder) / f"latency-{report.task}.png")
 
 
 def plot_saliency(
@@ -156,7 +154,7 @@ def plot_saliency(
     spec = np.asarray(spec_tf, dtype=np.float64).T
     sal = np.asarray(saliency_tf, dtype=np.float64).T
     extent = (0.0, spec.shape[1] * frame_hop_s, 0.0, fs_hz / 2.0)
-    fig = _figure(6.0, 5.0)
+    fig = new_figure(6.0, 5.0)
     ax1 = fig.add_subplot(2, 1, 1)
     im1 = ax1.imshow(spec, origin="lower", aspect="auto", extent=extent, cmap="magma")
     ax1.set_ylabel("frequency (Hz)")
@@ -169,8 +167,4 @@ def plot_saliency(
     ax2.set_ylabel("frequency (Hz)")
     fig.colorbar(im2, ax=ax2, label="gradient x input")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    log.info("wrote %s", path)
-    return path
+    return save_figure(fig, path)

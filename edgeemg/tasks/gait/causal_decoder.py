@@ -19,20 +19,20 @@ only loads decoders from a task's ``decoder`` module).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.errors import DictConfig, InvalidInputError
 from edgeemg.tasks.classification import softmax
 from edgeemg.tasks.gait.hmm import ForwardFilter
 from edgeemg.tasks.gait.spec import FOOTS, LABELS
 
 
 @dataclass(frozen=True)
-class CausalConfig:
+class CausalConfig(DictConfig):
     """What the causal decoder needs from the manifest's ``decoder`` field.
 
     Attributes
@@ -78,14 +78,6 @@ class CausalConfig:
         if int(self.horizon) < 0:
             raise InvalidInputError(f"CausalConfig: horizon must be >= 0 samples (the state at or ahead of the "
                                     f"newest sample), got {self.horizon!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CausalConfig:
-        reject_unknown_keys(cls, d)
-        return cls(**d)
 
 
 class ContactTracker:

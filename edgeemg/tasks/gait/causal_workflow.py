@@ -209,16 +209,21 @@ def fit_event_offsets(cfg: CausalConfig, recs: list[Any], outputs: list[NDArray[
     return CausalConfig(**{**base.to_dict(), **offsets})
 
 
-def evaluate_causal(ckpt: Checkpoint, recs: list[Any], device: str) -> dict[str, Any]:
-    """Score a causal checkpoint on ``recs`` (held-out subjects): decoded states, transitions, gait events."""
+def checkpoint_outputs(ckpt: Checkpoint, recs: list[Any]) -> list[NDArray[np.float64]]:
+    """The causal checkpoint's frame outputs over each of ``recs`` (its DSP chain, then the network)."""
     from edgeemg.tasks.gait.causal_models import CausalGaitNet
     from edgeemg.tasks.torch_support import arrays_to_state
 
     meta = ckpt.meta
     net = arrays_to_state(CausalGaitNet(**meta["model_config"]), ckpt.arrays).eval()
     zs = next(s for s in meta["dsp"] if s["stage"] == "zscore")
-    z = zscored(recs, {"mean": zs["mean"], "std": zs["std"]}, float(meta["fs_hz"]))
-    outputs = [_predict(net, zi) for zi in z]
+    return [_predict(net, zi) for zi in zscored(recs, {"mean": zs["mean"], "std": zs["std"]}, float(meta["fs_hz"]))]
+
+
+def evaluate_causal(ckpt: Checkpoint, recs: list[Any], device: str) -> dict[str, Any]:
+    """Score a causal checkpoint on ``recs`` (held-out subjects): decoded states, transitions, gait events."""
+    meta = ckpt.meta
+    outputs = checkpoint_outputs(ckpt, recs)
     cfg = CausalConfig.from_dict(meta["decoder"])
     rep = score(recs, outputs, cfg, int(meta["window"]), int(meta["hop"]), tuple(meta["labels"]))
     rep.update(model=ckpt.model, preset="causal", hop_ms=1000.0 * meta["hop"] / meta["fs_hz"],
@@ -226,5 +231,5 @@ def evaluate_causal(ckpt: Checkpoint, recs: list[Any], device: str) -> dict[str,
     return rep
 
 
-__all__ = ["choose_smoothing", "evaluate_causal", "fit_event_offsets", "frame_ends", "score", "sequences",
-           "train_causal", "zscored"]
+__all__ = ["checkpoint_outputs", "choose_smoothing", "evaluate_causal", "fit_event_offsets", "frame_ends", "score",
+           "sequences", "train_causal", "zscored"]

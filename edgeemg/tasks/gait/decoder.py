@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.errors import DictConfig, InvalidInputError
 from edgeemg.tasks.classification import softmax
 from edgeemg.tasks.gait.causal_decoder import CausalGaitDecoder
 from edgeemg.tasks.gait.spec import HOP_S, LABELS
@@ -48,7 +48,7 @@ __all__ = ["CausalGaitDecoder", "GaitDecoder", "SMOOTHERS", "SmootherConfig", "c
 
 
 @dataclass(frozen=True)
-class SmootherConfig:
+class SmootherConfig(DictConfig):
     """How the gait decoder smooths per-window decisions.
 
     Attributes
@@ -94,14 +94,6 @@ class SmootherConfig:
     def added_latency_ms(self) -> float | None:
         w = self.added_latency_windows()
         return None if w is None else 1000.0 * w * self.hop_s
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SmootherConfig:
-        reject_unknown_keys(cls, d)
-        return cls(**d)
 
 
 class GaitDecoder:

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from edgeemg.data.gait_states import GAIT_STATES
 from edgeemg.errors import InvalidInputError
 
-LABELS: tuple[str, ...] = ("stand", "start", "walk", "stop")
+LABELS: tuple[str, ...] = GAIT_STATES
 """State names in model-output order (the simulator's and the WFDB reader's codes 0..3)."""
 
 FS_HZ = 2000.0

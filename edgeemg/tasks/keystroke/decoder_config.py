@@ -7,16 +7,15 @@ and the report can name a decoding without the decoder's search code.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.errors import DictConfig, InvalidInputError
 
 DECODERS = ("greedy", "beam")
 
 
 @dataclass(frozen=True)
-class DecoderConfig:
+class DecoderConfig(DictConfig):
     """How emissions become characters (all fields JSON-able; stored in checkpoints and manifests).
 
     Attributes
@@ -65,14 +64,6 @@ class DecoderConfig:
                                     f"got {self.max_delay_frames!r}")
         if not math.isfinite(self.lm_weight) or self.lm_weight < 0:
             raise InvalidInputError(f"DecoderConfig.lm_weight must be finite and >= 0, got {self.lm_weight!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DecoderConfig:
-        reject_unknown_keys(cls, d)
-        return cls(**d)
 
 
 __all__ = ["DECODERS", "DecoderConfig"]

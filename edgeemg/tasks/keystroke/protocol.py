@@ -92,10 +92,18 @@ def personal_test_sessions(user: int, train_sessions: int, plan: SimulationPlan,
                               progress=progress)
 
 
+def calibration_sessions(user: int, plan: SimulationPlan, progress: bool = False) -> list[PreparedSession]:
+    """Unlabeled typing that turns a generic model to ``user``'s band (:mod:`.alignment`): session 1, ``val`` text.
+
+    Never the scored session: only its signal is used, to estimate how the band sits.
+    """
+    return simulated_sessions(user, [1], plan.eval_seconds, text="val", snr_db=plan.snr_db, progress=progress)
+
+
 def unseen_user_sessions(user: int, plan: SimulationPlan, progress: bool = False) -> list[PreparedSession]:
     """Session 0 of a user the model never trained on, ``test`` text (the generic score)."""
     return simulated_sessions(user, [0], plan.eval_seconds, text="test", snr_db=plan.snr_db, progress=progress)
 
 
-__all__ = ["SimulationPlan", "TrainingData", "personal_test_sessions", "recorded_training_data",
+__all__ = ["SimulationPlan", "TrainingData", "calibration_sessions", "personal_test_sessions", "recorded_training_data",
            "simulated_training_data", "unseen_user_sessions"]

@@ -40,12 +40,13 @@ from edgeemg.data.charset import CHARSET
 from edgeemg.errors import CheckpointError, InvalidInputError
 from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.keystroke import spec
+from edgeemg.tasks.keystroke.alignment import REFERENCE_KEY, oriented_to
 from edgeemg.tasks.keystroke.cpu_defaults import CPU_PRESET, CPU_SIMULATION, DEFAULT_SIMULATION, cpu_train_config
 from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder, greedy_decode
 from edgeemg.tasks.keystroke.metrics import ErrorRates, error_rates, matched_pairs
-from edgeemg.tasks.keystroke.protocol import (SimulationPlan, TrainingData, personal_test_sessions,
-                                              recorded_training_data, simulated_training_data,
-                                              unseen_user_sessions)
+from edgeemg.tasks.keystroke.protocol import (SimulationPlan, TrainingData, calibration_sessions,
+                                              personal_test_sessions, recorded_training_data,
+                                              simulated_training_data, unseen_user_sessions)
 from edgeemg.tasks.keystroke.sessions import PreparedSession, read_sessions
 from edgeemg.tasks.workflow_support import check_model_and_epochs, check_options
 
@@ -76,8 +77,9 @@ def split_examples(data: TrainingData) -> tuple[list[PreparedSession], list, lis
 
 
 def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str | None, on_cpu: bool,
-                   model_config: dict[str, Any] | None) -> tuple[Any, str, str]:
-    """(module, preset, origin): a fresh model of ``preset``, or ``init``'s trained weights to fine-tune."""
+                   model_config: dict[str, Any] | None, sessions: list[PreparedSession]) -> tuple[Any, str, str]:
+    """(module, preset, origin): a fresh model of ``preset``, or ``init``'s trained weights to fine-tune
+    (a generic model turned to the band of ``sessions`` first, :mod:`.alignment`)."""
     from edgeemg.tasks.checkpoint import load_checkpoint
     from edgeemg.tasks.keystroke.models import PRESETS, build_model
 
@@ -86,8 +88,10 @@ def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str
         if ckpt.model != model:
             raise InvalidInputError(f"keystroke: --init {init} holds a '{ckpt.model}' model, --model asks for "
                                     f"'{model}'; give --model {ckpt.model} or another checkpoint")
+        ckpt, shift = oriented_to(ckpt, sessions)
+        turned = "" if shift is None else f", band turned by {shift.tolist()} electrodes"
         return load_model(ckpt).train(), str(ckpt.meta.get("summary", {}).get("preset", "custom")), \
-            f"fine-tuned from {init if not isinstance(init, Checkpoint) else 'a checkpoint'}"
+            f"fine-tuned from {init if not isinstance(init, Checkpoint) else 'a checkpoint'}{turned}"
     preset = preset or (CPU_PRESET if on_cpu else "full")
     if preset not in PRESETS[model]:
         raise InvalidInputError(
@@ -113,6 +117,7 @@ def train(
     train_config: Any = None,
     plan: SimulationPlan | None = None,
     init: Checkpoint | None = None,
+    align_bands: bool = True,
 ) -> Checkpoint:
     """Train ``model`` ("tds" or "cnn_lstm") with CTC and return its checkpoint.
 
@@ -127,6 +132,7 @@ def train(
     import dataclasses
 
     from edgeemg.tasks.keystroke.training import TrainConfig, fit_ctc
+    from edgeemg.tasks.keystroke.transfer import GENERIC_SESSIONS_PER_USER, canonical_training_data, recipe
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
     options = check_options(TASK, options, TRAIN_OPTIONS, "train")
@@ -134,19 +140,24 @@ def train(
     _check_source(data, simulate)
     dev = resolve_device(device)
     on_cpu = dev.type != "cuda"
+    per_user = plan.train_sessions if plan else GENERIC_SESSIONS_PER_USER  # a generic plan's sessions per user
     plan = plan or (CPU_SIMULATION if on_cpu else DEFAULT_SIMULATION)
     if "users" in options:
         if not simulate or int(options["users"]) < 1:
             raise InvalidInputError(f"keystroke: --users N (>= 1) goes with --simulate, got users="
                                     f"{options['users']} with {'--simulate' if simulate else '--data'}")
-        plan = dataclasses.replace(plan, users=int(options["users"]))
+        plan = dataclasses.replace(plan, users=int(options["users"]), train_sessions=per_user)
     gen = seed_everything(seed)
-    net, preset, origin = _initial_model(init if init is not None else options.get("init"), model, preset, on_cpu,
-                                         model_config)
     tdata = (simulated_training_data(seed, plan, progress=progress) if simulate
              else recorded_training_data(list(data or []), progress=progress))
+    reference = None
+    if simulate and plan.users > 1 and align_bands:  # generic: one band frame for all users (:mod:`.transfer`)
+        tdata, reference = canonical_training_data(tdata)
+    init = init if init is not None else options.get("init")
+    net, preset, origin = _initial_model(init, model, preset, on_cpu, model_config, tdata.train)
     sessions, train_ex, val_ex = split_examples(tdata)
-    tc = train_config or (cpu_train_config() if on_cpu else TrainConfig())
+    tc = train_config or recipe(cpu_train_config() if on_cpu else TrainConfig(), generic=plan.users > 1,
+                                finetune=init is not None)
     if epochs is not None:
         tc = dataclasses.replace(tc, epochs=epochs)
     log.info("keystroke %s (%s, %s): %s; %d training prompts, %d validation prompts, %d parameters", model, preset,
@@ -178,6 +189,8 @@ def train(
         "sim_seconds": plan.seconds if simulate else None,
         "seed": seed,
     }
+    if reference is not None:
+        meta[REFERENCE_KEY] = reference.tolist()
     if "plot" in options:
         from edgeemg.tasks.plots import plot_history
 
@@ -330,6 +343,11 @@ def evaluate(
     net = load_model(checkpoint)
     lm = CharNgramLM.load(options["lm"]) if options.get("lm") else None  # read before the expensive part
     sessions, protocol = _eval_sessions(checkpoint, data, simulate, seed, progress, plan)
+    if REFERENCE_KEY in checkpoint.meta:  # a generic model: turned to this user's band from unlabeled typing
+        calib = calibration_sessions(seed, plan, progress) if simulate else sessions
+        checkpoint, shift = oriented_to(checkpoint, calib)
+        protocol += f", band turned by {shift.tolist()} electrodes"
+        net = load_model(checkpoint)
     emissions = model_emissions(net, sessions, device)
     greedy = score_sessions(emissions, sessions)
     out: dict[str, Any] = {**greedy.to_dict(), "decoder": "greedy",

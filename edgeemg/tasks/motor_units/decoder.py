@@ -16,19 +16,19 @@ the units.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.errors import DictConfig, InvalidInputError
 from edgeemg.tasks.motor_units.filter_decoder import FilterSpikeDecoder
 from edgeemg.tasks.motor_units.spec import FS_HZ, NEURAL_DRIVE_WINDOW_S, STEP, THRESHOLD, WINDOW, hann_taps
 
 
 @dataclass(frozen=True)
-class DecoderConfig:
+class DecoderConfig(DictConfig):
     """How unit probabilities become spikes and neural drive.
 
     Attributes
@@ -85,14 +85,6 @@ class DecoderConfig:
     def latency_ms(self) -> float:
         """Algorithmic latency of a spike: label point to the window's last sample."""
         return 1000.0 * self.label_delay / self.fs_hz
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DecoderConfig:
-        reject_unknown_keys(cls, d)
-        return cls(**d)
 
 
 def causal_neural_drive(counts: Any, taps: NDArray[np.float64]) -> NDArray[np.float64]:

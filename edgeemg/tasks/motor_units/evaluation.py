@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.decompose import Decomposition, DecompositionConfig
 from edgeemg.errors import CheckpointError, DataFormatError, InvalidInputError
 from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.motor_units import spec
 from edgeemg.tasks.motor_units import recordings as rc
 from edgeemg.tasks.motor_units import workflow as wf
 from edgeemg.tasks.motor_units.decoder import DecoderConfig, spike_trains_from_outputs
-from edgeemg.tasks.motor_units.labels import TEACHER_PREFIX
+from edgeemg.tasks.motor_units.labels import stored_teacher_trains
 from edgeemg.tasks.motor_units.metrics import score_decoding, spike_score
 from edgeemg.tasks.motor_units.plans import SimulationPlan
 from edgeemg.tasks.workflow_support import check_options
@@ -66,16 +65,6 @@ def _filters(checkpoint: Checkpoint) -> tuple[HeldOutDecoder, int, float]:
         return [t[t >= cut] - cut for t in trains], None
 
     return decode, max(1, int(round(0.0005 * meta["fs_hz"]))), float(meta["algorithmic_latency_ms"])
-
-
-def _stored_teacher(checkpoint: Checkpoint) -> Decomposition | None:
-    meta = checkpoint.meta
-    if TEACHER_PREFIX + "filters" not in checkpoint.arrays:
-        return None
-    return Decomposition(discharges=(), sil=np.zeros(0), pnr_db=np.zeros(0),
-                         filters=checkpoint.arrays[TEACHER_PREFIX + "filters"], fs_hz=meta["fs_hz"],
-                         n_channels=len(meta["channel_names"]),
-                         config=DecompositionConfig.from_dict(meta["teacher"]["config"]))
 
 
 def _recordings(checkpoint: Checkpoint, data: list[Path] | None, simulate: bool, seed: int) -> list[rc.Recording]:
@@ -129,7 +118,6 @@ def evaluate(
         decode, tolerance, latency_ms = _filters(checkpoint)
     else:
         decode, tolerance, latency_ms = _mo_dcnn(checkpoint, device)
-    teacher = _stored_teacher(checkpoint)
     fs = meta["fs_hz"]
     max_lag = int(round(0.05 * fs))
     blocks: dict[str, list[dict[str, Any]]] = {"student": [], "teacher": []}
@@ -139,10 +127,8 @@ def evaluate(
         cut = rc.split_point(r, split)
         n_eval = r.emg.shape[0] - cut
         decoded, extra = decode(r, cut)
-        teacher_trains = None
-        if teacher is not None:
-            full, _ = teacher.apply(r.emg)
-            teacher_trains = [d[d >= cut] - cut for d in full]
+        full = stored_teacher_trains(checkpoint, r.emg)
+        teacher_trains = None if full is None else [d[d >= cut] - cut for d in full]
         if r.discharges is not None:
             reference = [d[d >= cut] - cut for d in r.discharges]
             ref_ids: list[Any] = list(r.unit_ids)

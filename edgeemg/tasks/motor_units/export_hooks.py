@@ -41,7 +41,7 @@ from edgeemg.tasks.motor_units import spec
 from edgeemg.tasks.motor_units import recordings as rc
 from edgeemg.tasks.motor_units import workflow as wf
 from edgeemg.tasks.motor_units.decoder import DecoderConfig
-from edgeemg.tasks.motor_units.labels import TEACHER_PREFIX
+from edgeemg.tasks.motor_units.labels import TEACHER_PREFIX, stored_teacher_trains
 from edgeemg.tasks.motor_units.plans import SimulationPlan
 
 log = logging.getLogger(__name__)
@@ -111,19 +111,12 @@ def _unit_trains(ckpt: Checkpoint, rec: rc.Recording) -> list[NDArray[np.int64]]
 
 
 def teacher_trains(ckpt: Checkpoint, rec: rc.Recording) -> list[NDArray[np.int64]]:
-    """Every head's discharges over the whole recording by the teacher's stored filters (real use has no truth)."""
-    meta = ckpt.meta
-    key = TEACHER_PREFIX + "filters"
-    if key not in ckpt.arrays:
-        raise CheckpointError(f"motor-units export: checkpoint has label_source {meta.get('label_source')!r} "
-                              f"but no '{key}' arrays to label the held-out windows with")
-    from edgeemg.decompose import Decomposition, DecompositionConfig
-
-    teacher = Decomposition(discharges=(), sil=np.zeros(0), pnr_db=np.zeros(0), filters=ckpt.arrays[key],
-                            fs_hz=meta["fs_hz"], n_channels=len(meta["channel_names"]),
-                            config=DecompositionConfig.from_dict(meta["teacher"]["config"]))
-    trains, _ = teacher.apply(rec.emg)
-    return [np.asarray(t, dtype=np.int64) for t in trains]
+    """Every head's discharges over the whole recording by the checkpoint's stored teacher (real use has no truth)."""
+    trains = stored_teacher_trains(ckpt, rec.emg)
+    if trains is None:
+        raise CheckpointError(f"motor-units export: checkpoint has label_source {ckpt.meta.get('label_source')!r} "
+                              f"but no '{TEACHER_PREFIX}filters' arrays to label the held-out windows with")
+    return trains
 
 
 def _finetune(train: tuple[NDArray[np.float32], NDArray[np.float32]],

@@ -29,13 +29,13 @@ hop, causal 400 ms Hann, pulses per second summed over units).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.errors import DictConfig, InvalidInputError
 from edgeemg.tasks.motor_units.spec import FS_HZ, NEURAL_DRIVE_WINDOW_S, hann_taps
 
 FILTER_HOP = 8
@@ -47,7 +47,7 @@ REFRACTORY_S = 0.02
 
 
 @dataclass(frozen=True)
-class FilterDecoderConfig:
+class FilterDecoderConfig(DictConfig):
     """How unit sources become spikes and neural drive.
 
     Attributes
@@ -66,6 +66,8 @@ class FilterDecoderConfig:
     drive_window_s : float
         Hann window of the neural drive, seconds.
     """
+
+    LIST_FIELDS = ("threshold",)
 
     threshold: tuple[float, ...]
     fs_hz: float = FS_HZ
@@ -95,16 +97,6 @@ class FilterDecoderConfig:
     def latency_ms(self) -> float:
         """What the detector adds after a source peak: ``confirm`` samples."""
         return 1000.0 * self.confirm / self.fs_hz
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["threshold"] = list(self.threshold)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FilterDecoderConfig:
-        reject_unknown_keys(cls, d)
-        return cls(**{k: tuple(v) if k == "threshold" else v for k, v in d.items()})
 
 
 class PeakDetector:

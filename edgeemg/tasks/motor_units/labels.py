@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.decompose import Decomposition, decompose
+from edgeemg.decompose import Decomposition, DecompositionConfig, decompose
 from edgeemg.dsp import Pipeline
 from edgeemg.errors import DataFormatError, InvalidInputError
 from edgeemg.tasks.motor_units import spec
@@ -78,6 +78,9 @@ def teacher_heads(recs: list[Recording], split: float, plan: TrainingPlan, progr
     dec, unit_trains, units, _ = _teacher_units(recs, split, plan, progress)
     attach_truth_ids(units, unit_trains, recs, split)
     arrays = {TEACHER_PREFIX + "filters": dec.filters[[u["teacher_index"] for u in units]]}
+    if dec.waveforms is not None:  # the whole decomposition, which decoding a residual pass's head needs
+        arrays.update({TEACHER_PREFIX + "all_filters": dec.filters, TEACHER_PREFIX + "all_waveforms": dec.waveforms,
+                       TEACHER_PREFIX + "all_stage": dec.stage})
     meta = {"config": dec.config.to_dict(), "n_accepted": dec.n_units, "n_tried": dec.n_tried}
     return unit_trains, units, arrays, meta
 
@@ -154,4 +157,30 @@ def training_windows(recs: list[Recording], unit_trains: list[list[NDArray[np.in
     return (cat["xtr"], cat["ytr"]), (cat["xva"], cat["yva"])
 
 
-__all__ = ["TEACHER_PREFIX", "attach_truth_ids", "teacher_heads", "training_windows", "truth_units"]
+def stored_teacher_trains(checkpoint: Any, emg: NDArray[np.floating]) -> list[NDArray[np.int64]] | None:
+    """Each head's discharges in ``emg`` by the teacher stored in ``checkpoint`` (None: it stores none).
+
+    A checkpoint whose teacher found units on a residual stores the whole
+    decomposition (``all_*`` arrays): a residual unit decodes only once every
+    earlier unit, head or not, is subtracted. Older ones store the heads' filters.
+    """
+    arrays, meta = checkpoint.arrays, checkpoint.meta
+    if TEACHER_PREFIX + "filters" not in arrays:
+        return None
+    common = dict(discharges=(), sil=np.zeros(0), pnr_db=np.zeros(0), fs_hz=meta["fs_hz"],
+                  n_channels=len(meta["channel_names"]),
+                  config=DecompositionConfig.from_dict(meta["teacher"]["config"]))
+    if TEACHER_PREFIX + "all_filters" in arrays:
+        teacher = Decomposition(filters=arrays[TEACHER_PREFIX + "all_filters"],
+                                stage=arrays[TEACHER_PREFIX + "all_stage"],
+                                waveforms=arrays[TEACHER_PREFIX + "all_waveforms"], **common)
+        heads = [int(u["teacher_index"]) for u in meta["units"]]
+    else:
+        teacher = Decomposition(filters=arrays[TEACHER_PREFIX + "filters"], **common)
+        heads = list(range(len(arrays[TEACHER_PREFIX + "filters"])))
+    trains, _ = teacher.apply(emg)
+    return [np.asarray(trains[u], dtype=np.int64) for u in heads]
+
+
+__all__ = ["TEACHER_PREFIX", "attach_truth_ids", "stored_teacher_trains", "teacher_heads", "training_windows",
+           "truth_units"]

@@ -18,7 +18,7 @@ decoded spike may match one reference spike within a tolerance (one-to-one,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

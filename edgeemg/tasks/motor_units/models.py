@@ -26,17 +26,17 @@ data-dependent control flow: exportable to ONNX with a fixed input signature.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.errors import DictConfig, InvalidInputError
 
 
 @dataclass(frozen=True)
-class MODCNNConfig:
+class MODCNNConfig(DictConfig):
     """Widths of the MO-DCNN (defaults: the seed's).
 
     Attributes
@@ -92,14 +92,6 @@ class MODCNNConfig:
         """Time steps of a head's map before F1: (((w - (k1-1) - (k-1)) // 2) - 2(k-1)) // 2."""
         k = self.kernel_size - 1
         return ((self.window - (self.trunk_kernel - 1) - k) // 2 - 2 * k) // 2
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MODCNNConfig:
-        reject_unknown_keys(cls, d)
-        return cls(**d)
 
 
 class MODCNN(nn.Module):

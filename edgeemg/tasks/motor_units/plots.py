@@ -5,7 +5,6 @@ matplotlib only, drawn on a private Agg canvas (never changes the process-wide b
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,32 +12,18 @@ import numpy as np
 
 from edgeemg.tasks.motor_units.decoder import DecoderConfig, MotorUnitDecoder
 from edgeemg.tasks.motor_units.metrics import neural_drive
-
-log = logging.getLogger(__name__)
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=110)
-    FigureCanvasAgg(fig)
-    return fig
+from edgeemg.tasks.plots import new_figure, save_figure
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path)
-    log.info("wrote %s", path)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_raster(decoded: list[Any], reference: list[Any], per_unit: list[dict[str, Any]], fs_hz: float,
                 path: str | Path, *, seconds: float = 5.0) -> Path:
     """First ``seconds`` of each matched unit: reference spikes (black) above decoded ones (red, lag removed)."""
-    fig = _figure(9.0, 1.0 + 0.35 * max(1, len(per_unit)))
+    fig = new_figure(9.0, 1.0 + 0.35 * max(1, len(per_unit)))
     ax = fig.add_subplot(1, 1, 1)
     limit = seconds * fs_hz
     for row, u in enumerate(per_unit):
@@ -60,7 +45,7 @@ def plot_neural_drive(prob: Any, end_index: Any, config: DecoderConfig, per_unit
     t = np.array([e["end_index"] for e in events]) / config.fs_hz
     streamed = np.array([e["neural_drive"] for e in events])
     refs = [reference[u["reference_index"]] for u in per_unit if u["identified"] and "reference_index" in u]
-    fig = _figure(9.0, 3.2)
+    fig = new_figure(9.0, 3.2)
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(t, streamed, color="tab:red", label="decoded, streamed (causal 400 ms Hann)")
     if refs:

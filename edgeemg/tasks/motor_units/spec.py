@@ -19,13 +19,13 @@ lower-latency configuration places the label later in the window
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.errors import DictConfig, InvalidInputError
 
 FS_HZ = 2048.0
 N_CHANNELS = 64
@@ -39,7 +39,7 @@ THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
-class WindowSpec:
+class WindowSpec(DictConfig):
     """Window geometry of the decoder, in samples.
 
     Attributes
@@ -88,14 +88,6 @@ class WindowSpec:
         """[first, last] samples of each window's labelled step (eq. 2: ``c - s/2 + 1 .. c + s/2``)."""
         hi = self.label_point(end_index) + self.step // 2
         return hi - self.step + 1, hi
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> WindowSpec:
-        reject_unknown_keys(cls, d)
-        return cls(**d)
 
 
 def filter_description() -> list[dict[str, Any]]:

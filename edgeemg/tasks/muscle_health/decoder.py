@@ -11,12 +11,12 @@ segment cannot veto many agreeing ones.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from edgeemg.errors import InvalidInputError, reject_unknown_keys
+from edgeemg.errors import DictConfig, InvalidInputError
 from edgeemg.tasks.classification import softmax
 from edgeemg.tasks.muscle_health.spec import LABELS
 
@@ -24,7 +24,7 @@ EMIT_MODES = ("every", "change")
 
 
 @dataclass(frozen=True)
-class DecisionConfig:
+class DecisionConfig(DictConfig):
     """How the running decision is reported.
 
     Attributes
@@ -48,14 +48,6 @@ class DecisionConfig:
             raise InvalidInputError(f"DecisionConfig.min_segments must be an integer >= 1, got {self.min_segments!r}")
         if self.outputs not in ("logits", "probabilities"):
             raise InvalidInputError(f"DecisionConfig.outputs must be 'logits' or 'probabilities', got {self.outputs!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DecisionConfig:
-        reject_unknown_keys(cls, d)
-        return cls(**d)
 
 
 class MuscleDecoder:
