@@ -124,6 +124,35 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def on_common_units(rows: list[dict[str, Any]]) -> str:
+    """Per cell, each decomposer's mean sens / prec / RoA over the true units both identified.
+
+    The means of the main table are over different sets of units (the one that
+    finds more also keeps harder ones); this compares like with like.
+    """
+    head = f"{'grid':<10} {'level':>5}  {'common':>6}  {'ours sens/prec/RoA':>20}  {'peer sens/prec/RoA':>20}"
+    lines = [head, "-" * len(head)]
+    cells: dict[tuple[str, float], dict[str, dict[Any, dict[str, Any]]]] = {}
+    for r in rows:
+        if "per_unit" in r:
+            cells.setdefault((r["grid"], r["level"]), {})[r["decomposer"]] = {
+                u["reference_unit"]: u for u in r["per_unit"] if u.get("identified")}
+    for (grid, level), by in cells.items():
+        if len(by) < 2:
+            continue
+        ours, peer = by["edgeemg"], by["muniverse-cbss"]
+        common = sorted(set(ours) & set(peer))
+        if not common:
+            continue
+
+        def means(units: dict[Any, dict[str, Any]]) -> str:
+            return "/".join(f"{np.mean([units[k][m] for k in common]):.3f}"
+                            for m in ("sensitivity", "precision", "rate_of_agreement"))
+
+        lines.append(f"{grid:<10} {level:>5.2f}  {len(common):>6}  {means(ours):>20}  {means(peer):>20}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     from edgeemg.data.sim_motor_units import simulate_motor_units
 
@@ -150,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
           "a unit found when F1 > 0.7; sens / prec / RoA are means over found units"
           + (f"; the peer's rows are stored ones ({args.peer_rows})" if args.peer_rows else ""))
     print(format_table(rows))
+    if not args.no_peer:
+        print("\non the true units both decomposers identified:")
+        print(on_common_units(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
