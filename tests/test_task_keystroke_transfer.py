@@ -106,3 +106,47 @@ def test_calibration_typing_is_another_session_with_no_test_sentence() -> None:
     calib, test = calibration_sessions(7, plan), unseen_user_sessions(7, plan)
     assert calib[0].name != test[0].name and calib[0].user == test[0].user
     assert not set(calib[0].prompt_texts) & set(test[0].prompt_texts)
+
+
+def test_cli_generic_plan_is_one_session_per_user(monkeypatch) -> None:
+    """`train --simulate --users N` without a plan simulates N users x GENERIC_SESSIONS_PER_USER sessions."""
+    from edgeemg.tasks.keystroke import workflow as wf
+    from edgeemg.tasks.keystroke.transfer import GENERIC_SESSIONS_PER_USER
+
+    seen = []
+
+    class Planned(Exception):
+        pass
+
+    def capture(seed, plan, progress=False):
+        seen.append(plan)
+        raise Planned
+
+    monkeypatch.setattr(wf, "simulated_training_data", capture)
+    for options in ({"users": 20}, {}):
+        with pytest.raises(Planned):
+            wf.train(None, simulate=True, model="tds", epochs=1, device="cpu", seed=100, progress=False,
+                     options=options)
+    generic, personal = seen
+    assert (generic.users, generic.train_sessions) == (20, GENERIC_SESSIONS_PER_USER)
+    assert (personal.users, personal.train_sessions) == (1, wf.CPU_SIMULATION.train_sessions)
+
+
+def test_tune_decoder_keeps_the_setting_with_the_lowest_validation_cer() -> None:
+    from edgeemg.tasks.checkpoint import Checkpoint
+    from edgeemg.tasks.keystroke.lm import build_lm, builtin_corpus_text
+    from edgeemg.tasks.keystroke.transfer import tune_decoder
+
+    torch.manual_seed(0)
+    net = build_model("tds", PRESETS["tds"]["tiny"])
+    with torch.no_grad():  # emissions that name some keys, so the LM settings change the output
+        net.head.bias.normal_(0.0, 3.0)
+    ckpt = Checkpoint("keystroke", "tds", state_to_arrays(net), {"model_config": net.config.to_dict(), "x": 1})
+    sessions = simulated_sessions(5, [0], 10.0, text="val")
+    grid = {"lm_weight": (0.0, 2.0), "insertion_bonus": (0.0, 3.0)}
+    tuned, rows = tune_decoder(ckpt, sessions, build_lm(builtin_corpus_text(), order=3), grid)
+    assert len(rows) == 4 and len({r["cer"] for r in rows}) > 1
+    best = min(rows, key=lambda r: r["cer"])
+    assert (tuned.meta["decoder"]["lm_weight"], tuned.meta["decoder"]["insertion_bonus"]) == \
+        (best["lm_weight"], best["insertion_bonus"])
+    assert tuned.meta["x"] == 1 and tuned.arrays is ckpt.arrays

@@ -170,3 +170,24 @@ def test_cli_fine_tune_needs_no_model_flag(generic) -> None:
 
     assert _init_model(argparse.Namespace(init=generic, task=task_argument("keystroke"))) == "tds"
     assert _init_model(argparse.Namespace(init=None, task=task_argument("keystroke"))) is None
+
+
+def test_cli_recipe_fine_tunes_a_generic_model_on_session_files(generic, tmp_path) -> None:
+    """`train keystroke --init GENERIC --data FILES`: turned to the files' band, trained, then read raw by eval."""
+    files = [p for s in (0, 1) for p in simulate_to_path(tmp_path / f"s{s}.hdf5", seconds=12.0, seed=4, session=s,
+                                                         progress=False)]
+    tuned = wf.train(files, simulate=False, model="tds", epochs=1, device="cpu", seed=0, progress=False,
+                     options={"init": generic}, train_config=TrainConfig(batch_size=8))
+    assert "band turned by" in tuned.meta["summary"]["origin"] and REFERENCE_KEY not in tuned.meta
+    out = wf.evaluate(tuned, files[1:], simulate=False, seed=0, device="cpu", progress=False, options={})
+    assert "band turned" not in out["protocol"]  # a personal model needs no calibration
+    base = load_checkpoint(generic, task="keystroke")
+    out = wf.evaluate(base, files[1:], simulate=False, seed=0, device="cpu", progress=False, options={})
+    assert "band turned by" in out["protocol"]  # a generic one is turned on the files' own unlabeled signal
+
+
+def test_export_refuses_a_generic_model(generic) -> None:
+    from edgeemg.tasks.keystroke.export_hooks import board_module
+
+    with pytest.raises(InvalidInputError, match="fine-tune it first"):
+        board_module(load_checkpoint(generic, task="keystroke"))

@@ -16,7 +16,9 @@ inferring it from frozen metrics. Two kinds of line, both ``{"type": "health"}``
   ``stall_after_s`` while the port is connected (``bytes_in`` and the decoder's
   counters say whether garbage or nothing is arriving) and ends at the next
   valid frame; ``disconnected`` begins when the port vanishes and ends when it
-  is reopened. The ``end`` line carries ``duration_s`` and what the decoder
+  is reopened, at the times the band's reader saw both where the band stamps
+  them (a decoder busy then still reports the stretch as it was). The ``end``
+  line carries ``duration_s`` and what the decoder
   counted meanwhile (``bytes_read``, ``crc_errors``, ``bytes_discarded``,
   ``resyncs``), as increases of the band's counters since they were read at
   the last valid frame; the reader thread may have decoded a few more bytes by
@@ -94,10 +96,17 @@ class HealthMonitor:
         if stats.disconnects > self._disconnects:
             self._disconnects = stats.disconnects
             lines += self._end("no_valid_frames", stats, now_s)  # the cause is known now
-            lines += self._begin("disconnected", stats, now_s)
+            gone_s = getattr(stats, "disconnected_at_s", None)
+            since = None if gone_s is None else (min(gone_s, now_s), _counters(stats))
+            lines += self._begin("disconnected", stats, now_s, since=since)
         if connected and "disconnected" in self._open:
-            lines += self._end("disconnected", stats, now_s)
-            self._last_block_s = now_s  # a stall is measured from the reconnect
+            stamped = getattr(stats, "disconnected_at_s", None) is not None
+            back_s = getattr(stats, "reconnected_at_s", None)
+            # a stamping band not reopened since: this is a frame queued before the unplug
+            if not stamped or (back_s is not None and back_s >= self._open["disconnected"].begin_s):
+                at_s = now_s if back_s is None else min(back_s, now_s)
+                lines += self._end("disconnected", stats, at_s)
+                self._last_block_s = at_s  # a stall is measured from the reconnect
         return lines
 
     def finish(self, stats: Any, now_s: float) -> list[dict[str, Any]]:

@@ -120,9 +120,15 @@ def board_module(ckpt: Checkpoint) -> tuple[Any, list[StateTensor]]:
     ------
     InvalidInputError
         An offline model (``cnn_bilstm``, a centred TDS): it needs future frames and cannot stream.
+        A generic model (:mod:`.alignment`): it reads no user's band until fine-tuned.
     """
+    from edgeemg.tasks.keystroke.alignment import REFERENCE_KEY
     from edgeemg.tasks.keystroke.models import streaming_module
 
+    if REFERENCE_KEY in ckpt.meta:  # its weights read a shared band frame, not any one user's band
+        raise InvalidInputError("keystroke export: expected a model for one user's band, received a generic "
+                                "(many-user) model; fine-tune it first: edgeemg train keystroke --init CKPT "
+                                "--data YOUR_SESSIONS, and export that")
     net = wf.load_model(ckpt)
     if not getattr(net.config, "causal", True):
         what = ("the offline bidirectional CNN+LSTM reads whole prompts, so it cannot stream on the board; "

@@ -69,9 +69,13 @@ def simulated_training_data(seed: int, plan: SimulationPlan, *, progress: bool =
         val_user, val_session = seed + plan.users, 0
         what = (f"{plan.users} simulated users {users[0]}-{users[-1]} (sessions 0-{plan.train_sessions - 1} each) "
                 f"train, unseen user {val_user} validates")
-    val = simulated_sessions(val_user, [val_session], plan.eval_seconds, text="val", snr_db=plan.snr_db,
-                             progress=progress)
-    return TrainingData(train, val, what, users, val_user)
+    return TrainingData(train, validation_sessions(val_user, val_session, plan, progress), what, users, val_user)
+
+
+def validation_sessions(user: int, session: int, plan: SimulationPlan, progress: bool = False
+                        ) -> list[PreparedSession]:
+    """The validation session (early stopping; a generic model's decoder settings): ``val`` text."""
+    return simulated_sessions(user, [session], plan.eval_seconds, text="val", snr_db=plan.snr_db, progress=progress)
 
 
 def recorded_training_data(paths: list[Path], *, progress: bool = False) -> TrainingData:
@@ -106,4 +110,4 @@ def unseen_user_sessions(user: int, plan: SimulationPlan, progress: bool = False
 
 
 __all__ = ["SimulationPlan", "TrainingData", "calibration_sessions", "personal_test_sessions", "recorded_training_data",
-           "simulated_training_data", "unseen_user_sessions"]
+           "simulated_training_data", "unseen_user_sessions", "validation_sessions"]

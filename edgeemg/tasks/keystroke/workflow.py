@@ -15,7 +15,8 @@ when the model trained on user ``S`` (personalised, as emg2qwerty's
 personalised models) and session 0 of user ``S`` otherwise (generic, an unseen
 person). ``eval``'s default seed (1) differs from ``train``'s (0): generic.
 ``train --simulate --users N`` trains a generic model on users ``seed ..
-seed + N - 1``; ``train --init GENERIC.ckpt`` fine-tunes it on one user.
+seed + N - 1`` in one shared band frame; ``train --init GENERIC.ckpt`` turns it
+to one user's band and fine-tunes it (:mod:`.transfer`, :mod:`.alignment`).
 
 Model size and schedule: ``--device auto`` resolving to CUDA trains the
 published sizes (``full``) with emg2qwerty-like settings (:class:`TrainConfig`
@@ -132,7 +133,8 @@ def train(
     import dataclasses
 
     from edgeemg.tasks.keystroke.training import TrainConfig, fit_ctc
-    from edgeemg.tasks.keystroke.transfer import GENERIC_SESSIONS_PER_USER, canonical_training_data, recipe
+    from edgeemg.tasks.keystroke.transfer import (GENERIC_DECODER, GENERIC_SESSIONS_PER_USER,
+                                                  canonical_training_data, recipe)
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
     options = check_options(TASK, options, TRAIN_OPTIONS, "train")
@@ -189,8 +191,8 @@ def train(
         "sim_seconds": plan.seconds if simulate else None,
         "seed": seed,
     }
-    if reference is not None:
-        meta[REFERENCE_KEY] = reference.tolist()
+    if reference is not None:  # a generic model: its band frame, and the LM settings its less sure emissions need
+        meta.update({REFERENCE_KEY: reference.tolist(), "decoder": {**meta["decoder"], **GENERIC_DECODER}})
     if "plot" in options:
         from edgeemg.tasks.plots import plot_history
 
