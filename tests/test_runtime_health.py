@@ -129,14 +129,19 @@ def test_unplug_is_a_disconnect_stretch_and_a_reconnect_gap(bundle):
     deadline = time.monotonic() + 30
     while band.stats.frames < 200 and time.monotonic() < deadline:
         time.sleep(0.02)
+    unplugged_s = time.monotonic()
     band.unplug()
     time.sleep(0.4)
+    replugged_s = time.monotonic()
     band.replug()
     worker.join(timeout=60)
     lines, m, _events, _items = out["r"]
     _paired(lines)
     begin, end = _of(lines, "begin", "disconnected"), _of(lines, "end", "disconnected")
-    assert len(begin) == len(end) == 1 and end[0]["duration_s"] >= 0.3
+    assert len(begin) == len(end) == 1
+    # the stretch runs from the reader seeing the port go to it reopening the port (no speed assumed)
+    assert unplugged_s <= begin[0]["host_s"] <= end[0]["host_s"] and end[0]["host_s"] >= replugged_s
+    assert end[0]["duration_s"] == pytest.approx(end[0]["host_s"] - begin[0]["host_s"], abs=2e-3)
     gaps = _of(lines, "gap")
     assert [g["kind"] for g in gaps] == ["reconnect"]
     g = gaps[0]
@@ -264,3 +269,31 @@ def test_health_monitor_begins_and_ends_stretches_on_the_host_clock():
     # what is still open when the stream stops is closed, and says so
     h.poll(_Stats(disconnects=1), 30.0)
     assert h.finish(_Stats(disconnects=1), 31.0)[0]["open_at_stop"] is True
+
+
+def test_a_disconnect_noticed_late_is_reported_when_the_reader_saw_it():
+    """A decoder busy through the whole unplug polls once, after the reconnect: the stretch keeps the band's stamps."""
+    h = HealthMonitor(FS, stall_after_s=1.0)
+    h.start(10.0)
+    queued = Block(__import__("numpy").zeros((8, 1), "float32"), 0, 0.0, 0, 0.0)
+    gone = _Stats(disconnects=1, disconnected_at_s=10.2, reconnected_at_s=None)
+    assert h.item(queued, gone, 10.3) == [{"type": "health", "state": "begin", "kind": "disconnected", "host_s": 10.2}]
+    assert h.item(queued, gone, 10.35) == []  # a frame queued before the unplug does not end it
+    back = _Stats(disconnects=1, disconnected_at_s=10.2, reconnected_at_s=10.6)
+    end = h.poll(back, 11.0, connected=True)
+    assert [(d["state"], d["host_s"], d["duration_s"]) for d in end] == [("end", 10.6, 0.4)]
+    # both edges between two polls: begun and ended at the stamps, in one poll
+    both = h.poll(_Stats(disconnects=2, disconnected_at_s=12.0, reconnected_at_s=12.5), 13.0, connected=True)
+    assert [(d["state"], d["host_s"]) for d in both] == [("begin", 12.0), ("end", 12.5)]
+    assert both[1]["duration_s"] == 0.5
+
+
+def test_a_restart_lasts_from_the_last_frame_read_to_the_first_after_not_from_when_they_were_decoded():
+    from edgeemg.bridge import Gap, GapKind
+
+    h = HealthMonitor(FS, stall_after_s=5.0)
+    h.start(19.0)
+    h.item(Block(__import__("numpy").zeros((8, 1), "float32"), 0, 20.0, 7, 20.0), _Stats(), 20.5)  # read 20.0
+    line = h.item(Gap(GapKind.RESTART, 0, -1, 1_000_000, 0, 21.0), _Stats(), 21.2)
+    assert line == [{"type": "health", "state": "gap", "kind": "restart", "frames": 0, "samples": -1,
+                     "from_us": 1_000_000, "to_us": 0, "duration_s": 1.0, "host_s": 21.0}]

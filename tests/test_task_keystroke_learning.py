@@ -87,14 +87,15 @@ def test_tiny_tds_learns_keys_in_a_short_cpu_run(typing) -> None:
     assert min(hist["val_loss"]) < hist["val_loss"][0]
     em = model_emissions(net, [later])[0]
     kf, y = later.key_frames, later.key_classes
-    acc = float(np.mean(em[np.minimum(kf + 3, len(em) - 1), : spec.BLANK].argmax(1) == y))
+    at = kf + cpu_train_config().key_ce_frames[2]  # a frame the key-time term trains to name the key
+    acc = float(np.mean(em[np.minimum(at, len(em) - 1), : spec.BLANK].argmax(1) == y))
     majority = float(np.mean(y == np.bincount(np.concatenate([s.key_classes for s in typing[0].train])).argmax()))
     assert acc > majority + ACC_MARGIN, (acc, majority)
     cer = score_sessions([em], [later]).rates.cer
     assert cer < MAX_CER, cer
 
 
-ACC_MARGIN = 0.1  # key named at 3 frames after the press vs the majority key's share; measured +0.25 (user 0)
+ACC_MARGIN = 0.1  # key named at a key-time frame vs the majority key's share; measured +0.25 (user 0, frame 3)
 MAX_CER = 90.0  # %, chance ~100; measured 69 (user 0), 80 and 75 with the same run on users 1 and 2
 
 

@@ -116,6 +116,8 @@ class BandStats:
     gaps: int = 0  # Gap notices emitted, all kinds
     disconnects: int = 0
     reconnects: int = 0
+    disconnected_at_s: float | None = None  # host monotonic time the reader saw the last disconnect
+    reconnected_at_s: float | None = None  # host monotonic time the port was last reopened
     restarts: int = 0  # band reboots (RESTART gaps)
     device_errors: int = 0  # error frames received from the device
     queue_len: int = 0

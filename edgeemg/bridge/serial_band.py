@@ -99,6 +99,8 @@ class SerialBand(QueuedBand):
         self._started = False
         self.connected = False
         self._disconnects = 0
+        self._disconnected_at_s: float | None = None
+        self._reconnected_at_s: float | None = None
         self._reconnects = 0
         self._bytes = 0
 
@@ -202,6 +204,8 @@ class SerialBand(QueuedBand):
             gaps=r.gaps,
             disconnects=self._disconnects,
             reconnects=self._reconnects,
+            disconnected_at_s=self._disconnected_at_s,
+            reconnected_at_s=self._reconnected_at_s,
             restarts=r.restarts,
             device_errors=r.device_errors,
             queue_len=len(q),
@@ -242,6 +246,7 @@ class SerialBand(QueuedBand):
                 except (serial.SerialException, OSError, ValueError):
                     self._stop.wait(self.reconnect_interval_s)
                     continue
+                self._reconnected_at_s = time.monotonic()
                 self.connected = True
                 self._reconnects += 1
                 self._decoder.reset()  # partial bytes from before the unplug belong to no frame
@@ -254,6 +259,7 @@ class SerialBand(QueuedBand):
             except (serial.SerialException, OSError, TypeError) as exc:
                 # TypeError: pyserial on a port closed under it
                 logger.warning("band '%s' disconnected: %s", self.port, exc)
+                self._disconnected_at_s = time.monotonic()
                 self._disconnects += 1
                 self._close_port()
                 continue

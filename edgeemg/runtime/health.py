@@ -16,7 +16,9 @@ inferring it from frozen metrics. Two kinds of line, both ``{"type": "health"}``
   ``stall_after_s`` while the port is connected (``bytes_in`` and the decoder's
   counters say whether garbage or nothing is arriving) and ends at the next
   valid frame; ``disconnected`` begins when the port vanishes and ends when it
-  is reopened. The ``end`` line carries ``duration_s`` and what the decoder
+  is reopened, at the times the band's reader saw both where the band stamps
+  them (a decoder busy then still reports the stretch as it was). The ``end``
+  line carries ``duration_s`` and what the decoder
   counted meanwhile (``bytes_read``, ``crc_errors``, ``bytes_discarded``,
   ``resyncs``), as increases of the band's counters since they were read at
   the last valid frame; the reader thread may have decoded a few more bytes by
@@ -59,6 +61,7 @@ class HealthMonitor:
         self.stall_after_s = float(stall_after_s)
         self.stalls = 0  # no_valid_frames stretches begun
         self._last_block_s: float | None = None
+        self._last_arrival_s: float | None = None  # when the last block's bytes were read (the reader's stamp)
         self._at_last_block: dict[str, int] = dict.fromkeys(STRETCH_COUNTERS, 0)  # counters when it arrived
         self._open: dict[str, _Stretch] = {}
         self._disconnects = 0
@@ -75,6 +78,8 @@ class HealthMonitor:
         lines += self._end("no_valid_frames", stats, now_s)  # a gap notice comes with the frame after it
         if not isinstance(item, Block):
             lines.append(self._gap_line(item))
+        else:
+            self._last_arrival_s = item.host_time_s
         self._last_block_s = now_s
         self._at_last_block = _counters(stats)
         return lines
@@ -94,10 +99,17 @@ class HealthMonitor:
         if stats.disconnects > self._disconnects:
             self._disconnects = stats.disconnects
             lines += self._end("no_valid_frames", stats, now_s)  # the cause is known now
-            lines += self._begin("disconnected", stats, now_s)
+            gone_s = getattr(stats, "disconnected_at_s", None)
+            since = None if gone_s is None else (min(gone_s, now_s), _counters(stats))
+            lines += self._begin("disconnected", stats, now_s, since=since)
         if connected and "disconnected" in self._open:
-            lines += self._end("disconnected", stats, now_s)
-            self._last_block_s = now_s  # a stall is measured from the reconnect
+            stamped = getattr(stats, "disconnected_at_s", None) is not None
+            back_s = getattr(stats, "reconnected_at_s", None)
+            # a stamping band not reopened since: this is a frame queued before the unplug
+            if not stamped or (back_s is not None and back_s >= self._open["disconnected"].begin_s):
+                at_s = now_s if back_s is None else min(back_s, now_s)
+                lines += self._end("disconnected", stats, at_s)
+                self._last_block_s = at_s  # a stall is measured from the reconnect
         return lines
 
     def finish(self, stats: Any, now_s: float) -> list[dict[str, Any]]:
@@ -129,8 +141,8 @@ class HealthMonitor:
         """One line for a hole in the samples, stating both ends and its duration."""
         if gap.samples >= 0:
             duration = gap.samples / self.fs_hz
-        else:  # a restart: the two sides are on different device clocks; the host saw how long it took
-            duration = gap.host_time_s - self._last_block_s if self._last_block_s is not None else 0.0
+        else:  # a restart: the two sides are on different device clocks; the host's reader saw how long it took
+            duration = gap.host_time_s - self._last_arrival_s if self._last_arrival_s is not None else 0.0
         return {"type": "health", "state": "gap", "kind": gap.kind.value, "frames": gap.frames,
                 "samples": gap.samples, "from_us": gap.from_us, "to_us": gap.to_us, "duration_s": round(duration, 3),
                 "host_s": round(gap.host_time_s, 6)}
