@@ -286,3 +286,14 @@ def test_a_disconnect_noticed_late_is_reported_when_the_reader_saw_it():
     both = h.poll(_Stats(disconnects=2, disconnected_at_s=12.0, reconnected_at_s=12.5), 13.0, connected=True)
     assert [(d["state"], d["host_s"]) for d in both] == [("begin", 12.0), ("end", 12.5)]
     assert both[1]["duration_s"] == 0.5
+
+
+def test_a_restart_lasts_from_the_last_frame_read_to_the_first_after_not_from_when_they_were_decoded():
+    from edgeemg.bridge import Gap, GapKind
+
+    h = HealthMonitor(FS, stall_after_s=5.0)
+    h.start(19.0)
+    h.item(Block(__import__("numpy").zeros((8, 1), "float32"), 0, 20.0, 7, 20.0), _Stats(), 20.5)  # read 20.0
+    line = h.item(Gap(GapKind.RESTART, 0, -1, 1_000_000, 0, 21.0), _Stats(), 21.2)
+    assert line == [{"type": "health", "state": "gap", "kind": "restart", "frames": 0, "samples": -1,
+                     "from_us": 1_000_000, "to_us": 0, "duration_s": 1.0, "host_s": 21.0}]

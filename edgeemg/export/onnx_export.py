@@ -334,5 +334,5 @@ def layer_losses(float_path: Path, qdq_path: Path, x: Any, work: Path, top: int 
     return rows[:top]
 
 
-__all__ = ["DYNAMO_OPSET", "INPUT_NAME", "OUTPUT_NAME", "export_float", "export_stateful", "run_sequences", "layer_losses", "optimize_offline", "portable", "quantize_int8", "run",
+__all__ = ["DYNAMO_OPSET", "INPUT_NAME", "OUTPUT_NAME", "export_float", "export_stateful", "head_nodes", "run_sequences", "layer_losses", "optimize_offline", "portable", "quantize_int8", "run",
            "session"]

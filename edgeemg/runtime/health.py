@@ -61,6 +61,7 @@ class HealthMonitor:
         self.stall_after_s = float(stall_after_s)
         self.stalls = 0  # no_valid_frames stretches begun
         self._last_block_s: float | None = None
+        self._last_arrival_s: float | None = None  # when the last block's bytes were read (the reader's stamp)
         self._at_last_block: dict[str, int] = dict.fromkeys(STRETCH_COUNTERS, 0)  # counters when it arrived
         self._open: dict[str, _Stretch] = {}
         self._disconnects = 0
@@ -77,6 +78,8 @@ class HealthMonitor:
         lines += self._end("no_valid_frames", stats, now_s)  # a gap notice comes with the frame after it
         if not isinstance(item, Block):
             lines.append(self._gap_line(item))
+        else:
+            self._last_arrival_s = item.host_time_s
         self._last_block_s = now_s
         self._at_last_block = _counters(stats)
         return lines
@@ -138,8 +141,8 @@ class HealthMonitor:
         """One line for a hole in the samples, stating both ends and its duration."""
         if gap.samples >= 0:
             duration = gap.samples / self.fs_hz
-        else:  # a restart: the two sides are on different device clocks; the host saw how long it took
-            duration = gap.host_time_s - self._last_block_s if self._last_block_s is not None else 0.0
+        else:  # a restart: the two sides are on different device clocks; the host's reader saw how long it took
+            duration = gap.host_time_s - self._last_arrival_s if self._last_arrival_s is not None else 0.0
         return {"type": "health", "state": "gap", "kind": gap.kind.value, "frames": gap.frames,
                 "samples": gap.samples, "from_us": gap.from_us, "to_us": gap.to_us, "duration_s": round(duration, 3),
                 "host_s": round(gap.host_time_s, 6)}
