@@ -60,7 +60,9 @@ def cpu_train_config() -> Any:
     defaults otherwise, user 0, later session 13 (greedy / beam+LM CER %):
     frames 1-4 32.1 / 26.4 (best validation 29.4 %, 636 CPU s); frames 4-7
     **25.9 / 23.1** (best validation 21.9 % at epoch 11, 667 CPU s; median
-    emission 24 ms after the press, greedy). One seed each. The int8 bundle's
+    emission 24 ms after the press, greedy); frames 6-9 23.9 / 21.8 (validation 19.0 % at
+    epoch 14, still falling, 716 CPU s; median emission 40 ms), not the default until its bundle's character
+    latency is measured against the 80 ms goal. One seed each. The int8 bundle's
     character latency is in the README (goal <= 80 ms).
     """
     from edgeemg.tasks.keystroke.training import TrainConfig
