@@ -49,6 +49,11 @@ _NORM = "front.norm.batch_norm."
 _BAND_MLPS = ("front.left.mlp.0.weight", "front.right.mlp.0.weight")
 
 
+def _unit_per_band(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``p`` (2, 16, F) scaled to unit norm per band, so bands of any gain compare by shape."""
+    return p / np.maximum(np.linalg.norm(p, axis=(1, 2), keepdims=True), 1e-12)
+
+
 def band_profile(x: NDArray[np.float32]) -> NDArray[np.float64]:
     """(T, 2, 16, 33) log-spectra -> (2, 16, 33) temporal SD, centred over electrodes and unit-norm per band."""
     if x.ndim != 4 or x.shape[1:] != (spec.N_BANDS, spec.N_ELECTRODES, spec.N_FREQ) or x.shape[0] < 2:
@@ -56,7 +61,7 @@ def band_profile(x: NDArray[np.float32]) -> NDArray[np.float64]:
                                 f"{spec.N_FREQ}) log-spectra, got {x.shape}")
     p = np.asarray(x, dtype=np.float64).std(axis=0)
     p -= p.mean(axis=1, keepdims=True)
-    return p / np.maximum(np.linalg.norm(p, axis=(1, 2), keepdims=True), 1e-12)
+    return _unit_per_band(p)
 
 
 def sessions_profile(sessions: list[PreparedSession]) -> NDArray[np.float64]:
@@ -64,7 +69,7 @@ def sessions_profile(sessions: list[PreparedSession]) -> NDArray[np.float64]:
     if not sessions:
         raise InvalidInputError("sessions_profile: no sessions to estimate the band orientation from")
     p = np.mean([band_profile(s.x) for s in sessions], axis=0)
-    return p / np.maximum(np.linalg.norm(p, axis=(1, 2), keepdims=True), 1e-12)
+    return _unit_per_band(p)
 
 
 def estimate_shift(profile: NDArray[np.float64], reference: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -91,8 +96,7 @@ def fit_reference(profiles: list[NDArray[np.float64]], rounds: int = 3) -> NDArr
         raise InvalidInputError("fit_reference: no profiles")
     ref = profiles[0]
     for _ in range(rounds):
-        ref = np.mean([roll_bands(p, estimate_shift(p, ref)) for p in profiles], axis=0)
-        ref /= np.maximum(np.linalg.norm(ref, axis=(1, 2), keepdims=True), 1e-12)
+        ref = _unit_per_band(np.mean([roll_bands(p, estimate_shift(p, ref)) for p in profiles], axis=0))
     return ref
 
 
