@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.errors import DictConfig, InvalidInputError
+from edgeemg.tasks.manifest import decoder_settings, manifest_labels
 from edgeemg.tasks.motor_units.filter_decoder import FilterSpikeDecoder
 from edgeemg.tasks.motor_units.spec import FS_HZ, NEURAL_DRIVE_WINDOW_S, STEP, THRESHOLD, WINDOW, hann_taps
 
@@ -122,11 +123,8 @@ class MotorUnitDecoder:
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> MotorUnitDecoder:
         """Build from a bundle manifest / checkpoint meta: ``labels`` (unit names) and a ``decoder`` dict."""
-        if "labels" not in manifest:
-            raise InvalidInputError("MotorUnitDecoder.from_manifest: manifest has no 'labels' field (unit names)")
-        cfg = dict(manifest.get("decoder", {}))
-        cfg.pop("task", None)
-        return cls(tuple(manifest["labels"]), DecoderConfig.from_dict(cfg))
+        labels = manifest_labels(manifest, "MotorUnitDecoder", "unit names")
+        return cls(labels, DecoderConfig.from_dict(decoder_settings(manifest)))
 
     def reset(self) -> None:
         """Forget the drive history (a new recording or a reconnected band)."""

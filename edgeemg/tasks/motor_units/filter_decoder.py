@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.errors import DictConfig, InvalidInputError
+from edgeemg.tasks.manifest import decoder_settings, manifest_labels
 from edgeemg.tasks.motor_units.spec import FS_HZ, NEURAL_DRIVE_WINDOW_S, hann_taps
 
 FILTER_HOP = 8
@@ -191,11 +192,9 @@ class FilterSpikeDecoder:
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> FilterSpikeDecoder:
         """Build from a bundle manifest / checkpoint meta: ``labels`` and a ``decoder`` dict."""
-        if "labels" not in manifest or "decoder" not in manifest:
-            raise InvalidInputError("FilterSpikeDecoder.from_manifest: manifest needs 'labels' (unit names) and "
-                                    "'decoder' (thresholds, hop, confirm, refractory)")
-        cfg = {k: v for k, v in manifest["decoder"].items() if k != "task"}
-        return cls(tuple(manifest["labels"]), FilterDecoderConfig.from_dict(cfg))
+        labels = manifest_labels(manifest, "FilterSpikeDecoder", "unit names")
+        cfg = decoder_settings(manifest, required_by="FilterSpikeDecoder", holds="thresholds, hop, confirm, refractory")
+        return cls(labels, FilterDecoderConfig.from_dict(cfg))
 
     @property
     def n_units(self) -> int:
