@@ -7,13 +7,12 @@ free-form ``extra_options`` dict is the example not to follow).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from edgeemg.errors import InvalidInputError
-from edgeemg.shipped import shipped_dir
+from edgeemg.shipped import read_toml, shipped_dir
 
 #: The recipes that ship with edgeemg (the wheel's copy, or the source checkout's export/ folder).
 RECIPE_DIR = shipped_dir("export")
@@ -141,10 +140,4 @@ def load_recipe(path_or_task: str | Path) -> Recipe:
     if path.suffix != ".toml":
         # file names use underscores where task names use dashes ("motor-units" -> export/motor_units.toml)
         path = RECIPE_DIR / f"{str(path_or_task).replace('-', '_')}.toml"
-    if not path.is_file():
-        raise InvalidInputError(f"export recipe '{path}' does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputError(f"export recipe '{path}' is not valid TOML: {exc}") from exc
-    return recipe_from_dict(data, source=str(path))
+    return recipe_from_dict(read_toml(path, "export recipe"), source=str(path))
