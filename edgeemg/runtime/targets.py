@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import DictConfig, InvalidInputError
 from edgeemg.shipped import read_toml, shipped_dir
 
 #: Where ``--target NAME`` looks, in order: the current folder's targets/, then the profiles that
@@ -23,7 +23,7 @@ BACKENDS = ("onnxruntime", "tflite")
 
 
 @dataclass(frozen=True)
-class TargetProfile:
+class TargetProfile(DictConfig):
     """One board's settings; units in the field names."""
 
     name: str
@@ -35,6 +35,8 @@ class TargetProfile:
     cpu_affinity: tuple[int, ...]
     latency_budget_ms: float
     formats: tuple[str, ...]
+
+    LIST_FIELDS = ("providers", "cpu_affinity", "formats")
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "<dict>") -> TargetProfile:
@@ -62,9 +64,6 @@ class TargetProfile:
             latency_budget_ms=float(data["latency_budget_ms"]),
             formats=tuple(data["formats"]),
         )
-
-    def to_dict(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
 
 
 def available_targets() -> list[str]:
