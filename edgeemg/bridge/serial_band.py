@@ -18,9 +18,10 @@ from typing import Callable
 
 import serial
 
-from edgeemg.bridge.band import BandStats, BoundedQueue, FrameRouter, QueuedBand
+from edgeemg.bridge.band import BandStats, QueuedBand
 from edgeemg.bridge.decoder import FrameDecoder
 from edgeemg.bridge.frames import DeviceInfo
+from edgeemg.bridge.routing import BoundedQueue, FrameRouter
 from edgeemg.errors import DeviceError, InvalidInputError
 
 logger = logging.getLogger(__name__)
