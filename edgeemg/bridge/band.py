@@ -153,8 +153,9 @@ class QueuedBand:
     :class:`~edgeemg.bridge.routing.BoundedQueue`) through ``self._router`` (a
     :class:`~edgeemg.bridge.routing.FrameRouter`); consumers read, iterate or use the band as a context manager.
 
-    A subclass sets ``_queue``, ``_router`` and ``_started``, provides ``open``/``start``/``close`` and
-    ``_finished()`` (True once no more items can come), and names itself in messages via ``label``.
+    A subclass sets ``_queue``, ``_router`` (None until built, e.g. at ``open``) and ``_started``, provides
+    ``open``/``start``/``close`` and ``_finished()`` (True once no more items can come), and names itself in
+    messages via ``label``.
     """
 
     label = "band"
@@ -174,6 +175,13 @@ class QueuedBand:
 
             raise DeviceError(f"read() on band '{self.label}' before start(); use `with band:` or call start()")
         return self._queue.get(timeout)
+
+    def stop(self) -> None:
+        """Stop queueing; the reader (port or poll thread) and the clock mapping stay alive until ``close``."""
+        if self._router is not None:
+            self._router.delivering = False
+        self._started = False
+        self._queue.close()
 
     def __iter__(self) -> Iterator[BandItem]:
         """Items until the band is stopped or closed, or its source is finished and the queue drained."""

@@ -95,12 +95,6 @@ class PolledBand(QueuedBand):
         self._router.delivering = True
         self._started = True
 
-    def stop(self) -> None:
-        if self._router is not None:
-            self._router.delivering = False
-        self._started = False
-        self._queue.close()
-
     def close(self) -> None:
         """Stop polling and release the source. Idempotent."""
         self.stop()

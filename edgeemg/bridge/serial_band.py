@@ -157,12 +157,6 @@ class SerialBand(QueuedBand):
         self._router.delivering = True
         self._started = True
 
-    def stop(self) -> None:
-        """Stop queueing (the reader keeps the port and the clock mapping alive)."""
-        self._router.delivering = False
-        self._started = False
-        self._queue.close()
-
     def close(self) -> None:
         """Stop the reader thread and close the port. Idempotent."""
         self.stop()
