@@ -140,16 +140,15 @@ class NeuralDrive:
 
     One :meth:`push` per step (a window of the MO-DCNN, a hop of the filter model) with that
     step's spike count, summed over units; it returns the drive (pulses/s) after it. The
-    history is one preallocated array, newest count first, shifted in place: a board
-    decoding a 64-channel grid every 10 ms allocates nothing here (``np.roll`` built a new
-    array per step; benchmarks/test_bench_motor_units.py times both). The offline form is
+    history is one preallocated array, newest count first, shifted in place, so a step
+    allocates nothing here (``np.roll`` built a new array per step;
+    benchmarks/test_bench_motor_units.py times both). The offline form is
     :func:`~edgeemg.tasks.motor_units.decoder.causal_neural_drive`.
     """
 
     def __init__(self, taps: NDArray[np.float64]) -> None:
         self.taps = np.asarray(taps, dtype=np.float64)
         self._history = np.zeros(self.taps.size)
-        self.reset()
 
     def reset(self) -> None:
         """Forget the history (a new recording, a gap, a reconnected band)."""
