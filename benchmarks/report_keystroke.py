@@ -7,13 +7,21 @@ unless told otherwise (:mod:`edgeemg.tasks.keystroke.workflow`):
   session, scored on a later session with test-split text (:mod:`.protocol`);
 * **generic**: ``--users`` other simulated users (``--generic-seed ..``, one
   session each, bands turned to one frame: :mod:`edgeemg.tasks.keystroke.transfer`),
-  early stopping on one more unseen user, scored on user ``--user`` whom it
-  never saw, turned to that user's band from an unlabeled session, beam + LM
-  settings chosen on its validation user (``transfer.tune_decoder``);
+  early stopping on one more unseen user, scored on users ``--unseen-users``
+  (default ``--user``) whom it never saw, each turned to their band from an
+  unlabeled session, beam + LM settings chosen on its validation user
+  (``transfer.tune_decoder``); the row is their mean;
   ``--generic-ckpt`` keeps it between runs (it is a one-off, longer run);
 * **fine-tuned**: the generic model turned to user ``--user``'s band and
-  fine-tuned on their sessions for the same epochs as scratch (equal CPU
-  time), scored like scratch;
+  fine-tuned on their sessions with ``train --init``'s recipe
+  (``transfer.FINETUNE``) for the same epochs as scratch (equal CPU time),
+  scored like scratch;
+
+scratch is the generic model's architecture (its ``model_config``), so the two
+personal rows differ only in their start. ``--train-config`` overrides CPU
+training settings for both (e.g. the key-time frames), ``--ckpt-dir`` keeps
+every trained checkpoint and reuses it on the next run (the table in one
+command, its training done once);
 
 each decoded greedily and with the beam search + the built-in character LM
 (order ``--lm-order``, from ``lm_corpus.txt``, which shares no sentence with the
@@ -25,6 +33,8 @@ export measured. Training time is this process's CPU seconds.
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --quick      # minutes
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py              # the CLI defaults
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --models tds --generic-ckpt 'generic-{model}.npz'
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --models tds --generic-ckpt G.npz \
+        --train-config '{"key_ce_frames": [6, 7, 8, 9]}' --epochs 4 --unseen-users 0,1,2,3 --ckpt-dir ckpts --no-board
 """
 
 from __future__ import annotations
@@ -51,13 +61,41 @@ def _plans(a: argparse.Namespace) -> tuple[Any, Any]:
     return personal, generic
 
 
-def _scores(ckpt: Any, seed: int, plan: Any, lm: Path) -> dict[str, Any]:
+def _scores(ckpt: Any, seeds: list[int], plan: Any, lm: Path) -> dict[str, Any]:
+    """Greedy and beam + LM rates of ``ckpt`` on each user of ``seeds``, and their mean (the row)."""
     from edgeemg.tasks.keystroke import workflow as wf
 
-    out = wf.evaluate(ckpt, None, simulate=True, seed=seed, device="cpu", progress=False, options={"lm": str(lm)},
-                      plan=plan)
-    return {"greedy": {k: out["greedy"][k] for k in RATES}, "beam_lm": {k: out["beam_lm"][k] for k in RATES},
-            "protocol": out["protocol"], "n_params": out["n_params"]}
+    per_user = []
+    for seed in seeds:
+        out = wf.evaluate(ckpt, None, simulate=True, seed=seed, device="cpu", progress=False,
+                          options={"lm": str(lm)}, plan=plan)
+        per_user.append({"greedy": {k: out["greedy"][k] for k in RATES},
+                         "beam_lm": {k: out["beam_lm"][k] for k in RATES}, "protocol": out["protocol"]})
+    mean = {dec: {k: sum(u[dec][k] for u in per_user) / len(per_user) for k in RATES} for dec in ("greedy", "beam_lm")}
+    return {**mean, "n_params": out["n_params"], "users": per_user}
+
+
+def _train_config(a: argparse.Namespace, finetune: bool) -> Any:
+    """The CPU training settings with ``--train-config``'s overrides (and ``train --init``'s recipe on top)."""
+    from edgeemg.tasks.keystroke import workflow as wf
+    from edgeemg.tasks.keystroke.transfer import recipe
+
+    over = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(a.train_config).items()}
+    return recipe(dataclasses.replace(wf.cpu_train_config(), **over), generic=False, finetune=finetune)
+
+
+def _cached(path: Path | None, train: Any, what: str) -> Any:
+    """The checkpoint at ``path`` when it exists (reported on stderr), else ``train()``'s, saved there if given."""
+    from edgeemg.tasks.checkpoint import load_checkpoint, save_checkpoint
+
+    if path is not None and path.exists():
+        print(f"{what}: loaded {path}", file=sys.stderr, flush=True)
+        return load_checkpoint(path, task="keystroke")
+    ckpt = train()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(path, ckpt)
+    return ckpt
 
 
 def _board(ckpt: Any, plan: Any, lm: Path, folder: Path, user: int) -> dict[str, Any]:
@@ -69,6 +107,7 @@ def _board(ckpt: Any, plan: Any, lm: Path, folder: Path, user: int) -> dict[str,
     from edgeemg.runtime.bundle import load_bundle
     from edgeemg.tasks.checkpoint import save_checkpoint
 
+    folder.mkdir(parents=True, exist_ok=True)
     path = save_checkpoint(folder / f"{ckpt.model}.npz", ckpt)
     try:
         res = export_checkpoint(path, folder / f"{ckpt.model}.int8", formats=("onnx",), progress=False,
@@ -89,47 +128,41 @@ def _partial(model: str, variant: str, rows: dict[str, Any]) -> None:
     print(f"{model} {variant}: {json.dumps(rows[variant])}", file=sys.stderr, flush=True)
 
 
-def _generic(model: str, a: argparse.Namespace, plan: Any, kw: dict[str, Any]) -> Any:
-    """The generic model: loaded from ``--generic-ckpt`` when that file exists (a one-off run), else trained
-    (and saved there when given; the file name gets the model's name in it)."""
-    from edgeemg.tasks.checkpoint import load_checkpoint, save_checkpoint
-    from edgeemg.tasks.keystroke import workflow as wf
-
-    path = Path(str(a.generic_ckpt).replace("{model}", model)) if a.generic_ckpt else None
-    if path is not None and path.exists():
-        print(f"{model} generic: loaded {path}", file=sys.stderr, flush=True)
-        return load_checkpoint(path, task="keystroke")
-    ckpt = wf.train(None, epochs=a.generic_epochs, seed=a.generic_seed, options={"users": a.users}, plan=plan, **kw)
-    if path is not None:
-        save_checkpoint(path, ckpt)
-    return ckpt
-
-
 def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict[str, Any]:
-    """Train the three variants of ``model`` and score them (see the module docstring)."""
+    """Train (or load) the three variants of ``model`` and score them (see the module docstring)."""
     from edgeemg.tasks.keystroke import workflow as wf
     from edgeemg.tasks.keystroke.lm import CharNgramLM
     from edgeemg.tasks.keystroke.protocol import validation_sessions
     from edgeemg.tasks.keystroke.transfer import tune_decoder
 
     personal, generic_plan = _plans(a)
-    kw = dict(simulate=True, model=model, device="cpu", progress=not a.quiet, preset=a.preset)
+    kw = dict(simulate=True, model=model, device="cpu", progress=not a.quiet)
+    cache = (lambda v: a.ckpt_dir / f"{model}-{v}.npz") if a.ckpt_dir else (lambda v: None)
+    gpath = Path(str(a.generic_ckpt).replace("{model}", model)) if a.generic_ckpt else cache("generic")
+    generic = _cached(gpath, lambda: wf.train(None, epochs=a.generic_epochs, seed=a.generic_seed, preset=a.preset,
+                                              options={"users": a.users}, plan=generic_plan, **kw), f"{model} generic")
+    arch = generic.meta["model_config"]  # scratch is the generic model's architecture
     rows: dict[str, Any] = {}
-    scratch = wf.train(None, epochs=a.epochs, seed=a.user, options={}, plan=personal, **kw)
-    rows["scratch"] = {**_scores(scratch, a.user, personal, lm), "train_cpu_s": scratch.meta["summary"]["train_cpu_s"]}
+    scratch = _cached(cache("scratch"), lambda: wf.train(
+        None, epochs=a.epochs, seed=a.user, options={}, plan=personal, model_config=arch,
+        train_config=_train_config(a, finetune=False), **kw), f"{model} scratch")
+    rows["scratch"] = {**_scores(scratch, [a.user], personal, lm),
+                       "train_cpu_s": scratch.meta["summary"]["train_cpu_s"]}
     _partial(model, "scratch", rows)
-    generic = _generic(model, a, generic_plan, kw)
+    tuned = _cached(cache("fine-tuned"), lambda: wf.train(
+        None, epochs=a.epochs, seed=a.user, options={}, plan=personal, init=generic,
+        train_config=_train_config(a, finetune=True), **kw), f"{model} fine-tuned")
+    rows["fine-tuned"] = {**_scores(tuned, [a.user], personal, lm), "train_cpu_s": tuned.meta["summary"]["train_cpu_s"]}
+    _partial(model, "fine-tuned", rows)
     val = validation_sessions(generic.meta["val_user"], 0, personal)
     generic, _ = tune_decoder(generic, val, CharNgramLM.load(lm))  # the generic model's LM settings
-    rows["generic"] = {**_scores(generic, a.user, personal, lm),
+    rows["generic"] = {**_scores(generic, a.unseen_users or [a.user], personal, lm),
                        "train_cpu_s": generic.meta["summary"]["train_cpu_s"]}
     _partial(model, "generic", rows)
-    tuned = wf.train(None, epochs=a.epochs, seed=a.user, options={}, plan=personal, init=generic, **kw)
-    rows["fine-tuned"] = {**_scores(tuned, a.user, personal, lm), "train_cpu_s": tuned.meta["summary"]["train_cpu_s"]}
-    _partial(model, "fine-tuned", rows)
     if model != "cnn_bilstm" and not a.no_board:
-        rows["scratch"]["board"] = _board(scratch, personal, lm, folder, a.user)
-        _partial(model, "scratch", rows)
+        for variant, ckpt in (("scratch", scratch), ("fine-tuned", tuned)):
+            rows[variant]["board"] = _board(ckpt, personal, lm, folder / variant, a.user)
+            _partial(model, variant, rows)
     return rows
 
 
@@ -167,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", help="model size (default: the CLI's on a CPU)")
     p.add_argument("--generic-ckpt", help="cache of the generic model: loaded if it exists, else trained and saved "
                                           "there; '{model}' in the name becomes the model's name")
+    p.add_argument("--train-config", default="{}", help="JSON overrides of the CPU TrainConfig (scratch and "
+                                                          "fine-tune), e.g. '{\"key_ce_frames\": [6, 7, 8, 9]}'")
+    p.add_argument("--unseen-users", type=lambda s: [int(u) for u in s.split(",")],
+                   help="users the generic row is scored on, comma-separated (default: --user)")
+    p.add_argument("--ckpt-dir", type=Path, help="keep every trained checkpoint here and reuse it on the next run")
     p.add_argument("--lm-order", type=int, default=6)
     p.add_argument("--no-board", action="store_true", help="skip the int8 export and bench")
     p.add_argument("--quick", action="store_true", help="2 x 40 s, 4 generic users, 3 epochs: the mechanics in minutes")

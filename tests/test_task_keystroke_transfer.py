@@ -7,6 +7,8 @@ and its users' true band angles; the model run on turned input for the fold.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -150,3 +152,98 @@ def test_tune_decoder_keeps_the_setting_with_the_lowest_validation_cer() -> None
     assert (tuned.meta["decoder"]["lm_weight"], tuned.meta["decoder"]["insertion_bonus"]) == \
         (best["lm_weight"], best["insertion_bonus"])
     assert tuned.meta["x"] == 1 and tuned.arrays is ckpt.arrays
+
+
+def _tiny_tds() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("tds", PRESETS["tds"]["tiny"])
+
+
+def test_l2sp_pulls_each_weight_toward_its_start_by_lr_times_strength() -> None:
+    """After a step, ``w - w_start`` shrinks by ``1 - lr * l2sp`` (L2-SP, decoupled): checked in numpy."""
+    from edgeemg.tasks.keystroke.transfer import StartAnchor
+
+    net = _tiny_tds()
+    start = {n: p.detach().numpy().copy() for n, p in net.named_parameters()}
+    anchor = StartAnchor(net, TrainConfig(l2sp=2.0))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+    moved = {n: p.detach().numpy().copy() for n, p in net.named_parameters()}
+    anchor.after_step(0.1)
+    for n, p in net.named_parameters():
+        np.testing.assert_allclose(p.detach().numpy(), start[n] + 0.8 * (moved[n] - start[n]), rtol=1e-5, atol=1e-6)
+    now = {n: p.detach().clone() for n, p in net.named_parameters()}
+    StartAnchor(net, TrainConfig(l2sp=0.0)).after_step(0.1)  # from scratch: inert
+    assert all(torch.equal(p.detach(), now[n]) for n, p in net.named_parameters())
+
+
+def test_frozen_layers_keep_their_weights_for_the_freeze_epochs_only() -> None:
+    """fit_ctc with the front end frozen for its one epoch: the front end is bit-identical, the rest moved, and
+    every layer trains again afterwards; a later epoch releases the frozen layers."""
+    from edgeemg.tasks.keystroke.training import examples_of, fit_ctc
+    from edgeemg.tasks.keystroke.transfer import StartAnchor
+
+    sessions = simulated_sessions(3, [0, 1], 8.0, text="train")
+    tr, va = examples_of(sessions[:1]), examples_of(sessions[1:], 1)
+    cfg = TrainConfig(epochs=1, batch_size=4, lr=3e-3, freeze_prefixes=("front.",), freeze_epochs=1, amp=False)
+    net = _tiny_tds()
+    start = {n: p.detach().clone() for n, p in net.named_parameters()}
+    net, _ = fit_ctc(net, sessions, tr, va, config=cfg, device=torch.device("cpu"),
+                     generator=torch.Generator().manual_seed(0), progress=False)
+    moved = {n: not torch.equal(p.detach(), start[n]) for n, p in net.named_parameters()}
+    front = [n for n in moved if n.startswith("front.")]
+    assert front and len(front) < len(moved)
+    assert not any(moved[n] for n in front) and all(m for n, m in moved.items() if n not in front)
+    assert all(p.requires_grad for p in net.parameters())
+    anchor = StartAnchor(net, dataclasses.replace(cfg, freeze_epochs=2))
+    for epoch, released in ((0, False), (1, False), (2, True)):
+        anchor.start_epoch(epoch)
+        assert all(p.requires_grad == (released or not n.startswith("front.")) for n, p in net.named_parameters())
+
+
+def test_gain_jitter_adds_one_offset_per_electrode_of_the_drawn_db() -> None:
+    """A per-electrode gain of g dB adds g / 10 to every log10-power bin of that electrode, at every frame."""
+    from edgeemg.tasks.keystroke.training import augment
+
+    cfg = TrainConfig(rotation_offsets=(0,), jitter_frames=0, time_masks=0, freq_masks=0, gain_jitter_db=3.0)
+    x = torch.randn(50, 2, 16, 33)
+    offsets = []
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(200):
+        d = (augment(x, cfg, gen) - x).numpy()
+        np.testing.assert_allclose(d, np.broadcast_to(d[:1, :, :, :1], d.shape), atol=1e-5)  # constant in t and f
+        offsets.append(d[0, :, :, 0])
+    sd_db = 10.0 * np.std(offsets)
+    assert 2.8 < sd_db < 3.2
+
+
+def test_fine_tune_recipe_reaches_train_init(monkeypatch, tmp_path) -> None:
+    """`train keystroke --init GENERIC` (no train config given) fine-tunes with transfer's recipe, from scratch not."""
+    from edgeemg.tasks.checkpoint import Checkpoint, save_checkpoint
+    from edgeemg.tasks.keystroke import training
+    from edgeemg.tasks.keystroke import workflow as wf
+    from edgeemg.tasks.keystroke.transfer import FINETUNE
+
+    seen = []
+
+    class Trained(Exception):
+        pass
+
+    def capture(*args, config, **kw):
+        seen.append(config)
+        raise Trained
+
+    monkeypatch.setattr(training, "fit_ctc", capture)
+    net = _tiny_tds()
+    init = save_checkpoint(tmp_path / "g.npz", Checkpoint("keystroke", "tds", state_to_arrays(net),
+                                                          {"model_config": net.config.to_dict()}))
+    plan = SimulationPlan(train_sessions=1, seconds=6.0, eval_seconds=6.0)
+    for options in ({"init": init}, {}):
+        with pytest.raises(Trained):
+            wf.train(None, simulate=True, model="tds", epochs=None, device="cpu", seed=2, progress=False,
+                     options=options, plan=plan, preset="tiny")
+    tuned, scratch = seen
+    assert tuned == recipe(wf.cpu_train_config(), generic=False, finetune=True)
+    assert {k: getattr(tuned, k) for k in FINETUNE} == FINETUNE
+    assert scratch == wf.cpu_train_config() and scratch.l2sp == 0 and scratch.freeze_epochs == 0

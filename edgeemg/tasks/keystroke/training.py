@@ -80,6 +80,10 @@ class TrainConfig:
     key_ce_weight: float = 1.0  # weight of the key-time cross-entropy beside CTC (0: CTC alone)
     key_ce_frames: tuple[int, ...] = (1, 2, 3, 4)  # frames after a key's press frame that it supervises
     patience: int = 0  # stop after this many epochs without a better validation CER (0: run every epoch)
+    gain_jitter_db: float = 0.0  # SD of a random per-electrode gain (dB of amplitude), drawn per example
+    freeze_prefixes: tuple[str, ...] = ()  # parameters (name prefixes) held at their start for freeze_epochs
+    freeze_epochs: int = 0
+    l2sp: float = 0.0  # decay toward the starting weights (L2-SP, decoupled as AdamW's) in place of weight_decay
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +144,8 @@ def augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Te
         if offs:
             o = offs[int(torch.randint(len(offs), (1,), generator=gen))]
             x[:, b] = x[:, b].roll(o, dims=1)  # (T, electrodes, freq): rotate the band
+    if cfg.gain_jitter_db:  # an electrode's gain g adds log10(g^2) = dB / 10 to each of its log10-power bins
+        x += cfg.gain_jitter_db / 10.0 * torch.randn(spec.N_BANDS, spec.N_ELECTRODES, 1, generator=gen)
     if cfg.jitter_frames:
         j = int(torch.randint(-cfg.jitter_frames, cfg.jitter_frames + 1, (1,), generator=gen))
         if j:
@@ -296,7 +302,10 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
     use_amp = config.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    from edgeemg.tasks.keystroke.transfer import StartAnchor
+
+    anchor = StartAnchor(model, config)  # a fine-tune's frozen layers and L2-SP (inert from scratch)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0 if config.l2sp else config.weight_decay)
     n_per_epoch = len(chunk_examples(sessions, train_ex, config, torch.Generator().manual_seed(0)))
     steps_per_epoch = math.ceil(n_per_epoch / (config.batch_size * world))
     total = max(1, steps_per_epoch * config.epochs)
@@ -316,6 +325,7 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
     bar = tqdm(range(config.epochs), desc=desc, unit="epoch", disable=not progress or rank != 0, file=sys.stderr)
     for epoch in bar:
         net.train()
+        anchor.start_epoch(epoch)
         epoch_ex = chunk_examples(sessions, train_ex, config, generator)
         order = torch.randperm(len(epoch_ex), generator=generator).tolist()
         mine = order[rank::world]
@@ -335,6 +345,7 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             scaler.step(opt)
             scaler.update()
+            anchor.after_step(opt.param_groups[0]["lr"])
             sched.step()
             tot_loss += float(loss.detach())
             n_batches += 1
@@ -355,6 +366,7 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
             log.info("early stop after epoch %d: no better validation CER for %d epochs", epoch + 1, config.patience)
             break
     model.load_state_dict(best[1])
+    anchor.release()
     if ddp:
         import torch.distributed as dist
 
