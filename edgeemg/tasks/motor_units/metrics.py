@@ -165,8 +165,8 @@ def drive_correlation(a: Any, b: Any, fs_hz: float, *, segment_s: float = 1.0, m
     What it measures: within one second of a plateau the true drive moves only
     by the shared fluctuation of the units' excitation, a few pulses per second,
     about what one missed or extra spike adds to a 400 ms-smoothed drive; so r
-    mostly counts spike errors (``benchmarks/drive_sensitivity.py``: 2 % of a
-    true train's spikes removed, added or doubled takes r from 1 to about 0.95).
+    mostly counts spike errors (``benchmarks/drive_sensitivity.py``: 2 % of 12
+    true trains' spikes removed, added or doubled takes r to 0.94-0.95 at 30 %).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
