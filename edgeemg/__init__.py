@@ -13,8 +13,7 @@ a board and never loads torch::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgeemg._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -31,11 +30,4 @@ _SUBMODULES = ("data", "dsp", "bridge", "runtime", "tasks", "export", "decompose
 __all__ = ["__version__", *sorted(_EXPORTS), *_SUBMODULES]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"edgeemg.{name}")
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'edgeemg' has no attribute '{name}'")
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals(), _SUBMODULES)

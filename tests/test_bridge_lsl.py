@@ -187,7 +187,7 @@ def test_device_time_follows_a_drifting_jittery_sender_and_finds_only_real_gaps(
     the stamps' jitter), no false gap from the jitter, and device time within half a millisecond of the stamps'
     mean after a minute."""
     from edgeemg.bridge import DeviceInfo, Gap
-    from edgeemg.bridge.band import FrameRouter
+    from edgeemg.bridge.routing import FrameRouter
     from edgeemg.bridge.lsl_band import LslBand
 
     fs, n, chunk = 2000.0, 120_000, 40

@@ -17,6 +17,7 @@ from edgeemg.decompose import (
     isi_cov,
     kmeans_1d,
     pulse_to_noise_ratio,
+    regular_threshold,
     silhouette,
     skipped_fraction,
     subtract_units,
@@ -195,3 +196,21 @@ def test_a_residual_unit_without_waveforms_is_refused():
     with pytest.raises(InvalidInputError, match="waveform"):
         Decomposition(discharges=(), sil=np.zeros(2), pnr_db=np.zeros(2), filters=np.zeros((2, 4, 3), np.float32),
                       fs_hz=FS, n_channels=3, stage=np.array([0, 1]))
+
+
+def test_regular_threshold_recovers_the_low_discharges_k_means_drops():
+    """A unit whose every 4th discharge peaks at 0.55 of the others: k-means skips them, the regular split does not."""
+    rng = np.random.default_rng(5)
+    truth = np.cumsum(rng.normal(100, 10, 300)).astype(np.int64)  # ~20 pps at 2048 Hz, ISI CoV 0.1
+    s = 0.05 * rng.standard_normal(truth[-1] + 200)
+    s[truth] += np.where(np.arange(truth.size) % 4 == 0, 0.55, 1.0) * rng.uniform(0.9, 1.1, truth.size)
+    det = detect_spikes(s, FS)
+    assert match_spikes(det.spikes, truth, 1) / truth.size < 0.8  # the k-means midpoint drops the low quarter
+    assert skipped_fraction(det.spikes) > 0.2
+    thr = regular_threshold(det)
+    assert thr < det.threshold
+    low = detect_spikes(s, FS, thr)
+    assert low.centroids == det.centroids and low.threshold == thr
+    hits = match_spikes(low.spikes, truth, 1)
+    assert hits / truth.size > 0.98 and hits / low.spikes.size > 0.98
+    assert skipped_fraction(low.spikes) < 0.05

@@ -31,3 +31,10 @@ def test_recipe_bad_values():
         recipe_from_dict(data, source="x.toml")
     with pytest.raises(InvalidInputError, match="does not exist"):
         load_recipe("nosuchtask")
+
+
+def test_malformed_recipe_file_is_named(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('task = "gait"\n[quantize\n')
+    with pytest.raises(InvalidInputError, match=r"export recipe '.*bad\.toml' is not valid TOML: .*line 2"):
+        load_recipe(bad)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -145,3 +147,14 @@ def test_cli_simulate_refuses_option_the_task_does_not_take(capsys, tmp_path):
     rc = main(["simulate", "gait", "-o", str(tmp_path / "g"), "--level", "0.3"])
     assert rc == 2
     assert "--level do not apply to task 'gait'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("package", ["edgeemg", "edgeemg.runtime", "edgeemg.data", "edgeemg.export"])
+def test_lazy_packages_resolve_every_public_name_and_refuse_others(package):
+    """The packages' public names load on first use (edgeemg._lazy), are cached, and a typo is an AttributeError."""
+    mod = importlib.import_module(package)
+    for name in mod.__all__:
+        value = getattr(mod, name)
+        assert vars(mod)[name] is value  # cached: the next look-up does not import again
+    with pytest.raises(AttributeError, match=rf"module '{re.escape(package)}' has no attribute 'load_bundel'"):
+        getattr(mod, "load_bundel")

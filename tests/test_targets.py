@@ -29,3 +29,12 @@ def test_profile_typo_is_refused(tmp_path):
         TargetProfile.from_dict(bad, source="x.toml")
     with pytest.raises(InvalidInputError, match="backend must be one of"):
         TargetProfile.from_dict(dict(good, backend="tensorrt"))
+
+
+def test_missing_or_malformed_profile_file_is_named(tmp_path):
+    with pytest.raises(InvalidInputError, match=r"target profile '.*none\.toml' does not exist"):
+        load_target(tmp_path / "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nbackend = \n')
+    with pytest.raises(InvalidInputError, match=r"target profile '.*bad\.toml' is not valid TOML: .*line 2"):
+        load_target(bad)

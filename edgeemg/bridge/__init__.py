@@ -6,13 +6,14 @@ needs is importable from here::
     from edgeemg.bridge import open_band, SimulatedBand, Block, Gap, GapKind
 """
 
-from edgeemg.bridge.band import Band, BandItem, BandStats, Block, BoundedQueue, Gap, GapKind
+from edgeemg.bridge.band import Band, BandItem, BandStats, Block, Gap, GapKind
 from edgeemg.bridge.clock import ClockMapper
 from edgeemg.bridge.codec import encode_device_info, encode_error, encode_frame
 from edgeemg.bridge.decoder import FrameDecoder
 from edgeemg.bridge.frames import DecoderStats, DeviceErrorReport, DeviceInfo, Frame
 from edgeemg.bridge.openbci import CytonDecoder, encode_cyton_packet, open_cyton
 from edgeemg.bridge.protocol import FrameType, SampleFormat
+from edgeemg.bridge.routing import BoundedQueue
 from edgeemg.bridge.serial_band import SerialBand
 from edgeemg.bridge.band_sim import band_sim_main
 from edgeemg.bridge.sim_source import TimedTruthEvent

@@ -12,10 +12,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.bridge.protocol import FrameType
+from edgeemg.errors import DictConfig
 
 
 @dataclass(frozen=True)
-class DeviceInfo:
+class DeviceInfo(DictConfig):
     """What a band says about itself in its device-info frame.
 
     The runtime checks ``fs_hz`` and ``n_channels`` against a bundle's manifest
@@ -29,17 +30,6 @@ class DeviceInfo:
     samples_per_frame: int = 0  # nominal samples per data frame (0: unknown)
     fmt: str = "int16"  # nominal sample format name
     scale_uv: float = 0.0  # nominal µV per count (each data frame carries its own)
-
-    def to_dict(self) -> dict:
-        return {
-            "fs_hz": self.fs_hz,
-            "n_channels": self.n_channels,
-            "layout": self.layout,
-            "firmware": self.firmware,
-            "samples_per_frame": self.samples_per_frame,
-            "fmt": self.fmt,
-            "scale_uv": self.scale_uv,
-        }
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 BrainFlow's board controller and an LSL inlet each run their own acquisition
 thread and hand out whatever arrived since the last call. :class:`PolledBand`
 polls such a source every ``poll_interval_s`` on a reader thread and pushes
-the frames it returns through the same :class:`~edgeemg.bridge.band.FrameRouter`
+the frames it returns through the same :class:`~edgeemg.bridge.routing.FrameRouter`
 the serial band uses, so gaps, the device-clock mapping, the bounded queue and
 the lifecycle (``open -> start -> read -> stop -> close``) behave exactly as
 for the edgeemg serial link. A subclass says how to connect, what one poll
@@ -20,8 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from edgeemg.bridge.band import BandStats, BoundedQueue, FrameRouter, QueuedBand
+from edgeemg.bridge.band import BandStats, QueuedBand
 from edgeemg.bridge.frames import DeviceInfo, Frame
+from edgeemg.bridge.routing import BoundedQueue, FrameRouter
 from edgeemg.errors import DeviceError, InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class PolledBand(QueuedBand):
         polling adds (half of it on average), unless the source can wait for
         data itself (:attr:`poll_waits`).
     queue_frames : int
-        Bound of the item queue (see :class:`~edgeemg.bridge.band.BoundedQueue`).
+        Bound of the item queue (see :class:`~edgeemg.bridge.routing.BoundedQueue`).
     """
 
     def __init__(self, name: str, *, poll_interval_s: float = 0.005, queue_frames: int = 4096) -> None:
@@ -93,12 +94,6 @@ class PolledBand(QueuedBand):
         self._queue.reopen()
         self._router.delivering = True
         self._started = True
-
-    def stop(self) -> None:
-        if self._router is not None:
-            self._router.delivering = False
-        self._started = False
-        self._queue.close()
 
     def close(self) -> None:
         """Stop polling and release the source. Idempotent."""

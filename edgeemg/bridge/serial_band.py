@@ -18,9 +18,10 @@ from typing import Callable
 
 import serial
 
-from edgeemg.bridge.band import BandStats, BoundedQueue, FrameRouter, QueuedBand
+from edgeemg.bridge.band import BandStats, QueuedBand
 from edgeemg.bridge.decoder import FrameDecoder
 from edgeemg.bridge.frames import DeviceInfo
+from edgeemg.bridge.routing import BoundedQueue, FrameRouter
 from edgeemg.errors import DeviceError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -155,12 +156,6 @@ class SerialBand(QueuedBand):
         self._queue.reopen()
         self._router.delivering = True
         self._started = True
-
-    def stop(self) -> None:
-        """Stop queueing (the reader keeps the port and the clock mapping alive)."""
-        self._router.delivering = False
-        self._started = False
-        self._queue.close()
 
     def close(self) -> None:
         """Stop the reader thread and close the port. Idempotent."""

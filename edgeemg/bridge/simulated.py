@@ -21,11 +21,12 @@ import math
 import time
 from typing import Iterator
 
-from edgeemg.bridge.band import BandItem, BandStats, FrameRouter
+from edgeemg.bridge.band import BandItem, BandStats
 from edgeemg.bridge.decoder import FrameDecoder
 from edgeemg.bridge.faults import BandFault
 from edgeemg.bridge.frames import DeviceInfo
 from edgeemg.bridge.pty_device import PtyDevice
+from edgeemg.bridge.routing import FrameRouter
 from edgeemg.bridge.sim_source import FrameSource, TimedTruthEvent
 from edgeemg.data.recording import BandSignal
 from edgeemg.errors import DeviceError, InvalidInputError

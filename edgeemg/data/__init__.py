@@ -11,8 +11,7 @@ does) loads neither h5py nor wfdb until a reader is used::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgeemg._lazy import lazy_getattr
 
 _EXPORTS = {
     # shared containers
@@ -43,12 +42,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'edgeemg.data' has no attribute '{name}'")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
 
 
 def __dir__() -> list[str]:

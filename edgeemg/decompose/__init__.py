@@ -32,6 +32,7 @@ from edgeemg.decompose.spikes import (
     isi_cov,
     kmeans_1d,
     pulse_to_noise_ratio,
+    regular_threshold,
     silhouette,
     skipped_fraction,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "isi_cov",
     "kmeans_1d",
     "pulse_to_noise_ratio",
+    "regular_threshold",
     "silhouette",
     "skipped_fraction",
     "subtract_units",

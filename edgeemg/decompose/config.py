@@ -64,6 +64,12 @@ class DecompositionConfig(DictConfig):
         A unit found on the residual is kept when at most this fraction of its
         inter-spike intervals look like a skipped discharge
         (:func:`~edgeemg.decompose.spikes.skipped_fraction`; 0.05).
+    regular_split : bool
+        (default True) An accepted unit, of any pass, whose train skips more than
+        ``max_skipped_fraction`` takes the lower height split where its train fires
+        most regularly (:func:`~edgeemg.decompose.spikes.regular_threshold`) when
+        that brings it under; the split is stored for decoding. A residual unit
+        that stays over is dropped, a first-pass one keeps its k-means train.
     """
 
     LIST_FIELDS = ("band_hz",)
@@ -86,6 +92,7 @@ class DecompositionConfig(DictConfig):
     residual_passes: int = 1
     residual_window_s: float = 0.05
     max_skipped_fraction: float = 0.05
+    regular_split: bool = True
 
     def __post_init__(self) -> None:
         lo, hi = self.band_hz

@@ -31,8 +31,12 @@ The steps and where they come from:
    then refined and accepted again on the original data. Measured on a 30 s
    contraction at 30 % (13 x 5 grid): 10 -> 14 true units at sensitivity /
    precision 0.990 / 0.995 (+-0.5 ms); 100 instead of 60 runs found no more.
-9. **Acceptance** by silhouette SIL > 0.9 and a minimum number of discharges,
-   then **duplicate removal**: units sharing > 30 % of their discharges
+9. **Acceptance** by silhouette SIL > 0.9 and a minimum number of discharges;
+   a train that skips discharges (``max_skipped_fraction``) is split lower,
+   where it fires most regularly, when that completes it
+   (:func:`~edgeemg.decompose.spikes.regular_threshold`: k-means' midpoint
+   drops the lower discharges of a source whose discharge heights spread
+   widely); then **duplicate removal**: units sharing > 30 % of their discharges
    (+-0.5 ms after removing their lag) keep only the one with the higher SIL
    (Negro et al. 2016; Holobar et al. 2014 for PNR, reported per unit).
 10. **Residual pass** (:mod:`edgeemg.decompose.residual`; Holobar & Zazula
@@ -43,7 +47,8 @@ The steps and where they come from:
     unit already found) and complete: at most ``max_skipped_fraction`` of
     its inter-spike intervals are about twice its period
     (:func:`~edgeemg.decompose.spikes.skipped_fraction`; SIL alone lets
-    through residual sources that catch 58-90 % of a unit's discharges).
+    through residual sources that catch 58-90 % of a unit's discharges),
+    after step 9's lower split where that applies.
     Its filter applies to the residual, so decoding new data subtracts the
     earlier passes' units first (:meth:`Decomposition.apply`).
 """
@@ -61,7 +66,15 @@ from tqdm import tqdm
 from edgeemg.decompose.config import DecompositionConfig
 from edgeemg.decompose.result import Decomposition
 from edgeemg.decompose.residual import unit_waveforms
-from edgeemg.decompose.spikes import detect_spikes, isi_cov, pulse_to_noise_ratio, silhouette, skipped_fraction
+from edgeemg.decompose.spikes import (
+    SpikeDetection,
+    detect_spikes,
+    isi_cov,
+    pulse_to_noise_ratio,
+    regular_threshold,
+    silhouette,
+    skipped_fraction,
+)
 from edgeemg.decompose.whitening import extend, preprocess, whiten
 from edgeemg.errors import InvalidInputError
 
@@ -73,6 +86,8 @@ class _Unit(NamedTuple):
     sil: float
     pnr_db: float
     filt: NDArray[np.float32]  # (R, C), on the band-passed signal of the pass that found it
+    det: SpikeDetection  # its source's peaks and heights, for a lower split
+    threshold: float = float("nan")  # the height split that gave ``spikes``; NaN: k-means'
 
 
 def _fixed_point(z: NDArray[np.float32], w: NDArray[np.float64], basis: NDArray[np.float64] | None,
@@ -187,17 +202,33 @@ def _search(x: NDArray[np.float64], fs_hz: float, cfg: DecompositionConfig, prog
         for t in used:
             activity[max(0, t - guard): t + guard + 1] = 0.0
         if _acceptable(s, det, cfg):
-            units.append(_Unit(det.spikes.astype(np.int64), silhouette(det), pulse_to_noise_ratio(s, det.spikes),
-                               (wmat.T @ w_ref).reshape(r, c).astype(np.float32)))
+            unit = _Unit(det.spikes.astype(np.int64), silhouette(det), pulse_to_noise_ratio(s, det.spikes),
+                         (wmat.T @ w_ref).reshape(r, c).astype(np.float32), det)
+            units.append(_completed(unit, cfg) or unit)
     kept = _remove_duplicates(units, fs_hz, cfg)
     log.info("decompose: %d sources tried, %d accepted, %d after duplicate removal",
              cfg.n_sources, len(units), len(kept))
     return kept
 
 
+def _completed(u: _Unit, cfg: DecompositionConfig) -> _Unit | None:
+    """``u`` when its train skips few discharges; else its train at the most regular lower split if that one does.
+
+    Only a train that skips is re-split: a complete one, or one that fires
+    intermittently (ISI CoV ~1, where regularity says nothing), keeps k-means'.
+    """
+    if skipped_fraction(u.spikes) <= cfg.max_skipped_fraction:
+        return u
+    if not cfg.regular_split:
+        return None
+    thr = regular_threshold(u.det)
+    spikes = u.det.peaks[u.det.heights > thr]
+    return u._replace(spikes=spikes, threshold=thr) if skipped_fraction(spikes) <= cfg.max_skipped_fraction else None
+
+
 def _complete_and_new(candidates: list[_Unit], found: list[_Unit], fs_hz: float, cfg: DecompositionConfig
                       ) -> list[_Unit]:
-    """Residual-pass units that miss few discharges and are none of the units already found."""
+    """Residual-pass units that miss few discharges (once completed) and are none of the units already found."""
     tol = max(1, int(round(cfg.duplicate_tolerance_s * fs_hz)))
     max_lag = max(1, int(round(2 * cfg.residual_window_s * fs_hz)))  # what subtraction left of a unit sits far off
     return [u for u in candidates if skipped_fraction(u.spikes) <= cfg.max_skipped_fraction
@@ -267,6 +298,7 @@ def decompose(
         sil=np.array([u.sil for u in units], dtype=np.float64),
         pnr_db=np.array([u.pnr_db for u in units], dtype=np.float64),
         filters=np.stack([u.filt for u in units]) if units else np.zeros((0, r, x.shape[1]), np.float32),
+        thresholds=np.array([u.threshold for u in units], dtype=np.float64),
         fs_hz=float(fs_hz),
         n_channels=x.shape[1],
         config=cfg,

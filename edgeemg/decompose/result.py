@@ -41,6 +41,9 @@ class Decomposition:
         Each unit's waveform (+-``(L - 1) / 2`` samples around its discharges)
         that :meth:`apply` subtracts before decoding the next pass's units;
         needed only when a unit has ``stage > 0``.
+    thresholds : ndarray of float64, shape (n_units,), optional
+        Each unit's height split (:func:`~edgeemg.decompose.spikes.detect_spikes`'
+        ``threshold``); NaN or None: the k-means split.
     """
 
     discharges: tuple[NDArray[np.int64], ...]
@@ -53,6 +56,7 @@ class Decomposition:
     n_tried: int = 0
     stage: NDArray[np.int64] | None = None
     waveforms: NDArray[np.float32] | None = None
+    thresholds: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         if self.stage is not None and np.any(self.stage > 0) and (
@@ -64,6 +68,12 @@ class Decomposition:
     @property
     def n_units(self) -> int:
         return len(self.discharges)
+
+    def threshold(self, u: int) -> float | None:
+        """Unit ``u``'s stored height split, None for the k-means one."""
+        if self.thresholds is None or not np.isfinite(self.thresholds[u]):
+            return None
+        return float(self.thresholds[u])
 
     def apply(self, emg: NDArray[np.floating]) -> tuple[tuple[NDArray[np.int64], ...], NDArray[np.float64]]:
         """Decode another recording of the same grid with the stored separation filters.
@@ -81,7 +91,7 @@ class Decomposition:
             units = np.flatnonzero(stage == p)
             for u in units:
                 sources[u] = fir_source(x, self.filters[u])
-                trains[u] = detect_spikes(sources[u], self.fs_hz).spikes
+                trains[u] = detect_spikes(sources[u], self.fs_hz, self.threshold(u)).spikes
             if p < stage.max():
                 x = subtract_units(x, [trains[u] for u in units], self.waveforms[units])
         return tuple(trains), sources

@@ -15,6 +15,8 @@ and by applying a stored decomposition to new data:
 * :func:`skipped_fraction`: share of inter-spike intervals about twice the
   median, the mark of a train that misses discharges (what manual editing of
   a decomposition looks for); the bar on units found on the residual.
+* :func:`regular_threshold`: a lower height split, the one whose train fires
+  most regularly, for a source whose k-means split leaves intervals skipped.
 
 numpy and scipy only; no global random state (k-means starts from the extreme heights).
 """
@@ -49,6 +51,8 @@ class SpikeDetection:
         Cluster membership of each peak.
     centroids : tuple of float
         (noise, spike) centroids of the normalised heights.
+    threshold : float
+        The split used: the centroids' midpoint (k-means), or the one given.
     """
 
     spikes: NDArray[np.int64]
@@ -56,6 +60,7 @@ class SpikeDetection:
     heights: NDArray[np.float64]
     is_spike: NDArray[np.bool_]
     centroids: tuple[float, float]
+    threshold: float
 
 
 def kmeans_1d(values: NDArray[np.float64], *, max_iter: int = 100) -> tuple[NDArray[np.bool_], tuple[float, float]]:
@@ -84,7 +89,7 @@ def kmeans_1d(values: NDArray[np.float64], *, max_iter: int = 100) -> tuple[NDAr
     return high, (lo, hi)
 
 
-def detect_spikes(source: NDArray[np.floating], fs_hz: float) -> SpikeDetection:
+def detect_spikes(source: NDArray[np.floating], fs_hz: float, threshold: float | None = None) -> SpikeDetection:
     """Discharges of one source: peaks of ``s * |s|`` >= 20 ms apart, high k-means cluster.
 
     Parameters
@@ -92,6 +97,10 @@ def detect_spikes(source: NDArray[np.floating], fs_hz: float) -> SpikeDetection:
     source : ndarray, shape (n_samples,)
         The source estimate ``w^T z(t)`` (its sign chosen so discharges are positive).
     fs_hz : float
+    threshold : float, optional
+        Split the normalised heights here instead of between the k-means
+        centroids (a unit's :func:`regular_threshold`, stored for decoding);
+        the centroids, and so the silhouette, stay k-means'.
 
     Returns
     -------
@@ -105,13 +114,16 @@ def detect_spikes(source: NDArray[np.floating], fs_hz: float) -> SpikeDetection:
     peaks = peaks.astype(np.int64)
     if peaks.size < 2:
         empty = np.zeros(0, np.int64)
-        return SpikeDetection(empty, peaks, energy[peaks], np.zeros(peaks.size, bool), (0.0, 0.0))
+        return SpikeDetection(empty, peaks, energy[peaks], np.zeros(peaks.size, bool), (0.0, 0.0), 0.0)
     heights = energy[peaks]
     top = np.sort(heights)[-10:]
     scale = float(top.mean()) if top.mean() > 0 else 1.0
     heights = heights / scale
     is_spike, centroids = kmeans_1d(heights)
-    return SpikeDetection(peaks[is_spike], peaks, heights, is_spike, centroids)
+    split = float(np.mean(centroids))
+    if threshold is not None:
+        is_spike, split = heights > threshold, float(threshold)
+    return SpikeDetection(peaks[is_spike], peaks, heights, is_spike, centroids, split)
 
 
 def silhouette(det: SpikeDetection) -> float:
@@ -182,14 +194,48 @@ def skipped_fraction(spikes: NDArray[np.int64]) -> float:
     return float(np.mean((isi > lo * med) & (isi < hi * med)))
 
 
+REGULAR_LOWEST = 0.3
+""":func:`regular_threshold` looks no lower than this fraction of the k-means split."""
+
+
+def regular_threshold(det: SpikeDetection, *, steps: int = 15) -> float:
+    """The height split, between ``REGULAR_LOWEST`` times the k-means one and it, whose train has the lowest ISI CoV.
+
+    k-means puts the split midway between the two centroids, as if both
+    clusters were equally spread; on a source of a small unit the discharge
+    heights spread far more than the noise peaks', so the midpoint drops the
+    lower discharges and the train skips (sensitivity 0.70-0.94 at precision
+    0.98-1.00 for units found on the residual). Lowering the split adds those
+    first; it adds noise peaks (short, irregular intervals) only further down.
+    The train's regularity, the cost the CKC refinement already minimises
+    (Negro et al. 2016, step 5), picks the point between. Measured with the
+    filter built from the true discharges on the simulator's residual (30 %,
+    13x5): 2 -> 7 units at >= 0.95 / 0.95, within 1-2 pp of the best split for
+    regularly firing units; for intermittent ones (ISI CoV ~1) it adds noise,
+    hence its use only where the completed train passes
+    :func:`skipped_fraction`.
+    """
+    top = det.threshold
+    if det.peaks.size < 3 or not top > 0:
+        return top
+    best_cov, best = isi_cov(det.spikes), top
+    for t in np.linspace(REGULAR_LOWEST * top, top, steps)[:-1]:
+        cov = isi_cov(det.peaks[det.heights > t])
+        if cov < best_cov:
+            best_cov, best = cov, float(t)
+    return best
+
+
 __all__ = [
     "MIN_PEAK_DISTANCE_S",
+    "REGULAR_LOWEST",
     "SKIPPED_ISI_RANGE",
     "SpikeDetection",
     "detect_spikes",
     "isi_cov",
     "kmeans_1d",
     "pulse_to_noise_ratio",
+    "regular_threshold",
     "silhouette",
     "skipped_fraction",
 ]

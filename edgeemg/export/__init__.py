@@ -11,9 +11,7 @@ litert-torch load on first use of :func:`export_checkpoint`.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from edgeemg._lazy import lazy_getattr
 from edgeemg.export.recipe import Recipe, load_recipe, recipe_from_dict
 
 _LAZY = {
@@ -27,7 +25,4 @@ _LAZY = {
 __all__ = ["Recipe", "load_recipe", "recipe_from_dict", *sorted(_LAZY)]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgeemg.export' has no attribute '{name}'")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

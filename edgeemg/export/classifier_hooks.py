@@ -9,6 +9,7 @@ to load its data and which layers may be pruned.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -57,9 +58,8 @@ def classifier_finetune(train: tuple[NDArray[np.float32], NDArray[np.int64]],
         if epochs < 1:
             return module
         gen = seed_everything(seed)
-        tc = TrainConfig(epochs=epochs, batch_size=int(train_config.get("batch_size", 64)),
-                         lr=float(train_config.get("lr", 1e-3)) / 10.0,
-                         class_weighted=bool(train_config.get("class_weighted", True)))
+        trained = TrainConfig.from_dict(train_config)
+        tc = replace(trained, epochs=epochs, lr=trained.lr / 10.0)
         import torch
 
         module, _ = fit_classifier(module, train, val, n_classes=n_classes, config=tc, device=torch.device("cpu"),

@@ -7,13 +7,12 @@ free-form ``extra_options`` dict is the example not to follow).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from edgeemg.errors import InvalidInputError
-from edgeemg.shipped import shipped_dir
+from edgeemg.errors import DictConfig, InvalidInputError
+from edgeemg.shipped import read_toml, shipped_dir
 
 #: The recipes that ship with edgeemg (the wheel's copy, or the source checkout's export/ folder).
 RECIPE_DIR = shipped_dir("export")
@@ -23,7 +22,7 @@ FORMATS = ("onnx", "tflite")
 
 
 @dataclass(frozen=True)
-class PruneConfig:
+class PruneConfig(DictConfig):
     method: str = "l1-filter"
     ratio: float = 0.25
     finetune_epochs: int = 3
@@ -31,7 +30,7 @@ class PruneConfig:
 
 
 @dataclass(frozen=True)
-class QuantizeConfig:
+class QuantizeConfig(DictConfig):
     scheme: str = "static"
     per_channel: bool = True
     weight_type: str = "int8"
@@ -42,15 +41,19 @@ class QuantizeConfig:
     dynamic_ops: tuple[str, ...] = ()
     float_head: bool = False  # the output layer (last MatMul/Gemm, its bias Add, the softmax) stays float
 
+    LIST_FIELDS = ("dynamic_ops",)
+
 
 @dataclass(frozen=True)
-class ConvertConfig:
+class ConvertConfig(DictConfig):
     formats: tuple[str, ...] = FORMATS
     optimize: bool = True
 
+    LIST_FIELDS = ("formats",)
+
 
 @dataclass(frozen=True)
-class ToleranceConfig:
+class ToleranceConfig(DictConfig):
     """What the export verifies.
 
     ``metric`` must be one the task reports (``macro_f1``, ``accuracy`` ...);
@@ -88,10 +91,7 @@ class Recipe:
     tolerance: ToleranceConfig
 
     def to_dict(self) -> dict[str, Any]:
-        def plain(obj: Any) -> Any:
-            return {f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in fields(obj)}
-
-        return {"task": self.task, **{s: plain(getattr(self, s)) for s in ("prune", "quantize", "convert", "tolerance")}}
+        return {"task": self.task, **{s: getattr(self, s).to_dict() for s in ("prune", "quantize", "convert", "tolerance")}}
 
 
 def _section(cls: type, data: dict[str, Any], name: str, source: str) -> Any:
@@ -141,10 +141,4 @@ def load_recipe(path_or_task: str | Path) -> Recipe:
     if path.suffix != ".toml":
         # file names use underscores where task names use dashes ("motor-units" -> export/motor_units.toml)
         path = RECIPE_DIR / f"{str(path_or_task).replace('-', '_')}.toml"
-    if not path.is_file():
-        raise InvalidInputError(f"export recipe '{path}' does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputError(f"export recipe '{path}' is not valid TOML: {exc}") from exc
-    return recipe_from_dict(data, source=str(path))
+    return recipe_from_dict(read_toml(path, "export recipe"), source=str(path))

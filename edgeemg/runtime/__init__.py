@@ -10,8 +10,7 @@ used (a board verifying a bundle loads only the standard library)::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgeemg._lazy import lazy_getattr
 
 _EXPORTS = {
     "Bundle": "edgeemg.runtime.bundle",
@@ -32,9 +31,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'edgeemg.runtime' has no attribute '{name}'")
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

@@ -8,12 +8,11 @@ typo in a profile never silently falls back to a default.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from edgeemg.errors import InvalidInputError
-from edgeemg.shipped import shipped_dir
+from edgeemg.errors import DictConfig, InvalidInputError
+from edgeemg.shipped import read_toml, shipped_dir
 
 #: Where ``--target NAME`` looks, in order: the current folder's targets/, then the profiles that
 #: ship with edgeemg (the wheel's copy, or the source checkout's folder).
@@ -24,7 +23,7 @@ BACKENDS = ("onnxruntime", "tflite")
 
 
 @dataclass(frozen=True)
-class TargetProfile:
+class TargetProfile(DictConfig):
     """One board's settings; units in the field names."""
 
     name: str
@@ -36,6 +35,8 @@ class TargetProfile:
     cpu_affinity: tuple[int, ...]
     latency_budget_ms: float
     formats: tuple[str, ...]
+
+    LIST_FIELDS = ("providers", "cpu_affinity", "formats")
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "<dict>") -> TargetProfile:
@@ -64,9 +65,6 @@ class TargetProfile:
             formats=tuple(data["formats"]),
         )
 
-    def to_dict(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
-
 
 def available_targets() -> list[str]:
     names = {p.stem for d in SEARCH_DIRS if d.is_dir() for p in d.glob("*.toml")}
@@ -86,13 +84,7 @@ def load_target(name_or_path: str | Path) -> TargetProfile:
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = _find(str(name_or_path))
-    if not path.is_file():
-        raise InvalidInputError(f"target profile '{path}' does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputError(f"target profile '{path}' is not valid TOML: {exc}") from exc
-    return TargetProfile.from_dict(data, source=str(path))
+    return TargetProfile.from_dict(read_toml(path, "target profile"), source=str(path))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm import tqdm
 
-from edgeemg.errors import InvalidInputError
+from edgeemg.errors import DictConfig, InvalidInputError
 from edgeemg.tasks.classification import RbfSvm, confusion_matrix, macro_f1
 from edgeemg.tasks.torch_support import train_one_epoch
 
@@ -35,16 +35,13 @@ are then tested on."""
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
     """Optimiser settings (seed 001: Adam 1e-3, cross-entropy, batch 64, 20 epochs)."""
 
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1e-3
     class_weighted: bool = True  # inverse-frequency weights: start/stop and rare classes count as much as walk
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "class_weighted": self.class_weighted}
 
 
 def class_weights(y: NDArray[np.int64], n_classes: int) -> NDArray[np.float32]:

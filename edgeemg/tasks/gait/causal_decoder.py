@@ -29,6 +29,7 @@ from edgeemg.errors import DictConfig, InvalidInputError
 from edgeemg.tasks.classification import softmax
 from edgeemg.tasks.gait.hmm import ForwardFilter
 from edgeemg.tasks.gait.spec import FOOTS, LABELS
+from edgeemg.tasks.manifest import decoder_settings, manifest_labels
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,8 @@ class CausalGaitDecoder:
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> CausalGaitDecoder:
         """Build from a bundle manifest / checkpoint meta: ``labels`` and the ``decoder`` dict."""
-        if "labels" not in manifest:
-            raise InvalidInputError("CausalGaitDecoder.from_manifest: manifest has no 'labels' field")
-        return cls(tuple(manifest["labels"]), CausalConfig.from_dict(dict(manifest.get("decoder", {}))))
+        labels = manifest_labels(manifest, "CausalGaitDecoder")
+        return cls(labels, CausalConfig.from_dict(decoder_settings(manifest)))
 
     def reset(self) -> None:
         """Forget all history (a new recording or a reconnected band)."""

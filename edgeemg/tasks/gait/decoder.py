@@ -42,6 +42,7 @@ from edgeemg.errors import DictConfig, InvalidInputError
 from edgeemg.tasks.classification import softmax
 from edgeemg.tasks.gait.causal_decoder import CausalGaitDecoder
 from edgeemg.tasks.gait.spec import HOP_S, LABELS
+from edgeemg.tasks.manifest import decoder_settings, manifest_labels
 
 SMOOTHERS = ("majority", "hmm", "none")
 __all__ = ["CausalGaitDecoder", "GaitDecoder", "SMOOTHERS", "SmootherConfig", "count_changes", "transition_delays"]
@@ -126,13 +127,8 @@ class GaitDecoder:
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> GaitDecoder:
         """Build from a bundle manifest / checkpoint meta: ``labels`` and optional ``decoder`` dict."""
-        if "labels" not in manifest:
-            raise InvalidInputError("GaitDecoder.from_manifest: manifest has no 'labels' field")
-        cfg = dict(manifest.get("decoder", {}))
-        cfg.pop("task", None)
-        if "outputs" not in cfg and "outputs" in manifest:
-            cfg["outputs"] = manifest["outputs"]
-        return cls(tuple(manifest["labels"]), SmootherConfig.from_dict(cfg))
+        labels = manifest_labels(manifest, "GaitDecoder")
+        return cls(labels, SmootherConfig.from_dict(decoder_settings(manifest, outputs=True)))
 
     def reset(self) -> None:
         """Forget all history (a new recording or a reconnected band)."""

@@ -56,6 +56,7 @@ from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.keystroke.ctc import Node, Screen, greedy_decode, log_softmax, logaddexp
 from edgeemg.tasks.keystroke.decoder_config import DECODERS, DecoderConfig
 from edgeemg.tasks.keystroke.lm import BOS, CharNgramLM
+from edgeemg.tasks.manifest import decoder_settings
 
 
 class KeystrokeDecoder:
@@ -98,8 +99,7 @@ class KeystrokeDecoder:
         Reads ``manifest["decoder"]`` (a :class:`DecoderConfig` dict, plus an optional
         ``"lm"`` file name, resolved against ``root``, the bundle folder).
         """
-        cfg = dict(manifest.get("decoder", {}))
-        cfg.pop("task", None)
+        cfg = decoder_settings(manifest)
         lm_file = cfg.pop("lm", None)
         lm = None
         if lm_file:

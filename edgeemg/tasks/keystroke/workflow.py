@@ -78,9 +78,11 @@ def split_examples(data: TrainingData) -> tuple[list[PreparedSession], list, lis
 
 
 def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str | None, on_cpu: bool,
-                   model_config: dict[str, Any] | None, sessions: list[PreparedSession]) -> tuple[Any, str, str]:
-    """(module, preset, origin): a fresh model of ``preset``, or ``init``'s trained weights to fine-tune
-    (a generic model turned to the band of ``sessions`` first, :mod:`.alignment`)."""
+                   model_config: dict[str, Any] | None, sessions: list[PreparedSession]
+                   ) -> tuple[Any, str, str, dict[str, Any] | None]:
+    """(module, preset, origin, init's training settings): a fresh model of ``preset`` (no settings), or
+    ``init``'s trained weights to fine-tune (a generic model turned to the band of ``sessions`` first,
+    :mod:`.alignment`)."""
     from edgeemg.tasks.checkpoint import load_checkpoint
     from edgeemg.tasks.keystroke.models import PRESETS, build_model
 
@@ -92,12 +94,13 @@ def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str
         ckpt, shift = oriented_to(ckpt, sessions)
         turned = "" if shift is None else f", band turned by {shift.tolist()} electrodes"
         return load_model(ckpt).train(), str(ckpt.meta.get("summary", {}).get("preset", "custom")), \
-            f"fine-tuned from {init if not isinstance(init, Checkpoint) else 'a checkpoint'}{turned}"
+            f"fine-tuned from {init if not isinstance(init, Checkpoint) else 'a checkpoint'}{turned}", \
+            ckpt.meta.get("train_config", {})
     preset = preset or (CPU_PRESET if on_cpu else "full")
     if preset not in PRESETS[model]:
         raise InvalidInputError(
             f"keystroke: invalid preset '{preset}'. Allowed values are {', '.join(PRESETS[model])}.")
-    return build_model(model, {**PRESETS[model][preset], **(model_config or {})}), preset, "from scratch"
+    return build_model(model, {**PRESETS[model][preset], **(model_config or {})}), preset, "from scratch", None
 
 
 # ------------------------------------------------------------------------------ train
@@ -156,10 +159,10 @@ def train(
     if simulate and plan.users > 1 and align_bands:  # generic: one band frame for all users (:mod:`.transfer`)
         tdata, reference = canonical_training_data(tdata)
     init = init if init is not None else options.get("init")
-    net, preset, origin = _initial_model(init, model, preset, on_cpu, model_config, tdata.train)
+    net, preset, origin, start = _initial_model(init, model, preset, on_cpu, model_config, tdata.train)
     sessions, train_ex, val_ex = split_examples(tdata)
     tc = train_config or recipe(cpu_train_config() if on_cpu else TrainConfig(), generic=plan.users > 1,
-                                finetune=init is not None)
+                                finetune=start is not None, start=start)
     if epochs is not None:
         tc = dataclasses.replace(tc, epochs=epochs)
     log.info("keystroke %s (%s, %s): %s; %d training prompts, %d validation prompts, %d parameters", model, preset,

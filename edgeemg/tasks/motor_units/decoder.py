@@ -26,8 +26,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.errors import DictConfig, InvalidInputError
+from edgeemg.tasks.manifest import decoder_settings, manifest_labels
 from edgeemg.tasks.motor_units.filter_decoder import REFRACTORY_S, FilterSpikeDecoder
-from edgeemg.tasks.motor_units.spec import FS_HZ, NEURAL_DRIVE_WINDOW_S, STEP, THRESHOLD, WINDOW, hann_taps
+from edgeemg.tasks.motor_units.spec import (FS_HZ, NEURAL_DRIVE_WINDOW_S, STEP, THRESHOLD, WINDOW, NeuralDrive,
+                                           hann_taps)
 
 
 @dataclass(frozen=True)
@@ -157,22 +159,19 @@ class MotorUnitDecoder:
         if not self.units:
             raise InvalidInputError("MotorUnitDecoder needs at least one unit")
         self.config = config or DecoderConfig()
-        self._taps = self.config.hann_taps()
+        self._drive = NeuralDrive(self.config.hann_taps())
         self._thresholds = self.config.thresholds(len(self.units))
         self.reset()
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> MotorUnitDecoder:
         """Build from a bundle manifest / checkpoint meta: ``labels`` (unit names) and a ``decoder`` dict."""
-        if "labels" not in manifest:
-            raise InvalidInputError("MotorUnitDecoder.from_manifest: manifest has no 'labels' field (unit names)")
-        cfg = dict(manifest.get("decoder", {}))
-        cfg.pop("task", None)
-        return cls(tuple(manifest["labels"]), DecoderConfig.from_dict(cfg))
+        labels = manifest_labels(manifest, "MotorUnitDecoder", "unit names")
+        return cls(labels, DecoderConfig.from_dict(decoder_settings(manifest)))
 
     def reset(self) -> None:
         """Forget the drive history (a new recording or a reconnected band)."""
-        self._history = np.zeros(self._taps.size)  # newest count first
+        self._drive.reset()
         self._since = np.full(len(self.units), self.config.refractory_steps + 1, dtype=np.int64)
 
     @property
@@ -210,14 +209,13 @@ class MotorUnitDecoder:
         events = []
         for row, e in zip(fired, idx):
             units = np.flatnonzero(row)
-            self._history = np.roll(self._history, 1)
-            self._history[0] = units.size
+            drive = self._drive.push(units.size)
             events.append({
                 "end_index": int(e),
                 "spike_index": int(e) - self.config.label_delay,
                 "units": [int(u) for u in units],
                 "n_spikes": int(units.size),
-                "neural_drive": float(self._taps @ self._history),
+                "neural_drive": drive,
             })
         return events
 

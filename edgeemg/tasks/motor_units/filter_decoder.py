@@ -36,7 +36,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgeemg.errors import DictConfig, InvalidInputError
-from edgeemg.tasks.motor_units.spec import FS_HZ, NEURAL_DRIVE_WINDOW_S, hann_taps
+from edgeemg.tasks.manifest import decoder_settings, manifest_labels
+from edgeemg.tasks.motor_units.spec import FS_HZ, NEURAL_DRIVE_WINDOW_S, NeuralDrive, hann_taps
 
 FILTER_HOP = 8
 """Samples per model call (3.9 ms at 2048 Hz; the band's frame is 8 samples)."""
@@ -184,18 +185,16 @@ class FilterSpikeDecoder:
             raise InvalidInputError(f"FilterSpikeDecoder: {len(self.units)} units but {len(config.threshold)} "
                                     "thresholds (one per unit)")
         self.config = config
-        self._taps = hann_taps(config.drive_window_s, config.fs_hz, config.hop)
+        self._drive = NeuralDrive(hann_taps(config.drive_window_s, config.fs_hz, config.hop))
         self._detector = PeakDetector(config.threshold, config.confirm, config.refractory)
         self.reset()
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> FilterSpikeDecoder:
         """Build from a bundle manifest / checkpoint meta: ``labels`` and a ``decoder`` dict."""
-        if "labels" not in manifest or "decoder" not in manifest:
-            raise InvalidInputError("FilterSpikeDecoder.from_manifest: manifest needs 'labels' (unit names) and "
-                                    "'decoder' (thresholds, hop, confirm, refractory)")
-        cfg = {k: v for k, v in manifest["decoder"].items() if k != "task"}
-        return cls(tuple(manifest["labels"]), FilterDecoderConfig.from_dict(cfg))
+        labels = manifest_labels(manifest, "FilterSpikeDecoder", "unit names")
+        cfg = decoder_settings(manifest, required_by="FilterSpikeDecoder", holds="thresholds, hop, confirm, refractory")
+        return cls(labels, FilterDecoderConfig.from_dict(cfg))
 
     @property
     def n_units(self) -> int:
@@ -204,7 +203,7 @@ class FilterSpikeDecoder:
     def reset(self) -> None:
         """Forget candidates, refractory periods and the drive history (a new recording or a gap)."""
         self._detector.reset()
-        self._history = np.zeros(self._taps.size)
+        self._drive.reset()
 
     def step(self, outputs: Any, end_index: Any) -> list[dict[str, Any]]:
         """Consume one model call's sources, shape (n_samples, n_units), one row per consecutive sample.
@@ -217,14 +216,13 @@ class FilterSpikeDecoder:
             raise InvalidInputError(f"FilterSpikeDecoder.step: outputs must be (n_samples, {self.n_units}) with one "
                                     f"end_index per row, got {s.shape} and {idx.size} indices")
         spikes = self._detector.process(s, int(idx[0]))
-        self._history = np.roll(self._history, 1)
-        self._history[0] = len(spikes) * self.config.hop / s.shape[0]
+        drive = self._drive.push(len(spikes) * self.config.hop / s.shape[0])
         return [{
             "end_index": int(idx[-1]),
             "units": sorted({u for u, _ in spikes}),
             "spikes": [[u, t] for u, t in spikes],
             "n_spikes": len(spikes),
-            "neural_drive": float(self._taps @ self._history),
+            "neural_drive": drive,
         }]
 
     def finish(self) -> list[dict[str, Any]]:

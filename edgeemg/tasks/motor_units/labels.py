@@ -77,10 +77,15 @@ def teacher_heads(recs: list[Recording], split: float, plan: TrainingPlan, progr
     """The teacher's units kept as heads: trains per recording, unit records, checkpoint arrays, teacher meta."""
     dec, unit_trains, units, _ = _teacher_units(recs, split, plan, progress)
     attach_truth_ids(units, unit_trains, recs, split)
-    arrays = {TEACHER_PREFIX + "filters": dec.filters[[u["teacher_index"] for u in units]]}
+    heads = [u["teacher_index"] for u in units]
+    arrays = {TEACHER_PREFIX + "filters": dec.filters[heads]}
+    if dec.thresholds is not None:  # each unit's height split (NaN: k-means')
+        arrays[TEACHER_PREFIX + "thresholds"] = dec.thresholds[heads]
     if dec.waveforms is not None:  # the whole decomposition, which decoding a residual pass's head needs
         arrays.update({TEACHER_PREFIX + "all_filters": dec.filters, TEACHER_PREFIX + "all_waveforms": dec.waveforms,
                        TEACHER_PREFIX + "all_stage": dec.stage})
+        if dec.thresholds is not None:
+            arrays[TEACHER_PREFIX + "all_thresholds"] = dec.thresholds
     meta = {"config": dec.config.to_dict(), "n_accepted": dec.n_units, "n_tried": dec.n_tried}
     return unit_trains, units, arrays, meta
 
@@ -162,7 +167,8 @@ def stored_teacher_trains(checkpoint: Any, emg: NDArray[np.floating]) -> list[ND
 
     A checkpoint whose teacher found units on a residual stores the whole
     decomposition (``all_*`` arrays): a residual unit decodes only once every
-    earlier unit, head or not, is subtracted. Older ones store the heads' filters.
+    earlier unit, head or not, is subtracted. Older ones store the heads' filters,
+    and older still no height splits (k-means' then).
     """
     arrays, meta = checkpoint.arrays, checkpoint.meta
     if TEACHER_PREFIX + "filters" not in arrays:
@@ -173,10 +179,12 @@ def stored_teacher_trains(checkpoint: Any, emg: NDArray[np.floating]) -> list[ND
     if TEACHER_PREFIX + "all_filters" in arrays:
         teacher = Decomposition(filters=arrays[TEACHER_PREFIX + "all_filters"],
                                 stage=arrays[TEACHER_PREFIX + "all_stage"],
-                                waveforms=arrays[TEACHER_PREFIX + "all_waveforms"], **common)
+                                waveforms=arrays[TEACHER_PREFIX + "all_waveforms"],
+                                thresholds=arrays.get(TEACHER_PREFIX + "all_thresholds"), **common)
         heads = [int(u["teacher_index"]) for u in meta["units"]]
     else:
-        teacher = Decomposition(filters=arrays[TEACHER_PREFIX + "filters"], **common)
+        teacher = Decomposition(filters=arrays[TEACHER_PREFIX + "filters"],
+                                thresholds=arrays.get(TEACHER_PREFIX + "thresholds"), **common)
         heads = list(range(len(arrays[TEACHER_PREFIX + "filters"])))
     trains, _ = teacher.apply(emg)
     return [np.asarray(trains[u], dtype=np.int64) for u in heads]

@@ -135,6 +135,33 @@ def hann_taps(window_s: float, fs_hz: float, step: int) -> NDArray[np.float64]:
     return h / h.sum() * (fs_hz / step)
 
 
+class NeuralDrive:
+    """The streamed neural drive of both motor-unit decoders: ``taps @`` the last ``taps.size`` step counts.
+
+    One :meth:`push` per step (a window of the MO-DCNN, a hop of the filter model) with that
+    step's spike count, summed over units; it returns the drive (pulses/s) after it. The
+    history is one preallocated array, newest count first, shifted in place, so a step
+    allocates nothing here (``np.roll`` built a new array per step;
+    benchmarks/test_bench_motor_units.py times both). The offline form is
+    :func:`~edgeemg.tasks.motor_units.decoder.causal_neural_drive`.
+    """
+
+    def __init__(self, taps: NDArray[np.float64]) -> None:
+        self.taps = np.asarray(taps, dtype=np.float64)
+        self._history = np.zeros(self.taps.size)
+
+    def reset(self) -> None:
+        """Forget the history (a new recording, a gap, a reconnected band)."""
+        self._history[:] = 0.0
+
+    def push(self, count: float) -> float:
+        """Add the newest step's spike count; the drive after it."""
+        h = self._history
+        h[1:] = h[:-1]  # numpy copies an overlapping 1-D slice of the same stride direction safely
+        h[0] = count
+        return float(self.taps @ h)
+
+
 def window_labels(discharges: list[NDArray[np.int64]] | tuple[NDArray[np.int64], ...],
                   end_index: NDArray[np.int64], windows: WindowSpec) -> NDArray[np.float32]:
     """Seed eq. 2: per window and unit, 1 if the unit fires within the window's labelled step.
@@ -164,6 +191,7 @@ __all__ = [
     "FS_HZ",
     "N_CHANNELS",
     "NEURAL_DRIVE_WINDOW_S",
+    "NeuralDrive",
     "STEP",
     "THRESHOLD",
     "WINDOW",

@@ -18,6 +18,7 @@ import numpy as np
 
 from edgeemg.errors import DictConfig, InvalidInputError
 from edgeemg.tasks.classification import softmax
+from edgeemg.tasks.manifest import decoder_settings, manifest_labels
 from edgeemg.tasks.muscle_health.spec import LABELS
 
 EMIT_MODES = ("every", "change")
@@ -71,12 +72,8 @@ class MuscleDecoder:
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> MuscleDecoder:
         """Build from a bundle manifest / checkpoint meta: ``labels`` and optional ``decoder`` dict."""
-        if "labels" not in manifest:
-            raise InvalidInputError("MuscleDecoder.from_manifest: manifest has no 'labels' field")
-        cfg = dict(manifest.get("decoder", {}))
-        if "outputs" not in cfg and "outputs" in manifest:
-            cfg["outputs"] = manifest["outputs"]
-        return cls(tuple(manifest["labels"]), DecisionConfig.from_dict(cfg))
+        labels = manifest_labels(manifest, "MuscleDecoder")
+        return cls(labels, DecisionConfig.from_dict(decoder_settings(manifest, outputs=True)))
 
     def reset(self) -> None:
         """Start a new muscle / recording."""
