@@ -133,21 +133,22 @@ def _refine(z: NDArray[np.float32], w: NDArray[np.float64], fs_hz: float, cfg: D
 
 
 def _accept(s: NDArray[np.float64], det: SpikeDetection, filt: NDArray[np.float32], fs_hz: float,
-            cfg: DecompositionConfig) -> _Unit | None:
+            cfg: DecompositionConfig, *, rate_bar: bool = True) -> _Unit | None:
     """The source as a unit, or None.
 
     Kept when its SIL exceeds ``sil_threshold`` (with its train completed where
     it skips, :func:`_completed`), or exceeds ``complete_sil_threshold`` and its
     train, completed if need be, skips no more than ``max_skipped_fraction``;
     and it has ``min_spikes`` discharges, a median interval of at most
-    ``max_median_isi_s`` and, where set, the PNR floor.
+    ``max_median_isi_s`` (unless ``rate_bar`` is off) and, where set, the PNR floor.
     """
     sil = silhouette(det)
     low = cfg.sil_threshold if cfg.complete_sil_threshold is None else min(cfg.sil_threshold,
                                                                            cfg.complete_sil_threshold)
     if not (sil > low and det.spikes.size >= cfg.min_spikes):
         return None
-    if cfg.max_median_isi_s is not None and np.median(np.diff(det.spikes)) > cfg.max_median_isi_s * fs_hz:
+    if (rate_bar and cfg.max_median_isi_s is not None
+            and np.median(np.diff(det.spikes)) > cfg.max_median_isi_s * fs_hz):
         return None
     pnr = pulse_to_noise_ratio(s, det.spikes)
     if cfg.min_pnr_db is not None and pnr < cfg.min_pnr_db:
@@ -214,7 +215,8 @@ def _search(x: NDArray[np.float64], fs_hz: float, cfg: DecompositionConfig, prog
             basis = np.vstack([basis, b / np.linalg.norm(b)])
         w_ref, s, det = _refine(z, w, fs_hz, cfg)
         filt = (wmat.T @ w_ref).reshape(r, c).astype(np.float32)
-        if cfg.peel_off and _accept(s, det, filt, fs_hz, cfg) is not None:
+        # on peeled data a unit's source may catch only some of its discharges: the rate bar waits for z0
+        if cfg.peel_off and _accept(s, det, filt, fs_hz, cfg, rate_bar=False) is not None:
             _peel(z, det.spikes, int(round(cfg.peel_off_window_s * fs_hz)))
             activity = np.einsum("tk,tk->t", z, z)
             w_ref, s, det = _refine(z0, w_ref, fs_hz, cfg)
