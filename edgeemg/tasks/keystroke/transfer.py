@@ -86,12 +86,19 @@ class StartAnchor:
                     p.sub_(lr * self._config.l2sp * (p - self._start[name]))
 
 
-def recipe(base: Any, *, generic: bool, finetune: bool) -> Any:
-    """``base`` (a :class:`~.training.TrainConfig`) adjusted for a generic run or a fine-tune."""
+def recipe(base: Any, *, generic: bool, finetune: bool, start: dict[str, Any] | None = None) -> Any:
+    """``base`` (a :class:`~.training.TrainConfig`) adjusted for a generic run or a fine-tune.
+
+    A fine-tune keeps the key-time frames ``start`` (the init checkpoint's
+    training settings) was trained with: the generic model already emits each
+    key that long after its press, and that delay is the bundle's character
+    latency, so the user's run does not re-learn (or silently change) it.
+    """
     if generic:
         base = dataclasses.replace(base, rotation_offsets=GENERIC_ROTATION)
     if finetune:
-        base = dataclasses.replace(base, **FINETUNE)
+        frames = (start or {}).get("key_ce_frames")
+        base = dataclasses.replace(base, **FINETUNE, **({"key_ce_frames": tuple(frames)} if frames else {}))
     return base
 
 
