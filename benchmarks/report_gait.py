@@ -54,7 +54,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="checkpoints are written here and reused when present (default: %(default)s)")
     p.add_argument("--export", type=Path, metavar="DIR", help="export the causal checkpoint to DIR and bench it")
     p.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: torch's, which "
+                   "follows OMP_NUM_THREADS); see :func:`set_threads` before raising it on a shared machine")
     return p.parse_args(argv)
+
+
+def set_threads(threads: int | None) -> int:
+    """Use ``threads`` torch threads (None: leave torch's default); return the number in use.
+
+    Why not a fixed 2: this script used to force ``torch.set_num_threads(2)``. With OpenMP's default
+    (active, spinning) wait policy, two threads on two cores that other processes also use make every
+    small op wait at its barrier for a descheduled thread: the seed CNN trained at 430 s per epoch
+    here against 7 s in ``edgeemg train``, which runs on the threads OMP_NUM_THREADS gives it. Measured
+    on one batch of 64 windows (load 6-8): 1 thread 48 ms wall / 19 ms CPU; 2 threads 330-590 ms wall /
+    130-190 ms CPU; 2 threads with OMP_WAIT_POLICY=PASSIVE 68 ms wall / 26 ms CPU.
+    """
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise SystemExit(f"report_gait: --threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 def train_or_load(name: str, options: dict[str, Any], epochs: int | None, args: argparse.Namespace) -> tuple[Any, float]:
@@ -199,12 +220,10 @@ def export_and_bench(ck_path: Path, out: Path, args: argparse.Namespace) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    import torch
-
     from edgeemg.tasks.gait import workflow as wf
 
     args = parse_args(argv)
-    torch.set_num_threads(2)
+    print(f"report_gait: {set_threads(args.threads)} torch thread(s)", file=sys.stderr)
     wf.DEFAULT_SIMULATION = wf.SimulationPlan(n_subjects=args.subjects, seconds=args.seconds)
     args.ckpt_dir.mkdir(parents=True, exist_ok=True)
     held = wf.simulate_recordings(args.eval_subjects, seed=args.eval_seed, seconds=args.eval_seconds, snr_db=None,

@@ -17,9 +17,10 @@ unless told otherwise (:mod:`edgeemg.tasks.keystroke.workflow`):
   (``transfer.FINETUNE``) for the same epochs as scratch (equal CPU time),
   scored like scratch;
 
-scratch is the generic model's architecture (its ``model_config``), so the two
-personal rows differ only in their start. ``--train-config`` overrides CPU
-training settings for both (e.g. the key-time frames), ``--ckpt-dir`` keeps
+scratch is the generic model's architecture (its ``model_config``) and trains
+at its key-time frames (which the fine-tune keeps), so the two personal rows
+differ only in their start. ``--train-config`` overrides CPU training
+settings for both (e.g. the key-time frames), ``--ckpt-dir`` keeps
 every trained checkpoint and reuses it on the next run (the table in one
 command, its training done once);
 
@@ -75,13 +76,16 @@ def _scores(ckpt: Any, seeds: list[int], plan: Any, lm: Path) -> dict[str, Any]:
     return {**mean, "n_params": out["n_params"], "users": per_user}
 
 
-def _train_config(a: argparse.Namespace, finetune: bool) -> Any:
-    """The CPU training settings with ``--train-config``'s overrides (and ``train --init``'s recipe on top)."""
+def _train_config(a: argparse.Namespace, start: dict[str, Any], finetune: bool) -> Any:
+    """The CPU training settings at the generic model's key-time frames (``start``: its training settings, what
+    ``train --init`` keeps), ``train --init``'s recipe for the fine-tune, then ``--train-config``'s overrides."""
     from edgeemg.tasks.keystroke import workflow as wf
     from edgeemg.tasks.keystroke.transfer import recipe
 
+    frames = {"key_ce_frames": tuple(start["key_ce_frames"])} if start.get("key_ce_frames") else {}
     over = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(a.train_config).items()}
-    return recipe(dataclasses.replace(wf.cpu_train_config(), **over), generic=False, finetune=finetune)
+    return dataclasses.replace(recipe(dataclasses.replace(wf.cpu_train_config(), **frames), generic=False,
+                                      finetune=finetune), **over)
 
 
 def _cached(path: Path | None, train: Any, what: str) -> Any:
@@ -141,17 +145,18 @@ def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict
     gpath = Path(str(a.generic_ckpt).replace("{model}", model)) if a.generic_ckpt else cache("generic")
     generic = _cached(gpath, lambda: wf.train(None, epochs=a.generic_epochs, seed=a.generic_seed, preset=a.preset,
                                               options={"users": a.users}, plan=generic_plan, **kw), f"{model} generic")
-    arch = generic.meta["model_config"]  # scratch is the generic model's architecture
+    arch = generic.meta["model_config"]  # scratch is the generic model's architecture and key-time frames
+    start = generic.meta.get("train_config", {})
     rows: dict[str, Any] = {}
     scratch = _cached(cache("scratch"), lambda: wf.train(
         None, epochs=a.epochs, seed=a.user, options={}, plan=personal, model_config=arch,
-        train_config=_train_config(a, finetune=False), **kw), f"{model} scratch")
+        train_config=_train_config(a, start, finetune=False), **kw), f"{model} scratch")
     rows["scratch"] = {**_scores(scratch, [a.user], personal, lm),
                        "train_cpu_s": scratch.meta["summary"]["train_cpu_s"]}
     _partial(model, "scratch", rows)
     tuned = _cached(cache("fine-tuned"), lambda: wf.train(
         None, epochs=a.epochs, seed=a.user, options={}, plan=personal, init=generic,
-        train_config=_train_config(a, finetune=True), **kw), f"{model} fine-tuned")
+        train_config=_train_config(a, start, finetune=True), **kw), f"{model} fine-tuned")
     rows["fine-tuned"] = {**_scores(tuned, [a.user], personal, lm), "train_cpu_s": tuned.meta["summary"]["train_cpu_s"]}
     _partial(model, "fine-tuned", rows)
     val = validation_sessions(generic.meta["val_user"], 0, personal)

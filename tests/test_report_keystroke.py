@@ -19,15 +19,19 @@ rep = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(rep)
 
 
-def test_train_config_overrides_both_rows_and_the_fine_tune_adds_the_init_recipe() -> None:
+def test_both_personal_rows_train_at_the_generic_frames_and_the_fine_tune_adds_the_init_recipe() -> None:
     from edgeemg.tasks.keystroke.cpu_defaults import cpu_train_config
     from edgeemg.tasks.keystroke.transfer import FINETUNE
 
-    a = argparse.Namespace(train_config='{"key_ce_frames": [6, 7, 8, 9], "epochs": 5}')
-    scratch, tuned = rep._train_config(a, finetune=False), rep._train_config(a, finetune=True)
-    assert scratch.key_ce_frames == tuned.key_ce_frames == (6, 7, 8, 9) and scratch.epochs == tuned.epochs == 5
+    start = {"key_ce_frames": [6, 7, 8, 9], "lr": 0.5}
+    a = argparse.Namespace(train_config="{}")
+    scratch, tuned = rep._train_config(a, start, finetune=False), rep._train_config(a, start, finetune=True)
+    assert scratch.key_ce_frames == tuned.key_ce_frames == (6, 7, 8, 9)
     assert scratch.lr == cpu_train_config().lr and scratch.l2sp == 0.0
     assert {k: getattr(tuned, k) for k in FINETUNE} == FINETUNE
+    a = argparse.Namespace(train_config='{"key_ce_frames": [2, 3], "epochs": 5}')  # overrides win, in both rows
+    scratch, tuned = rep._train_config(a, start, finetune=False), rep._train_config(a, start, finetune=True)
+    assert scratch.key_ce_frames == tuned.key_ce_frames == (2, 3) and scratch.epochs == tuned.epochs == 5
 
 
 def test_cache_trains_once_then_loads(tmp_path) -> None:

@@ -219,7 +219,8 @@ def test_gain_jitter_adds_one_offset_per_electrode_of_the_drawn_db() -> None:
 
 
 def test_fine_tune_recipe_reaches_train_init(monkeypatch, tmp_path) -> None:
-    """`train keystroke --init GENERIC` (no train config given) fine-tunes with transfer's recipe, from scratch not."""
+    """`train keystroke --init GENERIC` (no train config given) fine-tunes with transfer's recipe and the init's
+    key-time frames; from scratch neither."""
     from edgeemg.tasks.checkpoint import Checkpoint, save_checkpoint
     from edgeemg.tasks.keystroke import training
     from edgeemg.tasks.keystroke import workflow as wf
@@ -236,14 +237,17 @@ def test_fine_tune_recipe_reaches_train_init(monkeypatch, tmp_path) -> None:
 
     monkeypatch.setattr(training, "fit_ctc", capture)
     net = _tiny_tds()
-    init = save_checkpoint(tmp_path / "g.npz", Checkpoint("keystroke", "tds", state_to_arrays(net),
-                                                          {"model_config": net.config.to_dict()}))
+    frames = [3, 4, 5, 6]  # not the CPU default's, so keeping the init's is seen
+    assert tuple(frames) != wf.cpu_train_config().key_ce_frames
+    init = save_checkpoint(tmp_path / "g.npz", Checkpoint("keystroke", "tds", state_to_arrays(net), {
+        "model_config": net.config.to_dict(), "train_config": {"key_ce_frames": frames, "lr": 0.5}}))
     plan = SimulationPlan(train_sessions=1, seconds=6.0, eval_seconds=6.0)
     for options in ({"init": init}, {}):
         with pytest.raises(Trained):
             wf.train(None, simulate=True, model="tds", epochs=None, device="cpu", seed=2, progress=False,
                      options=options, plan=plan, preset="tiny")
     tuned, scratch = seen
-    assert tuned == recipe(wf.cpu_train_config(), generic=False, finetune=True)
+    assert tuned == dataclasses.replace(recipe(wf.cpu_train_config(), generic=False, finetune=True),
+                                        key_ce_frames=tuple(frames))  # the generic model's emission delay, kept
     assert {k: getattr(tuned, k) for k in FINETUNE} == FINETUNE
     assert scratch == wf.cpu_train_config() and scratch.l2sp == 0 and scratch.freeze_epochs == 0

@@ -73,6 +73,17 @@ class CausalTrainConfig:
     the held-out frame macro F1 from 0.776 to 0.818 and false transitions from 1.83 to 0.75 per minute
     (4 x 180 s), and the int8 demo band from a missed walk -> stop and 3 false transitions per minute to
     all four transitions and none.
+
+    ``lag_sd_s``: each crop's channels are shifted in time by ``N(0, lag_sd_s)`` seconds (rounded to samples;
+    0: off) against the labels and foot contacts. People differ in when each muscle fires relative to foot
+    contact (the per-person heel-strike / toe-off offsets that ``edgeemg calibrate`` fits span about
+    -30 to +20 ms), so one muscle's burst times an event only up to that person's offset, while
+    offsets of different muscles partly cancel. The shift makes every single channel's timing
+    unreliable by that much, so the network must combine them rather than trust one. 20 ms rather than 0
+    (``benchmarks/report_gait.py``, 10 x 600 s, held-out S1001-S1004, 50 ms contact look-back, one training
+    each): heel strikes 97.8 % / 21.4 ms -> 98.9 % / 14.2 ms mean absolute error, toe-offs 97.5 % / 21.8 ms
+    -> 98.3 % / 20.7 ms, raw frame macro F1 0.859 -> 0.875 (the HMM-smoothed 0.807 -> 0.760: validation
+    chose a heavier smoothing, 0 false transitions per minute held out instead of 0.75).
     """
 
     epochs: int | None = None
@@ -81,6 +92,7 @@ class CausalTrainConfig:
     lr: float = 2e-3
     contact_weight: float = 3.0
     gain_sd: float = 0.35
+    lag_sd_s: float = 0.02
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,15 +113,30 @@ def _crops(data: SequenceSet, crop_frames: int, rng: np.random.Generator) -> lis
 
 
 def _batch(data: SequenceSet, crops: list[tuple[int, int]], rf: int, hop: int, frames: int,
-           gain: NDArray[np.float32] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Signal, state and contact targets of ``crops``; ``gain`` (crops, channels) scales each crop's channels."""
+           gain: NDArray[np.float32] | None = None,
+           lag: NDArray[np.int64] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Signal, state and contact targets of ``crops``.
+
+    ``gain`` (crops, channels) scales each crop's channels; ``lag`` (crops, channels) delays each crop's
+    channels by that many samples (negative: advances them), clipped so the shifted crop stays inside
+    its recording.
+    """
     length = rf + (frames - 1) * hop
-    x = np.stack([data.z[r][j * hop : j * hop + length] for r, j in crops])
+    if lag is None:
+        x = np.stack([data.z[r][j * hop : j * hop + length] for r, j in crops])
+    else:
+        x = np.stack([_lagged(data.z[r], j * hop, length, lg) for (r, j), lg in zip(crops, lag)])
     if gain is not None:
         x = x * gain[:, None, :]
     y = np.stack([data.states[r][j : j + frames] for r, j in crops])
     c = np.stack([data.contact[r][j : j + frames] for r, j in crops])
     return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(c)
+
+
+def _lagged(z: NDArray[np.float32], start: int, length: int, lag: NDArray[np.int64]) -> NDArray[np.float32]:
+    """Samples ``start .. start + length - 1`` of ``z`` with channel ``c`` delayed by ``lag[c]`` samples."""
+    lag = np.clip(lag, start + length - z.shape[0], start)
+    return np.stack([z[start - int(d) : start - int(d) + length, c] for c, d in enumerate(lag)], axis=1)
 
 
 @torch.no_grad()
@@ -132,7 +159,7 @@ def _val_f1(net: CausalGaitNet, val: SequenceSet, n_states: int) -> float:
 
 
 def fit_causal(net: CausalGaitNet, train: SequenceSet, val: SequenceSet, *, n_states: int, config: CausalTrainConfig,
-               seed: int, progress: bool) -> tuple[CausalGaitNet, dict[str, list[float]]]:
+               seed: int, progress: bool, fs_hz: float) -> tuple[CausalGaitNet, dict[str, list[float]]]:
     """Train ``net`` (CPU threads as torch has them); return it with the best validation epoch's weights."""
     if not train.z or not val.z:
         raise InvalidInputError(f"fit_causal: need training and validation recordings, got {len(train.z)} and "
@@ -156,9 +183,11 @@ def fit_causal(net: CausalGaitNet, train: SequenceSet, val: SequenceSet, *, n_st
         total = 0.0
         for i in range(0, len(crops), config.batch_size):
             batch = crops[i : i + config.batch_size]
-            gain = (np.exp(rng.normal(0.0, config.gain_sd, (len(batch), train.z[0].shape[1]))).astype(np.float32)
-                    if config.gain_sd > 0 else None)
-            x, y, c = _batch(train, batch, net.receptive_field, net.hop, config.crop_frames, gain)
+            shape = (len(batch), train.z[0].shape[1])
+            gain = np.exp(rng.normal(0.0, config.gain_sd, shape)).astype(np.float32) if config.gain_sd > 0 else None
+            lag = (np.round(rng.normal(0.0, config.lag_sd_s * fs_hz, shape)).astype(np.int64)
+                   if config.lag_sd_s > 0 else None)
+            x, y, c = _batch(train, batch, net.receptive_field, net.hop, config.crop_frames, gain, lag)
             out = net.forward_sequence(x)
             loss = ce(out[:, :n_states], y) + config.contact_weight * bce(out[:, n_states:], c.permute(0, 2, 1))
             opt.zero_grad()

@@ -22,7 +22,7 @@ Model size and schedule: ``--device auto`` resolving to CUDA trains the
 published sizes (``full``) with emg2qwerty-like settings (:class:`TrainConfig`
 defaults, 4 x 120 s of simulated typing). On a CPU the ``small`` preset (~231 k
 parameters for TDS, :data:`CPU_PRESET`) with :func:`cpu_train_config` on
-:data:`CPU_SIMULATION` (12 x 120 s, 14 epochs) is used, so a run ends in about 11 CPU minutes: short runs
+:data:`CPU_SIMULATION` (12 x 120 s, 22 epochs) is used, so a run ends in about 16 CPU minutes: short runs
 of 1-4 keys (many optimiser steps), no augmentation (it only slowed learning on minutes
 of data) and the key-time cross-entropy. The checkpoint records which.
 """
@@ -78,9 +78,11 @@ def split_examples(data: TrainingData) -> tuple[list[PreparedSession], list, lis
 
 
 def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str | None, on_cpu: bool,
-                   model_config: dict[str, Any] | None, sessions: list[PreparedSession]) -> tuple[Any, str, str]:
-    """(module, preset, origin): a fresh model of ``preset``, or ``init``'s trained weights to fine-tune
-    (a generic model turned to the band of ``sessions`` first, :mod:`.alignment`)."""
+                   model_config: dict[str, Any] | None, sessions: list[PreparedSession]
+                   ) -> tuple[Any, str, str, dict[str, Any] | None]:
+    """(module, preset, origin, init's training settings): a fresh model of ``preset`` (no settings), or
+    ``init``'s trained weights to fine-tune (a generic model turned to the band of ``sessions`` first,
+    :mod:`.alignment`)."""
     from edgeemg.tasks.checkpoint import load_checkpoint
     from edgeemg.tasks.keystroke.models import PRESETS, build_model
 
@@ -92,12 +94,13 @@ def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str
         ckpt, shift = oriented_to(ckpt, sessions)
         turned = "" if shift is None else f", band turned by {shift.tolist()} electrodes"
         return load_model(ckpt).train(), str(ckpt.meta.get("summary", {}).get("preset", "custom")), \
-            f"fine-tuned from {init if not isinstance(init, Checkpoint) else 'a checkpoint'}{turned}"
+            f"fine-tuned from {init if not isinstance(init, Checkpoint) else 'a checkpoint'}{turned}", \
+            ckpt.meta.get("train_config", {})
     preset = preset or (CPU_PRESET if on_cpu else "full")
     if preset not in PRESETS[model]:
         raise InvalidInputError(
             f"keystroke: invalid preset '{preset}'. Allowed values are {', '.join(PRESETS[model])}.")
-    return build_model(model, {**PRESETS[model][preset], **(model_config or {})}), preset, "from scratch"
+    return build_model(model, {**PRESETS[model][preset], **(model_config or {})}), preset, "from scratch", None
 
 
 # ------------------------------------------------------------------------------ train
@@ -156,10 +159,10 @@ def train(
     if simulate and plan.users > 1 and align_bands:  # generic: one band frame for all users (:mod:`.transfer`)
         tdata, reference = canonical_training_data(tdata)
     init = init if init is not None else options.get("init")
-    net, preset, origin = _initial_model(init, model, preset, on_cpu, model_config, tdata.train)
+    net, preset, origin, start = _initial_model(init, model, preset, on_cpu, model_config, tdata.train)
     sessions, train_ex, val_ex = split_examples(tdata)
     tc = train_config or recipe(cpu_train_config() if on_cpu else TrainConfig(), generic=plan.users > 1,
-                                finetune=init is not None)
+                                finetune=start is not None, start=start)
     if epochs is not None:
         tc = dataclasses.replace(tc, epochs=epochs)
     log.info("keystroke %s (%s, %s): %s; %d training prompts, %d validation prompts, %d parameters", model, preset,
