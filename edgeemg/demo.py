@@ -71,7 +71,7 @@ class DemoPlan:
 #: grid it was trained on, so the demo trains on the subject its band streams; ``subject`` is set from the band's
 #: seed by :func:`run_demo`); the model is a narrow MO-DCNN (:data:`MOTOR_UNITS_DEMO_TRAINING`).
 DEMO_PLANS: dict[str, DemoPlan] = {
-    "gait": DemoPlan(model="cnn", subjects=10, seconds=360.0, epochs=16, finetune_epochs=3, revision=3),  # causal
+    "gait": DemoPlan(model="cnn", subjects=10, seconds=360.0, epochs=16, finetune_epochs=3, revision=4),  # causal
     "muscle": DemoPlan(model="cnn", subjects=9, seconds=10.0, epochs=6, finetune_epochs=3),
     "motor-units": DemoPlan(model="mo_dcnn", subjects=1, seconds=30.0, epochs=8, finetune_epochs=0),
 }

@@ -22,7 +22,7 @@ Model size and schedule: ``--device auto`` resolving to CUDA trains the
 published sizes (``full``) with emg2qwerty-like settings (:class:`TrainConfig`
 defaults, 4 x 120 s of simulated typing). On a CPU the ``small`` preset (~231 k
 parameters for TDS, :data:`CPU_PRESET`) with :func:`cpu_train_config` on
-:data:`CPU_SIMULATION` (12 x 120 s, 14 epochs) is used, so a run ends in about 11 CPU minutes: short runs
+:data:`CPU_SIMULATION` (12 x 120 s, 22 epochs) is used, so a run ends in about 16 CPU minutes: short runs
 of 1-4 keys (many optimiser steps), no augmentation (it only slowed learning on minutes
 of data) and the key-time cross-entropy. The checkpoint records which.
 """
