@@ -214,3 +214,19 @@ def test_regular_threshold_recovers_the_low_discharges_k_means_drops():
     hits = match_spikes(low.spikes, truth, 1)
     assert hits / truth.size > 0.98 and hits / low.spikes.size > 0.98
     assert skipped_fraction(low.spikes) < 0.05
+
+
+def test_a_train_slower_than_5_pps_is_refused_as_a_unit():
+    """A clean source of a 3.4 pps train (what coincident discharges of two units give) passes SIL, not the rate bar."""
+    from edgeemg.decompose.fastica import _accept
+
+    rng = np.random.default_rng(6)
+    slow = np.cumsum(rng.normal(0.3 * FS, 10, 60)).astype(np.int64)
+    s = 0.05 * rng.standard_normal(slow[-1] + 200)
+    s[slow] += 1.0
+    det = detect_spikes(s, FS)
+    assert match_spikes(det.spikes, slow, 1) == slow.size == det.spikes.size and silhouette(det) > 0.9
+    filt = np.zeros((1, 1), np.float32)
+    assert _accept(s, det, filt, FS, DecompositionConfig()) is None
+    kept = _accept(s, det, filt, FS, DecompositionConfig(max_median_isi_s=None))
+    assert kept is not None and np.array_equal(kept.spikes, det.spikes)

@@ -126,3 +126,89 @@ def test_c1_rounded_onto_the_int8_grid_onnxruntime_keeps_and_errs_less_than_plai
     err_plain = (torch.nn.functional.conv1d(xt, torch.stack([ort(w) for w in before])) - ref).pow(2).mean().sqrt()
     err_grid = (torch.nn.functional.conv1d(xt, after) - ref).pow(2).mean().sqrt()
     assert err_grid < 0.5 * err_plain, (float(err_grid), float(err_plain))
+
+
+def test_refractory_steps_is_the_longest_gap_shorter_than_the_teachers_minimum_distance():
+    from edgeemg.decompose.spikes import MIN_PEAK_DISTANCE_S
+    from edgeemg.tasks.motor_units.decoder import refractory_steps
+
+    for fs, step in [(2048.0, 20), (2048.0, 8), (1000.0, 5), (2048.0, 50)]:
+        r = refractory_steps(fs, step)
+        gap = int(round(MIN_PEAK_DISTANCE_S * fs))
+        # two spikes r steps apart can be at most (r + 1) * step - 1 samples apart: closer than the teacher allows,
+        # and one step more would not be
+        assert (r + 1) * step - 1 < gap <= (r + 2) * step - 1 or (r == 0 and 2 * step - 1 >= gap), (fs, step, r)
+    assert refractory_steps(2048.0, 20) == 1
+
+
+def test_refractory_decoder_streams_what_the_offline_rule_keeps_and_nothing_closer():
+    from edgeemg.tasks.motor_units.decoder import (
+        DecoderConfig,
+        MotorUnitDecoder,
+        apply_refractory,
+        spike_trains_from_outputs,
+    )
+
+    rng = np.random.default_rng(4)
+    prob = rng.uniform(size=(400, 3)) ** 2
+    end = 119 + 20 * np.arange(400)
+    for r in (0, 1, 2):
+        cfg = DecoderConfig(step=20, label_delay=60, refractory_steps=r)
+        fired = prob > 0.5
+        kept = apply_refractory(fired, r)
+        for u in range(3):
+            k, f = np.flatnonzero(kept[:, u]), np.flatnonzero(fired[:, u])
+            assert set(k) <= set(f) and (np.diff(k) > r).all()  # only firings, none within r steps of another
+            for j in set(f) - set(k):  # each dropped firing follows a kept one within r steps
+                assert ((j - k > 0) & (j - k <= r)).any()
+        dec = MotorUnitDecoder(["a", "b", "c"], cfg)
+        events = []
+        for lo, hi in [(0, 1), (1, 2), (2, 137), (137, 400)]:  # any chunking: the state carries over
+            events += dec.step(prob[lo:hi], end[lo:hi])
+        assert [e["units"] for e in events] == [list(np.flatnonzero(row)) for row in kept]
+        offline = spike_trains_from_outputs(prob, end, cfg)
+        assert all(np.array_equal(offline[u], end[kept[:, u]] - 60) for u in range(3))
+    assert not np.array_equal(apply_refractory(fired, 1), fired)  # the random draw does hold close firings
+    with pytest.raises(InvalidInputError, match="refractory_steps"):
+        DecoderConfig(refractory_steps=-1)
+
+
+def test_thresholds_tuned_with_the_refractory_rule_score_what_sklearn_scores_after_it():
+    from sklearn.metrics import f1_score
+
+    from edgeemg.tasks.motor_units.decoder import apply_refractory
+    from edgeemg.tasks.motor_units.training import tune_thresholds
+
+    rng = np.random.default_rng(5)
+    y = np.zeros((600, 2), np.float32)
+    y[rng.choice(np.arange(0, 600, 4), 100, replace=False), 0] = 1  # discharges at least 4 windows apart
+    y[rng.choice(np.arange(2, 600, 5), 80, replace=False), 1] = 1
+    # a head that also reports half of its discharges one window late (a discharge at the steps' border)
+    late = np.roll(y, 1, axis=0) * (rng.uniform(size=y.shape) < 0.5)
+    prob = np.clip(0.2 + 0.6 * y + 0.45 * late + rng.normal(0, 0.08, y.shape), 0, 1)
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
+    for r in (0, 1):
+        got = tune_thresholds(y, prob, refractory=r)
+        for u in range(2):
+            scores = [f1_score(y[:, u], apply_refractory(prob[:, [u]] > t, r)[:, 0], zero_division=1.0) for t in grid]
+            got_score = f1_score(y[:, u], apply_refractory(prob[:, [u]] > got[u], r)[:, 0], zero_division=1.0)
+            assert got_score == pytest.approx(max(scores))
+    plain, refr = tune_thresholds(y, prob), tune_thresholds(y, prob, refractory=1)
+    assert all(b < a for a, b in zip(plain, refr))  # with the late reports dropped, a lower threshold pays off
+
+
+def test_frozen_teacher_rows_of_c1_stay_exactly_as_started_while_the_rest_trains():
+    from edgeemg.tasks.motor_units.teacher_init import freeze_rows
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((64, 30, 4)).astype(np.float32)
+    y = (x[:, 10:20, 0].max(1, keepdims=True) > 1.5).astype(np.float32)
+    net = MODCNN(MODCNNConfig(n_units=1, window=30, n_channels=4, trunk_filters=3, c3_filters=2, c4_filters=2,
+                              hidden=2, trunk_kernel=5))
+    before = net.c1.weight.detach().clone(), net.c1.bias.detach().clone()
+    freeze_rows(net.c1, [0, 2])
+    fit(net, (x, y), (x[:32], y[:32]), config=FitConfig(epochs=2, pos_weight=3.0), device=torch.device("cpu"),
+        generator=torch.Generator().manual_seed(0), progress=False)
+    torch.testing.assert_close(net.c1.weight[[0, 2]], before[0][[0, 2]], rtol=0, atol=0)
+    torch.testing.assert_close(net.c1.bias[[0, 2]], before[1][[0, 2]], rtol=0, atol=0)
+    assert not torch.equal(net.c1.weight[1], before[0][1])  # the row not frozen did train

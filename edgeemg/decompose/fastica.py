@@ -132,11 +132,30 @@ def _refine(z: NDArray[np.float32], w: NDArray[np.float64], fs_hz: float, cfg: D
     return best[0], best[1], best[2]
 
 
-def _acceptable(s: NDArray[np.float64], det: Any, cfg: DecompositionConfig) -> bool:
-    """SIL above the threshold, enough discharges, and the PNR floor where one is set."""
-    if not (silhouette(det) > cfg.sil_threshold and det.spikes.size >= cfg.min_spikes):
-        return False
-    return cfg.min_pnr_db is None or pulse_to_noise_ratio(s, det.spikes) >= cfg.min_pnr_db
+def _accept(s: NDArray[np.float64], det: SpikeDetection, filt: NDArray[np.float32], fs_hz: float,
+            cfg: DecompositionConfig, *, rate_bar: bool = True) -> _Unit | None:
+    """The source as a unit, or None.
+
+    Kept when its SIL exceeds ``sil_threshold`` (with its train completed where
+    it skips, :func:`_completed`), or exceeds ``complete_sil_threshold`` and its
+    train, completed if need be, skips no more than ``max_skipped_fraction``;
+    and it has ``min_spikes`` discharges, a median interval of at most
+    ``max_median_isi_s`` (unless ``rate_bar`` is off) and, where set, the PNR floor.
+    """
+    sil = silhouette(det)
+    low = cfg.sil_threshold if cfg.complete_sil_threshold is None else min(cfg.sil_threshold,
+                                                                           cfg.complete_sil_threshold)
+    if not (sil > low and det.spikes.size >= cfg.min_spikes):
+        return None
+    if (rate_bar and cfg.max_median_isi_s is not None
+            and np.median(np.diff(det.spikes)) > cfg.max_median_isi_s * fs_hz):
+        return None
+    pnr = pulse_to_noise_ratio(s, det.spikes)
+    if cfg.min_pnr_db is not None and pnr < cfg.min_pnr_db:
+        return None
+    unit = _Unit(det.spikes.astype(np.int64), sil, pnr, filt, det)
+    done = _completed(unit, cfg)
+    return (done or unit) if sil > cfg.sil_threshold else done
 
 
 def _peel(z: NDArray[np.float32], spikes: NDArray[np.int64], half: int) -> None:
@@ -195,16 +214,18 @@ def _search(x: NDArray[np.float64], fs_hz: float, cfg: DecompositionConfig, prog
         if np.linalg.norm(b) > 1e-8:
             basis = np.vstack([basis, b / np.linalg.norm(b)])
         w_ref, s, det = _refine(z, w, fs_hz, cfg)
-        if cfg.peel_off and _acceptable(s, det, cfg):
+        filt = (wmat.T @ w_ref).reshape(r, c).astype(np.float32)
+        # on peeled data a unit's source may catch only some of its discharges: the rate bar waits for z0
+        if cfg.peel_off and _accept(s, det, filt, fs_hz, cfg, rate_bar=False) is not None:
             _peel(z, det.spikes, int(round(cfg.peel_off_window_s * fs_hz)))
             activity = np.einsum("tk,tk->t", z, z)
             w_ref, s, det = _refine(z0, w_ref, fs_hz, cfg)
+            filt = (wmat.T @ w_ref).reshape(r, c).astype(np.float32)
         for t in used:
             activity[max(0, t - guard): t + guard + 1] = 0.0
-        if _acceptable(s, det, cfg):
-            unit = _Unit(det.spikes.astype(np.int64), silhouette(det), pulse_to_noise_ratio(s, det.spikes),
-                         (wmat.T @ w_ref).reshape(r, c).astype(np.float32), det)
-            units.append(_completed(unit, cfg) or unit)
+        unit = _accept(s, det, filt, fs_hz, cfg)
+        if unit is not None:
+            units.append(unit)
     kept = _remove_duplicates(units, fs_hz, cfg)
     log.info("decompose: %d sources tried, %d accepted, %d after duplicate removal",
              cfg.n_sources, len(units), len(kept))

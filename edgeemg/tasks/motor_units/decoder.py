@@ -4,8 +4,11 @@ numpy only (the runtime imports this on a board without torch).
 
 Each window of the MO-DCNN yields one probability per unit that the unit fired
 within the window's labelled step (seed 004, eq. 2). The decoder thresholds
-them (at 0.5 as seed 004, section 2.1, or per unit), stamps the spikes at the step's centre
-(``end_index - label_delay``), and updates the neural drive: the cumulative
+them (at 0.5 as seed 004, section 2.1, or per unit), drops a firing that
+follows the unit's last spike within ``refractory_steps`` steps (one discharge
+seen by two overlapping windows; :func:`refractory_steps`), stamps the spikes
+at the step's centre (``end_index - label_delay``), and updates the neural
+drive: the cumulative
 spike train (spikes of all units per step) smoothed with a 400 ms Hann window
 (seed 004, section 3.4.3), applied *causally* as an FIR over the past steps so
 it can be streamed. Being causal it lags the centred (offline) smoothing by half
@@ -24,7 +27,7 @@ from numpy.typing import NDArray
 
 from edgeemg.errors import DictConfig, InvalidInputError
 from edgeemg.tasks.manifest import decoder_settings, manifest_labels
-from edgeemg.tasks.motor_units.filter_decoder import FilterSpikeDecoder
+from edgeemg.tasks.motor_units.filter_decoder import REFRACTORY_S, FilterSpikeDecoder
 from edgeemg.tasks.motor_units.spec import (FS_HZ, NEURAL_DRIVE_WINDOW_S, STEP, THRESHOLD, WINDOW, NeuralDrive,
                                            hann_taps)
 
@@ -47,6 +50,9 @@ class DecoderConfig(DictConfig):
         Samples from a window's labelled point to its last sample (``window // 2`` by default).
     drive_window_s : float
         Hann window of the neural drive, seconds (0.4).
+    refractory_steps : int
+        Steps after a unit's spike in which it cannot fire again (0: every
+        window decides alone, as the seed; training sets :func:`refractory_steps`).
     """
 
     threshold: float | tuple[float, ...] = THRESHOLD
@@ -54,6 +60,7 @@ class DecoderConfig(DictConfig):
     step: int = STEP
     label_delay: int = WINDOW // 2
     drive_window_s: float = NEURAL_DRIVE_WINDOW_S
+    refractory_steps: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.threshold, (list, tuple)):
@@ -70,6 +77,9 @@ class DecoderConfig(DictConfig):
             raise InvalidInputError(f"DecoderConfig.label_delay must be an int >= 0 samples, got {self.label_delay!r}")
         if not float(self.drive_window_s) > 0:
             raise InvalidInputError(f"DecoderConfig.drive_window_s must be > 0 s, got {self.drive_window_s!r}")
+        if not isinstance(self.refractory_steps, int) or self.refractory_steps < 0:
+            raise InvalidInputError(f"DecoderConfig.refractory_steps must be an int >= 0 steps, "
+                                    f"got {self.refractory_steps!r}")
 
     def hann_taps(self) -> NDArray[np.float64]:
         """The neural drive's taps at this config's step rate (:func:`~edgeemg.tasks.motor_units.spec.hann_taps`)."""
@@ -87,6 +97,38 @@ class DecoderConfig(DictConfig):
     def latency_ms(self) -> float:
         """Algorithmic latency of a spike: label point to the window's last sample."""
         return 1000.0 * self.label_delay / self.fs_hz
+
+
+def refractory_steps(fs_hz: float, step: int, refractory_s: float = REFRACTORY_S) -> int:
+    """The most steps after a spike in which a second discharge would be closer than ``refractory_s``.
+
+    Why: a discharge near the border of two labelled steps is seen by both
+    windows, and a head trained on the teacher's timing (within a sample or
+    two) fires in both; two spikes ``r`` steps apart are at most
+    ``(r + 1) * step - 1`` samples apart, so for every ``r`` up to this value
+    they cannot both be discharges of one unit (the teacher's 20 ms minimum
+    distance, :data:`~.filter_decoder.REFRACTORY_S`). At 2048 Hz and 20-sample steps: 1 (39 samples < 41).
+    """
+    return max(0, int(round(refractory_s * fs_hz)) // int(step) - 1)
+
+
+def apply_refractory(fired: Any, steps: int, since: NDArray[np.int64] | None = None) -> NDArray[np.bool_]:
+    """Keep a firing only if the unit's last kept one is more than ``steps`` windows back; columns are units.
+
+    ``fired`` (n_windows, ...) booleans in time order; ``since`` (one per
+    column, updated in place) holds the windows since each unit's last kept
+    firing before the first row (the streaming decoder's state; None: none).
+    """
+    f = np.asarray(fired, dtype=bool)
+    if steps == 0:
+        return f.copy()
+    since = np.full(f.shape[1:], steps + 1, dtype=np.int64) if since is None else since
+    out = np.zeros_like(f)
+    for k in range(f.shape[0]):
+        since += 1
+        out[k] = f[k] & (since > steps)
+        since[out[k]] = 0
+    return out
 
 
 def causal_neural_drive(counts: Any, taps: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -130,6 +172,7 @@ class MotorUnitDecoder:
     def reset(self) -> None:
         """Forget the drive history (a new recording or a reconnected band)."""
         self._drive.reset()
+        self._since = np.full(len(self.units), self.config.refractory_steps + 1, dtype=np.int64)
 
     @property
     def n_units(self) -> int:
@@ -162,7 +205,7 @@ class MotorUnitDecoder:
             raise InvalidInputError(
                 f"MotorUnitDecoder.step: end_index must have one entry per window ({p.shape[0]}), got {idx.shape[0]}"
             )
-        fired = p > self._thresholds
+        fired = apply_refractory(p > self._thresholds, self.config.refractory_steps, self._since)
         events = []
         for row, e in zip(fired, idx):
             units = np.flatnonzero(row)
@@ -182,13 +225,13 @@ class MotorUnitDecoder:
 
 
 def spike_trains_from_outputs(outputs: Any, end_index: Any, config: DecoderConfig) -> tuple[NDArray[np.int64], ...]:
-    """Offline helper: per unit, the spike samples the decoder would emit (threshold, stamp at the label point)."""
+    """Offline helper: per unit, the spike samples the decoder would emit (threshold, refractory, label point)."""
     p = np.asarray(outputs)
     e = np.asarray(end_index, dtype=np.int64) - config.label_delay
-    fired = p > config.thresholds(p.shape[1])
+    fired = apply_refractory(p > config.thresholds(p.shape[1]), config.refractory_steps)
     return tuple(e[fired[:, u]] for u in range(p.shape[1]))
 
 
 # FilterSpikeDecoder lives in filter_decoder; it is named here because bundles name their decoder in this module
-__all__ = ["DecoderConfig", "FilterSpikeDecoder", "MotorUnitDecoder", "causal_neural_drive",
-           "spike_trains_from_outputs"]
+__all__ = ["DecoderConfig", "FilterSpikeDecoder", "MotorUnitDecoder", "apply_refractory", "causal_neural_drive",
+           "refractory_steps", "spike_trains_from_outputs"]

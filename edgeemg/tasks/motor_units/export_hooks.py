@@ -121,7 +121,10 @@ def teacher_trains(ckpt: Checkpoint, rec: rc.Recording) -> list[NDArray[np.int64
 
 def _finetune(train: tuple[NDArray[np.float32], NDArray[np.float32]],
               val: tuple[NDArray[np.float32], NDArray[np.float32]], *, seed: int, train_config: dict[str, Any]):
-    """The task's own loop (RMSprop, BCE, best epoch by validation mean F1) at a tenth of the learning rate."""
+    """The task's own loop (RMSprop, BCE, best epoch by validation mean F1) at a tenth of the learning rate.
+
+    C1 filters that training kept frozen as the teacher's sources stay frozen.
+    """
 
     def finetune(module: Any, epochs: int, progress: bool) -> Any:
         import torch
@@ -132,6 +135,11 @@ def _finetune(train: tuple[NDArray[np.float32], NDArray[np.float32]],
         if epochs < 1:
             return module
         gen = seed_everything(seed)
+        init = train_config.get("teacher_init") or {}
+        if init.get("frozen"):
+            from edgeemg.tasks.motor_units.teacher_init import freeze_rows
+
+            freeze_rows(module.c1, init["c1_from_teacher"])
         fc = FitConfig(epochs=epochs, batch_size=int(train_config.get("batch_size", 64)),
                        learning_rate=float(train_config.get("learning_rate", 1e-3)) / 10.0,
                        pos_weight=train_config.get("pos_weight"))

@@ -42,7 +42,8 @@ class TrainingPlan:
     head (seed 004 kept units with >= 150 per contraction); ``max_units`` caps the heads.
     ``teacher_init``: C1 takes the teacher's extension as its kernel and starts as
     the heads' causal separation filters (:mod:`~edgeemg.tasks.motor_units.teacher_init`);
-    False: the seed's kernel-3 C1 from a random start.
+    False: the seed's kernel-3 C1 from a random start. ``freeze_teacher_c1``: those
+    teacher-started filters are not trained (:func:`~edgeemg.tasks.motor_units.teacher_init.freeze_rows`).
     ``patience``: stop when the validation mean F1 has not risen for this many
     epochs (None: run every epoch); the best epoch's weights are kept either way.
     ``min_head_f1``: after training, heads whose validation window F1 (at their
@@ -65,6 +66,7 @@ class TrainingPlan:
     train_stride: int | None = 4
     tune_thresholds: bool = True
     teacher_init: bool = False
+    freeze_teacher_c1: bool = False
     patience: int | None = None
     min_head_f1: float | None = None
     decomposition: DecompositionConfig = field(default_factory=DecompositionConfig)
@@ -72,15 +74,17 @@ class TrainingPlan:
 
 DEFAULT_SIMULATION = SimulationPlan()
 DEFAULT_TRAINING = TrainingPlan()
-# The CPU preset: C1 starts as the teacher's separation filters (kernel = the teacher's extension), narrow
-# per-unit heads (C3 32, C4 16, F1 64), early stopping, and heads the student cannot learn removed. Held-out
-# last third of a 60 s contraction (subject 0), on the teacher's units, sensitivity / precision at +-10 samples
-# (`edgeemg eval --json`'s on_teacher_units), training on one shared, loaded core (best epoch 7, 10 run):
-# 10 %: 14 of 14 heads kept, 0.991 / 0.971, 412 s; 30 %: 11 of 14, 0.969 / 0.965, 1001 s; 50 %: 10 of 13,
-# 0.979 / 0.986, 842 s. Before: half widths from a random start, 24 epochs (~10 min on two cores): 0.956 / 0.965,
-# 0.947 / 0.963, 0.919 / 0.936 on every head.
+# The CPU preset: C1 starts as the teacher's separation filters (kernel = the teacher's extension) and those filters
+# stay frozen, narrow per-unit heads (C3 32, C4 16, F1 64), early stopping, and heads the student cannot learn removed.
+# Held-out last third of a 60 s contraction (subject 0), on the teacher's units, sensitivity / precision at +-10
+# samples (`edgeemg eval --json`'s on_teacher_units), with the decoder's one-step refractory: 30 %, 16 teacher heads,
+# 11 kept, 0.977 / 0.970, neural drive r 0.95, 252 one-thread CPU s of training (teacher cached), best epoch 5 of 8;
+# 50 %, 14 heads, 11 kept, 0.984 / 0.997, r 0.99, 411 CPU s with the teacher, best epoch 12 of 12. Before the freeze
+# and the refractory (same teacher): 30 % 9 kept, 0.969 / 0.973, r 0.91; 50 % 10 kept, 0.984 / 0.979, r 0.93.
+# Before the teacher-started C1:
+# half widths from a random start, 24 epochs: 0.956 / 0.965, 0.947 / 0.963, 0.919 / 0.936 at 10 / 30 / 50 %.
 CPU_TRAINING = replace(DEFAULT_TRAINING, trunk_filters=64, c3_filters=32, c4_filters=16, hidden=64, epochs=12,
-                       teacher_init=True, patience=3, min_head_f1=0.9)
+                       teacher_init=True, freeze_teacher_c1=True, patience=3, min_head_f1=0.9)
 PRESETS = {"seed": "DEFAULT_TRAINING", "cpu": "CPU_TRAINING"}  # names, so tests can shrink the module's plans
 
 

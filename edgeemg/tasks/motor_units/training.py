@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from edgeemg.errors import InvalidInputError
+from edgeemg.tasks.motor_units.decoder import apply_refractory
 from edgeemg.tasks.motor_units.models import MODCNN
 from edgeemg.tasks.torch_support import train_one_epoch
 
@@ -56,14 +57,18 @@ class FitConfig:
         return asdict(self)
 
 
-def head_f1(y_true: NDArray[np.floating], prob: NDArray[np.floating],
-            threshold: float | tuple[float, ...] = 0.5) -> NDArray[np.float64]:
-    """Per-window F1 of each unit (thresholded), shape (n_units,); 1 where a unit neither fires nor is predicted."""
-    pred = prob > np.asarray(threshold, dtype=np.float64)
-    truth = y_true > 0.5
+def _f1(pred: NDArray[np.bool_], truth: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Window F1 over axis 0; 1 where a unit neither fires nor is predicted."""
     tp = (pred & truth).sum(0)
     denom = pred.sum(0) + truth.sum(0)
     return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
+
+
+def head_f1(y_true: NDArray[np.floating], prob: NDArray[np.floating],
+            threshold: float | tuple[float, ...] = 0.5, refractory: int = 0) -> NDArray[np.float64]:
+    """Per-window F1 of each unit (thresholded, then the decoder's ``refractory`` steps), shape (n_units,)."""
+    pred = apply_refractory(prob > np.asarray(threshold, dtype=np.float64), refractory)
+    return _f1(pred, y_true > 0.5)
 
 
 def mean_f1(y_true: NDArray[np.floating], prob: NDArray[np.floating],
@@ -74,30 +79,27 @@ def mean_f1(y_true: NDArray[np.floating], prob: NDArray[np.floating],
 
 
 def tune_thresholds(y_true: NDArray[np.floating], prob: NDArray[np.floating],
-                    grid: NDArray[np.floating] | None = None) -> tuple[float, ...]:
+                    grid: NDArray[np.floating] | None = None, refractory: int = 0) -> tuple[float, ...]:
     """Per unit, the threshold on ``grid`` (0.05-0.95) with the best window F1; ties go to the one nearest 0.5.
 
     Why: with ``pos_weight`` the sigmoid no longer reads as a calibrated
     probability (a positive weight w moves the even-odds point to w / (w + 1)),
     and heads differ in how sure they become; the seed's fixed 0.5 then costs
-    precision. Chosen on the validation windows, never on the scored part.
+    precision. Chosen on the validation windows, never on the scored part,
+    with the decoder's ``refractory`` steps applied (:func:`~.decoder.apply_refractory`):
+    without it a low threshold pays for every discharge that two neighbouring
+    windows both report, which the board's decoder drops.
     """
     grid = np.round(np.arange(0.05, 0.951, 0.05), 2) if grid is None else np.asarray(grid, dtype=np.float64)
-    truth = np.asarray(y_true) > 0.5
+    grid = grid[np.argsort(np.abs(grid - 0.5), kind="stable")]  # argmax keeps the first best: nearest 0.5 wins ties
     p = np.asarray(prob)
-    order = np.argsort(np.abs(grid - 0.5), kind="stable")  # argmax keeps the first best: nearest 0.5 wins ties
-    out = []
-    for u in range(p.shape[1]):
-        pred = p[:, u][None, :] > grid[order][:, None]
-        tp = (pred & truth[:, u]).sum(1)
-        denom = pred.sum(1) + truth[:, u].sum()
-        f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
-        out.append(float(grid[order][int(np.argmax(f1))]))
-    return tuple(out)
+    pred = apply_refractory(p[:, None, :] > grid[None, :, None], refractory)  # (windows, grid, units)
+    f1 = _f1(pred, (np.asarray(y_true) > 0.5)[:, None, :])
+    return tuple(float(grid[i]) for i in np.argmax(f1, axis=0))
 
 
 def weak_heads(y_true: NDArray[np.floating], prob: NDArray[np.floating], threshold: float | tuple[float, ...],
-               min_f1: float) -> tuple[list[int], NDArray[np.float64]]:
+               min_f1: float, refractory: int = 0) -> tuple[list[int], NDArray[np.float64]]:
     """The heads to keep (validation window F1 >= ``min_f1``, at least the best one) and every head's F1.
 
     Why: a unit the teacher found offline need not be learnable from the
@@ -107,7 +109,7 @@ def weak_heads(y_true: NDArray[np.floating], prob: NDArray[np.floating], thresho
     averaged 0.97 / 0.96. Pruning them (:func:`~edgeemg.tasks.motor_units.models.keep_heads`)
     also removes their compute.
     """
-    f1 = head_f1(y_true, prob, threshold)
+    f1 = head_f1(y_true, prob, threshold, refractory)
     keep = [i for i in range(f1.size) if f1[i] >= min_f1] or [int(np.argmax(f1))]
     return keep, f1
 

@@ -32,7 +32,7 @@ import numpy as np
 from edgeemg.errors import CheckpointError, DataFormatError, InvalidInputError
 from edgeemg.tasks.checkpoint import Checkpoint
 from edgeemg.tasks.motor_units import plans, spec
-from edgeemg.tasks.motor_units.decoder import DecoderConfig
+from edgeemg.tasks.motor_units.decoder import DecoderConfig, refractory_steps
 from edgeemg.tasks.motor_units.labels import TEACHER_PREFIX, teacher_heads, training_windows, truth_units
 from edgeemg.tasks.motor_units.plans import SimulationPlan, TrainingPlan, training_plan
 from edgeemg.tasks.motor_units.recordings import (
@@ -75,7 +75,7 @@ def train(
     tests pass smaller ones (a one-minute model) without touching the module's defaults.
     """
     from edgeemg.tasks.motor_units.models import MODCNN, MODCNNConfig, keep_heads
-    from edgeemg.tasks.motor_units.training import FitConfig, fit, mean_f1, predict, tune_thresholds, weak_heads
+    from edgeemg.tasks.motor_units.training import FitConfig, fit, head_f1, predict, tune_thresholds, weak_heads
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
     check_model_and_epochs("motor-units", model, MODELS, epochs)
@@ -123,19 +123,23 @@ def train(
     net = MODCNN(cfg)
     init_meta = None
     if plan.teacher_init:
-        from edgeemg.tasks.motor_units.teacher_init import init_from_teacher
+        from edgeemg.tasks.motor_units.teacher_init import freeze_rows, init_from_teacher
 
         init_meta = init_from_teacher(net, recs, unit_trains, desc, split)
+        if plan.freeze_teacher_c1:
+            freeze_rows(net.c1, init_meta["c1_from_teacher"])
+        init_meta["frozen"] = plan.freeze_teacher_c1
     fc = FitConfig(epochs=epochs or plan.epochs, batch_size=plan.batch_size, learning_rate=plan.learning_rate,
                    pos_weight=plan.pos_weight, lr_decay=plan.lr_decay, patience=plan.patience)
     log.info("motor-units: %d heads (%s labels), %d training / %d validation windows", len(units), labels,
              len(xtr), len(xva))
     net, history = fit(net, (xtr, ytr), (xva, yva), config=fc, device=dev, generator=gen, progress=progress)
     val_prob = predict(net, xva, dev)
-    threshold = tune_thresholds(yva, val_prob) if plan.tune_thresholds else spec.THRESHOLD
+    refractory = refractory_steps(fs_hz, windows.step)
+    threshold = tune_thresholds(yva, val_prob, refractory=refractory) if plan.tune_thresholds else spec.THRESHOLD
     dropped: list[dict[str, Any]] = []
     if plan.min_head_f1 is not None:
-        keep, head_scores = weak_heads(yva, val_prob, threshold, plan.min_head_f1)
+        keep, head_scores = weak_heads(yva, val_prob, threshold, plan.min_head_f1, refractory)
         dropped = [dict(u, val_f1=float(head_scores[i])) for i, u in enumerate(units) if i not in keep]
         if dropped:
             log.info("motor-units: %d heads below validation F1 %.2f removed", len(dropped), plan.min_head_f1)
@@ -144,7 +148,7 @@ def train(
             if TEACHER_PREFIX + "filters" in arrays:
                 arrays[TEACHER_PREFIX + "filters"] = arrays[TEACHER_PREFIX + "filters"][keep]
             cfg = net.config
-    val_f1 = mean_f1(yva, val_prob, threshold)
+    val_f1 = float(head_f1(yva, val_prob, threshold, refractory).mean())
     names = [f"mu{i:02d}" for i in range(len(units))]
     meta: dict[str, Any] = {
         "labels": names,
@@ -160,8 +164,8 @@ def train(
         "outputs": "probabilities",
         "dsp": desc,
         "max_amplitude_uv": amp,
-        "decoder": DecoderConfig(threshold=threshold, fs_hz=fs_hz, step=windows.step,
-                                 label_delay=windows.delay).to_dict(),
+        "decoder": DecoderConfig(threshold=threshold, fs_hz=fs_hz, step=windows.step, label_delay=windows.delay,
+                                 refractory_steps=refractory).to_dict(),
         "algorithmic_latency_ms": windows.latency_ms(fs_hz),
         "split": split,
         "model_config": cfg.to_dict(),
