@@ -86,8 +86,8 @@ def cpu_train_config() -> Any:
     '{"key_ce_frames": [6, 7, 8, 9]}'``): the later epochs gained 2.4 pp on the
     validation session and 0.4 / 0.0 pp on the test session, within the
     30-minute budget (:func:`estimated_train_cpu_s`). Its int8 bundle with the
-    built-in order-6 LM: character latency p50 59-62 ms (goal <= 80 ms; 48 ms at
-    frames 4-7), measured under load with the 4-7 bundle beside it (52-54 ms there).
+    built-in order-6 LM, near idle: character latency p50 57-58 ms (goal <= 80 ms;
+    48 ms at frames 4-7), whole-hop compute p99 2.2-2.4 ms (README).
     """
     from edgeemg.tasks.keystroke.training import TrainConfig
 
