@@ -60,7 +60,11 @@ def cpu_train_config() -> Any:
     session: 69 / 80 / 75 % for users 0 / 1 / 2 (chance ~100 %), ~30 s of one
     idle core (the CLI's :data:`CPU_SIMULATION` is now 12 x 120 s: 22 epochs, see below). The key-time term weighs 3: at 1 the keys are named as often but
     the blank still wins the argmax at most presses (CER 82 %, deletions).
-    Augmentation is off: on a minute of data it only delays leaving the plateau.
+    Augmentation is off: on a minute of data it only delays leaving the plateau. On the
+    default's 24 minutes (frames 6-9, 22 epochs) band rotation by -1/0/+1 electrodes
+    cost accuracy too: validation 59.6, 53.5, 47.6, ... 28.4 (epoch 15), ... 25.0 %
+    (epoch 21, against 16.6 % without), test 24.8 / 26.9 (against 23.5 / 21.8) in
+    962 CPU s; the simulator's session shift (SD 0.5 electrode) is finer than a whole electrode.
     Patience 8: on a separate validation session the CPU models overfit minutes
     of typing after 10-15 epochs (issue 15: the ``small`` TDS's validation CER
     55.6 % at epoch 11, 85 % by epoch 25), so later epochs only cost CPU.

@@ -19,7 +19,9 @@ users (6.95 % vs 9.55 % CER from scratch). Here:
 Measured (``benchmarks/report_keystroke.py``, small TDS, key-time frames 6-9,
 user 0, 12 x 120 s, scored on session 13, greedy / beam + LM CER): 4 epochs
 from scratch 33.8 / 32.5 % in 184 CPU s, fine-tuned from the generic model
-28.9 / 28.9 % in 187 CPU s (4.9 / 3.6 pp better at equal time).
+28.9 / 28.9 % in 187 CPU s (4.9 / 3.6 pp better at equal time); 14 epochs from
+scratch 23.9 / 21.8 % in 716 CPU s, fine-tuned 26.2 / 22.3 % in 619 CPU s (best
+validation CER 17.4 % against 19.0 %: better in validation, not on the test session).
 """
 
 from __future__ import annotations

@@ -78,8 +78,10 @@ DEFAULT_TRAINING = TrainingPlan()
 # stay frozen, narrow per-unit heads (C3 32, C4 16, F1 64), early stopping, and heads the student cannot learn removed.
 # Held-out last third of a 60 s contraction (subject 0), on the teacher's units, sensitivity / precision at +-10
 # samples (`edgeemg eval --json`'s on_teacher_units), with the decoder's one-step refractory: 30 %, 16 teacher heads,
-# 11 kept, 0.977 / 0.970, neural drive r 0.95, 252 one-thread CPU s of training (teacher cached), best epoch 5 of 8.
-# Before the freeze and the refractory (same teacher): 9 kept, 0.969 / 0.973, r 0.91. Before the teacher-started C1:
+# 11 kept, 0.977 / 0.970, neural drive r 0.95, 252 one-thread CPU s of training (teacher cached), best epoch 5 of 8;
+# 50 %, 14 heads, 11 kept, 0.984 / 0.997, r 0.99, 411 CPU s with the teacher, best epoch 12 of 12. Before the freeze
+# and the refractory (same teacher): 30 % 9 kept, 0.969 / 0.973, r 0.91; 50 % 10 kept, 0.984 / 0.979, r 0.93.
+# Before the teacher-started C1:
 # half widths from a random start, 24 epochs: 0.956 / 0.965, 0.947 / 0.963, 0.919 / 0.936 at 10 / 30 / 50 %.
 CPU_TRAINING = replace(DEFAULT_TRAINING, trunk_filters=64, c3_filters=32, c4_filters=16, hidden=64, epochs=12,
                        teacher_init=True, freeze_teacher_c1=True, patience=3, min_head_f1=0.9)
