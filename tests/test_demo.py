@@ -60,6 +60,18 @@ def test_demo_builds_once_then_reuses_the_cache(cache):
     assert pruning_summary(done).endswith(f"params {pruning['before']['params']} -> {pruning['before']['params'] - 100}")
 
 
+def test_demo_plans_train_options_are_accepted_by_their_task():
+    """A plan's train options pass the task's option check (a typo would fail every first `make demo`)."""
+    import dataclasses
+
+    from edgeemg.tasks.gait import workflow as gait_wf
+    from edgeemg.tasks.gait.causal_training import CausalTrainConfig
+
+    opts = DEMO_PLANS["gait"].train_options or {}
+    assert set(opts) <= set(gait_wf.TRAIN_OPTIONS)
+    assert set(opts.get("train_config", {})) <= {f.name for f in dataclasses.fields(CausalTrainConfig)}
+
+
 def test_demo_refuses_tasks_without_a_bundle_recipe(tmp_path):
     missing = sorted({"keystroke", "motor-units"} - set(DEMO_PLANS))
     if not missing:

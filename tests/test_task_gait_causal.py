@@ -360,6 +360,17 @@ def test_causal_refuses_svm_without_seed_preset():
                  options={"preset": "cpu"})
 
 
+def test_train_config_option_reaches_the_training_and_unknown_keys_are_refused(monkeypatch):
+    """``options["train_config"]`` (the demo plan's lever) overrides CausalTrainConfig fields; a typo fails first."""
+    monkeypatch.setattr(wf, "DEFAULT_SIMULATION", TINY)
+    with pytest.raises(InvalidInputError, match="train_config key.*lag_sd"):
+        wf.train(None, simulate=True, model="cnn", epochs=1, device="cpu", seed=0, progress=False,
+                 options={"train_config": {"lag_sd": 0.0}})
+    ck = wf.train(None, simulate=True, model="cnn", epochs=1, device="cpu", seed=0, progress=False,
+                  options={"train_config": {"lag_sd_s": 0.0, "gain_sd": 0.1}})
+    assert ck.meta["train_config"]["lag_sd_s"] == 0.0 and ck.meta["train_config"]["gain_sd"] == 0.1
+
+
 def test_exported_bundle_decodes_on_the_engine_like_offline(causal_ckpt, tmp_path, monkeypatch):
     """Export (ONNX int8), then the engine over a simulated band equals offline DSP + onnxruntime + decoder.
 

@@ -83,7 +83,9 @@ class CausalTrainConfig:
     (``benchmarks/report_gait.py``, 10 x 600 s, held-out S1001-S1004, 50 ms contact look-back, one training
     each): heel strikes 97.8 % / 21.4 ms -> 98.9 % / 14.2 ms mean absolute error, toe-offs 97.5 % / 21.8 ms
     -> 98.3 % / 20.7 ms, raw frame macro F1 0.859 -> 0.875 (the HMM-smoothed 0.807 -> 0.760: validation
-    chose a heavier smoothing, 0 false transitions per minute held out instead of 0.75).
+    chose a heavier smoothing, 0 false transitions per minute held out instead of 0.75). The demo's
+    smaller model (10 x 360 s, 16 epochs) trains with 0 instead (``edgeemg.demo.DEMO_PLANS``): there the
+    shift cost the state head its short "stop" on two of eight bench bands (see the README's demo section).
     """
 
     epochs: int | None = None

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 TASK = "gait"
 VALIDATION_FRACTION = 0.25
-TRAIN_OPTIONS = ("plot", "preset")
+TRAIN_OPTIONS = ("plot", "preset", "train_config")
 PRESETS = ("seed",)
 EVAL_OPTIONS = ("plot",)
 
@@ -61,7 +61,11 @@ def train(
     progress: bool,
     options: dict[str, Any] | None,
 ) -> Checkpoint:
-    """Train the causal decoder (``model`` "cnn", no preset) or seed 001's "cnn" / "svm" (``options["preset"]="seed"``)."""
+    """Train the causal decoder (``model`` "cnn", no preset) or seed 001's "cnn" / "svm" (``options["preset"]="seed"``).
+
+    ``options["train_config"]`` (causal decoder only, from Python: the demo's plan uses it) overrides fields of
+    :class:`~edgeemg.tasks.gait.causal_training.CausalTrainConfig`.
+    """
     options = check_options("gait", options, TRAIN_OPTIONS, "train")
     check_model_and_epochs("gait", model, MODELS, epochs)
     preset = options.get("preset")
@@ -71,6 +75,7 @@ def train(
     if preset is None and model != "cnn":
         raise InvalidInputError(f"gait: the causal decoder is a CNN; --model {model} exists only as seed 001's "
                                 "baseline: add --preset seed")
+    train_config = _train_config(options.get("train_config")) if preset is None else None
     recs = load_recordings(data, simulate, seed=seed, for_eval=False, progress=progress)
     fs_hz, names = check_consistent(recs)
     split = subject_split([r.subject_id for r in recs], test_fraction=VALIDATION_FRACTION, seed=seed)
@@ -82,13 +87,28 @@ def train(
     if preset is None:
         from edgeemg.tasks.gait.causal_workflow import train_causal
 
-        arrays, meta_causal = train_causal(recs, split, zs, fs_hz, epochs=epochs, seed=seed, progress=progress)
+        arrays, meta_causal = train_causal(recs, split, zs, fs_hz, epochs=epochs, seed=seed, progress=progress,
+                                           train_config=train_config)
         _plot_history(options, meta_causal, "causal_cnn")
         return Checkpoint(task=TASK, model=model, arrays=arrays, meta={**common, "preset": "causal", **meta_causal})
     arrays, meta = train_seed(recs, split, zs, fs_hz, common, model=model, epochs=epochs,
                               device=device, seed=seed, progress=progress)
     _plot_history(options, meta, model)
     return Checkpoint(task=TASK, model=model, arrays=arrays, meta=meta)
+
+
+def _train_config(overrides: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``overrides`` after refusing keys that :class:`CausalTrainConfig` does not have."""
+    from dataclasses import fields
+
+    from edgeemg.tasks.gait.causal_training import CausalTrainConfig
+
+    known = {f.name for f in fields(CausalTrainConfig)}
+    unknown = sorted(set(overrides or {}) - known)
+    if unknown:
+        raise InvalidInputError(f"gait train: train_config key(s) {', '.join(unknown)} unknown; "
+                                f"CausalTrainConfig has {', '.join(sorted(known))}")
+    return overrides
 
 
 def _plot_history(options: dict[str, Any], meta: dict[str, Any], name: str) -> None:
