@@ -178,6 +178,7 @@ def frame_targets(states: NDArray[np.integer], contact: NDArray[np.int8], end_in
     ref_c = np.clip(end + int(contact_horizon), 0, n - 1)
     if ramp <= 1:
         return np.asarray(states)[ref].astype(np.int64), contact[ref_c].astype(np.float32)
-    lo, hi = np.clip(ref_c - ramp // 2, 0, n - ramp), np.clip(ref_c - ramp // 2, 0, n - ramp) + ramp
+    lo = np.clip(ref_c - ramp // 2, 0, n - ramp)
+    hi = lo + ramp
     csum = np.concatenate([np.zeros((1, contact.shape[1])), np.cumsum(contact, axis=0, dtype=np.float64)])
     return np.asarray(states)[ref].astype(np.int64), ((csum[hi] - csum[lo]) / ramp).astype(np.float32)

@@ -120,10 +120,9 @@ def tune_decoder(ckpt: Any, sessions: list[Any], lm: Any, grid: dict[str, tuple[
     """``ckpt`` with the beam + LM decoder settings that decode ``sessions`` best, and every setting's CER.
 
     Why: the decoder's defaults suit a personal model's confident emissions; a
-    generic model's are less sure. Measured on the 20-user model's validation
-    user (turned from another session; greedy CER 48.3 %), the default LM weight
-    0.8 and insertion bonus 1.0 gave 54.5 % (6 pp *worse* than greedy), 0.3 / 0.0
-    gave 45.5 %. Choose them on the validation
+    generic model's are less sure: on the 20-user model's validation user the
+    personal defaults 0.8 / 1.0 decoded 7 pp worse than 0.3 / 0.0 (the figures
+    are :data:`GENERIC_DECODER`'s). Choose them on the validation
     user (never a test user) with the LM that will decode. A canonical-frame
     model is turned to ``sessions`` first (their own profile: no labels used).
     """
