@@ -70,7 +70,7 @@ class DemoPlan:
 #: Tasks whose bundle the demo can build today (keystroke joins when its export hooks do).
 #: Motor units: one subject's 30 s contraction at 30 % (a motor-unit model decodes the units of the person and
 #: grid it was trained on, so the demo trains on the subject its band streams; ``subject`` is set from the band's
-#: seed by :func:`run_demo`); the model is a narrow MO-DCNN (:data:`MOTOR_UNITS_DEMO_TRAINING`).
+#: seed by :func:`run_demo`); the model is a narrow MO-DCNN (:func:`motor_units_demo_training`).
 #: Gait: the causal decoder without the per-channel lag augmentation (``lag_sd_s`` 0): its 20 ms sharpens the
 #: events of the 10 x 600-s report model, but this small model then decoded the short "stop" late or not at all
 #: (bench bands of seeds 101-108, 20 s each: 40 of 42 transitions at 0.75 false per minute with it, 42 of 42
