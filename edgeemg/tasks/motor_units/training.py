@@ -72,9 +72,9 @@ def head_f1(y_true: NDArray[np.floating], prob: NDArray[np.floating],
 
 
 def mean_f1(y_true: NDArray[np.floating], prob: NDArray[np.floating],
-            threshold: float | tuple[float, ...] = 0.5) -> float:
+            threshold: float | tuple[float, ...] = 0.5, refractory: int = 0) -> float:
     """:func:`head_f1` averaged over units: the seed's epoch-selection metric."""
-    f1 = head_f1(y_true, prob, threshold)
+    f1 = head_f1(y_true, prob, threshold, refractory)
     return float(f1.mean()) if f1.size else 0.0
 
 

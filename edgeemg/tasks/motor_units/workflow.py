@@ -75,7 +75,7 @@ def train(
     tests pass smaller ones (a one-minute model) without touching the module's defaults.
     """
     from edgeemg.tasks.motor_units.models import MODCNN, MODCNNConfig, keep_heads
-    from edgeemg.tasks.motor_units.training import FitConfig, fit, head_f1, predict, tune_thresholds, weak_heads
+    from edgeemg.tasks.motor_units.training import FitConfig, fit, mean_f1, predict, tune_thresholds, weak_heads
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
     check_model_and_epochs("motor-units", model, MODELS, epochs)
@@ -148,7 +148,7 @@ def train(
             if TEACHER_PREFIX + "filters" in arrays:
                 arrays[TEACHER_PREFIX + "filters"] = arrays[TEACHER_PREFIX + "filters"][keep]
             cfg = net.config
-    val_f1 = float(head_f1(yva, val_prob, threshold, refractory).mean())
+    val_f1 = mean_f1(yva, val_prob, threshold, refractory)
     names = [f"mu{i:02d}" for i in range(len(units))]
     meta: dict[str, Any] = {
         "labels": names,
