@@ -127,20 +127,12 @@ def tune_decoder(ckpt: Any, sessions: list[Any], lm: Any, grid: dict[str, tuple[
     model is turned to ``sessions`` first (their own profile: no labels used).
     """
     from edgeemg.tasks.keystroke.alignment import oriented_to
-    from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder
-    from edgeemg.tasks.keystroke.workflow import load_model, model_emissions, score_sessions
+    from edgeemg.tasks.keystroke.decoder import DecoderConfig
+    from edgeemg.tasks.keystroke.decoder_tuning import tune_beam
+    from edgeemg.tasks.keystroke.workflow import load_model, model_emissions
 
-    grid = grid or DECODER_GRID
     em = model_emissions(load_model(oriented_to(ckpt, sessions)[0]), sessions)
-    base = DecoderConfig.from_dict({**ckpt.meta.get("decoder", {}), "kind": "beam"})
-    rows = []
-    for w in grid["lm_weight"]:
-        for bonus in grid["insertion_bonus"]:
-            cfg = dataclasses.replace(base, lm_weight=w, insertion_bonus=bonus)
-            rows.append({"lm_weight": w, "insertion_bonus": bonus,
-                         "cer": score_sessions(em, sessions, KeystrokeDecoder(cfg, lm)).rates.cer})
-    best = min(rows, key=lambda r: r["cer"])
-    cfg = dataclasses.replace(base, lm_weight=best["lm_weight"], insertion_bonus=best["insertion_bonus"])
+    cfg, rows = tune_beam(em, sessions, lm, DecoderConfig.from_dict(ckpt.meta.get("decoder", {})), grid or DECODER_GRID)
     return dataclasses.replace(ckpt, meta={**ckpt.meta, "decoder": cfg.to_dict()}), rows
 
 
