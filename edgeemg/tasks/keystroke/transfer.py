@@ -43,9 +43,9 @@ trained in 1033 one-thread CPU s (14 epochs). More sessions per user were not tr
 FINETUNE_LR = 1e-3
 """Peak learning rate of a fine-tune (the CPU schedule from scratch peaks at 3e-3); not swept."""
 FINETUNE: dict[str, Any] = {"lr": FINETUNE_LR}
-"""What ``train --init`` changes in the CPU settings; :class:`~.anchor.StartAnchor` stays off. Measured
-(user 0, frames 6-9, the 6-9 generic model): L2-SP 5 with the front end frozen for the first epoch held the
-model at its start (training loss flat at 7.5-7.6 over epochs 2-4, validation CER 31.7, 33.4, 32.2, 33.0 %), where without them
+"""What ``train --init`` changes in the CPU settings; :class:`~.anchor.StartAnchor` stays off. Measured (user 0,
+frames 6-9, the 6-9 generic model): L2-SP 5 with the front end frozen for the first epoch held the model at its
+start (training loss flat at 7.5-7.6 over epochs 2-4, validation CER 31.7, 33.4, 32.2, 33.0 %), where without them
 the loss fell 7.7 -> 5.1 and validation 27.6, 25.7, 25.1, 22.2 % (4-epoch schedule; 28.9 / 28.9 % on the test
 session, see the module docstring), so that run was stopped; weaker strengths are not measured yet."""
 GENERIC_DECODER = {"lm_weight": 0.3, "insertion_bonus": 0.0}
