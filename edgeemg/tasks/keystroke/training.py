@@ -51,6 +51,7 @@ from tqdm import tqdm
 from edgeemg.data.charset import CHARSET
 from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.keystroke import spec
+from edgeemg.tasks.keystroke.anchor import StartAnchor
 from edgeemg.tasks.keystroke.augmentation import augment
 from edgeemg.tasks.keystroke.decoder import greedy_decode
 from edgeemg.tasks.keystroke.metrics import error_rates
@@ -278,8 +279,6 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
     use_amp = config.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    from edgeemg.tasks.keystroke.transfer import StartAnchor
-
     anchor = StartAnchor(model, config)  # a fine-tune's frozen layers and L2-SP (inert from scratch)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0 if config.l2sp else config.weight_decay)
     n_per_epoch = len(chunk_examples(sessions, train_ex, config, torch.Generator().manual_seed(0)))
