@@ -161,7 +161,7 @@ def _tiny_tds() -> torch.nn.Module:
 
 def test_l2sp_pulls_each_weight_toward_its_start_by_lr_times_strength() -> None:
     """After a step, ``w - w_start`` shrinks by ``1 - lr * l2sp`` (L2-SP, decoupled): checked in numpy."""
-    from edgeemg.tasks.keystroke.transfer import StartAnchor
+    from edgeemg.tasks.keystroke.anchor import StartAnchor
 
     net = _tiny_tds()
     start = {n: p.detach().numpy().copy() for n, p in net.named_parameters()}
@@ -182,7 +182,7 @@ def test_frozen_layers_keep_their_weights_for_the_freeze_epochs_only() -> None:
     """fit_ctc with the front end frozen for its one epoch: the front end is bit-identical, the rest moved, and
     every layer trains again afterwards; a later epoch releases the frozen layers."""
     from edgeemg.tasks.keystroke.training import examples_of, fit_ctc
-    from edgeemg.tasks.keystroke.transfer import StartAnchor
+    from edgeemg.tasks.keystroke.anchor import StartAnchor
 
     sessions = simulated_sessions(3, [0, 1], 8.0, text="train")
     tr, va = examples_of(sessions[:1]), examples_of(sessions[1:], 1)

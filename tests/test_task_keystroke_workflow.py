@@ -191,3 +191,20 @@ def test_export_refuses_a_generic_model(generic) -> None:
 
     with pytest.raises(InvalidInputError, match="fine-tune it first"):
         board_module(load_checkpoint(generic, task="keystroke"))
+
+
+def test_training_keeps_the_beam_setting_that_decodes_the_validation_session_best(trained) -> None:
+    from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder
+    from edgeemg.tasks.keystroke.decoder_tuning import PERSONAL_GRID, builtin_lm
+
+    rec = trained.meta["decoder_tuning"]
+    assert len(rec["grid"]) == len(PERSONAL_GRID["lm_weight"]) * len(PERSONAL_GRID["insertion_bonus"])
+    best = min(rec["grid"], key=lambda r: r["cer"])
+    chosen = DecoderConfig.from_dict(trained.meta["decoder"])
+    assert (chosen.lm_weight, chosen.insertion_bonus) == (best["lm_weight"], best["insertion_bonus"])
+    assert chosen.max_delay_frames == DecoderConfig().max_delay_frames  # the latency bound is not tuned
+    # rescored here on the validation session simulated anew: the record is that session's, not the test's
+    val = simulated_training_data(0, PLAN).val
+    em = wf.model_emissions(wf.load_model(trained), val)
+    assert wf.score_sessions(em, val, KeystrokeDecoder(chosen, builtin_lm())).rates.cer == pytest.approx(best["cer"])
+    assert wf.score_sessions(em, val).rates.cer == pytest.approx(rec["greedy_cer"])

@@ -13,7 +13,7 @@ users (6.95 % vs 9.55 % CER from scratch). Here:
   needed), then every layer trains on their sessions with the CPU schedule at
   a lower peak learning rate (:data:`FINETUNE_LR`) so the start is not thrown
   away in the first steps, at the key-time frames the generic model was
-  trained with (:func:`recipe`). :class:`StartAnchor` can hold the start
+  trained with (:func:`recipe`). :class:`~.anchor.StartAnchor` can hold the start
   (frozen layers, L2-SP); :data:`FINETUNE` says what is on by default and why.
 
 Measured (``benchmarks/report_keystroke.py``, small TDS, key-time frames 6-9,
@@ -43,9 +43,9 @@ trained in 1033 one-thread CPU s (14 epochs). More sessions per user were not tr
 FINETUNE_LR = 1e-3
 """Peak learning rate of a fine-tune (the CPU schedule from scratch peaks at 3e-3); not swept."""
 FINETUNE: dict[str, Any] = {"lr": FINETUNE_LR}
-"""What ``train --init`` changes in the CPU settings; :class:`StartAnchor` stays off. Measured (user 0, frames 6-9,
-the 6-9 generic model): L2-SP 5 with the front end frozen for the first epoch held the model at its start
-(training loss flat at 7.5-7.6 over epochs 2-4, validation CER 31.7, 33.4, 32.2, 33.0 %), where without them
+"""What ``train --init`` changes in the CPU settings; :class:`~.anchor.StartAnchor` stays off. Measured (user 0,
+frames 6-9, the 6-9 generic model): L2-SP 5 with the front end frozen for the first epoch held the model at its
+start (training loss flat at 7.5-7.6 over epochs 2-4, validation CER 31.7, 33.4, 32.2, 33.0 %), where without them
 the loss fell 7.7 -> 5.1 and validation 27.6, 25.7, 25.1, 22.2 % (4-epoch schedule; 28.9 / 28.9 % on the test
 session, see the module docstring), so that run was stopped; weaker strengths are not measured yet."""
 GENERIC_DECODER = {"lm_weight": 0.3, "insertion_bonus": 0.0}
@@ -54,49 +54,6 @@ the 20-user generic model (user 120, order-6 built-in LM; its greedy CER 41.8 %)
 0.3 / 0.0, 42.0 % at 0.8 / 0.0, 47.8 % at the personal defaults 0.8 / 1.0 and 67.7 % at 0.3 / 1.0."""
 DECODER_GRID = {"lm_weight": (0.3, 0.5, 0.8), "insertion_bonus": (0.0, 0.5, 1.0)}
 """Beam + LM settings :func:`tune_decoder` tries (the defaults are 0.8 / 1.0)."""
-
-
-class StartAnchor:
-    """What ties a fine-tune to its start: layers frozen for the first epochs, and L2-SP.
-
-    Why: fine-tuned with nothing holding it, the 20-user generic model overfit
-    the user's 24 minutes (validation CER 30.5 % at epoch 6, 36.5 % at 14)
-    and ended no better than from scratch. Freezing the input layers while the
-    rest adapts keeps their many-user features through the first, largest
-    steps; L2-SP (Li et al. 2018, "Explicit inductive bias for transfer learning
-    with convolutional networks") decays each weight toward its *starting*
-    value rather than toward zero, decoupled from Adam's step as AdamW's weight
-    decay is: ``w -= lr * l2sp * (w - w_start)`` after every step. From
-    scratch (``l2sp`` 0, nothing frozen) it does nothing.
-    """
-
-    def __init__(self, model: Any, config: Any) -> None:
-        self._model, self._config = model, config
-        self._start = ({n: p.detach().clone() for n, p in model.named_parameters()} if config.l2sp else {})
-
-    def _frozen(self, name: str, epoch: int) -> bool:
-        return epoch < self._config.freeze_epochs and name.startswith(tuple(self._config.freeze_prefixes))
-
-    def start_epoch(self, epoch: int) -> None:
-        """Freeze (no gradient, so no update and no decay) or release the configured layers for ``epoch``."""
-        for name, p in self._model.named_parameters():
-            p.requires_grad_(not self._frozen(name, epoch))
-
-    def release(self) -> None:
-        """Every layer trainable again (the model is handed back as it came)."""
-        for p in self._model.parameters():
-            p.requires_grad_(True)
-
-    def after_step(self, lr: float) -> None:
-        """Pull every trained weight toward its start by ``lr * l2sp`` of the distance (L2-SP)."""
-        if not self._start:
-            return
-        import torch
-
-        with torch.no_grad():
-            for name, p in self._model.named_parameters():
-                if p.requires_grad:
-                    p.sub_(lr * self._config.l2sp * (p - self._start[name]))
 
 
 def recipe(base: Any, *, generic: bool, finetune: bool, start: dict[str, Any] | None = None) -> Any:
@@ -127,20 +84,12 @@ def tune_decoder(ckpt: Any, sessions: list[Any], lm: Any, grid: dict[str, tuple[
     model is turned to ``sessions`` first (their own profile: no labels used).
     """
     from edgeemg.tasks.keystroke.alignment import oriented_to
-    from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder
-    from edgeemg.tasks.keystroke.workflow import load_model, model_emissions, score_sessions
+    from edgeemg.tasks.keystroke.decoder import DecoderConfig
+    from edgeemg.tasks.keystroke.decoder_tuning import tune_beam
+    from edgeemg.tasks.keystroke.workflow import load_model, model_emissions
 
-    grid = grid or DECODER_GRID
     em = model_emissions(load_model(oriented_to(ckpt, sessions)[0]), sessions)
-    base = DecoderConfig.from_dict({**ckpt.meta.get("decoder", {}), "kind": "beam"})
-    rows = []
-    for w in grid["lm_weight"]:
-        for bonus in grid["insertion_bonus"]:
-            cfg = dataclasses.replace(base, lm_weight=w, insertion_bonus=bonus)
-            rows.append({"lm_weight": w, "insertion_bonus": bonus,
-                         "cer": score_sessions(em, sessions, KeystrokeDecoder(cfg, lm)).rates.cer})
-    best = min(rows, key=lambda r: r["cer"])
-    cfg = dataclasses.replace(base, lm_weight=best["lm_weight"], insertion_bonus=best["insertion_bonus"])
+    cfg, rows = tune_beam(em, sessions, lm, DecoderConfig.from_dict(ckpt.meta.get("decoder", {})), grid or DECODER_GRID)
     return dataclasses.replace(ckpt, meta={**ckpt.meta, "decoder": cfg.to_dict()}), rows
 
 
@@ -159,4 +108,4 @@ def canonical_training_data(data: TrainingData) -> tuple[TrainingData, NDArray[n
 
 
 __all__ = ["DECODER_GRID", "FINETUNE", "FINETUNE_LR", "GENERIC_DECODER", "GENERIC_ROTATION",
-           "GENERIC_SESSIONS_PER_USER", "StartAnchor", "canonical_training_data", "recipe", "tune_decoder"]
+           "GENERIC_SESSIONS_PER_USER", "canonical_training_data", "recipe", "tune_decoder"]

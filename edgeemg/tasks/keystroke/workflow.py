@@ -135,6 +135,7 @@ def train(
     """
     import dataclasses
 
+    from edgeemg.tasks.keystroke.decoder_tuning import tuned_meta
     from edgeemg.tasks.keystroke.training import TrainConfig, fit_ctc
     from edgeemg.tasks.keystroke.transfer import (GENERIC_DECODER, GENERIC_SESSIONS_PER_USER,
                                                   canonical_training_data, recipe)
@@ -196,6 +197,11 @@ def train(
     }
     if reference is not None:  # a generic model: its band frame, and the LM settings its less sure emissions need
         meta.update({REFERENCE_KEY: reference.tolist(), "decoder": {**meta["decoder"], **GENERIC_DECODER}})
+    meta["decoder"], meta["decoder_tuning"] = tuned_meta(net, tdata.val, meta["decoder"])
+    log.info("keystroke %s: beam + LM settings chosen on the validation session: lm_weight %.2f, insertion bonus "
+             "%.2f (validation CER %.1f %%, greedy %.1f %%)", model, meta["decoder"]["lm_weight"],
+             meta["decoder"]["insertion_bonus"], min(r["cer"] for r in meta["decoder_tuning"]["grid"]),
+             meta["decoder_tuning"]["greedy_cer"])
     if "plot" in options:
         from edgeemg.tasks.plots import plot_history
 
