@@ -81,6 +81,15 @@ def test_train_checkpoint_and_eval_with_lm(trained, lm_file) -> None:
     g = out["greedy"]
     assert g["cer"] == pytest.approx(g["ier"] + g["der"] + g["ser"])
     assert 0.0 <= out["beam_lm"]["cer"] and out["n_target_chars"] > 50
+    # the host's whole-prompt search: the board's settings without its commit deadline, on the scored session
+    from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder
+    from edgeemg.tasks.keystroke.lm import CharNgramLM
+
+    whole = DecoderConfig.from_dict({**trained.meta["decoder"], "kind": "beam", "max_delay_frames": None})
+    test = personal_test_sessions(0, PLAN.train_sessions, PLAN)
+    em = wf.model_emissions(wf.load_model(trained), test)
+    assert out["beam_lm_offline"]["cer"] == pytest.approx(
+        wf.score_sessions(em, test, KeystrokeDecoder(whole, CharNgramLM.load(lm_file))).rates.cer)
     hist = trained.meta["history"]
     assert hist["train_loss"][-1] < hist["train_loss"][0]
     assert trained.meta["summary"]["n_params"] == out["n_params"]
