@@ -240,6 +240,11 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
         c1_on_int8_grid(module, xtr)
         notes.append("C1 (started as the teacher's separation filters) rounded onto the int8 grid, errors "
                      "compensated over the training windows; the fp32 artifacts carry the rounded C1 too")
+    from edgeemg.tasks.motor_units.head_equalization import equalize_heads
+
+    scales = equalize_heads(module, xtr[np.linspace(0, len(xtr) - 1, min(len(xtr), 1024)).astype(np.int64)])
+    notes.append("every head's C3, C4 and F1 outputs rescaled to one int8 activation range (function-preserving; "
+                 "largest per-head scale " + ", ".join(f"{k} {max(v):.1f}" for k, v in scales.items()) + ")")
     dcfg = DecoderConfig.from_dict(meta["decoder"])
     manifest = {
         **base_manifest(ckpt),
