@@ -145,15 +145,18 @@ def test_fine_tuning_starts_from_the_init_checkpoint(generic) -> None:
     base = load_checkpoint(generic, task="keystroke")
     assert np.asarray(base.meta[REFERENCE_KEY]).shape == (2, 16, 33)  # a generic model is in one band frame
     users = simulated_training_data(3, PLAN).train
-    shift = oriented_to(base, users)[1]
-    start = fold_shift(base.arrays, shift)
+    candidates = oriented_to(base, users, check=lambda ck: 0.0)[0].meta["band_turn"]["candidates"]
     weights = [k for k in base.arrays if "batch_norm" not in k]
     assert len(weights) > 10
     for lr in (0.0, 1e-4):
         tuned = wf.train(None, simulate=True, model="tds", epochs=1, device="cpu", seed=3, progress=False,
                          options={"init": generic}, plan=PLAN, train_config=TrainConfig(lr=lr, batch_size=8))
         assert tuned.meta["summary"]["origin"].startswith("fine-tuned") and tuned.meta["user_seeds"] == [3]
+        shift = np.array(tuned.meta["init"]["band_shift"])  # the profile's candidates, checked on greedy text
+        assert all(s in c for s, c in zip(shift, candidates)) and len(tuned.meta["init"]["band_turn"]["checked"]) > 1
+        assert tuned.meta["init"]["recipe"] == "train_config given"
         assert f"band turned by {shift.tolist()}" in tuned.meta["summary"]["origin"]
+        start = fold_shift(base.arrays, shift)
         assert REFERENCE_KEY not in tuned.meta  # it reads the user's raw bands
         assert json.loads(json.dumps(tuned.meta["model_config"])) == base.meta["model_config"]
         diff = max(float(np.abs(tuned.arrays[k] - start[k]).max()) for k in weights)
