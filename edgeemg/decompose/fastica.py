@@ -311,8 +311,8 @@ def decompose(
         units, stage = units + new, stage + [p] * len(new)
         if not new:
             break
-    if cfg.residual_passes and len(waves) < len(units):  # the last pass's units, for apply's sake
-        waves.extend(unit_waveforms(x, [u.spikes for u in units[len(waves):]], half)[0])
+    if cfg.residual_passes:  # no later pass subtracts the last pass's units: zeros keep one waveform per unit
+        waves.extend(np.zeros((len(units) - len(waves), 2 * half + 1, x.shape[1]), np.float32))
     r = cfg.extension_for(x.shape[1])
     return Decomposition(
         discharges=tuple(u.spikes for u in units),
