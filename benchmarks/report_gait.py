@@ -2,8 +2,8 @@
 
 Not a pytest module (no ``test_`` prefix): it trains, so it takes minutes. Run::
 
-    edgeemg simulate gait -o gait600 --seconds 600                       # 10 subjects x 600 s
-    .venv/bin/python benchmarks/report_gait.py --data gait600 --json gait_report.json [--export DIR]
+    edgeemg simulate gait -o g20 --seconds 300 --subjects 20             # 20 people x 300 s (README: why 20)
+    .venv/bin/python benchmarks/report_gait.py --data g20 --json gait_report.json [--export DIR]
     .venv/bin/python benchmarks/report_gait.py --subjects 12 --seconds 120 ...    # simulated in memory instead
 
 Both models train on the same recordings (the same subject-wise split) and

@@ -85,7 +85,7 @@ def test_train_checkpoint_and_eval_with_lm(trained, lm_file) -> None:
     from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder
     from edgeemg.tasks.keystroke.lm import CharNgramLM
 
-    whole = DecoderConfig.from_dict({**trained.meta["decoder"], "kind": "beam", "max_delay_frames": None})
+    whole = DecoderConfig.from_dict({**trained.meta["offline_decoder"], "kind": "beam", "max_delay_frames": None})
     test = personal_test_sessions(0, PLAN.train_sessions, PLAN)
     em = wf.model_emissions(wf.load_model(trained), test)
     assert out["beam_lm_offline"]["cer"] == pytest.approx(
@@ -215,6 +215,10 @@ def test_training_keeps_the_beam_setting_that_decodes_the_validation_session_bes
     chosen = DecoderConfig.from_dict(trained.meta["decoder"])
     assert (chosen.lm_weight, chosen.insertion_bonus) == (best["lm_weight"], best["insertion_bonus"])
     assert chosen.max_delay_frames == DecoderConfig().max_delay_frames  # the latency bound is not tuned
+    whole = DecoderConfig.from_dict(trained.meta["offline_decoder"])
+    best_whole = min(rec["offline_grid"], key=lambda r: r["cer"])
+    assert (whole.lm_weight, whole.insertion_bonus, whole.max_delay_frames) == \
+        (best_whole["lm_weight"], best_whole["insertion_bonus"], None)
     # rescored here on the validation session simulated anew: the record is that session's, not the test's
     val = simulated_training_data(0, PLAN).val
     em = wf.model_emissions(wf.load_model(trained), val)

@@ -200,7 +200,7 @@ def train(
         meta["init"] = {**turned, "recipe": finetune_record(tc) if train_config is None else "train_config given"}
     if reference is not None:  # a generic model: its band frame, and the LM settings its less sure emissions need
         meta.update({REFERENCE_KEY: reference.tolist(), "decoder": {**meta["decoder"], **GENERIC_DECODER}})
-    meta["decoder"], meta["decoder_tuning"] = tuned_meta(net, tdata.val, meta["decoder"])
+    meta["decoder"], meta["offline_decoder"], meta["decoder_tuning"] = tuned_meta(net, tdata.val, meta["decoder"])
     log.info("keystroke %s: beam + LM settings chosen on the validation session: lm_weight %.2f, insertion bonus "
              "%.2f (validation CER %.1f %%, greedy %.1f %%)", model, meta["decoder"]["lm_weight"],
              meta["decoder"]["insertion_bonus"], min(r["cer"] for r in meta["decoder_tuning"]["grid"]),
@@ -346,8 +346,9 @@ def evaluate(
     ``options["lm"]`` names one (``decoder`` says which), else of greedy decoding;
     ``greedy`` and ``beam_lm`` hold both. ``beam_lm`` commits characters as the
     board does (``max_delay_frames`` bounds the wait); ``beam_lm_offline`` is the
-    same search over each whole prompt before committing (host decoding: the
-    default TDS's later session 18.6 % streaming, 15.5 % offline, at a median
+    same search over each whole prompt before committing, at the checkpoint's
+    ``offline_decoder`` LM settings (host decoding: the default TDS's later
+    session 18.6 % as the board commits, 15.0 % over whole prompts, at a median
     character wait of seconds instead of ~50 ms). ``median_emission_delay_ms`` is the
     learned CTC delay from key press to emission (correctly decoded keys).
     """
@@ -377,10 +378,11 @@ def evaluate(
     if lm is not None:
         cfg = DecoderConfig.from_dict({**checkpoint.meta.get("decoder", {}), "kind": "beam"})
         beam = score_sessions(emissions, sessions, KeystrokeDecoder(cfg, lm))
-        whole = score_sessions(emissions, sessions, KeystrokeDecoder(replace(cfg, max_delay_frames=None), lm))
+        offline = {**checkpoint.meta.get("offline_decoder", {}), "kind": "beam", "max_delay_frames": None}
+        whole = score_sessions(emissions, sessions, KeystrokeDecoder(replace(cfg, **offline), lm))
         out.update(beam.to_dict(), decoder="beam+lm", beam_lm={**beam.to_dict(), "lm": str(options["lm"]),
                                                                "lm_order": lm.order, **cfg.to_dict()},
-                   beam_lm_offline=whole.to_dict())
+                   beam_lm_offline={**whole.to_dict(), **replace(cfg, **offline).to_dict()})
     if "plot" in options and checkpoint.meta.get("history"):
         from edgeemg.tasks.plots import plot_history
 
