@@ -15,8 +15,8 @@ unless told otherwise (:mod:`edgeemg.tasks.keystroke.workflow`):
   ``--generic-ckpt`` keeps it between runs (it is a one-off, longer run);
 * **fine-tuned**: the generic model turned to user ``--user``'s band and
   fine-tuned on their sessions with ``train --init``'s recipe
-  (``transfer.FINETUNE``) for the same epochs as scratch (equal CPU time),
-  scored like scratch;
+  (``transfer.FINETUNE``: its own, shorter epochs unless ``--epochs`` sets both
+  rows'; the CPU column says what each cost), scored like scratch;
 
 scratch is the generic model's architecture (its ``model_config``) and trains
 at its key-time frames (which the fine-tune keeps), so the two personal rows
@@ -37,6 +37,8 @@ export measured. Training time is this process's CPU seconds.
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --models tds --generic-ckpt 'generic-{model}.npz'
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --models tds --generic-ckpt G.npz \
         --train-config '{"key_ce_frames": [6, 7, 8, 9]}' --epochs 4 --unseen-users 0,1,2,3 --ckpt-dir ckpts --no-board
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --models tds --generic-ckpt G.npz \
+        --unseen-users 0,1,2,3 --test-sessions 4 --ckpt-dir ckpts --no-board    # each row at its CLI default
 """
 
 from __future__ import annotations
