@@ -5,9 +5,11 @@ simulated user ``--user`` with the CLI's CPU defaults (``--train-config``
 overrides any :class:`~edgeemg.tasks.keystroke.training.TrainConfig` field),
 validates each epoch on a separate session, and scores the best epoch on a
 later session with test-split text, greedily and with beam search + the
-built-in character LM. Prints one JSON object: the per-epoch validation CER
-with this process's cumulative CPU seconds (the learning curve), the test
-rates, parameters and training CPU seconds. Run with ``OMP_NUM_THREADS=1`` so
+built-in character LM at the settings training chose on the validation
+session (:mod:`~edgeemg.tasks.keystroke.decoder_tuning`). Prints one JSON
+object: the per-epoch validation CER with this process's cumulative CPU
+seconds (the learning curve), the validation beam+LM CER, the test rates,
+parameters and training CPU seconds. Run with ``OMP_NUM_THREADS=1`` so
 CPU seconds are one core's.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/curves_keystroke.py --model cnn_bilstm
@@ -66,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
            "plan": dataclasses.asdict(plan), "n_params": s["n_params"], "train_cpu_s": s["train_cpu_s"],
            "best_epoch": s["best_epoch"], "val_cer": s["val_cer"],
            "curve": [[e, round(c, 1), round(t)] for e, c, t in zip(h["epoch"], h["val_cer"], h["cpu_s"])],
-           "protocol": out["protocol"], "greedy": out["greedy"], "beam_lm": out["beam_lm"]}
+           "val_beam_lm_cer": min(r["cer"] for r in ckpt.meta["decoder_tuning"]["grid"]),
+           "protocol": out["protocol"], "greedy": out["greedy"], "beam_lm": out["beam_lm"],
+           "beam_lm_offline": out["beam_lm_offline"]}
     print(json.dumps(row))
     return 0
 

@@ -9,7 +9,10 @@ the burst's RMS in the band-passed signal relative to the median of the same
 leg's previous three bursts in the bout, and sets its threshold so that walking
 steps alone make 1, 2 or 5 false alarms per minute of walking. The hit rate is
 the share of stops such a detector reports no later than the heel strike: a
-median latency <= 0 ms needs more than half.
+median latency <= 0 ms needs more than half. It first prints when that cue
+comes: relative to the label and to the bout's final heel strike (the sources
+on planned gait termination put the stop programme in the last one or two
+steps; see the README's gait section).
 
 Run::
 
@@ -23,7 +26,7 @@ import argparse
 import numpy as np
 from scipy import signal as sps
 
-from edgeemg.data._gait_plan import STEPS_PER_TRANSITION
+from edgeemg.data._gait_plan import STEPS_PER_TRANSITION, draw_subject, plan_bouts
 from edgeemg.data._gait_signals import synthesize
 
 FS_HZ = 2000.0
@@ -56,12 +59,33 @@ def step_ratios(parts, seconds: float) -> tuple[list[float], list[float], float]
     return stop, walk, minutes
 
 
+def cue_timing(subjects: range, seconds: float) -> dict[str, np.ndarray]:
+    """Per bout (seconds): label -> final heel strike, and the onset (centre - 2 s.d.) of the first stop-specific
+    burst (the stronger toe-clearance TA burst of the 4th-last step) relative to the label, as the simulator plans them."""
+    to_final, onset = [], []
+    for subject in subjects:
+        subj = draw_subject(1, subject, None)
+        for b in plan_bouts(seconds, subj, np.random.default_rng([1, subject, 1, 0x6A17])):
+            k = len(b.hs_s) - STEPS_PER_TRANSITION
+            to_final.append(b.hs_s[-1] - b.hs_s[k])
+            onset.append(b.to_s[k] + 0.07 * b.stride_s - 0.1 * b.stride_s - b.hs_s[k])
+    return {"label_to_final_hs": np.array(to_final), "cue_onset_vs_label": np.array(onset)}
+
+
+def _ms(v: np.ndarray) -> str:
+    return f"{1000 * np.median(v):+.0f} ms (10-90 %: {1000 * np.percentile(v, 10):+.0f}..{1000 * np.percentile(v, 90):+.0f})"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--subjects", type=int, default=20,
                    help="simulated people (seed 1, from S1001; default: %(default)s)")
     p.add_argument("--seconds", type=float, default=180.0, help="per person, session 1 (default: %(default)s)")
     args = p.parse_args(argv)
+    cue = cue_timing(range(1000, 1000 + args.subjects), args.seconds)
+    print(f"{cue['cue_onset_vs_label'].size} bouts: stop label -> final heel strike {_ms(cue['label_to_final_hs'])}; "
+          f"first stop-specific burst onset vs label {_ms(cue['cue_onset_vs_label'])}, vs final heel strike "
+          f"{_ms(cue['cue_onset_vs_label'] - cue['label_to_final_hs'])}")
     stop, walk, minutes = [], [], 0.0
     for subject in range(1000, 1000 + args.subjects):
         s, w, m = step_ratios(synthesize(args.seconds, 1, 1, subject, None, FS_HZ), args.seconds)

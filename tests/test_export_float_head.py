@@ -82,5 +82,5 @@ def test_head_nodes_refuses_a_graph_without_an_output_layer():
     graph = h.make_graph([h.make_node("Relu", ["x"], ["logits"], name="relu")], "g",
                          [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
                          [h.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 4])])
-    with pytest.raises(ExportError, match="float_head: no MatMul/Gemm output layer feeds 'logits'"):
+    with pytest.raises(ExportError, match="float_head: no MatMul/Gemm/Conv output layer feeds 'logits'"):
         head_nodes(h.make_model(graph), "logits")

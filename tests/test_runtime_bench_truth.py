@@ -80,3 +80,17 @@ def test_bench_band_is_the_requested_session_of_the_subject():
     ref = band_signal("gait", 2.0, seed=3, session=1)
     np.testing.assert_array_equal(s1.emg, ref.emg)
     assert not np.array_equal(s0.emg, s1.emg) and f0 != f1
+
+
+def test_a_given_signal_is_streamed_instead_of_the_simulated_band():
+    from edgeemg.bridge import FrameDecoder, FrameType
+    from edgeemg.data.bands import synthetic_signal
+    from edgeemg.runtime.bench import encoded_band
+
+    sig = synthetic_signal(0.5, seed=1, n_channels=4)
+    got, frames, spf, _ = encoded_band("gait", 2.0, seed=3, signal=sig)
+    assert got is sig
+    dec = FrameDecoder()
+    samples = np.concatenate([fr.samples for data in frames for fr in dec.feed(data) if fr.kind is FrameType.DATA])
+    assert samples.shape == sig.emg.shape  # the given 0.5 s of 4 channels, not 2 s of the gait band
+    np.testing.assert_allclose(samples, sig.emg, atol=np.abs(sig.emg).max() / 2 ** 14)  # int16 on the wire

@@ -267,6 +267,11 @@ def test_transition_scoring_against_simulator_truth(sim):
     pairs, _ = metrics.pair_transitions(truth, metrics.emitted_changes(late, t))
     rep = metrics.transition_report(pairs, 0, 1.0, spec.LABELS)
     assert rep["per_type"]["walk->stop"]["latency_vs_label_ms"]["median"] == pytest.approx(50.0)
+    assert rep["per_type"]["walk->stop"]["in_time"] == 0  # reported after the defining heel strike
+    early = np.concatenate([sim.states[100:], np.full(100, sim.states[-1])])
+    pairs, _ = metrics.pair_transitions(truth, metrics.emitted_changes(early, t))
+    per = metrics.transition_report(pairs, 0, 1.0, spec.LABELS)["per_type"]["walk->stop"]
+    assert per["in_time"] == per["reported"] == per["n"] > 0  # 50 ms ahead of the foot: every one in time
 
 
 def test_match_events_is_one_to_one_and_closest_first():

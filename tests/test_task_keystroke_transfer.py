@@ -16,7 +16,8 @@ import torch
 from edgeemg.data._ks_muscles import make_subject
 from edgeemg.data.sim_keystroke import KeystrokeSimConfig, simulate_keystroke
 from edgeemg.tasks.keystroke import spec
-from edgeemg.tasks.keystroke.alignment import (band_profile, estimate_shift, fit_reference, fold_shift, roll_bands,
+from edgeemg.tasks.keystroke.alignment import (REFERENCE_KEY, band_profile, candidate_shifts, checked_shift,
+                                               estimate_shift, fit_reference, fold_shift, oriented_to, roll_bands,
                                                sessions_profile)
 from edgeemg.tasks.keystroke.models import PRESETS, build_model
 from edgeemg.tasks.keystroke.protocol import SimulationPlan, calibration_sessions, unseen_user_sessions
@@ -161,7 +162,7 @@ def _tiny_tds() -> torch.nn.Module:
 
 def test_l2sp_pulls_each_weight_toward_its_start_by_lr_times_strength() -> None:
     """After a step, ``w - w_start`` shrinks by ``1 - lr * l2sp`` (L2-SP, decoupled): checked in numpy."""
-    from edgeemg.tasks.keystroke.transfer import StartAnchor
+    from edgeemg.tasks.keystroke.anchor import StartAnchor
 
     net = _tiny_tds()
     start = {n: p.detach().numpy().copy() for n, p in net.named_parameters()}
@@ -182,7 +183,7 @@ def test_frozen_layers_keep_their_weights_for_the_freeze_epochs_only() -> None:
     """fit_ctc with the front end frozen for its one epoch: the front end is bit-identical, the rest moved, and
     every layer trains again afterwards; a later epoch releases the frozen layers."""
     from edgeemg.tasks.keystroke.training import examples_of, fit_ctc
-    from edgeemg.tasks.keystroke.transfer import StartAnchor
+    from edgeemg.tasks.keystroke.anchor import StartAnchor
 
     sessions = simulated_sessions(3, [0, 1], 8.0, text="train")
     tr, va = examples_of(sessions[:1]), examples_of(sessions[1:], 1)
@@ -251,3 +252,71 @@ def test_fine_tune_recipe_reaches_train_init(monkeypatch, tmp_path) -> None:
                                         key_ce_frames=tuple(frames))  # the generic model's emission delay, kept
     assert {k: getattr(tuned, k) for k in FINETUNE} == FINETUNE
     assert scratch == wf.cpu_train_config() and scratch.l2sp == 0 and scratch.freeze_epochs == 0
+
+
+def test_candidate_turns_start_with_the_estimate_and_find_a_known_roll(user_profiles) -> None:
+    """A profile rolled by (3, 11) electrodes is turned back by (13, 5) first; the other candidates differ."""
+    ref = user_profiles[100]
+    cands = candidate_shifts(roll_bands(ref, np.array([3, 11])), ref, 4)
+    assert cands[:, 0].tolist() == [13, 5]
+    assert cands.shape == (2, 4) and all(len(set(c)) == 4 for c in cands.tolist())
+    other = user_profiles[101]
+    np.testing.assert_array_equal(candidate_shifts(other, ref, 4)[:, 0], estimate_shift(other, ref))
+
+
+def test_checked_shift_keeps_each_bands_best_scored_candidate_and_the_first_on_ties() -> None:
+    cands = np.array([[3, 5, 7], [1, 2, 9]])
+    calls = []
+
+    def check(s: np.ndarray) -> float:
+        calls.append(tuple(s))
+        return -abs(s[0] - 5) - abs(s[1] - 9)
+
+    shift, scores = checked_shift(cands, check)
+    assert shift.tolist() == [5, 9]
+    assert len(calls) == len(set(calls)) == 5  # the estimate once, then the other candidates of each band
+    assert {tuple(r["shift"]): r["score"] for r in scores}[(5, 9)] == 0.0
+    assert checked_shift(cands, lambda s: 1.0)[0].tolist() == [3, 1]
+
+
+def test_oriented_to_folds_the_checked_turn_and_records_it(user_profiles) -> None:
+    """With a check, the checkpoint comes back folded by the candidate the check scores highest."""
+    net = _tiny_tds()
+    arrays = state_to_arrays(net)
+    sessions = simulated_sessions(101, [0], 20.0, text="train")
+    ref = sessions_profile(simulated_sessions(100, [0], 20.0, text="train"))
+    from edgeemg.tasks.checkpoint import Checkpoint
+
+    ckpt = Checkpoint("keystroke", "tds", arrays, {"model_config": net.config.to_dict(), REFERENCE_KEY: ref.tolist()})
+    cands = candidate_shifts(sessions_profile(sessions), ref, 4)
+    want = np.array([cands[0, 2], cands[1, 3]])
+    key = "front.left.mlp.0.weight"
+
+    def check(turned) -> float:  # which turn is this? compare with each candidate's fold
+        for s0 in cands[0]:
+            for s1 in cands[1]:
+                if np.array_equal(turned.arrays[key], fold_shift(arrays, np.array([s0, s1]))[key]) and np.array_equal(
+                        turned.arrays["front.right.mlp.0.weight"], fold_shift(arrays, np.array([s0, s1]))[
+                            "front.right.mlp.0.weight"]):
+                    return -float(abs(s0 - want[0]) + abs(s1 - want[1]))
+        raise AssertionError("the check saw a turn that is not a candidate")
+
+    turned, shift = oriented_to(ckpt, sessions, check)
+    assert shift.tolist() == want.tolist() and turned.meta["band_shift"] == want.tolist()
+    assert turned.meta["band_turn"]["profile"] == cands[:, 0].tolist() and REFERENCE_KEY not in turned.meta
+    np.testing.assert_array_equal(turned.arrays[key], fold_shift(arrays, want)[key])
+    assert oriented_to(ckpt, sessions)[1].tolist() == cands[:, 0].tolist()  # no check: the profile's turn
+
+
+def test_lm_pmi_reads_english_above_its_own_letters_shuffled() -> None:
+    """A prompt sentence (not in the LM corpus) is more predictable than the same letters in a random order."""
+    from edgeemg.data.sim_keystroke import corpus_sentences
+    from edgeemg.tasks.keystroke.lm import build_lm, builtin_corpus_text
+    from edgeemg.tasks.keystroke.transfer import lm_pmi
+
+    lm = build_lm(builtin_corpus_text(), order=4)
+    rng = np.random.default_rng(0)
+    for text in corpus_sentences("test")[:5]:
+        shuffled = "".join(rng.permutation(list(text)))
+        assert lm_pmi(lm, text) > 0.5 > lm_pmi(lm, shuffled), text
+    assert lm_pmi(lm, "") == -np.inf

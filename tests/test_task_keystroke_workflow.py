@@ -81,6 +81,15 @@ def test_train_checkpoint_and_eval_with_lm(trained, lm_file) -> None:
     g = out["greedy"]
     assert g["cer"] == pytest.approx(g["ier"] + g["der"] + g["ser"])
     assert 0.0 <= out["beam_lm"]["cer"] and out["n_target_chars"] > 50
+    # the host's whole-prompt search: the board's settings without its commit deadline, on the scored session
+    from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder
+    from edgeemg.tasks.keystroke.lm import CharNgramLM
+
+    whole = DecoderConfig.from_dict({**trained.meta["offline_decoder"], "kind": "beam", "max_delay_frames": None})
+    test = personal_test_sessions(0, PLAN.train_sessions, PLAN)
+    em = wf.model_emissions(wf.load_model(trained), test)
+    assert out["beam_lm_offline"]["cer"] == pytest.approx(
+        wf.score_sessions(em, test, KeystrokeDecoder(whole, CharNgramLM.load(lm_file))).rates.cer)
     hist = trained.meta["history"]
     assert hist["train_loss"][-1] < hist["train_loss"][0]
     assert trained.meta["summary"]["n_params"] == out["n_params"]
@@ -136,15 +145,18 @@ def test_fine_tuning_starts_from_the_init_checkpoint(generic) -> None:
     base = load_checkpoint(generic, task="keystroke")
     assert np.asarray(base.meta[REFERENCE_KEY]).shape == (2, 16, 33)  # a generic model is in one band frame
     users = simulated_training_data(3, PLAN).train
-    shift = oriented_to(base, users)[1]
-    start = fold_shift(base.arrays, shift)
+    candidates = oriented_to(base, users, check=lambda ck: 0.0)[0].meta["band_turn"]["candidates"]
     weights = [k for k in base.arrays if "batch_norm" not in k]
     assert len(weights) > 10
     for lr in (0.0, 1e-4):
         tuned = wf.train(None, simulate=True, model="tds", epochs=1, device="cpu", seed=3, progress=False,
                          options={"init": generic}, plan=PLAN, train_config=TrainConfig(lr=lr, batch_size=8))
         assert tuned.meta["summary"]["origin"].startswith("fine-tuned") and tuned.meta["user_seeds"] == [3]
+        shift = np.array(tuned.meta["init"]["band_shift"])  # the profile's candidates, checked on greedy text
+        assert all(s in c for s, c in zip(shift, candidates)) and len(tuned.meta["init"]["band_turn"]["checked"]) > 1
+        assert tuned.meta["init"]["recipe"] == "train_config given"
         assert f"band turned by {shift.tolist()}" in tuned.meta["summary"]["origin"]
+        start = fold_shift(base.arrays, shift)
         assert REFERENCE_KEY not in tuned.meta  # it reads the user's raw bands
         assert json.loads(json.dumps(tuned.meta["model_config"])) == base.meta["model_config"]
         diff = max(float(np.abs(tuned.arrays[k] - start[k]).max()) for k in weights)
@@ -191,3 +203,24 @@ def test_export_refuses_a_generic_model(generic) -> None:
 
     with pytest.raises(InvalidInputError, match="fine-tune it first"):
         board_module(load_checkpoint(generic, task="keystroke"))
+
+
+def test_training_keeps_the_beam_setting_that_decodes_the_validation_session_best(trained) -> None:
+    from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder
+    from edgeemg.tasks.keystroke.decoder_tuning import PERSONAL_GRID, builtin_lm
+
+    rec = trained.meta["decoder_tuning"]
+    assert len(rec["grid"]) == len(PERSONAL_GRID["lm_weight"]) * len(PERSONAL_GRID["insertion_bonus"])
+    best = min(rec["grid"], key=lambda r: r["cer"])
+    chosen = DecoderConfig.from_dict(trained.meta["decoder"])
+    assert (chosen.lm_weight, chosen.insertion_bonus) == (best["lm_weight"], best["insertion_bonus"])
+    assert chosen.max_delay_frames == DecoderConfig().max_delay_frames  # the latency bound is not tuned
+    whole = DecoderConfig.from_dict(trained.meta["offline_decoder"])
+    best_whole = min(rec["offline_grid"], key=lambda r: r["cer"])
+    assert (whole.lm_weight, whole.insertion_bonus, whole.max_delay_frames) == \
+        (best_whole["lm_weight"], best_whole["insertion_bonus"], None)
+    # rescored here on the validation session simulated anew: the record is that session's, not the test's
+    val = simulated_training_data(0, PLAN).val
+    em = wf.model_emissions(wf.load_model(trained), val)
+    assert wf.score_sessions(em, val, KeystrokeDecoder(chosen, builtin_lm())).rates.cer == pytest.approx(best["cer"])
+    assert wf.score_sessions(em, val).rates.cer == pytest.approx(rec["greedy_cer"])

@@ -22,6 +22,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from edgeemg.errors import ExportError
+from edgeemg.export.float_layers import first_nodes, head_nodes, module_nodes, read_float_inputs
 from edgeemg.export.recipe import QuantizeConfig
 from edgeemg.stdio import stdout_to_stderr
 
@@ -155,39 +156,8 @@ def portable(cfg: QuantizeConfig) -> bool:
     return cfg.reduce_range or cfg.weight_type == "uint8"
 
 
-HEAD_TAIL_OPS = ("LogSoftmax", "Softmax", "Add", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity")
-"""Ops that may follow a model's output layer on the way to the graph output (bias, softmax, layout)."""
-
-
-def head_nodes(model: onnx.ModelProto, output_name: str) -> list[str]:
-    """Names of the nodes from the last MatMul/Gemm to ``output_name``: the output layer ``float_head`` keeps float.
-
-    Why: a quantized output layer rounds its logits onto one 8-bit grid before the
-    (float) softmax, so two close classes can tie or swap; in float they do not
-    (issue 15: the keystroke int8 CER loss). Walks back from the output through
-    :data:`HEAD_TAIL_OPS` along each node's first input.
-
-    Raises
-    ------
-    ExportError
-        No MatMul/Gemm feeds ``output_name`` through those ops.
-    """
-    producer = {o: n for n in model.graph.node for o in n.output}
-    names: list[str] = []
-    node = producer.get(output_name)
-    while node is not None:
-        names.append(node.name)
-        if node.op_type in ("MatMul", "Gemm"):
-            return names
-        if node.op_type not in HEAD_TAIL_OPS:
-            break
-        node = producer.get(node.input[0])
-    raise ExportError(f"[quantize] float_head: no MatMul/Gemm output layer feeds '{output_name}' through "
-                      f"{', '.join(HEAD_TAIL_OPS)} (walked {names}); set float_head = false for this model")
-
-
 def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeConfig, work: Path,
-                  output_name: str = OUTPUT_NAME) -> dict[str, Any]:
+                  output_name: str = OUTPUT_NAME, float_modules: tuple[str, ...] = ()) -> dict[str, Any]:
     """Static QDQ quantization (per-channel weights), dynamic for ``cfg.dynamic_ops``; returns the manifest record.
 
     ``quant_pre_process`` (symbolic shape inference + graph cleanup) runs first,
@@ -195,7 +165,11 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
     LSTM, which static QDQ leaves float) are excluded from the static pass and
     quantized by ``quantize_dynamic`` afterwards; which nodes went which way is
     returned for the manifest. With ``cfg.float_head`` the output layer
-    (:func:`head_nodes`) is left float by both passes.
+    (:func:`head_nodes`), with ``cfg.float_first`` the first layer
+    (:func:`first_nodes`), and the task's ``float_modules``
+    (:func:`~edgeemg.export.float_layers.module_nodes`) are left float by both
+    passes; float nodes read their inputs unrounded where a float op made them
+    (:func:`~edgeemg.export.float_layers.read_float_inputs`).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quant_pre_process, quantize_dynamic
     from onnxruntime.quantization import quantize_static
@@ -204,7 +178,10 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
     quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=False)
     model = onnx.load(str(pre))
     dynamic_nodes = [n.name for n in model.graph.node if n.op_type in cfg.dynamic_ops]
-    float_nodes = head_nodes(model, output_name) if cfg.float_head else []
+    first = first_nodes(model) if cfg.float_first else []
+    head = head_nodes(model, output_name) if cfg.float_head else []
+    task_float = module_nodes(model, float_modules)
+    float_nodes = first + task_float + head
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}.get(cfg.calibration_method)
     if method is None:
@@ -226,6 +203,10 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
                         calibrate_method=method, nodes_to_exclude=dynamic_nodes + float_nodes,
                         reduce_range=cfg.reduce_range)
         reader.rewind()
+        if float_nodes:
+            static_model = onnx.load(str(static_out))
+            if read_float_inputs(static_model, float_nodes):
+                onnx.save(static_model, str(static_out))
         record.update(scheme="static", calibration_method=cfg.calibration_method, calibration_items=reader.n_items)
         if dynamic_nodes:
             quantize_dynamic(str(static_out), str(out_path), op_types_to_quantize=list(cfg.dynamic_ops),
@@ -261,7 +242,12 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
     record["notes"] = [f"{t} quantized dynamically" for t in dyn_types]
     if float_nodes:
         record["float_nodes"] = float_nodes
-        record["notes"].append(f"output layer kept float (float_head): {', '.join(float_nodes)}")
+        if first:
+            record["notes"].append(f"first layer kept float (float_first): {', '.join(first)}")
+        if task_float:
+            record["notes"].append(f"kept float by the task ({', '.join(float_modules)}): {', '.join(task_float)}")
+        if head:
+            record["notes"].append(f"output layer kept float (float_head): {', '.join(head)}")
     return record
 
 
@@ -334,5 +320,5 @@ def layer_losses(float_path: Path, qdq_path: Path, x: Any, work: Path, top: int 
     return rows[:top]
 
 
-__all__ = ["DYNAMO_OPSET", "INPUT_NAME", "OUTPUT_NAME", "export_float", "export_stateful", "head_nodes", "run_sequences", "layer_losses", "optimize_offline", "portable", "quantize_int8", "run",
-           "session"]
+__all__ = ["DYNAMO_OPSET", "INPUT_NAME", "OUTPUT_NAME", "export_float", "export_stateful", "first_nodes", "head_nodes",
+           "layer_losses", "optimize_offline", "portable", "quantize_int8", "run", "run_sequences", "session"]

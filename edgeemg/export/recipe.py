@@ -39,7 +39,8 @@ class QuantizeConfig(DictConfig):
     calibration_windows: int = 512
     calibration_method: str = "minmax"
     dynamic_ops: tuple[str, ...] = ()
-    float_head: bool = False  # the output layer (last MatMul/Gemm, its bias Add, the softmax) stays float
+    float_head: bool = False  # the output layer (last MatMul/Gemm/Conv, its bias Add, the softmax/sigmoid) stays float
+    float_first: bool = False  # the first layer (the first MatMul/Gemm/Conv after the input's layout ops) stays float
 
     LIST_FIELDS = ("dynamic_ops",)
 

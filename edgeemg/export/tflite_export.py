@@ -64,6 +64,10 @@ def _quantizer_class() -> type:
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
 
     class SoftmaxFixedQParamsQuantizer(pt2e_quantizer.PT2EQuantizer):
+        float_first = False  # see float_fx_nodes
+        float_head = False
+        float_modules: tuple[str, ...] = ()
+
         def annotate(self, model: Any) -> Any:
             model = super().annotate(model)
             cfg = self.global_config
@@ -82,14 +86,86 @@ def _quantizer_class() -> type:
                     user_ann = user.meta.get("quantization_annotation")
                     if user_ann is not None and node in user_ann.input_qspec_map:
                         user_ann.input_qspec_map[node] = SharedQuantizationSpec(node)
+            for kept in float_fx_nodes(model, self.float_first, self.float_head, self.float_modules):
+                kept.meta.pop("quantization_annotation", None)
             return model
 
     return SoftmaxFixedQParamsQuantizer
 
 
+def _fx_ops(*names: str) -> set[Any]:
+    import torch
+
+    aten = torch.ops.aten
+    return {getattr(getattr(aten, n.split(".")[0]), n.split(".")[1]) for n in names}
+
+
+def float_fx_nodes(model: Any, first: bool, head: bool, modules: tuple[str, ...] = ()) -> list[Any]:
+    """The exported graph's nodes that ``float_first`` / ``float_head`` / the task's ``modules`` keep float (the PT2E
+    twin of :mod:`edgeemg.export.float_layers`).
+
+    First: from the graph input through layout ops to the first convolution or
+    linear layer. Head: back from the output through the ops that may follow
+    an output layer (sigmoid, softmax, bias add, layout) to the last one. Their
+    annotations are removed, so PT2E leaves them float; the tensors between
+    them and the int8 layers are (de)quantized as the neighbours' annotations say
+    (per edge: a float node reads its input unrounded even when an int8 sibling
+    reads it rounded). ``modules``: nodes whose innermost torch module is one of them.
+
+    Raises
+    ------
+    ExportError
+        Such a layer cannot be reached that way (the recipe's flag does not fit the model).
+    """
+    from edgeemg.errors import ExportError
+
+    layers = _fx_ops("convolution.default", "linear.default", "addmm.default", "mm.default")
+    layout = _fx_ops("permute.default", "view.default", "reshape.default", "_unsafe_view.default",
+                     "unsqueeze.default", "squeeze.dims", "squeeze.dim", "clone.default", "transpose.int")
+    tail = layout | _fx_ops("sigmoid.default", "_softmax.default", "_log_softmax.default", "add.Tensor")
+    keep: list[Any] = [n for n in model.graph.nodes if n.op == "call_function" and modules
+                       and list(n.meta.get("nn_module_stack", {}).values())[-1:]
+                       and list(n.meta["nn_module_stack"].values())[-1][0] in modules]
+    missing = set(modules) - {list(n.meta["nn_module_stack"].values())[-1][0] for n in keep}
+    if missing:
+        raise ExportError(f"float modules {sorted(missing)}: no node of the exported graph comes from them")
+    if first:
+        node = next(n for n in model.graph.nodes if n.op == "placeholder" and n.users)
+        walked: list[Any] = []
+        while True:
+            users = [u for u in node.users if u.op == "call_function"]
+            if len(users) != 1 or users[0].target not in layers | layout:
+                raise ExportError(f"[quantize] float_first: the exported graph's input reaches no convolution or "
+                                  f"linear layer through layout ops alone (walked {[n.name for n in walked]}, then "
+                                  f"{[u.name for u in users]}); set float_first = false for this model")
+            node = users[0]
+            walked.append(node)
+            if node.target in layers:
+                break
+        keep += walked
+    if head:
+        out = next(n for n in model.graph.nodes if n.op == "output").args[0]
+        node, walked = (out[0] if isinstance(out, (tuple, list)) else out), []
+        while getattr(node, "op", None) == "call_function" and node.target in tail | layers:
+            walked.append(node)
+            if node.target in layers:
+                break
+            node = node.args[0]
+        if not walked or walked[-1].target not in layers:
+            raise ExportError(f"[quantize] float_head: no convolution or linear output layer feeds the exported "
+                              f"graph's output through sigmoid, softmax, add or layout ops (walked "
+                              f"{[n.name for n in walked]}); set float_head = false for this model")
+        keep += walked
+    return keep
+
+
 def convert_int8(module: Any, input_shape: tuple[int, ...], path: Path, calibration: Iterable[NDArray[np.float32]],
-                 per_channel: bool = True) -> Path:
-    """Static int8 TFLite: torch.export -> PT2E prepare -> calibrate -> convert -> litert-torch."""
+                 per_channel: bool = True, float_first: bool = False, float_head: bool = False,
+                 float_modules: tuple[str, ...] = ()) -> Path:
+    """Static int8 TFLite: torch.export -> PT2E prepare -> calibrate -> convert -> litert-torch.
+
+    ``float_first`` / ``float_head`` / ``float_modules``: the layers kept float (:func:`float_fx_nodes`).
+    """
     import litert_torch
     import torch
     from litert_torch.quantize import pt2e_quantizer
@@ -103,6 +179,7 @@ def convert_int8(module: Any, input_shape: tuple[int, ...], path: Path, calibrat
     graph = torch.export.export(module.eval(), example).run_decompositions().module()
     quantizer = _quantizer_class()().set_global(
         pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False))
+    quantizer.float_first, quantizer.float_head, quantizer.float_modules = float_first, float_head, float_modules
     graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         for batch in calibration:  # batch-1 graph: feed items one at a time
@@ -221,4 +298,5 @@ def run_sequences(path: Path, x: NDArray[np.float32], state: list[Any]) -> NDArr
     return np.stack(outs).astype(np.float32)
 
 
-__all__ = ["convert_fp32", "convert_int8", "convert_stateful", "interpreter", "io_details", "run", "run_sequences"]
+__all__ = ["convert_fp32", "convert_int8", "convert_stateful", "float_fx_nodes", "interpreter", "io_details", "run",
+           "run_sequences"]

@@ -119,12 +119,15 @@ def _power_of_two_scale(emg: NDArray[np.float32]) -> float:
 
 
 def encoded_band(task: str, seconds: float, *, seed: int = 0, session: int = 0, samples_per_frame: int | None = None,
-                 t0_us: int = 1_000_000) -> tuple[Any, list[bytes], int, float]:
-    """(BandSignal, frames as bytes, samples per frame, device t0 µs): a band's byte stream, made up front."""
+                 t0_us: int = 1_000_000, signal: Any = None) -> tuple[Any, list[bytes], int, float]:
+    """(BandSignal, frames as bytes, samples per frame, device t0 µs): a band's byte stream, made up front.
+
+    ``signal``: a :class:`~edgeemg.data.bands.BandSignal` to stream instead of simulating ``task``'s band.
+    """
     from edgeemg.bridge import DeviceInfo, encode_device_info, encode_frame
     from edgeemg.data.bands import band_signal
 
-    sig = band_signal(task, seconds, seed=seed, session=session)
+    sig = signal if signal is not None else band_signal(task, seconds, seed=seed, session=session)
     spf = int(samples_per_frame or max(1, round(sig.fs_hz * 0.004)))
     scale = _power_of_two_scale(sig.emg)
     info = DeviceInfo(sig.fs_hz, sig.n_channels, sig.layout, "edgeemg-bench", spf, "int16", scale)
@@ -150,11 +153,14 @@ def time_model(run: Any, x: NDArray[np.float32], *, reps: int = 200, warmup: int
 
 
 def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed: int = 0, session: int = 0,
-                 precision: str = "int8", max_delay_s: float = 2.0, reps: int = 200) -> tuple[BenchReport, NDArray]:
+                 precision: str = "int8", max_delay_s: float = 2.0, reps: int = 200,
+                 signal: Any = None) -> tuple[BenchReport, NDArray]:
     """Run the engine over a simulated band faster than real time and measure it.
 
     ``seed`` is the simulated subject, ``session`` a recording of it: a session the
-    model was not trained on gives held-out true-event latencies.
+    model was not trained on gives held-out true-event latencies. ``signal`` (a
+    ``BandSignal`` with its truth events, ``seconds`` long) replaces the simulated
+    band, e.g. the held-out part of the recording a model was trained on.
 
     Returns
     -------
@@ -166,7 +172,7 @@ def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed
     from edgeemg.runtime.backends import open_backend
 
     eng = Engine(bundle, target=target, precision=precision, skip_after_ms=float("inf"))
-    sig, frames, spf, t0_us = encoded_band(bundle.task, seconds, seed=seed, session=session)
+    sig, frames, spf, t0_us = encoded_band(bundle.task, seconds, seed=seed, session=session, signal=signal)
     eng.check_band(DeviceInfo(sig.fs_hz, sig.n_channels, sig.layout, "edgeemg-bench"))
     dec = FrameDecoder()
     events: list[Event] = []

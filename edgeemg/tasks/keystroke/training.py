@@ -7,7 +7,8 @@ What emg2qwerty does, in one loop without Lightning or Hydra:
   those frames are left out of the loss, as emg2qwerty's padded windows do.
 * **Augmentation** on the log-spectra, which is exact because the spectrogram
   is per electrode and frame-aligned: band rotation (each band rolled by -1, 0
-  or +1 electrodes), left/right temporal jitter (the bands shifted against each
+  or +1 electrodes, or turned by a random fraction of an electrode,
+  :func:`fractional_roll`), left/right temporal jitter (the bands shifted against each
   other by up to 7 frames = 112 ms, emg2qwerty's 120 samples), SpecAugment
   (up to 3 time masks of <= 25 frames and 2 frequency masks of <= 4 bins per
   band). Every draw comes from one ``torch.Generator`` (no global RNG).
@@ -50,6 +51,8 @@ from tqdm import tqdm
 from edgeemg.data.charset import CHARSET
 from edgeemg.errors import InvalidInputError
 from edgeemg.tasks.keystroke import spec
+from edgeemg.tasks.keystroke.anchor import StartAnchor
+from edgeemg.tasks.keystroke.augmentation import augment
 from edgeemg.tasks.keystroke.decoder import greedy_decode
 from edgeemg.tasks.keystroke.metrics import error_rates
 from edgeemg.tasks.keystroke.sessions import PreparedSession
@@ -81,6 +84,7 @@ class TrainConfig:
     key_ce_frames: tuple[int, ...] = (1, 2, 3, 4)  # frames after a key's press frame that it supervises
     patience: int = 0  # stop after this many epochs without a better validation CER (0: run every epoch)
     gain_jitter_db: float = 0.0  # SD of a random per-electrode gain (dB of amplitude), drawn per example
+    band_shift_sd: float = 0.0  # SD (electrodes) of a random fractional rotation of each band, drawn per example
     freeze_prefixes: tuple[str, ...] = ()  # parameters (name prefixes) held at their start for freeze_epochs
     freeze_epochs: int = 0
     l2sp: float = 0.0  # decay toward the starting weights (L2-SP, decoupled as AdamW's) in place of weight_decay
@@ -133,33 +137,6 @@ def chunk_examples(sessions: list[PreparedSession], prompts: list[Example], cfg:
             out.append(Example(ex.session, a, b, tuple(seg.classes[k:j]), tuple(seg.key_frames[k:j])))
             k = j
     return out
-
-
-def augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
-    """One example (T, 2, 16, 33) -> augmented copy (see the module docstring)."""
-    x = x.clone()
-    t = x.shape[0]
-    offs = cfg.rotation_offsets
-    for b in range(spec.N_BANDS):
-        if offs:
-            o = offs[int(torch.randint(len(offs), (1,), generator=gen))]
-            x[:, b] = x[:, b].roll(o, dims=1)  # (T, electrodes, freq): rotate the band
-    if cfg.gain_jitter_db:  # an electrode's gain g adds log10(g^2) = dB / 10 to each of its log10-power bins
-        x += cfg.gain_jitter_db / 10.0 * torch.randn(spec.N_BANDS, spec.N_ELECTRODES, 1, generator=gen)
-    if cfg.jitter_frames:
-        j = int(torch.randint(-cfg.jitter_frames, cfg.jitter_frames + 1, (1,), generator=gen))
-        if j:
-            x[:, 0] = x[:, 0].roll(j, dims=0)  # left band moved against the right one (edges wrap: few frames)
-    for b in range(spec.N_BANDS):
-        for _ in range(int(torch.randint(cfg.time_masks + 1, (1,), generator=gen))):
-            w = int(torch.randint(cfg.time_mask_frames + 1, (1,), generator=gen))
-            a = int(torch.randint(max(t - w, 1), (1,), generator=gen))
-            x[a:a + w, b] = 0.0
-        for _ in range(int(torch.randint(cfg.freq_masks + 1, (1,), generator=gen))):
-            w = int(torch.randint(cfg.freq_mask_bins + 1, (1,), generator=gen))
-            a = int(torch.randint(max(spec.N_FREQ - w, 1), (1,), generator=gen))
-            x[:, b, :, a:a + w] = 0.0
-    return x
 
 
 def make_batch(sessions: list[PreparedSession], batch: list[Example], cfg: TrainConfig, gen: torch.Generator | None,
@@ -302,8 +279,6 @@ def fit_ctc(model: nn.Module, sessions: list[PreparedSession], train_ex: list[Ex
     use_amp = config.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    from edgeemg.tasks.keystroke.transfer import StartAnchor
-
     anchor = StartAnchor(model, config)  # a fine-tune's frozen layers and L2-SP (inert from scratch)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0 if config.l2sp else config.weight_decay)
     n_per_epoch = len(chunk_examples(sessions, train_ex, config, torch.Generator().manual_seed(0)))

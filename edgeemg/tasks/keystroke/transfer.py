@@ -9,29 +9,37 @@ users (6.95 % vs 9.55 % CER from scratch). Here:
   augmentation of +-1 electrode on top of the CPU settings, for the residual
   turn alignment leaves (fractional angles, a session's own shift).
 * **Fine-tune** (``train --init GENERIC.ckpt``): the generic model is turned to
-  the user's band from the profile of their training sessions (no labels
-  needed), then every layer trains on their sessions with the CPU schedule at
-  a lower peak learning rate (:data:`FINETUNE_LR`) so the start is not thrown
-  away in the first steps, at the key-time frames the generic model was
-  trained with (:func:`recipe`). :class:`StartAnchor` can hold the start
-  (frozen layers, L2-SP); :data:`FINETUNE` says what is on by default and why.
+  the user's band (the profile of their training sessions proposes each band's
+  best four turns, the LM check on one session's greedy text picks:
+  :func:`lm_check`; no labels read), then every layer trains on their sessions
+  with the CPU schedule for :data:`FINETUNE_EPOCHS` epochs, at the key-time
+  frames the generic model was trained with (:func:`recipe`).
+  :class:`~.anchor.StartAnchor` can hold the start (frozen layers, L2-SP), off
+  by default (:data:`FINETUNE`). The checkpoint's ``meta["init"]`` records the
+  turn (``band_shift``, the checked ``band_turn``) and the recipe.
 
-Measured (``benchmarks/report_keystroke.py``, small TDS, key-time frames 6-9,
-user 0, 12 x 120 s, scored on session 13, greedy / beam + LM CER): 4 epochs
-from scratch 33.8 / 32.5 % in 184 CPU s, fine-tuned from the generic model
-28.9 / 28.9 % in 187 CPU s (4.9 / 3.6 pp better at equal time); 14 epochs from
-scratch 23.9 / 21.8 % in 716 CPU s, fine-tuned 26.2 / 22.3 % in 619 CPU s (best
-validation CER 17.4 % against 19.0 %: better in validation, not on the test session).
+Measured (small TDS, key-time frames 6-9, user 0, 12 x 120 s, the 40-user generic
+model; greedy / beam + LM CER pooled over the later sessions 13-16, ~2,500
+characters; one-thread CPU s): from scratch at the CLI default (22 epochs)
+23.7 / 22.0 % in 978 s; this recipe (10 epochs, peak 3e-3, LM-checked turn)
+**21.8 / 18.5 %** in 460 s. The earlier recipe (peak 1e-3, profile turn) lost its
+4-epoch lead by 14 epochs (25.6 / 22.7 % in 619 s): not the early stopping
+(per-epoch test CER follows validation within ~1 pp), but a start turned 1-2
+electrodes off on the right band ([11, 6] where the check finds [12, 5]) and
+a rate too low to re-learn it; peak 3e-3 with the old turn 22.6 / 23.2 % in 498 s.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from edgeemg.data.charset import ENTER
 from edgeemg.tasks.keystroke.alignment import align_sessions, band_profile, fit_reference
 from edgeemg.tasks.keystroke.protocol import TrainingData
 
@@ -40,63 +48,25 @@ GENERIC_ROTATION = (-1, 0, 1)
 GENERIC_SESSIONS_PER_USER = 1
 """``train --simulate --users N`` without a plan: one session of each user (``N`` x 120 s of typing): 20 users
 trained in 1033 one-thread CPU s (14 epochs). More sessions per user were not tried."""
-FINETUNE_LR = 1e-3
-"""Peak learning rate of a fine-tune (the CPU schedule from scratch peaks at 3e-3); not swept."""
-FINETUNE: dict[str, Any] = {"lr": FINETUNE_LR}
-"""What ``train --init`` changes in the CPU settings; :class:`StartAnchor` stays off. Measured (user 0, frames 6-9,
-the 6-9 generic model): L2-SP 5 with the front end frozen for the first epoch held the model at its start
-(training loss flat at 7.5-7.6 over epochs 2-4, validation CER 31.7, 33.4, 32.2, 33.0 %), where without them
-the loss fell 7.7 -> 5.1 and validation 27.6, 25.7, 25.1, 22.2 % (4-epoch schedule; 28.9 / 28.9 % on the test
-session, see the module docstring), so that run was stopped; weaker strengths are not measured yet."""
+FINETUNE_LR = 3e-3
+"""Peak learning rate of a fine-tune: the CPU schedule's own. 1e-3 (meant to keep the start) left the 14-epoch
+fine-tune at 25.6 / 22.7 % (sessions 13-16, greedy / beam + LM) where 3e-3 reached 22.6 / 23.2 % in 10 epochs
+(both with the profile's turn; module docstring)."""
+FINETUNE_EPOCHS = 10
+"""A fine-tune's epochs (from scratch: 22). Its validation CER was 18.0 % at epoch 10 (from scratch, 22.2 % at
+epoch 11 and 16.6 % at 20 of 22), 460 one-thread CPU s: the start saves half the budget."""
+FINETUNE: dict[str, Any] = {"lr": FINETUNE_LR, "epochs": FINETUNE_EPOCHS}
+"""What ``train --init`` changes in the CPU settings; :class:`~.anchor.StartAnchor` stays off. Measured (user 0,
+frames 6-9, the 6-9 generic model): L2-SP 5 with the front end frozen for the first epoch held the model at its
+start (training loss flat at 7.5-7.6 over epochs 2-4, validation CER 31.7, 33.4, 32.2, 33.0 %), where without them
+the loss fell 7.7 -> 5.1 and validation 27.6, 25.7, 25.1, 22.2 % (4-epoch schedule, peak 1e-3), so that run was
+stopped; weaker strengths are not measured."""
 GENERIC_DECODER = {"lm_weight": 0.3, "insertion_bonus": 0.0}
 """Beam + LM settings a generic checkpoint starts with: :func:`tune_decoder`'s choice on the validation user of
 the 20-user generic model (user 120, order-6 built-in LM; its greedy CER 41.8 %): beam + LM CER 40.8 % at
 0.3 / 0.0, 42.0 % at 0.8 / 0.0, 47.8 % at the personal defaults 0.8 / 1.0 and 67.7 % at 0.3 / 1.0."""
 DECODER_GRID = {"lm_weight": (0.3, 0.5, 0.8), "insertion_bonus": (0.0, 0.5, 1.0)}
 """Beam + LM settings :func:`tune_decoder` tries (the defaults are 0.8 / 1.0)."""
-
-
-class StartAnchor:
-    """What ties a fine-tune to its start: layers frozen for the first epochs, and L2-SP.
-
-    Why: fine-tuned with nothing holding it, the 20-user generic model overfit
-    the user's 24 minutes (validation CER 30.5 % at epoch 6, 36.5 % at 14)
-    and ended no better than from scratch. Freezing the input layers while the
-    rest adapts keeps their many-user features through the first, largest
-    steps; L2-SP (Li et al. 2018, "Explicit inductive bias for transfer learning
-    with convolutional networks") decays each weight toward its *starting*
-    value rather than toward zero, decoupled from Adam's step as AdamW's weight
-    decay is: ``w -= lr * l2sp * (w - w_start)`` after every step. From
-    scratch (``l2sp`` 0, nothing frozen) it does nothing.
-    """
-
-    def __init__(self, model: Any, config: Any) -> None:
-        self._model, self._config = model, config
-        self._start = ({n: p.detach().clone() for n, p in model.named_parameters()} if config.l2sp else {})
-
-    def _frozen(self, name: str, epoch: int) -> bool:
-        return epoch < self._config.freeze_epochs and name.startswith(tuple(self._config.freeze_prefixes))
-
-    def start_epoch(self, epoch: int) -> None:
-        """Freeze (no gradient, so no update and no decay) or release the configured layers for ``epoch``."""
-        for name, p in self._model.named_parameters():
-            p.requires_grad_(not self._frozen(name, epoch))
-
-    def release(self) -> None:
-        """Every layer trainable again (the model is handed back as it came)."""
-        for p in self._model.parameters():
-            p.requires_grad_(True)
-
-    def after_step(self, lr: float) -> None:
-        """Pull every trained weight toward its start by ``lr * l2sp`` of the distance (L2-SP)."""
-        if not self._start:
-            return
-        import torch
-
-        with torch.no_grad():
-            for name, p in self._model.named_parameters():
-                if p.requires_grad:
-                    p.sub_(lr * self._config.l2sp * (p - self._start[name]))
 
 
 def recipe(base: Any, *, generic: bool, finetune: bool, start: dict[str, Any] | None = None) -> Any:
@@ -115,6 +85,11 @@ def recipe(base: Any, *, generic: bool, finetune: bool, start: dict[str, Any] | 
     return base
 
 
+def finetune_record(config: Any) -> dict[str, Any]:
+    """What :func:`recipe` set in a fine-tune's ``config`` (the checkpoint's ``meta["init"]["recipe"]``)."""
+    return {**{k: getattr(config, k) for k in FINETUNE}, "key_ce_frames": list(config.key_ce_frames)}
+
+
 def tune_decoder(ckpt: Any, sessions: list[Any], lm: Any, grid: dict[str, tuple[float, ...]] | None = None
                  ) -> tuple[Any, list[dict[str, float]]]:
     """``ckpt`` with the beam + LM decoder settings that decode ``sessions`` best, and every setting's CER.
@@ -127,21 +102,57 @@ def tune_decoder(ckpt: Any, sessions: list[Any], lm: Any, grid: dict[str, tuple[
     model is turned to ``sessions`` first (their own profile: no labels used).
     """
     from edgeemg.tasks.keystroke.alignment import oriented_to
-    from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder
-    from edgeemg.tasks.keystroke.workflow import load_model, model_emissions, score_sessions
+    from edgeemg.tasks.keystroke.decoder import DecoderConfig
+    from edgeemg.tasks.keystroke.decoder_tuning import tune_beam
+    from edgeemg.tasks.keystroke.workflow import load_model, model_emissions
 
-    grid = grid or DECODER_GRID
-    em = model_emissions(load_model(oriented_to(ckpt, sessions)[0]), sessions)
-    base = DecoderConfig.from_dict({**ckpt.meta.get("decoder", {}), "kind": "beam"})
-    rows = []
-    for w in grid["lm_weight"]:
-        for bonus in grid["insertion_bonus"]:
-            cfg = dataclasses.replace(base, lm_weight=w, insertion_bonus=bonus)
-            rows.append({"lm_weight": w, "insertion_bonus": bonus,
-                         "cer": score_sessions(em, sessions, KeystrokeDecoder(cfg, lm)).rates.cer})
-    best = min(rows, key=lambda r: r["cer"])
-    cfg = dataclasses.replace(base, lm_weight=best["lm_weight"], insertion_bonus=best["insertion_bonus"])
+    em = model_emissions(load_model(oriented_to(ckpt, sessions, lm_check(sessions, lm))[0]), sessions)
+    cfg, rows = tune_beam(em, sessions, lm, DecoderConfig.from_dict(ckpt.meta.get("decoder", {})), grid or DECODER_GRID)
     return dataclasses.replace(ckpt, meta={**ckpt.meta, "decoder": cfg.to_dict()}), rows
+
+
+def lm_pmi(lm: Any, text: str) -> float:
+    """Mean over ``text``'s in-vocabulary characters of ``log P_lm(c | history) - log P_lm(c)`` (nats).
+
+    How much more predictable than its letter frequencies a text reads: a
+    decoder that reads the band from the wrong electrodes writes the letters
+    a typist uses in an order no language has. Each ``⏎`` restarts the context.
+    """
+    unigram = lm.next_log_probs(())
+    total, n, hist = 0.0, 0, ""
+    for c in text:
+        i = lm.symbol_id(c)
+        if i is None:
+            hist = ""
+            continue
+        total += lm.log_prob(c, hist) - float(unigram[i])
+        n += 1
+        hist = "" if c == ENTER else hist + c
+    return total / n if n else -math.inf
+
+
+def lm_check(sessions: list[Any], lm: Any = None) -> Callable[[Any], float]:
+    """A ``check`` for :func:`~.alignment.oriented_to`: :func:`lm_pmi` of a turned model's greedy text of ``sessions``.
+
+    Unlabeled typing is enough (no label is read); ``lm`` defaults to the
+    built-in order-6 character LM. Measured (the 40-user generic model on
+    unseen users 0-3, turned from session 1, scored on session 0, greedy /
+    beam + LM CER): user 0 turned [12, 6] where the profile said [11, 7],
+    56.3 / 54.5 -> 42.6 / 37.9 %; users 2 and 3 moved one electrode, 45.1 / 39.9
+    -> 39.2 / 36.3 and 36.8 / 30.9 -> 35.4 / 29.5 %; user 1 kept its turn; the
+    mean 44.3 / 39.7 -> 39.0 / 34.3 %. Seven forward passes over the session
+    (~8 one-thread CPU s for 120 s of typing).
+    """
+    from edgeemg.tasks.keystroke.ctc import greedy_decode
+    from edgeemg.tasks.keystroke.lm import build_lm, builtin_corpus_text
+    from edgeemg.tasks.keystroke.workflow import load_model, model_emissions
+
+    lm = lm or build_lm(builtin_corpus_text(), order=6)
+
+    def check(ckpt: Any) -> float:
+        return lm_pmi(lm, "".join(greedy_decode(e) for e in model_emissions(load_model(ckpt), sessions)))
+
+    return check
 
 
 def canonical_training_data(data: TrainingData) -> tuple[TrainingData, NDArray[np.float64]]:
@@ -158,5 +169,6 @@ def canonical_training_data(data: TrainingData) -> tuple[TrainingData, NDArray[n
     return aligned, reference
 
 
-__all__ = ["DECODER_GRID", "FINETUNE", "FINETUNE_LR", "GENERIC_DECODER", "GENERIC_ROTATION",
-           "GENERIC_SESSIONS_PER_USER", "StartAnchor", "canonical_training_data", "recipe", "tune_decoder"]
+__all__ = ["DECODER_GRID", "FINETUNE", "FINETUNE_EPOCHS", "FINETUNE_LR", "GENERIC_DECODER", "GENERIC_ROTATION",
+           "GENERIC_SESSIONS_PER_USER", "canonical_training_data", "finetune_record", "lm_check", "lm_pmi", "recipe",
+           "tune_decoder"]

@@ -30,7 +30,7 @@ of data) and the key-time cross-entropy. The checkpoint records which.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +79,11 @@ def split_examples(data: TrainingData) -> tuple[list[PreparedSession], list, lis
 
 def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str | None, on_cpu: bool,
                    model_config: dict[str, Any] | None, sessions: list[PreparedSession]
-                   ) -> tuple[Any, str, str, dict[str, Any] | None]:
-    """(module, preset, origin, init's training settings): a fresh model of ``preset`` (no settings), or
-    ``init``'s trained weights to fine-tune (a generic model turned to the band of ``sessions`` first,
-    :mod:`.alignment`)."""
+                   ) -> tuple[Any, str, str, dict[str, Any] | None, dict[str, Any]]:
+    """(module, preset, origin, init's training settings, how it was turned): a fresh model of ``preset`` (no
+    settings), or ``init``'s trained weights to fine-tune (a generic model turned to the band of ``sessions``
+    first, :mod:`.alignment`, its turn checked on the first session's greedy text, ``transfer.lm_check``)."""
+    from edgeemg.tasks.keystroke.transfer import lm_check
     from edgeemg.tasks.checkpoint import load_checkpoint
     from edgeemg.tasks.keystroke.models import PRESETS, build_model
 
@@ -91,16 +92,16 @@ def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str
         if ckpt.model != model:
             raise InvalidInputError(f"keystroke: --init {init} holds a '{ckpt.model}' model, --model asks for "
                                     f"'{model}'; give --model {ckpt.model} or another checkpoint")
-        ckpt, shift = oriented_to(ckpt, sessions)
+        ckpt, shift = oriented_to(ckpt, sessions, lm_check(sessions[:1]) if REFERENCE_KEY in ckpt.meta else None)
         turned = "" if shift is None else f", band turned by {shift.tolist()} electrodes"
         return load_model(ckpt).train(), str(ckpt.meta.get("summary", {}).get("preset", "custom")), \
             f"fine-tuned from {init if not isinstance(init, Checkpoint) else 'a checkpoint'}{turned}", \
-            ckpt.meta.get("train_config", {})
+            ckpt.meta.get("train_config", {}), {k: ckpt.meta[k] for k in ("band_shift", "band_turn") if k in ckpt.meta}
     preset = preset or (CPU_PRESET if on_cpu else "full")
     if preset not in PRESETS[model]:
         raise InvalidInputError(
             f"keystroke: invalid preset '{preset}'. Allowed values are {', '.join(PRESETS[model])}.")
-    return build_model(model, {**PRESETS[model][preset], **(model_config or {})}), preset, "from scratch", None
+    return build_model(model, {**PRESETS[model][preset], **(model_config or {})}), preset, "from scratch", None, {}
 
 
 # ------------------------------------------------------------------------------ train
@@ -135,9 +136,10 @@ def train(
     """
     import dataclasses
 
+    from edgeemg.tasks.keystroke.decoder_tuning import tuned_meta
     from edgeemg.tasks.keystroke.training import TrainConfig, fit_ctc
     from edgeemg.tasks.keystroke.transfer import (GENERIC_DECODER, GENERIC_SESSIONS_PER_USER,
-                                                  canonical_training_data, recipe)
+                                                  canonical_training_data, finetune_record, recipe)
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
     options = check_options(TASK, options, TRAIN_OPTIONS, "train")
@@ -159,7 +161,7 @@ def train(
     if simulate and plan.users > 1 and align_bands:  # generic: one band frame for all users (:mod:`.transfer`)
         tdata, reference = canonical_training_data(tdata)
     init = init if init is not None else options.get("init")
-    net, preset, origin, start = _initial_model(init, model, preset, on_cpu, model_config, tdata.train)
+    net, preset, origin, start, turned = _initial_model(init, model, preset, on_cpu, model_config, tdata.train)
     sessions, train_ex, val_ex = split_examples(tdata)
     tc = train_config or recipe(cpu_train_config() if on_cpu else TrainConfig(), generic=plan.users > 1,
                                 finetune=start is not None, start=start)
@@ -194,8 +196,15 @@ def train(
         "sim_seconds": plan.seconds if simulate else None,
         "seed": seed,
     }
+    if start is not None:  # a fine-tune: how its start was turned and what its recipe changed (:mod:`.transfer`)
+        meta["init"] = {**turned, "recipe": finetune_record(tc) if train_config is None else "train_config given"}
     if reference is not None:  # a generic model: its band frame, and the LM settings its less sure emissions need
         meta.update({REFERENCE_KEY: reference.tolist(), "decoder": {**meta["decoder"], **GENERIC_DECODER}})
+    meta["decoder"], meta["offline_decoder"], meta["decoder_tuning"] = tuned_meta(net, tdata.val, meta["decoder"])
+    log.info("keystroke %s: beam + LM settings chosen on the validation session: lm_weight %.2f, insertion bonus "
+             "%.2f (validation CER %.1f %%, greedy %.1f %%)", model, meta["decoder"]["lm_weight"],
+             meta["decoder"]["insertion_bonus"], min(r["cer"] for r in meta["decoder_tuning"]["grid"]),
+             meta["decoder_tuning"]["greedy_cer"])
     if "plot" in options:
         from edgeemg.tasks.plots import plot_history
 
@@ -335,10 +344,16 @@ def evaluate(
 
     The top-level rates are those of the beam search with the LM when
     ``options["lm"]`` names one (``decoder`` says which), else of greedy decoding;
-    ``greedy`` and ``beam_lm`` hold both. ``median_emission_delay_ms`` is the
+    ``greedy`` and ``beam_lm`` hold both. ``beam_lm`` commits characters as the
+    board does (``max_delay_frames`` bounds the wait); ``beam_lm_offline`` is the
+    same search over each whole prompt before committing, at the checkpoint's
+    ``offline_decoder`` LM settings (host decoding: the default TDS's later
+    session 18.6 % as the board commits, 15.0 % over whole prompts, at a median
+    character wait of seconds instead of ~50 ms). ``median_emission_delay_ms`` is the
     learned CTC delay from key press to emission (correctly decoded keys).
     """
     from edgeemg.tasks.keystroke.lm import CharNgramLM
+    from edgeemg.tasks.keystroke.transfer import lm_check
     from edgeemg.tasks.torch_support import count_parameters
 
     options = check_options(TASK, options, EVAL_OPTIONS, "eval")
@@ -350,7 +365,7 @@ def evaluate(
     sessions, protocol = _eval_sessions(checkpoint, data, simulate, seed, progress, plan)
     if REFERENCE_KEY in checkpoint.meta:  # a generic model: turned to this user's band from unlabeled typing
         calib = calibration_sessions(seed, plan, progress) if simulate else sessions
-        checkpoint, shift = oriented_to(checkpoint, calib)
+        checkpoint, shift = oriented_to(checkpoint, calib, lm_check(calib, lm))
         protocol += f", band turned by {shift.tolist()} electrodes"
         net = load_model(checkpoint)
     emissions = model_emissions(net, sessions, device)
@@ -363,8 +378,11 @@ def evaluate(
     if lm is not None:
         cfg = DecoderConfig.from_dict({**checkpoint.meta.get("decoder", {}), "kind": "beam"})
         beam = score_sessions(emissions, sessions, KeystrokeDecoder(cfg, lm))
+        offline = {**checkpoint.meta.get("offline_decoder", {}), "kind": "beam", "max_delay_frames": None}
+        whole = score_sessions(emissions, sessions, KeystrokeDecoder(replace(cfg, **offline), lm))
         out.update(beam.to_dict(), decoder="beam+lm", beam_lm={**beam.to_dict(), "lm": str(options["lm"]),
-                                                               "lm_order": lm.order, **cfg.to_dict()})
+                                                               "lm_order": lm.order, **cfg.to_dict()},
+                   beam_lm_offline={**whole.to_dict(), **replace(cfg, **offline).to_dict()})
     if "plot" in options and checkpoint.meta.get("history"):
         from edgeemg.tasks.plots import plot_history
 
