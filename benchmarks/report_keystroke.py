@@ -4,7 +4,8 @@ For each model it trains, on this machine's CPU, with the workflow's defaults
 unless told otherwise (:mod:`edgeemg.tasks.keystroke.workflow`):
 
 * **scratch**: user ``--user``'s training sessions, validation on a separate
-  session, scored on a later session with test-split text (:mod:`.protocol`);
+  session, scored on a later session with test-split text (:mod:`.protocol`;
+  ``--test-sessions N``: the N later sessions pooled, a less noisy comparison);
 * **generic**: ``--users`` other simulated users (``--generic-seed ..``, one
   session each, bands turned to one frame: :mod:`edgeemg.tasks.keystroke.transfer`),
   early stopping on one more unseen user, scored on users ``--unseen-users``
@@ -14,8 +15,8 @@ unless told otherwise (:mod:`edgeemg.tasks.keystroke.workflow`):
   ``--generic-ckpt`` keeps it between runs (it is a one-off, longer run);
 * **fine-tuned**: the generic model turned to user ``--user``'s band and
   fine-tuned on their sessions with ``train --init``'s recipe
-  (``transfer.FINETUNE``) for the same epochs as scratch (equal CPU time),
-  scored like scratch;
+  (``transfer.FINETUNE``: its own, shorter epochs unless ``--epochs`` sets both
+  rows'; the CPU column says what each cost), scored like scratch;
 
 scratch is the generic model's architecture (its ``model_config``) and trains
 at its key-time frames (which the fine-tune keeps), so the two personal rows
@@ -36,6 +37,8 @@ export measured. Training time is this process's CPU seconds.
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --models tds --generic-ckpt 'generic-{model}.npz'
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --models tds --generic-ckpt G.npz \
         --train-config '{"key_ce_frames": [6, 7, 8, 9]}' --epochs 4 --unseen-users 0,1,2,3 --ckpt-dir ckpts --no-board
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/report_keystroke.py --models tds --generic-ckpt G.npz \
+        --unseen-users 0,1,2,3 --test-sessions 4 --ckpt-dir ckpts --no-board    # each row at its CLI default
 """
 
 from __future__ import annotations
@@ -74,6 +77,28 @@ def _scores(ckpt: Any, seeds: list[int], plan: Any, lm: Path) -> dict[str, Any]:
                          "beam_lm": {k: out["beam_lm"][k] for k in RATES}, "protocol": out["protocol"]})
     mean = {dec: {k: sum(u[dec][k] for u in per_user) / len(per_user) for k in RATES} for dec in ("greedy", "beam_lm")}
     return {**mean, "n_params": out["n_params"], "users": per_user}
+
+
+def _personal_scores(ckpt: Any, user: int, plan: Any, lm: Path, n: int) -> dict[str, Any]:
+    """Greedy and beam + LM rates of a personal ``ckpt`` on ``n`` later sessions of ``user`` pooled (the first is
+    ``edgeemg eval``'s): the scratch and fine-tuned rows are scored on the same sessions, so more of them make the
+    difference between two rows less a matter of which sentences one session typed."""
+    from edgeemg.tasks.keystroke import workflow as wf
+    from edgeemg.tasks.keystroke.decoder import DecoderConfig, KeystrokeDecoder
+    from edgeemg.tasks.keystroke.lm import CharNgramLM
+    from edgeemg.tasks.keystroke.protocol import personal_test_sessions
+    from edgeemg.tasks.torch_support import count_parameters
+
+    sessions = personal_test_sessions(user, plan.train_sessions, plan, n=n)
+    net = wf.load_model(ckpt)
+    em = wf.model_emissions(net, sessions)
+    beam = KeystrokeDecoder(DecoderConfig.from_dict({**ckpt.meta.get("decoder", {}), "kind": "beam"}),
+                            CharNgramLM.load(lm))
+    rates = {dec: wf.score_sessions(em, sessions, d).to_dict() for dec, d in (("greedy", None), ("beam_lm", beam))}
+    row = {dec: {k: r[k] for k in RATES} for dec, r in rates.items()}
+    first = plan.train_sessions + 1
+    return {**row, "n_params": int(count_parameters(net)),
+            "users": [{**row, "protocol": f"personalised (user {user}, sessions {first}-{first + n - 1})"}]}
 
 
 def _train_config(a: argparse.Namespace, start: dict[str, Any], finetune: bool) -> Any:
@@ -151,13 +176,14 @@ def run_model(model: str, a: argparse.Namespace, lm: Path, folder: Path) -> dict
     scratch = _cached(cache("scratch"), lambda: wf.train(
         None, epochs=a.epochs, seed=a.user, options={}, plan=personal, model_config=arch,
         train_config=_train_config(a, start, finetune=False), **kw), f"{model} scratch")
-    rows["scratch"] = {**_scores(scratch, [a.user], personal, lm),
+    rows["scratch"] = {**_personal_scores(scratch, a.user, personal, lm, a.test_sessions),
                        "train_cpu_s": scratch.meta["summary"]["train_cpu_s"]}
     _partial(model, "scratch", rows)
     tuned = _cached(cache("fine-tuned"), lambda: wf.train(
         None, epochs=a.epochs, seed=a.user, options={}, plan=personal, init=generic,
         train_config=_train_config(a, start, finetune=True), **kw), f"{model} fine-tuned")
-    rows["fine-tuned"] = {**_scores(tuned, [a.user], personal, lm), "train_cpu_s": tuned.meta["summary"]["train_cpu_s"]}
+    rows["fine-tuned"] = {**_personal_scores(tuned, a.user, personal, lm, a.test_sessions),
+                          "train_cpu_s": tuned.meta["summary"]["train_cpu_s"]}
     _partial(model, "fine-tuned", rows)
     val = validation_sessions(generic.meta["val_user"], 0, personal)
     generic, _ = tune_decoder(generic, val, CharNgramLM.load(lm))  # the generic model's LM settings
@@ -210,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--unseen-users", type=lambda s: [int(u) for u in s.split(",")],
                    help="users the generic row is scored on, comma-separated (default: --user)")
     p.add_argument("--ckpt-dir", type=Path, help="keep every trained checkpoint here and reuse it on the next run")
+    p.add_argument("--test-sessions", type=int, default=1, help="later sessions the personal rows are scored on, "
+                                                                    "pooled (default: %(default)s, `eval`'s one)")
     p.add_argument("--lm-order", type=int, default=6)
     p.add_argument("--no-board", action="store_true", help="skip the int8 export and bench")
     p.add_argument("--quick", action="store_true", help="2 x 40 s, 4 generic users, 3 epochs: the mechanics in minutes")

@@ -9,6 +9,7 @@ through the allowed ops is refused with the recipe key to change.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -45,7 +46,7 @@ def test_onnx_first_and_head_layers_of_the_mo_dcnn(tmp_path):
 def test_onnx_int8_keeps_exactly_those_nodes_float(tmp_path):
     fp32 = ox.export_float(_net(), (40, 4), tmp_path / "m.onnx")
     x = np.random.default_rng(0).standard_normal((64, 40, 4)).astype(np.float32)
-    cfg = load_recipe("motor-units").quantize
+    cfg = dataclasses.replace(load_recipe("motor-units").quantize, float_first=True, float_head=True)
     record = ox.quantize_int8(fp32, tmp_path / "q.onnx", WindowCalibrationReader(x, 64, input_name="x", seed=0),
                               cfg, tmp_path)
     assert record["float_nodes"] == ["/Transpose", "/c1/Conv", "/Flatten", "/Sigmoid", "/f2/Conv"]
@@ -82,3 +83,45 @@ def test_a_graph_without_such_layers_is_refused_with_the_key_to_change():
         first_nodes(h.make_model(graph))
     with pytest.raises(ExportError, match="set float_head = false"):
         head_nodes(h.make_model(graph), "logits")
+
+
+def test_task_float_modules_name_their_nodes_in_both_graphs(tmp_path):
+    from edgeemg.export.float_layers import module_nodes
+    from edgeemg.export.tflite_export import float_fx_nodes
+    from edgeemg.tasks.motor_units.c1_split import split_teacher_c1
+
+    net = _net()
+    name = split_teacher_c1(net, [1, 3])
+    model = onnx.load(str(ox.export_float(net, (40, 4), tmp_path / "m.onnx")))
+    assert module_nodes(model, (name,)) == ["/c1/teacher/Conv"]
+    graph = torch.export.export(net, (torch.zeros(1, 40, 4),)).run_decompositions().module()
+    kept = float_fx_nodes(graph, False, False, (name,))
+    assert [n.target for n in kept] == [torch.ops.aten.convolution.default]
+    with pytest.raises(ExportError, match="float module 'c9': no ONNX node"):
+        module_nodes(model, ("c9",))
+    with pytest.raises(ExportError, match=r"float modules \['c9'\]"):
+        float_fx_nodes(graph, False, False, ("c9",))
+
+
+def test_float_nodes_get_back_only_inputs_made_in_float():
+    from edgeemg.export.float_layers import read_float_inputs
+
+    h, f = onnx.helper, onnx.TensorProto.FLOAT
+    s, z = h.make_tensor("s", f, [], [0.1]), h.make_tensor("z", onnx.TensorProto.UINT8, [], [0])
+
+    def qdq(t):
+        return [h.make_node("QuantizeLinear", [t, "s", "z"], [t + "_q"], name=t + "_Q"),
+                h.make_node("DequantizeLinear", [t + "_q", "s", "z"], [t + "_dq"], name=t + "_DQ")]
+
+    nodes = [h.make_node("Transpose", ["x"], ["t"], name="tr", perm=[1, 0]), *qdq("t"),
+             h.make_node("Relu", ["t_dq"], ["a"], name="int8_layer"),  # stands for an int8 layer reading t rounded
+             h.make_node("Neg", ["t_dq"], ["b"], name="float_first"),  # float, reads the input: give back t
+             h.make_node("Relu", ["a"], ["r"], name="relu"), *qdq("r"),
+             h.make_node("Neg", ["r_dq"], ["c"], name="float_head")]  # float, reads an int8 layer's output: keep
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", f, [2, 2])],
+                         [h.make_tensor_value_info(o, f, None) for o in ("b", "c")], initializer=[s, z])
+    model = h.make_model(graph)
+    assert read_float_inputs(model, ["float_first", "float_head"]) == 1
+    by_name = {n.name: n for n in model.graph.node}
+    assert list(by_name["float_first"].input) == ["t"] and list(by_name["float_head"].input) == ["r_dq"]
+    assert "t_Q" in by_name and "r_Q" in by_name  # still read by int8_layer / float_head

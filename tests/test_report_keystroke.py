@@ -68,3 +68,29 @@ def test_a_row_over_several_users_is_their_mean(monkeypatch) -> None:
     assert [u["protocol"] for u in row["users"]] == ["u3", "u4"] and row["n_params"] == 7
     table = rep.format_table({"tds": {"generic": {**row, "train_cpu_s": 9.0}}})
     assert "45.0/45.0/45.0/45.0" in table and "37.0/37.0/37.0/37.0" in table
+
+
+def test_personal_rows_pool_the_later_sessions(tmp_path) -> None:
+    """``--test-sessions 2``: sessions n+1 and n+2 (test text), pooled: the row's CER lies between the two sessions'."""
+    import torch
+
+    from edgeemg.tasks.checkpoint import Checkpoint
+    from edgeemg.tasks.keystroke import workflow as wf
+    from edgeemg.tasks.keystroke.lm import build_lm, builtin_corpus_text
+    from edgeemg.tasks.keystroke.models import PRESETS, build_model
+    from edgeemg.tasks.keystroke.protocol import SimulationPlan, personal_test_sessions
+    from edgeemg.tasks.torch_support import state_to_arrays
+
+    torch.manual_seed(0)
+    net = build_model("tds", PRESETS["tds"]["tiny"])
+    ckpt = Checkpoint("keystroke", "tds", state_to_arrays(net), {"model_config": net.config.to_dict()})
+    plan = SimulationPlan(train_sessions=1, seconds=8.0, eval_seconds=8.0)
+    lm = build_lm(builtin_corpus_text(), order=3).save(tmp_path / "lm.bin")
+    sessions = personal_test_sessions(0, 1, plan, n=2)
+    assert [s.name for s in sessions] == [s.name for s in personal_test_sessions(0, 1, plan)] + [
+        personal_test_sessions(0, 2, plan)[0].name]
+    row = rep._personal_scores(ckpt, 0, plan, lm, 2)
+    em = wf.model_emissions(wf.load_model(ckpt), sessions)
+    each = [wf.score_sessions([e], [s]).rates.cer for e, s in zip(em, sessions)]
+    assert min(each) <= row["greedy"]["cer"] <= max(each) and set(row["beam_lm"]) == set(rep.RATES)
+    assert row["users"][0]["protocol"] == "personalised (user 0, sessions 2-3)"

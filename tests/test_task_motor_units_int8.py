@@ -5,12 +5,13 @@ two causes, each enough to fail the recipe's ``int8_rtol`` on its own.
 
 * C1 started as the teacher's whitening-folded filters cancels the grid's
   common signal with large taps of opposite sign, so the input's 8-bit
-  rounding (white, sized by the common signal) is amplified: ``float_first``.
+  rounding (white, sized by the common signal) is amplified: those filters
+  are split off and kept float (``c1_split``; ``float_first`` keeps all of C1).
 * The heads share one activation tensor (grouped convolutions) and one int8
   scale, and a quiet head is decoded from a few levels: head equalization.
 
 The models here are tiny MO-DCNNs whose weights are set to show exactly one
-cause (a C1 that subtracts neighbouring channels of a common-mode input; a head
+cause (C1 filters, one per head, that subtract neighbouring channels of a common-mode input; a head
 whose C3 outputs are 100x smaller, compensated in its C4 so the function is the
 same). The reference is the float module's own output; the figure is the
 export's parity (p99 of per-window error over the output range).
@@ -29,10 +30,13 @@ os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
+import onnx  # noqa: E402
+
 from edgeemg.export import onnx_export as ox  # noqa: E402
 from edgeemg.export.hooks import WindowCalibrationReader  # noqa: E402
 from edgeemg.export.recipe import load_recipe  # noqa: E402
 from edgeemg.export.verify import parity  # noqa: E402
+from edgeemg.tasks.motor_units.c1_split import split_teacher_c1  # noqa: E402
 from edgeemg.tasks.motor_units.head_equalization import equalize_heads, head_peaks  # noqa: E402
 from edgeemg.tasks.motor_units.models import MODCNN, MODCNNConfig  # noqa: E402
 
@@ -54,12 +58,11 @@ def _model(cancel_c1: bool, quiet_head: float) -> MODCNN:
     net = MODCNN(MODCNNConfig(n_units=N, window=W, n_channels=C, trunk_filters=8, c3_filters=8, c4_filters=4,
                               hidden=8, trunk_kernel=4, dropout=0.0)).eval()
     with torch.no_grad():
-        if cancel_c1:  # channel o minus channel o + 1, large: the common mode cancels, the rest is amplified
-            w = torch.zeros_like(net.c1.weight)
-            for o in range(w.shape[0]):
-                w[o, o % C, 0], w[o, (o + 1) % C, 0] = 25.0, -25.0
-            net.c1.weight.copy_(w)
-            net.c1.bias.zero_()
+        if cancel_c1:  # filter o (one per head) channel o minus o + 1, large: the common mode cancels, the rest grows
+            for o in range(N):
+                net.c1.weight[o].zero_()
+                net.c1.weight[o, o, 0], net.c1.weight[o, o + 1, 0] = 25.0, -25.0
+                net.c1.bias[o] = 0.0
         s = torch.ones(net.c3.out_channels)
         s[:8] = quiet_head  # head 0's C3 outputs scaled, its C4 weights compensate: the same function
         net.c3.weight.mul_(s[:, None, None])
@@ -75,13 +78,13 @@ def _model(cancel_c1: bool, quiet_head: float) -> MODCNN:
     return net
 
 
-def _p99(module: MODCNN, cfg, tmp_path) -> float:
+def _p99(module: MODCNN, cfg, tmp_path, float_modules: tuple[str, ...] = ()) -> float:
     with torch.no_grad():
         ref = module(torch.from_numpy(X_HELD)).numpy()
     raw = ox.export_float(module, (W, C), tmp_path / "raw.onnx")
     fp32 = ox.optimize_offline(raw, tmp_path / "fp32.onnx")
     reader = WindowCalibrationReader(X_CAL, len(X_CAL), input_name="x", seed=0)
-    ox.quantize_int8(fp32, tmp_path / "int8.onnx", reader, cfg, tmp_path)
+    ox.quantize_int8(fp32, tmp_path / "int8.onnx", reader, cfg, tmp_path, float_modules=float_modules)
     return parity(ox.run(tmp_path / "int8.onnx", X_HELD), ref)["p99_rel"]
 
 
@@ -90,6 +93,24 @@ def test_a_cancelling_c1_fails_parity_in_int8_and_passes_kept_float(tmp_path):
     limit = RECIPE.tolerance.int8_rtol
     assert _p99(net, PLAIN, tmp_path) > limit
     assert _p99(net, dataclasses.replace(PLAIN, float_first=True), tmp_path) < limit
+
+
+def test_only_the_cancelling_filters_split_off_float_pass_and_read_the_unrounded_input(tmp_path):
+    net = _model(cancel_c1=True, quiet_head=1.0)
+    split = copy.deepcopy(net)
+    name = split_teacher_c1(split, [0, 1, 2])
+    with torch.no_grad():  # the same function
+        np.testing.assert_allclose(split(torch.from_numpy(X_HELD)).numpy(), net(torch.from_numpy(X_HELD)).numpy(),
+                                   rtol=0, atol=1e-6)
+    assert _p99(split, PLAIN, tmp_path) > RECIPE.tolerance.int8_rtol
+    assert _p99(split, PLAIN, tmp_path, float_modules=(name,)) < RECIPE.tolerance.int8_rtol
+    q = onnx.load(str(tmp_path / "int8.onnx"))
+    producer = {o: n for n in q.graph.node for o in n.output}
+    convs = {n.name: n for n in q.graph.node if n.op_type == "Conv"}
+    teacher, learnt = convs["/c1/teacher/Conv"], convs["/c1/learnt/Conv"]
+    assert producer[teacher.input[0]].op_type == "Transpose"  # the float filters read the input itself
+    assert all(i not in producer for i in teacher.input[1:])  # and float weights (initializers, no DQ)
+    assert all(producer[i].op_type == "DequantizeLinear" for i in learnt.input)  # the others stay int8
 
 
 def test_a_quiet_head_fails_parity_and_equalization_fixes_it_without_changing_the_function(tmp_path):
@@ -109,7 +130,8 @@ def test_a_quiet_head_fails_parity_and_equalization_fixes_it_without_changing_th
 
 def test_the_shipped_recipe_passes_a_model_with_both_causes(tmp_path):
     net = _model(cancel_c1=True, quiet_head=0.01)
-    assert RECIPE.quantize.float_first and RECIPE.quantize.float_head
+    assert RECIPE.quantize.float_head
     assert _p99(net, PLAIN, tmp_path) > RECIPE.tolerance.int8_rtol
     equalize_heads(net, X_CAL)
-    assert _p99(net, RECIPE.quantize, tmp_path) < RECIPE.tolerance.int8_rtol
+    name = split_teacher_c1(net, [0, 1, 2])
+    assert _p99(net, RECIPE.quantize, tmp_path, float_modules=(name,)) < RECIPE.tolerance.int8_rtol

@@ -49,7 +49,7 @@ def convert_artifacts(module: Any, te: TaskExport, recipe: Recipe, fmts: tuple[s
         display.start("onnx int8")
         int8 = staging / ARTIFACT_FILES["onnx-int8"]
         quant_record = onnx_export.quantize_int8(fp32, int8, te.calibration, recipe.quantize, work,
-                                                   output_name=te.output_name)
+                                                   output_name=te.output_name, float_modules=te.float_modules)
         if te.state:
             quant_record["calibration_items"] = te.calibration.n_items
             quant_record["calibration_unit"] = "sequence chunks with the state the float model carried into them"
@@ -74,10 +74,11 @@ def convert_artifacts(module: Any, te: TaskExport, recipe: Recipe, fmts: tuple[s
                     rq = recipe.quantize
                     tflite_export.convert_int8(module, te.input_shape, path, te.calibration.batches(),
                                                per_channel=rq.per_channel, float_first=rq.float_first,
-                                               float_head=rq.float_head)
+                                               float_head=rq.float_head, float_modules=te.float_modules)
                     q = {"scheme": "static", "tool": "litert-torch PT2E (torchao)", "per_channel": rq.per_channel,
                          "symmetric": True, "calibration_items": te.calibration.n_items,
-                         "float_first": rq.float_first, "float_head": rq.float_head}
+                         "float_first": rq.float_first, "float_head": rq.float_head,
+                         "float_modules": list(te.float_modules)}
                 io = tflite_export.io_details(path)  # builds an interpreter: a model TFLite cannot prepare fails here
             except Exception as exc:  # a converter failure is recorded, not faked (issue 6)
                 path.unlink(missing_ok=True)

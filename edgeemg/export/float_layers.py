@@ -1,4 +1,5 @@
-"""Which ONNX nodes an int8 export keeps float: the output layer (``float_head``), the first layer (``float_first``).
+"""Which ONNX nodes an int8 export keeps float: the output layer (``float_head``), the first layer (``float_first``),
+and the submodules a task names (``TaskExport.float_modules``).
 
 Both are handed to onnxruntime's ``quantize_static`` / ``quantize_dynamic`` as
 ``nodes_to_exclude``; everything else is quantized as the recipe says. Each
@@ -87,4 +88,68 @@ def first_nodes(model: onnx.ModelProto) -> list[str]:
                       "float_first = false for this model")
 
 
-__all__ = ["HEAD_TAIL_OPS", "LAYER_OPS", "LAYOUT_OPS", "first_nodes", "head_nodes"]
+
+def module_nodes(model: onnx.ModelProto, modules: tuple[str, ...]) -> list[str]:
+    """Names of the nodes the TorchScript exporter made from the torch submodules ``modules`` (``c1.teacher`` ->
+    ``/c1/teacher/...``).
+
+    Raises
+    ------
+    ExportError
+        A module has no node (renamed, or folded away by the exporter).
+    """
+    names = []
+    for m in modules:
+        prefix = "/" + m.replace(".", "/") + "/"
+        found = [n.name for n in model.graph.node if n.name.startswith(prefix)]
+        if not found:
+            raise ExportError(f"float module '{m}': no ONNX node named {prefix}*; the task names a submodule the "
+                              "exported graph does not have")
+        names += found
+    return names
+
+
+def read_float_inputs(model: onnx.ModelProto, nodes: list[str]) -> int:
+    """Make the float ``nodes`` read float tensors that quantization rounded for their int8 siblings; returns how many.
+
+    Why: onnxruntime quantizes a tensor once and rewires *every* consumer to its
+    Quantize/Dequantize pair, so a node excluded from quantization that shares
+    its input with an int8 node (the motor-unit C1 split into a float and an
+    int8 part) would still read the rounded input. Only tensors made in float
+    are given back: the graph input, or what layout ops and float nodes made of
+    it (the rounded copy stays for the int8 nodes); a tensor an int8 layer
+    produced exists in float only inside that layer's fused kernel. Unused
+    Quantize/Dequantize nodes are removed.
+    """
+    producer = {o: n for n in model.graph.node for o in n.output}
+    keep = set(nodes)
+
+    def made_in_float(tensor: str) -> bool:
+        node = producer.get(tensor)
+        if node is None:  # the graph input or an initializer
+            return True
+        if node.name in keep or node.op_type in LAYOUT_OPS:
+            return all(made_in_float(i) for i in node.input if i)
+        return False
+
+    rewired = 0
+    for node in model.graph.node:
+        if node.name not in keep:
+            continue
+        for k, tensor in enumerate(node.input):
+            dq = producer.get(tensor)
+            q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if q is not None and q.op_type == "QuantizeLinear" and made_in_float(q.input[0]):
+                node.input[k] = q.input[0]
+                rewired += 1
+    while True:  # drop Q/DQ pairs nobody reads any more
+        used = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
+        dead = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+                and not any(o in used for o in n.output)]
+        if not dead:
+            return rewired
+        for n in dead:
+            model.graph.node.remove(n)
+
+__all__ = ["HEAD_TAIL_OPS", "LAYER_OPS", "LAYOUT_OPS", "first_nodes", "head_nodes", "module_nodes",
+           "read_float_inputs"]

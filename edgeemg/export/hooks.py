@@ -277,6 +277,9 @@ class TaskExport:
     """Bundle file name -> source path copied into the bundle (and hashed), e.g. a decoder's LM."""
     onnx_opset: int | None = None
     """Set when the module must go through the dynamo exporter (stateful streaming forms); None: the default."""
+    float_modules: tuple[str, ...] = ()
+    """Dotted names of ``module``'s submodules the int8 artifacts keep float, where the task has measured that their
+    int8 form is the loss (motor units: the C1 filters started as the teacher's whitening-folded sources)."""
 
 
 @dataclass(frozen=True)

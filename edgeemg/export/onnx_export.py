@@ -22,7 +22,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from edgeemg.errors import ExportError
-from edgeemg.export.float_layers import first_nodes, head_nodes
+from edgeemg.export.float_layers import first_nodes, head_nodes, module_nodes, read_float_inputs
 from edgeemg.export.recipe import QuantizeConfig
 from edgeemg.stdio import stdout_to_stderr
 
@@ -157,7 +157,7 @@ def portable(cfg: QuantizeConfig) -> bool:
 
 
 def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeConfig, work: Path,
-                  output_name: str = OUTPUT_NAME) -> dict[str, Any]:
+                  output_name: str = OUTPUT_NAME, float_modules: tuple[str, ...] = ()) -> dict[str, Any]:
     """Static QDQ quantization (per-channel weights), dynamic for ``cfg.dynamic_ops``; returns the manifest record.
 
     ``quant_pre_process`` (symbolic shape inference + graph cleanup) runs first,
@@ -166,7 +166,10 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
     quantized by ``quantize_dynamic`` afterwards; which nodes went which way is
     returned for the manifest. With ``cfg.float_head`` the output layer
     (:func:`head_nodes`), with ``cfg.float_first`` the first layer
-    (:func:`first_nodes`) is left float by both passes.
+    (:func:`first_nodes`), and the task's ``float_modules``
+    (:func:`~edgeemg.export.float_layers.module_nodes`) are left float by both
+    passes; float nodes read their inputs unrounded where a float op made them
+    (:func:`~edgeemg.export.float_layers.read_float_inputs`).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quant_pre_process, quantize_dynamic
     from onnxruntime.quantization import quantize_static
@@ -177,7 +180,8 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
     dynamic_nodes = [n.name for n in model.graph.node if n.op_type in cfg.dynamic_ops]
     first = first_nodes(model) if cfg.float_first else []
     head = head_nodes(model, output_name) if cfg.float_head else []
-    float_nodes = first + head
+    task_float = module_nodes(model, float_modules)
+    float_nodes = first + task_float + head
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}.get(cfg.calibration_method)
     if method is None:
@@ -199,6 +203,10 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
                         calibrate_method=method, nodes_to_exclude=dynamic_nodes + float_nodes,
                         reduce_range=cfg.reduce_range)
         reader.rewind()
+        if float_nodes:
+            static_model = onnx.load(str(static_out))
+            if read_float_inputs(static_model, float_nodes):
+                onnx.save(static_model, str(static_out))
         record.update(scheme="static", calibration_method=cfg.calibration_method, calibration_items=reader.n_items)
         if dynamic_nodes:
             quantize_dynamic(str(static_out), str(out_path), op_types_to_quantize=list(cfg.dynamic_ops),
@@ -236,6 +244,8 @@ def quantize_int8(float_path: Path, out_path: Path, reader: Any, cfg: QuantizeCo
         record["float_nodes"] = float_nodes
         if first:
             record["notes"].append(f"first layer kept float (float_first): {', '.join(first)}")
+        if task_float:
+            record["notes"].append(f"kept float by the task ({', '.join(float_modules)}): {', '.join(task_float)}")
         if head:
             record["notes"].append(f"output layer kept float (float_head): {', '.join(head)}")
     return record

@@ -66,6 +66,7 @@ def _quantizer_class() -> type:
     class SoftmaxFixedQParamsQuantizer(pt2e_quantizer.PT2EQuantizer):
         float_first = False  # see float_fx_nodes
         float_head = False
+        float_modules: tuple[str, ...] = ()
 
         def annotate(self, model: Any) -> Any:
             model = super().annotate(model)
@@ -85,7 +86,7 @@ def _quantizer_class() -> type:
                     user_ann = user.meta.get("quantization_annotation")
                     if user_ann is not None and node in user_ann.input_qspec_map:
                         user_ann.input_qspec_map[node] = SharedQuantizationSpec(node)
-            for kept in float_fx_nodes(model, self.float_first, self.float_head):
+            for kept in float_fx_nodes(model, self.float_first, self.float_head, self.float_modules):
                 kept.meta.pop("quantization_annotation", None)
             return model
 
@@ -99,15 +100,17 @@ def _fx_ops(*names: str) -> set[Any]:
     return {getattr(getattr(aten, n.split(".")[0]), n.split(".")[1]) for n in names}
 
 
-def float_fx_nodes(model: Any, first: bool, head: bool) -> list[Any]:
-    """The exported graph's nodes that ``float_first`` / ``float_head`` keep float (the PT2E twin of
-    :func:`edgeemg.export.float_layers.first_nodes` / :func:`~edgeemg.export.float_layers.head_nodes`).
+def float_fx_nodes(model: Any, first: bool, head: bool, modules: tuple[str, ...] = ()) -> list[Any]:
+    """The exported graph's nodes that ``float_first`` / ``float_head`` / the task's ``modules`` keep float (the PT2E
+    twin of :mod:`edgeemg.export.float_layers`).
 
     First: from the graph input through layout ops to the first convolution or
     linear layer. Head: back from the output through the ops that may follow
     an output layer (sigmoid, softmax, bias add, layout) to the last one. Their
     annotations are removed, so PT2E leaves them float; the tensors between
-    them and the int8 layers are (de)quantized as the neighbours' annotations say.
+    them and the int8 layers are (de)quantized as the neighbours' annotations say
+    (per edge: a float node reads its input unrounded even when an int8 sibling
+    reads it rounded). ``modules``: nodes whose innermost torch module is one of them.
 
     Raises
     ------
@@ -120,7 +123,12 @@ def float_fx_nodes(model: Any, first: bool, head: bool) -> list[Any]:
     layout = _fx_ops("permute.default", "view.default", "reshape.default", "_unsafe_view.default",
                      "unsqueeze.default", "squeeze.dims", "squeeze.dim", "clone.default", "transpose.int")
     tail = layout | _fx_ops("sigmoid.default", "_softmax.default", "_log_softmax.default", "add.Tensor")
-    keep: list[Any] = []
+    keep: list[Any] = [n for n in model.graph.nodes if n.op == "call_function" and modules
+                       and list(n.meta.get("nn_module_stack", {}).values())[-1:]
+                       and list(n.meta["nn_module_stack"].values())[-1][0] in modules]
+    missing = set(modules) - {list(n.meta["nn_module_stack"].values())[-1][0] for n in keep}
+    if missing:
+        raise ExportError(f"float modules {sorted(missing)}: no node of the exported graph comes from them")
     if first:
         node = next(n for n in model.graph.nodes if n.op == "placeholder" and n.users)
         walked: list[Any] = []
@@ -152,10 +160,11 @@ def float_fx_nodes(model: Any, first: bool, head: bool) -> list[Any]:
 
 
 def convert_int8(module: Any, input_shape: tuple[int, ...], path: Path, calibration: Iterable[NDArray[np.float32]],
-                 per_channel: bool = True, float_first: bool = False, float_head: bool = False) -> Path:
+                 per_channel: bool = True, float_first: bool = False, float_head: bool = False,
+                 float_modules: tuple[str, ...] = ()) -> Path:
     """Static int8 TFLite: torch.export -> PT2E prepare -> calibrate -> convert -> litert-torch.
 
-    ``float_first`` / ``float_head``: the recipe's layers kept float (:func:`float_fx_nodes`).
+    ``float_first`` / ``float_head`` / ``float_modules``: the layers kept float (:func:`float_fx_nodes`).
     """
     import litert_torch
     import torch
@@ -170,7 +179,7 @@ def convert_int8(module: Any, input_shape: tuple[int, ...], path: Path, calibrat
     graph = torch.export.export(module.eval(), example).run_decompositions().module()
     quantizer = _quantizer_class()().set_global(
         pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False))
-    quantizer.float_first, quantizer.float_head = float_first, float_head
+    quantizer.float_first, quantizer.float_head, quantizer.float_modules = float_first, float_head, float_modules
     graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         for batch in calibration:  # batch-1 graph: feed items one at a time

@@ -137,9 +137,13 @@ def _finetune(train: tuple[NDArray[np.float32], NDArray[np.float32]],
         gen = seed_everything(seed)
         init = train_config.get("teacher_init") or {}
         if init.get("frozen"):
+            from edgeemg.tasks.motor_units.c1_split import SplitConv1d
             from edgeemg.tasks.motor_units.teacher_init import freeze_rows
 
-            freeze_rows(module.c1, init["c1_from_teacher"])
+            if isinstance(module.c1, SplitConv1d):  # split for the export: the teacher rows are one conv
+                module.c1.teacher.requires_grad_(False)
+            else:
+                freeze_rows(module.c1, init["c1_from_teacher"])
         fc = FitConfig(epochs=epochs, batch_size=int(train_config.get("batch_size", 64)),
                        learning_rate=float(train_config.get("learning_rate", 1e-3)) / 10.0,
                        pos_weight=train_config.get("pos_weight"))
@@ -245,6 +249,15 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
     scales = equalize_heads(module, xtr[np.linspace(0, len(xtr) - 1, min(len(xtr), 1024)).astype(np.int64)])
     notes.append("every head's C3, C4 and F1 outputs rescaled to one int8 activation range (function-preserving; "
                  "largest per-head scale " + ", ".join(f"{k} {max(v):.1f}" for k, v in scales.items()) + ")")
+    groups, float_modules = prune_groups(module), ()
+    teacher_rows = (meta.get("train_config", {}).get("teacher_init") or {}).get("c1_from_teacher") or []
+    if 0 < len(teacher_rows) < module.c1.out_channels:
+        from edgeemg.tasks.motor_units.c1_split import split_teacher_c1
+
+        float_modules = (split_teacher_c1(module, teacher_rows),)
+        groups = [g for g in groups if g.producer != "c1"]  # C1 is two convolutions now; C2's filters still prune
+        notes.append(f"C1's {len(teacher_rows)} teacher-started filters kept float (their whitening amplifies the "
+                     "input's int8 rounding), its other filters int8")
     dcfg = DecoderConfig.from_dict(meta["decoder"])
     manifest = {
         **base_manifest(ckpt),
@@ -262,7 +275,7 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
     return TaskExport(
         module=module,
         input_shape=(int(meta["window"]), len(names)),
-        prune_groups=prune_groups(module),
+        prune_groups=groups,
         calibration=WindowCalibrationReader(xtr, calibration_items, input_name=INPUT_NAME, seed=seed),
         held_out=HeldOut(xho, yho.astype(np.int64), source_text),
         metric=unit_f1_metric(dcfg.threshold),
@@ -270,6 +283,7 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
                            train_config=meta.get("train_config", {})),
         manifest=manifest,
         notes=notes,
+        float_modules=float_modules,
     )
 
 
