@@ -18,6 +18,7 @@ from edgeemg.decompose import (
     kmeans_1d,
     pulse_to_noise_ratio,
     regular_threshold,
+    short_fraction,
     silhouette,
     skipped_fraction,
     subtract_units,
@@ -190,6 +191,16 @@ def test_skipped_fraction_counts_intervals_of_a_missed_discharge():
     missing = np.delete(complete, np.arange(0, 200, 5))  # every 5th discharge missed
     assert skipped_fraction(missing) == pytest.approx(40 / 159, abs=0.02)
     assert skipped_fraction(complete[:5]) == 1.0
+
+
+def test_short_fraction_counts_intervals_cut_by_an_extra_peak():
+    rng = np.random.default_rng(5)
+    complete = np.cumsum(rng.normal(100, 10, 200)).astype(np.int64)  # CoV 0.1
+    assert short_fraction(complete) == 0.0
+    noisy = np.sort(np.concatenate([complete, complete[:-1:10] + 20]))  # a noise peak 20 % into every 10th interval
+    assert short_fraction(noisy) == pytest.approx(20 / 219, abs=0.01)  # each leaves one short interval
+    assert skipped_fraction(noisy) == 0.0
+    assert short_fraction(complete[:5]) == 1.0
 
 
 def test_a_residual_unit_without_waveforms_is_refused():

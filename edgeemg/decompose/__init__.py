@@ -33,6 +33,7 @@ from edgeemg.decompose.spikes import (
     kmeans_1d,
     pulse_to_noise_ratio,
     regular_threshold,
+    short_fraction,
     silhouette,
     skipped_fraction,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "kmeans_1d",
     "pulse_to_noise_ratio",
     "regular_threshold",
+    "short_fraction",
     "silhouette",
     "skipped_fraction",
     "subtract_units",

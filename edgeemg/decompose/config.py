@@ -69,11 +69,23 @@ class DecompositionConfig(DictConfig):
         ``max_skipped_fraction`` takes the lower height split where its train fires
         most regularly (:func:`~edgeemg.decompose.spikes.regular_threshold`) when
         that brings it under; the split is stored for decoding. A residual unit
-        that stays over is dropped, a first-pass one keeps its k-means train.
+        that stays over is dropped, a first-pass one keeps its k-means train
+        up to ``max_incomplete_skipped_fraction``.
+    max_incomplete_skipped_fraction : float or None
+        (default 0.1) A first-pass unit whose train skips more than this even
+        split lower is dropped; None: kept. Measured (20 s, 13x5 at 50 %; 10 s
+        at 30 %): kept trains at 0.08-0.10 were units at sensitivity 0.96-1.00
+        (one firing intermittently, ISI CoV 0.8), the two at 0.175 a unit at
+        sensitivity 0.66 and two units merged in one source (precision 0.5).
     complete_sil_threshold : float or None
-        Also accept a source whose SIL is only above this (below
+        (default 0.85) Also accept a source whose SIL is only above this (below
         ``sil_threshold``) when its train, split lower if need be, skips no more
-        than ``max_skipped_fraction``; None: SIL above ``sil_threshold`` only.
+        than ``max_skipped_fraction`` and has at most ``max_short_fraction``
+        of short intervals; None: SIL above ``sil_threshold`` only.
+    max_short_fraction : float
+        (default 0.01) The share of intervals under 0.6 of the median
+        (:func:`~edgeemg.decompose.spikes.short_fraction`: noise peaks in the
+        train) allowed to a unit accepted under ``complete_sil_threshold``.
     max_median_isi_s : float or None
         (default 0.2 s) Refuse a train whose median inter-spike interval is longer
         (under 5 pps: recruited units fire at >= 5-8 pps). What such a source was,
@@ -104,7 +116,9 @@ class DecompositionConfig(DictConfig):
     residual_window_s: float = 0.05
     max_skipped_fraction: float = 0.05
     regular_split: bool = True
-    complete_sil_threshold: float | None = None
+    max_incomplete_skipped_fraction: float | None = 0.1
+    complete_sil_threshold: float | None = 0.85
+    max_short_fraction: float = 0.01
     max_median_isi_s: float | None = 0.2
 
     def __post_init__(self) -> None:
@@ -122,6 +136,10 @@ class DecompositionConfig(DictConfig):
         if not isinstance(self.residual_passes, int) or self.residual_passes < 0:
             raise InvalidInputError(
                 f"DecompositionConfig.residual_passes must be an int >= 0, got {self.residual_passes!r}")
+        for name in ("max_short_fraction", "max_incomplete_skipped_fraction"):
+            v = getattr(self, name)
+            if v is not None and not 0.0 <= v <= 1.0:
+                raise InvalidInputError(f"DecompositionConfig.{name} must be in [0, 1], got {v!r}")
         if not 0.0 <= self.max_skipped_fraction <= 1.0:
             raise InvalidInputError(
                 f"DecompositionConfig.max_skipped_fraction must be in [0, 1], got {self.max_skipped_fraction!r}")

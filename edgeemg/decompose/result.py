@@ -40,7 +40,8 @@ class Decomposition:
     waveforms : ndarray of float32, shape (n_units, L, n_channels), optional
         Each unit's waveform (+-``(L - 1) / 2`` samples around its discharges)
         that :meth:`apply` subtracts before decoding the next pass's units;
-        needed only when a unit has ``stage > 0``.
+        needed only when a unit has ``stage > 0``. The last pass's units, which
+        no later pass follows, hold zeros.
     thresholds : ndarray of float64, shape (n_units,), optional
         Each unit's height split (:func:`~edgeemg.decompose.spikes.detect_spikes`'
         ``threshold``); NaN or None: the k-means split.

@@ -15,6 +15,8 @@ and by applying a stored decomposition to new data:
 * :func:`skipped_fraction`: share of inter-spike intervals about twice the
   median, the mark of a train that misses discharges (what manual editing of
   a decomposition looks for); the bar on units found on the residual.
+* :func:`short_fraction`: share of inter-spike intervals well under the
+  median, the mark of noise peaks in a train (or of two units' trains merged).
 * :func:`regular_threshold`: a lower height split, the one whose train fires
   most regularly, for a source whose k-means split leaves intervals skipped.
 
@@ -178,6 +180,15 @@ SKIPPED_ISI_RANGE = (1.6, 2.6)
 complete trains out of it: 1.6 is >= 2 s.d. above the median)."""
 
 
+def _isi_over_median(spikes: NDArray[np.int64]) -> NDArray[np.float64] | None:
+    """Inter-spike intervals over their median; None under 6 spikes (too few to judge a train)."""
+    spikes = np.asarray(spikes)
+    if spikes.size < 6:
+        return None
+    isi = np.diff(np.sort(spikes)).astype(np.float64)
+    return isi / float(np.median(isi))
+
+
 def skipped_fraction(spikes: NDArray[np.int64]) -> float:
     """Share of inter-spike intervals within :data:`SKIPPED_ISI_RANGE` times the median (1.0 under 6 spikes).
 
@@ -185,13 +196,24 @@ def skipped_fraction(spikes: NDArray[np.int64]) -> float:
     about twice the unit's period; a complete train has almost none (measured on
     the simulator: complete units 0.03, trains at sensitivity 0.58-0.90 0.09-0.21).
     """
-    spikes = np.asarray(spikes)
-    if spikes.size < 6:
-        return 1.0
-    isi = np.diff(np.sort(spikes)).astype(np.float64)
+    ratio = _isi_over_median(spikes)
     lo, hi = SKIPPED_ISI_RANGE
-    med = float(np.median(isi))
-    return float(np.mean((isi > lo * med) & (isi < hi * med)))
+    return 1.0 if ratio is None else float(np.mean((ratio > lo) & (ratio < hi)))
+
+
+SHORT_ISI_BELOW = 0.6
+"""An interval under this fraction of the median ISI is shorter than one unit fires (>= 2 s.d. at ISI CoV 0.2)."""
+
+
+def short_fraction(spikes: NDArray[np.int64]) -> float:
+    """Share of inter-spike intervals under :data:`SHORT_ISI_BELOW` times the median (1.0 under 6 spikes).
+
+    A noise peak taken for a discharge, or a second unit's discharge merged
+    into the train, cuts an interval short; a clean train of one unit has
+    almost none (:func:`skipped_fraction` is the mark of the opposite error).
+    """
+    ratio = _isi_over_median(spikes)
+    return 1.0 if ratio is None else float(np.mean(ratio < SHORT_ISI_BELOW))
 
 
 REGULAR_LOWEST = 0.3
@@ -229,6 +251,7 @@ def regular_threshold(det: SpikeDetection, *, steps: int = 15) -> float:
 __all__ = [
     "MIN_PEAK_DISTANCE_S",
     "REGULAR_LOWEST",
+    "SHORT_ISI_BELOW",
     "SKIPPED_ISI_RANGE",
     "SpikeDetection",
     "detect_spikes",
@@ -237,5 +260,6 @@ __all__ = [
     "pulse_to_noise_ratio",
     "regular_threshold",
     "silhouette",
+    "short_fraction",
     "skipped_fraction",
 ]

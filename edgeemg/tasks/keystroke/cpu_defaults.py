@@ -65,6 +65,15 @@ def cpu_train_config() -> Any:
     cost accuracy too: validation 59.6, 53.5, 47.6, ... 28.4 (epoch 15), ... 25.0 %
     (epoch 21, against 16.6 % without), test 24.8 / 26.9 (against 23.5 / 21.8) in
     962 CPU s; the simulator's session shift (SD 0.5 electrode) is finer than a whole electrode.
+    A fractional turn matched to it (``band_shift_sd`` 0.5: each band turned by N(0, 0.5)
+    electrodes per example, interpolated between neighbours as re-donning a band would,
+    :func:`~.augmentation.fractional_roll`), frames 6-9, 22 epochs: validation 61.2, 53.5,
+    45.0, 46.4, 38.2, 29.1, 30.4, 29.1, 28.4, 26.3, 25.6, 25.4, 24.7, 22.7, 22.0, 21.0
+    (epoch 16), 23.1, 22.8, 24.0, 25.1, 24.5, 23.6 % in 1114 CPU s; greedy / beam+LM as the
+    board commits / beam+LM over whole prompts (LM settings chosen on validation) 26.7 /
+    18.3 / 13.0 % on session 13 and 24.3 / 19.9 / 15.4 % on sessions 14-16, against 23.5 /
+    18.6 / 15.0 and 23.7 / 18.9 / 15.5 % without: worse on validation and greedy, even with
+    the LM on three more sessions, so it stays off (one seed).
     Patience 8: on a separate validation session the CPU models overfit minutes
     of typing after 10-15 epochs (issue 15: the ``small`` TDS's validation CER
     55.6 % at epoch 11, 85 % by epoch 25), so later epochs only cost CPU.

@@ -24,7 +24,9 @@ defaults, 4 x 120 s of simulated typing). On a CPU the ``small`` preset (~231 k
 parameters for TDS, :data:`CPU_PRESET`) with :func:`cpu_train_config` on
 :data:`CPU_SIMULATION` (12 x 120 s, 22 epochs) is used, so a run ends in about 16 CPU minutes: short runs
 of 1-4 keys (many optimiser steps), no augmentation (it only slowed learning on minutes
-of data) and the key-time cross-entropy. The checkpoint records which.
+of data) and the key-time cross-entropy. The checkpoint records which. Every
+run ends by choosing the beam + LM settings on its validation session
+(:mod:`.decoder_tuning`), which ``eval``, ``export`` and the board then use.
 """
 
 from __future__ import annotations
