@@ -20,13 +20,15 @@ users (6.95 % vs 9.55 % CER from scratch). Here:
 
 Measured (small TDS, key-time frames 6-9, user 0, 12 x 120 s, the 40-user generic
 model; greedy / beam + LM CER pooled over the later sessions 13-16, ~2,500
-characters; one-thread CPU s): from scratch at the CLI default (22 epochs)
-23.7 / 22.0 % in 978 s; this recipe (10 epochs, peak 3e-3, LM-checked turn)
-**21.8 / 18.5 %** in 460 s. The earlier recipe (peak 1e-3, profile turn) lost its
-4-epoch lead by 14 epochs (25.6 / 22.7 % in 619 s): not the early stopping
-(per-epoch test CER follows validation within ~1 pp), but a start turned 1-2
-electrodes off on the right band ([11, 6] where the check finds [12, 5]) and
-a rate too low to re-learn it; peak 3e-3 with the old turn 22.6 / 23.2 % in 498 s.
+characters, beam settings tuned on the validation session; one-thread CPU s):
+from scratch at the CLI default (22 epochs) 23.7 / 18.8 % in 978 s, 10 epochs
+24.7 / 21.0 % in 444 s; this recipe (10 epochs, peak 3e-3, LM-checked turn)
+**21.8 / 18.5 %** in 460 s: 2.9 / 2.5 pp better at equal time, the scratch
+default's accuracy in half its time. The earlier recipe (peak 1e-3, all 22
+epochs) lost its 4-epoch lead (14 epochs: greedy 25.6 % in 619 s): not the
+early stopping (per-epoch test CER follows validation within ~1 pp) but the
+rate (peak 3e-3 with the same start: greedy 22.6 % in 498 s); the checked
+turn ([12, 5] where the profile said [11, 6]) added 0.8 pp greedy.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ GENERIC_SESSIONS_PER_USER = 1
 trained in 1033 one-thread CPU s (14 epochs). More sessions per user were not tried."""
 FINETUNE_LR = 3e-3
 """Peak learning rate of a fine-tune: the CPU schedule's own. 1e-3 (meant to keep the start) left the 14-epoch
-fine-tune at 25.6 / 22.7 % (sessions 13-16, greedy / beam + LM) where 3e-3 reached 22.6 / 23.2 % in 10 epochs
-(both with the profile's turn; module docstring)."""
+fine-tune at greedy CER 25.6 % (sessions 13-16) where 3e-3 reached 22.6 % in 10 epochs (both with the profile's
+turn; module docstring)."""
 FINETUNE_EPOCHS = 10
 """A fine-tune's epochs (from scratch: 22). Its validation CER was 18.0 % at epoch 10 (from scratch, 22.2 % at
 epoch 11 and 16.6 % at 20 of 22), 460 one-thread CPU s: the start saves half the budget."""
