@@ -63,10 +63,6 @@ frames 6-9, the 6-9 generic model): L2-SP 5 with the front end frozen for the fi
 start (training loss flat at 7.5-7.6 over epochs 2-4, validation CER 31.7, 33.4, 32.2, 33.0 %), where without them
 the loss fell 7.7 -> 5.1 and validation 27.6, 25.7, 25.1, 22.2 % (4-epoch schedule, peak 1e-3), so that run was
 stopped; weaker strengths are not measured."""
-GENERIC_DECODER = {"lm_weight": 0.3, "insertion_bonus": 0.0}
-"""Beam + LM settings a generic checkpoint starts with: :func:`tune_decoder`'s choice on the validation user of
-the 20-user generic model (user 120, order-6 built-in LM; its greedy CER 41.8 %): beam + LM CER 40.8 % at
-0.3 / 0.0, 42.0 % at 0.8 / 0.0, 47.8 % at the personal defaults 0.8 / 1.0 and 67.7 % at 0.3 / 1.0."""
 DECODER_GRID = {"lm_weight": (0.3, 0.5, 0.8), "insertion_bonus": (0.0, 0.5, 1.0)}
 """Beam + LM settings :func:`tune_decoder` tries (the defaults are 0.8 / 1.0)."""
 
@@ -98,8 +94,9 @@ def tune_decoder(ckpt: Any, sessions: list[Any], lm: Any, grid: dict[str, tuple[
 
     Why: the decoder's defaults suit a personal model's confident emissions; a
     generic model's are less sure: on the 20-user model's validation user the
-    personal defaults 0.8 / 1.0 decoded 7 pp worse than 0.3 / 0.0 (the figures
-    are :data:`GENERIC_DECODER`'s). Choose them on the validation
+    personal defaults 0.8 / 1.0 decoded 7 pp worse than 0.3 / 0.0 (user 120,
+    order-6 built-in LM, greedy 41.8 %: beam + LM 40.8 % at 0.3 / 0.0, 42.0 % at
+    0.8 / 0.0, 47.8 % at 0.8 / 1.0). Choose them on the validation
     user (never a test user) with the LM that will decode. A canonical-frame
     model is turned to ``sessions`` first (their own profile: no labels used).
     """
@@ -116,9 +113,11 @@ def tune_decoder(ckpt: Any, sessions: list[Any], lm: Any, grid: dict[str, tuple[
 def lm_pmi(lm: Any, text: str) -> float:
     """Mean over ``text``'s in-vocabulary characters of ``log P_lm(c | history) - log P_lm(c)`` (nats).
 
-    How much more predictable than its letter frequencies a text reads: a
-    decoder that reads the band from the wrong electrodes writes the letters
-    a typist uses in an order no language has. Each ``⏎`` restarts the context.
+    How much more predictable than its letters alone a text reads: a decoder
+    that reads the band from the wrong electrodes writes the letters a typist
+    uses in an order no language has. ``log P_lm(c)`` is the LM's order-1
+    distribution (Kneser-Ney's continuation counts, which stand in for letter
+    frequencies). Each ``⏎`` restarts the context.
     """
     unigram = lm.next_log_probs(())
     total, n, hist = 0.0, 0, ""
@@ -146,10 +145,10 @@ def lm_check(sessions: list[Any], lm: Any = None) -> Callable[[Any], float]:
     (~8 one-thread CPU s for 120 s of typing).
     """
     from edgeemg.tasks.keystroke.ctc import greedy_decode
-    from edgeemg.tasks.keystroke.lm import build_lm, builtin_corpus_text
+    from edgeemg.tasks.keystroke.decoder_tuning import builtin_lm
     from edgeemg.tasks.keystroke.workflow import load_model, model_emissions
 
-    lm = lm or build_lm(builtin_corpus_text(), order=6)
+    lm = lm or builtin_lm()
 
     def check(ckpt: Any) -> float:
         return lm_pmi(lm, "".join(greedy_decode(e) for e in model_emissions(load_model(ckpt), sessions)))
@@ -171,6 +170,6 @@ def canonical_training_data(data: TrainingData) -> tuple[TrainingData, NDArray[n
     return aligned, reference
 
 
-__all__ = ["DECODER_GRID", "FINETUNE", "FINETUNE_EPOCHS", "FINETUNE_LR", "GENERIC_DECODER", "GENERIC_ROTATION",
+__all__ = ["DECODER_GRID", "FINETUNE", "FINETUNE_EPOCHS", "FINETUNE_LR", "GENERIC_ROTATION",
            "GENERIC_SESSIONS_PER_USER", "canonical_training_data", "finetune_record", "lm_check", "lm_pmi", "recipe",
            "tune_decoder"]
