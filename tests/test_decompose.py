@@ -241,3 +241,33 @@ def test_a_train_slower_than_5_pps_is_refused_as_a_unit():
     assert _accept(s, det, filt, FS, DecompositionConfig()) is None
     kept = _accept(s, det, filt, FS, DecompositionConfig(max_median_isi_s=None))
     assert kept is not None and np.array_equal(kept.spikes, det.spikes)
+
+
+@pytest.mark.parametrize("sil, train, kept", [
+    (0.87, "clean", True),     # the SIL 0.85 tier: a complete train without noise peaks
+    (0.87, "noisy", False),    # ... refused with 3 % of intervals cut short by noise peaks
+    (0.87, "skipping", False),  # ... refused when it skips 15 % of discharges
+    (0.95, "skipping", False),  # over SIL 0.9, a train still skipping over 10 % is dropped
+    (0.95, "noisy", True),     # over SIL 0.9, noise peaks are not judged
+    (0.80, "clean", False),    # under both tiers
+])
+def test_acceptance_tiers_judge_the_train_by_its_intervals(monkeypatch, sil, train, kept):
+    """``_accept``'s rules on hand-made trains at a fixed silhouette: a regular 20 pps train, the same with 3 % extra
+    peaks between discharges, the same with every 7th discharge gone (no lower split restores them here)."""
+    from edgeemg.decompose import fastica
+
+    rng = np.random.default_rng(7)
+    clean = np.cumsum(rng.normal(100, 5, 200)).astype(np.int64)
+    trains = {"clean": clean,
+              "noisy": np.sort(np.r_[clean, clean[10:190:30] + 45]),  # 6 of ~205 intervals cut in two
+              "skipping": np.delete(clean, np.arange(0, clean.size, 7))}
+    spikes = trains[train]
+    s = 0.05 * rng.standard_normal(clean[-1] + 200)
+    s[spikes] += 1.0
+    det = detect_spikes(s, FS)
+    assert np.array_equal(det.spikes, spikes)
+    assert (short_fraction(spikes) > 0.01) == (train == "noisy") and (skipped_fraction(spikes) > 0.1) == (
+        train == "skipping")
+    monkeypatch.setattr(fastica, "silhouette", lambda d: sil)
+    cfg = DecompositionConfig(regular_split=False)  # the k-means train is judged as it is
+    assert (fastica._accept(s, det, np.zeros((1, 1), np.float32), FS, cfg) is not None) == kept

@@ -97,6 +97,10 @@ def test_task_float_modules_name_their_nodes_in_both_graphs(tmp_path):
     graph = torch.export.export(net, (torch.zeros(1, 40, 4),)).run_decompositions().module()
     kept = float_fx_nodes(graph, False, False, (name,))
     assert [n.target for n in kept] == [torch.ops.aten.convolution.default]
+    # float_first on the split C1 keeps both of its parts: every layer that reads the (transposed) input
+    assert first_nodes(model) == ["/Transpose", "/c1/teacher/Conv", "/c1/learnt/Conv"]
+    first = float_fx_nodes(graph, True, False)
+    assert [n.target for n in first].count(torch.ops.aten.convolution.default) == 2
     with pytest.raises(ExportError, match="float module 'c9': no ONNX node"):
         module_nodes(model, ("c9",))
     with pytest.raises(ExportError, match=r"float modules \['c9'\]"):

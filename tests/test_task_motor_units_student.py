@@ -126,6 +126,23 @@ def test_c1_rounded_onto_the_int8_grid_onnxruntime_keeps_and_errs_less_than_plai
     err_plain = (torch.nn.functional.conv1d(xt, torch.stack([ort(w) for w in before])) - ref).pow(2).mean().sqrt()
     err_grid = (torch.nn.functional.conv1d(xt, after) - ref).pow(2).mean().sqrt()
     assert err_grid < 0.5 * err_plain, (float(err_grid), float(err_plain))
+    with torch.no_grad():
+        net.c1.weight.copy_(before)
+    c1_on_int8_grid(net, x, rows=[0, 2])  # the split export's learnt rows; row 1 (kept float) stays as it was
+    assert torch.equal(net.c1.weight[1], before[1]) and not torch.equal(net.c1.weight[0], before[0])
+
+
+def test_split_c1_rows_must_be_a_proper_subset_without_repeats():
+    from edgeemg.errors import InvalidInputError
+    from edgeemg.tasks.motor_units.c1_split import SplitConv1d
+
+    conv = torch.nn.Conv1d(4, 5, 3)
+    x = torch.randn(2, 4, 20)
+    split = SplitConv1d(conv, [3, 1])
+    torch.testing.assert_close(split(x), conv(x)[:, [3, 1, 0, 2, 4]])  # teacher rows first, in the given order
+    for rows in ([1, 1], [], [0, 1, 2, 3, 4], [5]):
+        with pytest.raises(InvalidInputError, match="proper, non-empty subset"):
+            SplitConv1d(conv, rows)
 
 
 def test_refractory_steps_is_the_longest_gap_shorter_than_the_teachers_minimum_distance():

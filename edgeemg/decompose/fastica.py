@@ -145,10 +145,13 @@ def _accept(s: NDArray[np.float64], det: SpikeDetection, filt: NDArray[np.float3
     """The source as a unit, or None.
 
     Kept when its SIL exceeds ``sil_threshold`` (with its train completed where
-    it skips, :func:`_completed`), or exceeds ``complete_sil_threshold`` and its
-    train, completed if need be, skips no more than ``max_skipped_fraction``;
-    and it has ``min_spikes`` discharges, a median interval of at most
-    ``max_median_isi_s`` (unless ``rate_bar`` is off) and, where set, the PNR floor.
+    it skips, :func:`_completed`; a train that stays incomplete is kept as
+    k-means split it only while it skips at most ``max_incomplete_skipped_fraction``),
+    or exceeds ``complete_sil_threshold`` and its train, completed if need be,
+    skips no more than ``max_skipped_fraction`` and has at most
+    ``max_short_fraction`` of short intervals (noise peaks); and it has
+    ``min_spikes`` discharges, a median interval of at most ``max_median_isi_s``
+    (unless ``rate_bar`` is off) and, where set, the PNR floor.
     """
     sil = silhouette(det)
     low = cfg.sil_threshold if cfg.complete_sil_threshold is None else min(cfg.sil_threshold,

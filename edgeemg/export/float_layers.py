@@ -1,7 +1,7 @@
 """Which ONNX nodes an int8 export keeps float: the output layer (``float_head``), the first layer (``float_first``),
 and the submodules a task names (``TaskExport.float_modules``).
 
-Both are handed to onnxruntime's ``quantize_static`` / ``quantize_dynamic`` as
+All three are handed to onnxruntime's ``quantize_static`` / ``quantize_dynamic`` as
 ``nodes_to_exclude``; everything else is quantized as the recipe says. Each
 costs the float compute of one layer, so a recipe sets one only where its
 task's measurements show the int8 layer to be the loss (the recipes' comments).
@@ -52,19 +52,21 @@ def head_nodes(model: onnx.ModelProto, output_name: str) -> list[str]:
 
 
 def first_nodes(model: onnx.ModelProto) -> list[str]:
-    """Names of the nodes from the graph input to the first layer (MatMul/Gemm/Conv): what ``float_first`` keeps float.
+    """Names of the nodes from the graph input to the first layer(s) (MatMul/Gemm/Conv): what ``float_first`` keeps float.
 
     Why: a first layer whose filters cancel correlated inputs (the motor-unit
     MO-DCNN's C1 starts as the teacher's whitening-folded separation filters)
     amplifies the input's 8-bit rounding, which is white across channels and
     taps while the signal is not; kept float, its input is never rounded.
     Walks forward from the first graph input through :data:`LAYOUT_OPS`
-    (each node's single consumer), and takes a bias ``Add`` right after a MatMul.
+    (each node's single consumer) to the tensor that layers read: every
+    consumer of it must be a layer (one, or the parts of a split layer, as the
+    motor-unit export's C1), and a bias ``Add`` right after a MatMul is taken.
 
     Raises
     ------
     ExportError
-        The input reaches no layer through those ops, or branches before one.
+        The input reaches no layer through those ops, or reaches a non-layer op beside one.
     """
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for n in model.graph.node:
@@ -72,21 +74,22 @@ def first_nodes(model: onnx.ModelProto) -> list[str]:
             consumers.setdefault(i, []).append(n)
     inits = {i.name for i in model.graph.initializer}
     tensor, names = model.graph.input[0].name, []
-    while len(consumers.get(tensor, [])) == 1:
-        node = consumers[tensor][0]
-        names.append(node.name)
-        if node.op_type in LAYER_OPS:
-            nxt = consumers.get(node.output[0], [])
-            if node.op_type == "MatMul" and len(nxt) == 1 and nxt[0].op_type == "Add" and set(nxt[0].input) & inits:
-                names.append(nxt[0].name)
+    while True:
+        nodes = consumers.get(tensor, [])
+        if nodes and all(n.op_type in LAYER_OPS for n in nodes):
+            for node in nodes:
+                names.append(node.name)
+                nxt = consumers.get(node.output[0], [])
+                if node.op_type == "MatMul" and len(nxt) == 1 and nxt[0].op_type == "Add" and set(nxt[0].input) & inits:
+                    names.append(nxt[0].name)
             return names
-        if node.op_type not in LAYOUT_OPS:
+        if len(nodes) != 1 or nodes[0].op_type not in LAYOUT_OPS:
             break
-        tensor = node.output[0]
+        names.append(nodes[0].name)
+        tensor = nodes[0].output[0]
     raise ExportError(f"[quantize] float_first: graph input '{model.graph.input[0].name}' reaches no "
-                      f"{'/'.join(LAYER_OPS)} layer through {', '.join(LAYOUT_OPS)} alone (walked {names}); set "
-                      "float_first = false for this model")
-
+                      f"{'/'.join(LAYER_OPS)} layer through {', '.join(LAYOUT_OPS)} alone (walked {names}, then "
+                      f"{[f'{n.name} ({n.op_type})' for n in nodes]}); set float_first = false for this model")
 
 
 def module_nodes(model: onnx.ModelProto, modules: tuple[str, ...]) -> list[str]:

@@ -105,12 +105,13 @@ def float_fx_nodes(model: Any, first: bool, head: bool, modules: tuple[str, ...]
     twin of :mod:`edgeemg.export.float_layers`).
 
     First: from the graph input through layout ops to the first convolution or
-    linear layer. Head: back from the output through the ops that may follow
-    an output layer (sigmoid, softmax, bias add, layout) to the last one. Their
-    annotations are removed, so PT2E leaves them float; the tensors between
-    them and the int8 layers are (de)quantized as the neighbours' annotations say
-    (per edge: a float node reads its input unrounded even when an int8 sibling
-    reads it rounded). ``modules``: nodes whose innermost torch module is one of them.
+    linear layer (every one reading that tensor: a split layer's parts). Head:
+    back from the output through the ops that may follow an output layer
+    (sigmoid, softmax, bias add, layout) to the last one. Their annotations are
+    removed, so PT2E leaves them float; the tensors between them and the int8
+    layers are (de)quantized as the neighbours' annotations say (per edge: a
+    float node reads its input unrounded even when an int8 sibling reads it
+    rounded). ``modules``: nodes whose innermost torch module is one of them.
 
     Raises
     ------
@@ -134,14 +135,15 @@ def float_fx_nodes(model: Any, first: bool, head: bool, modules: tuple[str, ...]
         walked: list[Any] = []
         while True:
             users = [u for u in node.users if u.op == "call_function"]
-            if len(users) != 1 or users[0].target not in layers | layout:
+            if users and all(u.target in layers for u in users):  # one first layer, or the parts of a split one
+                walked += users
+                break
+            if len(users) != 1 or users[0].target not in layout:
                 raise ExportError(f"[quantize] float_first: the exported graph's input reaches no convolution or "
                                   f"linear layer through layout ops alone (walked {[n.name for n in walked]}, then "
                                   f"{[u.name for u in users]}); set float_first = false for this model")
             node = users[0]
             walked.append(node)
-            if node.target in layers:
-                break
         keep += walked
     if head:
         out = next(n for n in model.graph.nodes if n.op == "output").args[0]

@@ -159,8 +159,8 @@ def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed
 
     ``seed`` is the simulated subject, ``session`` a recording of it: a session the
     model was not trained on gives held-out true-event latencies. ``signal`` (a
-    ``BandSignal`` with its truth events, ``seconds`` long) replaces the simulated
-    band, e.g. the held-out part of the recording a model was trained on.
+    ``BandSignal`` with its truth events) replaces the simulated band, e.g. the
+    held-out part of the recording a model was trained on; ``seconds`` is then its length.
 
     Returns
     -------
@@ -173,6 +173,7 @@ def bench_bundle(bundle: Any, *, target: Any = None, seconds: float = 20.0, seed
 
     eng = Engine(bundle, target=target, precision=precision, skip_after_ms=float("inf"))
     sig, frames, spf, t0_us = encoded_band(bundle.task, seconds, seed=seed, session=session, signal=signal)
+    seconds = sig.emg.shape[0] / sig.fs_hz
     eng.check_band(DeviceInfo(sig.fs_hz, sig.n_channels, sig.layout, "edgeemg-bench"))
     dec = FrameDecoder()
     events: list[Event] = []

@@ -20,13 +20,15 @@ users (6.95 % vs 9.55 % CER from scratch). Here:
 
 Measured (small TDS, key-time frames 6-9, user 0, 12 x 120 s, the 40-user generic
 model; greedy / beam + LM CER pooled over the later sessions 13-16, ~2,500
-characters; one-thread CPU s): from scratch at the CLI default (22 epochs)
-23.7 / 22.0 % in 978 s; this recipe (10 epochs, peak 3e-3, LM-checked turn)
-**21.8 / 18.5 %** in 460 s. The earlier recipe (peak 1e-3, profile turn) lost its
-4-epoch lead by 14 epochs (25.6 / 22.7 % in 619 s): not the early stopping
-(per-epoch test CER follows validation within ~1 pp), but a start turned 1-2
-electrodes off on the right band ([11, 6] where the check finds [12, 5]) and
-a rate too low to re-learn it; peak 3e-3 with the old turn 22.6 / 23.2 % in 498 s.
+characters, beam settings tuned on the validation session; one-thread CPU s):
+from scratch at the CLI default (22 epochs) 23.7 / 18.8 % in 978 s, 10 epochs
+24.7 / 21.0 % in 444 s; this recipe (10 epochs, peak 3e-3, LM-checked turn)
+**21.8 / 18.5 %** in 460 s: 2.9 / 2.5 pp better at equal time, the scratch
+default's accuracy in half its time. The earlier recipe (peak 1e-3, all 22
+epochs) lost its 4-epoch lead (14 epochs: greedy 25.6 % in 619 s): not the
+early stopping (per-epoch test CER follows validation within ~1 pp) but the
+rate (peak 3e-3 with the same start: greedy 22.6 % in 498 s); the checked
+turn ([12, 5] where the profile said [11, 6]) added 0.8 pp greedy.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ GENERIC_SESSIONS_PER_USER = 1
 trained in 1033 one-thread CPU s (14 epochs). More sessions per user were not tried."""
 FINETUNE_LR = 3e-3
 """Peak learning rate of a fine-tune: the CPU schedule's own. 1e-3 (meant to keep the start) left the 14-epoch
-fine-tune at 25.6 / 22.7 % (sessions 13-16, greedy / beam + LM) where 3e-3 reached 22.6 / 23.2 % in 10 epochs
-(both with the profile's turn; module docstring)."""
+fine-tune at greedy CER 25.6 % (sessions 13-16) where 3e-3 reached 22.6 % in 10 epochs (both with the profile's
+turn; module docstring)."""
 FINETUNE_EPOCHS = 10
 """A fine-tune's epochs (from scratch: 22). Its validation CER was 18.0 % at epoch 10 (from scratch, 22.2 % at
 epoch 11 and 16.6 % at 20 of 22), 460 one-thread CPU s: the start saves half the budget."""
@@ -61,10 +63,6 @@ frames 6-9, the 6-9 generic model): L2-SP 5 with the front end frozen for the fi
 start (training loss flat at 7.5-7.6 over epochs 2-4, validation CER 31.7, 33.4, 32.2, 33.0 %), where without them
 the loss fell 7.7 -> 5.1 and validation 27.6, 25.7, 25.1, 22.2 % (4-epoch schedule, peak 1e-3), so that run was
 stopped; weaker strengths are not measured."""
-GENERIC_DECODER = {"lm_weight": 0.3, "insertion_bonus": 0.0}
-"""Beam + LM settings a generic checkpoint starts with: :func:`tune_decoder`'s choice on the validation user of
-the 20-user generic model (user 120, order-6 built-in LM; its greedy CER 41.8 %): beam + LM CER 40.8 % at
-0.3 / 0.0, 42.0 % at 0.8 / 0.0, 47.8 % at the personal defaults 0.8 / 1.0 and 67.7 % at 0.3 / 1.0."""
 DECODER_GRID = {"lm_weight": (0.3, 0.5, 0.8), "insertion_bonus": (0.0, 0.5, 1.0)}
 """Beam + LM settings :func:`tune_decoder` tries (the defaults are 0.8 / 1.0)."""
 
@@ -96,8 +94,9 @@ def tune_decoder(ckpt: Any, sessions: list[Any], lm: Any, grid: dict[str, tuple[
 
     Why: the decoder's defaults suit a personal model's confident emissions; a
     generic model's are less sure: on the 20-user model's validation user the
-    personal defaults 0.8 / 1.0 decoded 7 pp worse than 0.3 / 0.0 (the figures
-    are :data:`GENERIC_DECODER`'s). Choose them on the validation
+    personal defaults 0.8 / 1.0 decoded 7 pp worse than 0.3 / 0.0 (user 120,
+    order-6 built-in LM, greedy 41.8 %: beam + LM 40.8 % at 0.3 / 0.0, 42.0 % at
+    0.8 / 0.0, 47.8 % at 0.8 / 1.0). Choose them on the validation
     user (never a test user) with the LM that will decode. A canonical-frame
     model is turned to ``sessions`` first (their own profile: no labels used).
     """
@@ -114,9 +113,11 @@ def tune_decoder(ckpt: Any, sessions: list[Any], lm: Any, grid: dict[str, tuple[
 def lm_pmi(lm: Any, text: str) -> float:
     """Mean over ``text``'s in-vocabulary characters of ``log P_lm(c | history) - log P_lm(c)`` (nats).
 
-    How much more predictable than its letter frequencies a text reads: a
-    decoder that reads the band from the wrong electrodes writes the letters
-    a typist uses in an order no language has. Each ``⏎`` restarts the context.
+    How much more predictable than its letters alone a text reads: a decoder
+    that reads the band from the wrong electrodes writes the letters a typist
+    uses in an order no language has. ``log P_lm(c)`` is the LM's order-1
+    distribution (Kneser-Ney's continuation counts, which stand in for letter
+    frequencies). Each ``⏎`` restarts the context.
     """
     unigram = lm.next_log_probs(())
     total, n, hist = 0.0, 0, ""
@@ -144,10 +145,10 @@ def lm_check(sessions: list[Any], lm: Any = None) -> Callable[[Any], float]:
     (~8 one-thread CPU s for 120 s of typing).
     """
     from edgeemg.tasks.keystroke.ctc import greedy_decode
-    from edgeemg.tasks.keystroke.lm import build_lm, builtin_corpus_text
+    from edgeemg.tasks.keystroke.decoder_tuning import builtin_lm
     from edgeemg.tasks.keystroke.workflow import load_model, model_emissions
 
-    lm = lm or build_lm(builtin_corpus_text(), order=6)
+    lm = lm or builtin_lm()
 
     def check(ckpt: Any) -> float:
         return lm_pmi(lm, "".join(greedy_decode(e) for e in model_emissions(load_model(ckpt), sessions)))
@@ -169,6 +170,6 @@ def canonical_training_data(data: TrainingData) -> tuple[TrainingData, NDArray[n
     return aligned, reference
 
 
-__all__ = ["DECODER_GRID", "FINETUNE", "FINETUNE_EPOCHS", "FINETUNE_LR", "GENERIC_DECODER", "GENERIC_ROTATION",
+__all__ = ["DECODER_GRID", "FINETUNE", "FINETUNE_EPOCHS", "FINETUNE_LR", "GENERIC_ROTATION",
            "GENERIC_SESSIONS_PER_USER", "canonical_training_data", "finetune_record", "lm_check", "lm_pmi", "recipe",
            "tune_decoder"]

@@ -140,8 +140,8 @@ def train(
 
     from edgeemg.tasks.keystroke.decoder_tuning import tuned_meta
     from edgeemg.tasks.keystroke.training import TrainConfig, fit_ctc
-    from edgeemg.tasks.keystroke.transfer import (GENERIC_DECODER, GENERIC_SESSIONS_PER_USER,
-                                                  canonical_training_data, finetune_record, recipe)
+    from edgeemg.tasks.keystroke.transfer import (GENERIC_SESSIONS_PER_USER, canonical_training_data,
+                                                  finetune_record, recipe)
     from edgeemg.tasks.torch_support import count_parameters, resolve_device, seed_everything, state_to_arrays
 
     options = check_options(TASK, options, TRAIN_OPTIONS, "train")
@@ -200,8 +200,8 @@ def train(
     }
     if start is not None:  # a fine-tune: how its start was turned and what its recipe changed (:mod:`.transfer`)
         meta["init"] = {**turned, "recipe": finetune_record(tc) if train_config is None else "train_config given"}
-    if reference is not None:  # a generic model: its band frame, and the LM settings its less sure emissions need
-        meta.update({REFERENCE_KEY: reference.tolist(), "decoder": {**meta["decoder"], **GENERIC_DECODER}})
+    if reference is not None:  # a generic model: its band frame (its beam + LM pair is tuned below, on its validation user)
+        meta[REFERENCE_KEY] = reference.tolist()
     meta["decoder"], meta["offline_decoder"], meta["decoder_tuning"] = tuned_meta(net, tdata.val, meta["decoder"])
     log.info("keystroke %s: beam + LM settings chosen on the validation session: lm_weight %.2f, insertion bonus "
              "%.2f (validation CER %.1f %%, greedy %.1f %%)", model, meta["decoder"]["lm_weight"],
@@ -368,7 +368,8 @@ def evaluate(
     if REFERENCE_KEY in checkpoint.meta:  # a generic model: turned to this user's band from unlabeled typing
         calib = calibration_sessions(seed, plan, progress) if simulate else sessions
         checkpoint, shift = oriented_to(checkpoint, calib, lm_check(calib, lm))
-        protocol += f", band turned by {shift.tolist()} electrodes"
+        protocol += (f", band turned by {shift.tolist()} electrodes"
+                     + ("" if simulate else ", the turn chosen from the scored sessions' own typing (no labels read)"))
         net = load_model(checkpoint)
     emissions = model_emissions(net, sessions, device)
     greedy = score_sessions(emissions, sessions)

@@ -238,20 +238,23 @@ def prepare(ckpt: Checkpoint, *, source: DataSource, calibration_items: int, pro
         raise DataFormatError(f"motor-units export: {len(xtr)} training and {len(xho)} held-out windows; the "
                               "recordings are too short for the checkpoint's window and split")
     notes = [f"calibration from the first {100 * split:.0f} % of {len(recs)} recording(s) ({len(xtr)} windows)"]
+    teacher_rows = [int(r) for r in (meta.get("train_config", {}).get("teacher_init") or {}).get("c1_from_teacher")
+                    or []]
+    split_c1 = 0 < len(teacher_rows) < module.c1.out_channels
     if module.config.trunk_kernel > module.config.kernel_size:  # C1 started as the teacher's separation filters
         from edgeemg.tasks.motor_units.teacher_init import c1_on_int8_grid
 
-        c1_on_int8_grid(module, xtr)
-        notes.append("C1 (started as the teacher's separation filters) rounded onto the int8 grid, errors "
-                     "compensated over the training windows; the fp32 artifacts carry the rounded C1 too")
+        int8_rows = [r for r in range(module.c1.out_channels) if r not in set(teacher_rows)] if split_c1 else None
+        c1_on_int8_grid(module, xtr, rows=int8_rows)
+        notes.append(f"C1's {'learnt ' if split_c1 else ''}filters rounded onto the int8 grid, errors compensated "
+                     "over the training windows; the fp32 artifacts carry the rounded filters too")
     from edgeemg.tasks.motor_units.head_equalization import equalize_heads
 
     scales = equalize_heads(module, xtr[np.linspace(0, len(xtr) - 1, min(len(xtr), 1024)).astype(np.int64)])
     notes.append("every head's C3, C4 and F1 outputs rescaled to one int8 activation range (function-preserving; "
                  "largest per-head scale " + ", ".join(f"{k} {max(v):.1f}" for k, v in scales.items()) + ")")
     groups, float_modules = prune_groups(module), ()
-    teacher_rows = (meta.get("train_config", {}).get("teacher_init") or {}).get("c1_from_teacher") or []
-    if 0 < len(teacher_rows) < module.c1.out_channels:
+    if split_c1:
         from edgeemg.tasks.motor_units.c1_split import split_teacher_c1
 
         float_modules = (split_teacher_c1(module, teacher_rows),)

@@ -102,8 +102,10 @@ def freeze_rows(conv: torch.nn.Conv1d, rows: list[int]) -> None:
         conv.bias.register_hook(lambda g: g * mask.to(g))
 
 
-def c1_on_int8_grid(net: MODCNN, x: NDArray[np.float32], stride: int = 4, max_windows: int = 1024) -> None:
-    """Round C1's filters onto the export's portable int8 grid, errors compensated over ``x``'s patches, in place.
+def c1_on_int8_grid(net: MODCNN, x: NDArray[np.float32], stride: int = 4, max_windows: int = 1024,
+                    rows: list[int] | None = None) -> None:
+    """Round C1's filters (``rows`` of them; all by default) onto the export's portable int8 grid, errors
+    compensated over ``x``'s patches, in place.
 
     Why: a teacher-started C1 keeps whitening-folded filters (a few large taps,
     many small), whose plain per-channel rounding adds up in each output, as
@@ -123,7 +125,7 @@ def c1_on_int8_grid(net: MODCNN, x: NDArray[np.float32], stride: int = 4, max_wi
     moment = second_moment(patches)
     with torch.no_grad():
         w = net.c1.weight.detach().cpu().numpy().astype(np.float64)
-        for o in range(w.shape[0]):
+        for o in range(w.shape[0]) if rows is None else rows:
             w[o] = round_to_grid(w[o].ravel(), moment).reshape(w[o].shape)
         net.c1.weight.copy_(torch.from_numpy(w.astype(np.float32)))
 
