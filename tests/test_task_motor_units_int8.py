@@ -135,3 +135,19 @@ def test_the_shipped_recipe_passes_a_model_with_both_causes(tmp_path):
     equalize_heads(net, X_CAL)
     name = split_teacher_c1(net, [0, 1, 2])
     assert _p99(net, RECIPE.quantize, tmp_path, float_modules=(name,)) < RECIPE.tolerance.int8_rtol
+
+
+def test_the_export_finetune_keeps_a_split_c1s_teacher_part_frozen():
+    """After pruning, the export fine-tunes the split model: the float teacher filters stay as the teacher gave them."""
+    from edgeemg.tasks.motor_units.export_hooks import _finetune
+
+    net = _model(cancel_c1=True, quiet_head=1.0).train()
+    split_teacher_c1(net, list(range(N)))
+    teacher, learnt = net.c1.teacher.weight.detach().clone(), net.c1.learnt.weight.detach().clone()
+    y = (np.random.default_rng(2).random((len(X_CAL), N)) < 0.3).astype(np.float32)
+    tune = _finetune((X_CAL, y), (X_HELD, y), seed=0,
+                     train_config={"teacher_init": {"frozen": True, "c1_from_teacher": list(range(N))},
+                                   "learning_rate": 1e-1})
+    out = tune(net, 1, False)
+    assert torch.equal(out.c1.teacher.weight, teacher)
+    assert not torch.equal(out.c1.learnt.weight, learnt)

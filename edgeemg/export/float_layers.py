@@ -52,7 +52,7 @@ def head_nodes(model: onnx.ModelProto, output_name: str) -> list[str]:
 
 
 def first_nodes(model: onnx.ModelProto) -> list[str]:
-    """Names of the nodes from the graph input to the first layer(s) (MatMul/Gemm/Conv): what ``float_first`` keeps float.
+    """Names of the nodes from the graph input to the first layer(s) (MatMul/Gemm/Conv): what ``float_first`` keeps.
 
     Why: a first layer whose filters cancel correlated inputs (the motor-unit
     MO-DCNN's C1 starts as the teacher's whitening-folded separation filters)
@@ -153,6 +153,7 @@ def read_float_inputs(model: onnx.ModelProto, nodes: list[str]) -> int:
             return rewired
         for n in dead:
             model.graph.node.remove(n)
+
 
 __all__ = ["HEAD_TAIL_OPS", "LAYER_OPS", "LAYOUT_OPS", "first_nodes", "head_nodes", "module_nodes",
            "read_float_inputs"]

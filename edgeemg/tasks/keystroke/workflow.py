@@ -85,9 +85,9 @@ def _initial_model(init: Checkpoint | str | Path | None, model: str, preset: str
     """(module, preset, origin, init's training settings, how it was turned): a fresh model of ``preset`` (no
     settings), or ``init``'s trained weights to fine-tune (a generic model turned to the band of ``sessions``
     first, :mod:`.alignment`, its turn checked on the first session's greedy text, ``transfer.lm_check``)."""
-    from edgeemg.tasks.keystroke.transfer import lm_check
     from edgeemg.tasks.checkpoint import load_checkpoint
     from edgeemg.tasks.keystroke.models import PRESETS, build_model
+    from edgeemg.tasks.keystroke.transfer import lm_check
 
     if init is not None:
         ckpt = init if isinstance(init, Checkpoint) else load_checkpoint(Path(init), task=TASK)
@@ -200,7 +200,7 @@ def train(
     }
     if start is not None:  # a fine-tune: how its start was turned and what its recipe changed (:mod:`.transfer`)
         meta["init"] = {**turned, "recipe": finetune_record(tc) if train_config is None else "train_config given"}
-    if reference is not None:  # a generic model: its band frame (its beam + LM pair is tuned below, on its validation user)
+    if reference is not None:  # a generic model: its band frame (its beam + LM pair is tuned below, on its val user)
         meta[REFERENCE_KEY] = reference.tolist()
     meta["decoder"], meta["offline_decoder"], meta["decoder_tuning"] = tuned_meta(net, tdata.val, meta["decoder"])
     log.info("keystroke %s: beam + LM settings chosen on the validation session: lm_weight %.2f, insertion bonus "
@@ -395,5 +395,5 @@ def evaluate(
     return out
 
 
-__all__ = ["CPU_PRESET", "CPU_SIMULATION", "MODELS", "SimulationPlan", "cpu_train_config", "evaluate", "greedy_decode", "load_model",
-           "model_emissions", "score_sessions", "split_examples", "stream_emissions", "train"]
+__all__ = ["CPU_PRESET", "CPU_SIMULATION", "MODELS", "SimulationPlan", "cpu_train_config", "evaluate", "greedy_decode",
+           "load_model", "model_emissions", "score_sessions", "split_examples", "stream_emissions", "train"]
