@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from edgeemg.errors import ExportError  # noqa: E402
-from edgeemg.export.onnx_export import head_nodes  # noqa: E402
+from edgeemg.export.float_layers import head_nodes  # noqa: E402
 from edgeemg.runtime.bundle import load_bundle  # noqa: E402
 from edgeemg.tasks.checkpoint import save_checkpoint  # noqa: E402
 

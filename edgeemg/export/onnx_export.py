@@ -320,5 +320,5 @@ def layer_losses(float_path: Path, qdq_path: Path, x: Any, work: Path, top: int 
     return rows[:top]
 
 
-__all__ = ["DYNAMO_OPSET", "INPUT_NAME", "OUTPUT_NAME", "export_float", "export_stateful", "first_nodes", "head_nodes",
-           "layer_losses", "optimize_offline", "portable", "quantize_int8", "run", "run_sequences", "session"]
+__all__ = ["DYNAMO_OPSET", "INPUT_NAME", "OUTPUT_NAME", "export_float", "export_stateful", "layer_losses",
+           "optimize_offline", "portable", "quantize_int8", "run", "run_sequences", "session"]
